@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make run    create .venv if missing, install the pinned requirements, serve the dashboard
+#   make test   the same set-up, then the whole test suite (browser tests included)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test lint sweep browser clean-cache
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: $(VENV)/.installed browser lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+# the original experiment's grid on the bundled dataset, printed as a table
+sweep: $(VENV)/.installed
+	$(PY) -m core sweep --preset seed-grid --backbone efficientnet_lite0 --mode frozen
+
+# Browser tests drive Debian's Chromium with Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || echo "!!! chromium is not installed and could not be: browser tests will be SKIPPED (apt-get install chromium)"
+
+clean-cache:
+	find cache -mindepth 1 -not -name .gitkeep -delete

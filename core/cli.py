@@ -1,0 +1,233 @@
+"""``python -m core``: inspect datasets, train or fetch runs, sweep the grid, evaluate, export CAMs.
+
+With ``--json`` a command prints one JSON object (or list) on stdout and nothing else there:
+progress and library chatter go to stderr. Errors are one line on stderr, exit status 2 for bad
+input and 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from core.errors import UserError
+from core.paths import DEFAULT_DATA, cache_root
+
+
+def _cmd_inspect(args: argparse.Namespace) -> dict:
+    from core.datasets import scan
+    from core.splits import make_splits
+
+    dataset = scan(args.data, args.cache_dir, progress=True)
+    problem = None
+    try:
+        splits = make_splits(dataset.labels, dataset.classes)
+        sizes = {"holdout": len(splits.holdout), "val": len(splits.val),
+                 "train_pool": int(sum(len(p) for p in splits.pools))}
+    except UserError as error:
+        problem, sizes = str(error), {}
+    return {"root": str(dataset.root), "fingerprint": dataset.fingerprint,
+            "classes": dataset.counts(), "unreadable": [path for path, _ in dataset.unreadable],
+            "unreadable_reasons": dict(dataset.unreadable), "median_side": dataset.median_side,
+            "splits": sizes, "problem": problem}
+
+
+def _print_inspect(result: dict) -> None:
+    print(f"{result['root']}  ({sum(result['classes'].values())} readable images)")
+    width = max(map(len, result["classes"]))
+    for name, count in result["classes"].items():
+        print(f"  {name:<{width}}  {count}")
+    if result["splits"]:
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in result["splits"].items()))
+    for path, reason in result["unreadable_reasons"].items():
+        print(f"unreadable: {path}: {reason}")
+    if result["problem"]:
+        print(f"problem: {result['problem']}")
+
+
+def _config(args: argparse.Namespace, slice_text: str = "100%"):
+    from core.runs import RunConfig
+
+    return RunConfig(data=str(args.data), backbone=args.backbone, mode=args.mode,
+                     slice=getattr(args, "slice", None) or slice_text, aug=args.aug,
+                     seed=getattr(args, "seed", 0), sample_seed=getattr(args, "sample_seed", None),
+                     epochs=args.epochs, image_size=args.image_size,
+                     batch_size=args.batch_size, lr=args.lr)
+
+
+def _cmd_run(args: argparse.Namespace) -> dict:
+    from core.pipeline import train_run
+
+    return train_run(_config(args), args.cache_dir, show_progress=True)
+
+
+def _print_run(summary: dict) -> None:
+    print(_table([summary]))
+
+
+def _cmd_sweep(args: argparse.Namespace) -> list[dict]:
+    from core.pipeline import sweep
+    from core.splits import SEED_GRID
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    return sweep(_config(args), SEED_GRID, seeds, args.cache_dir, show_progress=True)
+
+
+def _table(summaries: list[dict]) -> str:
+    import pandas as pd
+
+    rows = [{"run": s["run_id"], "backbone": s["config"]["backbone"], "mode": s["config"]["mode"],
+             "aug": s["config"]["aug"], "slice": s["config"]["slice"], "seed": s["config"]["seed"],
+             "n_train": s["n_train"], "argmax": s["holdout_accuracy"],
+             "P(true)>0.5": s["threshold_accuracy"]["0.5"],
+             "P(true)>0.8": s["threshold_accuracy"]["0.8"],
+             "coverage@0.8": s["coverage"]["0.8"], "cached": s.get("cached", True)}
+            for s in summaries]
+    return pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> dict:
+    from core.pipeline import evaluate_folder
+
+    return evaluate_folder(args.cache_dir, args.run, args.data, show_progress=True)
+
+
+def _print_evaluate(result: dict) -> None:
+    print(f"run {result['run_id']} on {result['data']}: accuracy {result['accuracy']:.3f} "
+          f"over {result['n']} images; P(true)>0.8: {result['threshold_accuracy']['0.8']:.3f}")
+
+
+def _cmd_cam(args: argparse.Namespace) -> dict:
+    from core.cam import export_misclassified
+
+    written = export_misclassified(args.cache_dir, args.run, args.misclassified, args.method, args.out)
+    return {"run_id": args.run, "method": args.method, "files": [str(p) for p in written]}
+
+
+def _print_cam(result: dict) -> None:
+    for path in result["files"]:
+        print(path)
+    print(f"{len(result['files'])} overlay(s) written")
+
+
+def _cmd_backbones(args: argparse.Namespace) -> list[dict]:
+    from core.backbones import get_spec, list_backbones, weights_available
+
+    return [{"name": name, "default_size": spec.default_size, "weights": spec.weights,
+             "pretrained_available": weights_available(spec), "cam_layer": spec.cam_layer,
+             "description": spec.description}
+            for name in list_backbones() for spec in [get_spec(name)]]
+
+
+def _print_backbones(rows: list[dict]) -> None:
+    for row in rows:
+        ready = "ready" if row["pretrained_available"] else (
+            "download on first use" if row["weights"] == "download" else "scratch only")
+        print(f"{row['name']:<20} {row['default_size']:>4}px  {ready:<22} {row['description']}")
+
+
+def _cmd_runs(args: argparse.Namespace) -> list[dict]:
+    from core.runs import list_runs
+
+    return list_runs(args.cache_dir)
+
+
+def _print_runs(rows: list[dict]) -> None:
+    print(_table(rows) if rows else "no runs cached yet")
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    from core.augment import POLICIES
+    from core.runs import MODES
+
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="class-folder dataset")
+    parser.add_argument("--backbone", default="efficientnet_lite0", help="see `backbones`")
+    parser.add_argument("--mode", default="frozen", choices=MODES)
+    parser.add_argument("--aug", default="none", choices=POLICIES)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--image-size", type=int, help="pixels (default: native size, capped by the images)")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", dest="cache", help="cache folder (default: $HMD_CACHE or ./cache)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print one JSON value on stdout")
+        return p
+
+    p = command("inspect", "classes, readable-image counts and unreadable files of a dataset")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+
+    p = command("run", "train one run, or return it from the cache")
+    _add_training_flags(p)
+    p.add_argument("--slice", required=True, help="N/class (e.g. 3/class) or P%% (e.g. 5%%)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--sample-seed", type=int, help="which images the slice holds (default: --seed)")
+
+    p = command("sweep", "the original experiment's grid of slices over several seeds")
+    _add_training_flags(p)
+    p.add_argument("--preset", default="seed-grid", choices=["seed-grid"])
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
+
+    p = command("evaluate", "score a trained run on another labelled folder")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", type=Path, required=True)
+
+    from core.cam import METHODS
+
+    p = command("cam", "write Grad-CAM overlays of a run's misclassified holdout images")
+    p.add_argument("--run", required=True)
+    p.add_argument("--misclassified", type=int, default=8, metavar="N")
+    p.add_argument("--method", default="gradcam", choices=list(METHODS))
+    p.add_argument("--out", type=Path, required=True)
+
+    command("backbones", "the backbone registry and which weights are available offline")
+    command("runs", "the runs in the cache")
+    return parser
+
+
+COMMANDS = {
+    "inspect": (_cmd_inspect, _print_inspect),
+    "run": (_cmd_run, _print_run),
+    "sweep": (_cmd_sweep, lambda rows: print(_table(rows))),
+    "evaluate": (_cmd_evaluate, _print_evaluate),
+    "cam": (_cmd_cam, _print_cam),
+    "backbones": (_cmd_backbones, _print_backbones),
+    "runs": (_cmd_runs, _print_runs),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    do, show = COMMANDS[args.command]
+    try:
+        args.cache_dir = cache_root(args.cache)
+        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the result alone
+            result = do(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; unfinished runs are not marked complete", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("HMD_DEBUG"):
+            raise
+        message = str(error).splitlines()[0] if str(error) else ""
+        print(f"error: {type(error).__name__}: {message} (HMD_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        show(result)
+    return 0

@@ -1,0 +1,157 @@
+"""Class-folder datasets: scanning, checking every file once, converting to RGB, fingerprinting.
+
+A dataset is a folder of class sub-folders of images (the ImageFolder layout). Every file is
+opened and fully decoded once; the verdict is cached under ``cache/datasets/`` keyed by the
+file's size and modification time, so a rescan of an unchanged folder reads no image.
+The fingerprint hashes file contents, not names or times, so a copied or re-cloned dataset
+keeps its cached features and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from core.errors import UserError
+from core.paths import read_json, write_json
+from core.progress import progress as progress_bar
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+SCAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The readable images of a class-folder dataset, sorted by class then path."""
+
+    root: Path
+    classes: tuple[str, ...]
+    paths: tuple[str, ...]  # relative to root
+    labels: np.ndarray = field(repr=False)
+    unreadable: tuple[tuple[str, str], ...]  # (relative path, reason)
+    fingerprint: str
+    median_side: int
+
+    def counts(self) -> dict[str, int]:
+        """Readable images per class, in class order."""
+        per_class = np.bincount(self.labels, minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, per_class, strict=True)}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _is_hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _image_files(root: Path, class_dir: Path) -> list[Path]:
+    return sorted(
+        p for p in class_dir.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not _is_hidden(p.relative_to(root))
+    )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL image as 8-bit RGB: EXIF orientation applied, alpha composited on white,
+    16-bit and float greyscale scaled down, palette and CMYK converted."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Decode one image file to RGB (see :func:`to_rgb`)."""
+    with Image.open(path) as image:
+        image.load()
+        return to_rgb(image)
+
+
+def _check(path: Path) -> dict:
+    """Open and fully decode one file; return its content hash and size, or why it failed."""
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            width, height = image.size
+    except Exception as error:  # PIL raises many types for bad files; all mean "unreadable"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return {"ok": False, "reason": reason}
+    return {"ok": True, "sha": hashlib.blake2b(data, digest_size=16).hexdigest(),
+            "w": width, "h": height}
+
+
+def _scan_cache_file(root: Path, cache_dir: Path) -> Path:
+    key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+    return cache_dir / "datasets" / f"{key}.json"
+
+
+def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
+    """Scan a class-folder dataset, checking each new or changed file once.
+
+    Raises:
+        UserError: the folder does not exist, is not a folder, or has fewer than 2 classes.
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.exists():
+        raise UserError(f"data folder not found: {root}")
+    if not root.is_dir():
+        raise UserError(f"data path is not a folder: {root}")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise UserError(
+            f"{root} has {len(class_dirs)} class folder(s); a dataset needs at least 2 "
+            "sub-folders of images, one per class")
+
+    cache_file = _scan_cache_file(root, cache_dir)
+    cached = read_json(cache_file) if cache_file.exists() else {}
+    old = cached.get("files", {}) if cached.get("version") == SCAN_VERSION else {}
+    files: dict[str, dict] = {}
+    todo = [(label, path) for label, class_dir in enumerate(class_dirs)
+            for path in _image_files(root, class_dir)]
+    for label, path in progress_bar(todo, "checking images", enabled=progress, unit="img"):
+        relative = path.relative_to(root).as_posix()
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        entry = old.get(relative)
+        if entry is None or entry["stamp"] != stamp:
+            entry = {"stamp": stamp, **_check(path)}
+        files[relative] = {**entry, "label": label}
+    if files != old:
+        write_json(cache_file, {"version": SCAN_VERSION, "root": str(root), "files": files})
+    return _dataset_from(root, [d.name for d in class_dirs], files)
+
+
+def _dataset_from(root: Path, classes: list[str], files: dict[str, dict]) -> Dataset:
+    good = [(entry["label"], relative) for relative, entry in files.items() if entry["ok"]]
+    good.sort()
+    digest = hashlib.blake2b(digest_size=16)
+    for name in classes:
+        digest.update(f"class:{name}\n".encode())
+    for label, relative in good:
+        digest.update(f"{label}:{files[relative]['sha']}\n".encode())
+    sides = [min(files[r]["w"], files[r]["h"]) for _, r in good]
+    return Dataset(
+        root=root,
+        classes=tuple(classes),
+        paths=tuple(relative for _, relative in good),
+        labels=np.array([label for label, _ in good], dtype=np.int64),
+        unreadable=tuple(sorted((r, e["reason"]) for r, e in files.items() if not e["ok"])),
+        fingerprint=digest.hexdigest(),
+        median_side=int(np.median(sides)) if sides else 0,
+    )
+

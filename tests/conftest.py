@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny real dataset (Fashion-MNIST PNGs from data/), an empty cache."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.paths import DEFAULT_DATA
+
+TINY_CLASSES = ("Trouser", "Bag", "Sneaker")
+TINY_PER_CLASS = 12
+
+
+def copy_sample(source: Path, target: Path, classes, per_class: int, offset: int = 0) -> Path:
+    """Copy ``per_class`` real images of each class from the bundled dataset."""
+    for name in classes:
+        (target / name).mkdir(parents=True, exist_ok=True)
+        for path in sorted((source / name).iterdir())[offset:offset + per_class]:
+            shutil.copy(path, target / name / path.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """3 classes x 12 real images: holdout 1, validation 1, training pool 10 per class."""
+    return copy_sample(DEFAULT_DATA, tmp_path_factory.mktemp("tiny"), TINY_CLASSES, TINY_PER_CLASS)
+
+
+@pytest.fixture(scope="session")
+def other_data(tmp_path_factory) -> Path:
+    """Different images of the same 3 classes, for evaluating a run on another folder."""
+    return copy_sample(DEFAULT_DATA, tmp_path_factory.mktemp("other"), TINY_CLASSES, 8, offset=100)
+
+
+@pytest.fixture
+def cache_dir(tmp_path_factory) -> Path:
+    """An empty cache, outside ``tmp_path`` so that it is never mistaken for a class folder."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """A cache shared by tests that only read runs, so each run trains once per session."""
+    return tmp_path_factory.mktemp("shared-cache")

@@ -1,0 +1,123 @@
+"""``python -m core`` end to end on a tiny real dataset, as a user types it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core import runs
+from core.paths import PROJECT_ROOT
+from core.splits import SEED_GRID
+
+QUICK = ["--image-size", "64", "--epochs", "3"]
+
+
+def cli(cache: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "core", "--cache", str(cache), *args],
+                            cwd=PROJECT_ROOT, text=True, capture_output=True, timeout=600)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def as_json(result: subprocess.CompletedProcess):
+    return json.loads(result.stdout)  # fails if anything but the JSON reached stdout
+
+
+@pytest.fixture(scope="module")
+def messy_data(tiny_data, tmp_path_factory) -> Path:
+    """The tiny dataset plus one corrupt file."""
+    root = tmp_path_factory.mktemp("messy") / "data"
+    shutil.copytree(tiny_data, root)
+    (root / "Bag" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli-cache")
+
+
+@pytest.fixture(scope="module")
+def trained(cache, messy_data) -> dict:
+    return as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
+                       *QUICK, "--json"))
+
+
+def test_inspect_lists_counts_and_unreadable_files(cache, messy_data):
+    report = as_json(cli(cache, "inspect", "--data", str(messy_data), "--json"))
+    assert report["classes"] == {"Bag": 12, "Sneaker": 12, "Trouser": 12}
+    assert report["unreadable"] == ["Bag/broken.png"]
+    assert report["splits"] == {"holdout": 3, "val": 3, "train_pool": 30}
+    text = cli(cache, "inspect", "--data", str(messy_data)).stdout
+    assert "unreadable: Bag/broken.png" in text
+
+
+def test_run_reports_the_headline_numbers_then_hits_the_cache(cache, messy_data, trained):
+    for key in ("run_id", "n_train", "n_val", "n_holdout", "holdout_accuracy"):
+        assert key in trained
+    assert trained["cached"] is False and trained["n_train"] == 9
+    assert set(trained["threshold_accuracy"]) == set(trained["coverage"]) == {"0.5", "0.8"}
+    again = as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
+                        *QUICK, "--json"))
+    assert again["cached"] is True and again["run_id"] == trained["run_id"]
+    table = cli(cache, "runs").stdout
+    assert trained["run_id"] in table and "3/class" in table
+
+
+def test_evaluate_on_another_folder(cache, trained, other_data):
+    result = as_json(cli(cache, "evaluate", "--run", trained["run_id"], "--data", str(other_data),
+                         "--json"))
+    assert result["n"] == 24
+    assert 0 <= result["accuracy"] <= 1
+
+
+def test_cam_writes_overlays_for_misclassified_images(cache, trained, tmp_path):
+    result = as_json(cli(cache, "cam", "--run", trained["run_id"], "--misclassified", "2",
+                         "--method", "gradcam", "--out", str(tmp_path), "--json"))
+    files = [Path(p) for p in result["files"]]
+    predictions = runs.load_predictions(runs.find_run(cache, trained["run_id"]))
+    expected = min(2, int((predictions.true != predictions.pred).sum()))
+    assert len(files) == 2 * expected and all(f.parent == tmp_path for f in files)
+    assert {f.name.rsplit("_", 1)[1] for f in files} <= {"pred.png", "true.png"}
+    for file in files:
+        assert Image.open(file).size == (64, 64)
+
+
+def test_sweep_runs_the_whole_grid_and_resumes(cache, tiny_data):
+    args = ["sweep", "--data", str(tiny_data), "--preset", "seed-grid", "--seeds", "1", *QUICK, "--json"]
+    rows = as_json(cli(cache, *args))
+    assert [r["config"]["slice"] for r in rows] == list(SEED_GRID)
+    assert [r["n_train"] for r in rows][:2] == [3, 9]
+    assert rows[-1]["n_train"] == 30
+    assert all(r["cached"] for r in as_json(cli(cache, *args)))
+    assert "P(true)>0.8" in cli(cache, *args[:-1]).stdout
+
+
+def test_backbones_say_which_weights_are_offline(cache):
+    rows = {r["name"]: r for r in as_json(cli(cache, "backbones", "--json"))}
+    assert rows["efficientnet_lite0"]["pretrained_available"] is True
+    assert rows["smallcnn"]["weights"] == "none"
+    assert {"resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"} <= set(rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["inspect", "--data", "/no/such/folder"], "error: data folder not found: /no/such/folder"),
+    (["run", "--slice", "3 per class"], "error: slice '3perclass' not understood"),
+    (["run", "--slice", "1/class", "--backbone", "vgg99"], "error: unknown backbone 'vgg99'"),
+    (["evaluate", "--run", "feedfacecafe", "--data", "."], "error: run feedfacecafe has no complete"),
+])
+def test_errors_are_one_line_on_stderr(cache, tiny_data, args, message):
+    if args[0] == "run":
+        args = [*args, "--data", str(tiny_data)]
+    result = cli(cache, *args, ok=False)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
