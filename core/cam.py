@@ -46,16 +46,25 @@ def overlays(cache_dir: Path, rid: str, requests: list[tuple[int, int]], method:
         UserError: unknown method, missing run, or the run's cached images were deleted.
     """
     check_method(method)
-    folder = runs.find_run(cache_dir, rid)
     paths = [overlay_path(cache_dir, rid, method, i, c) for i, c in requests]
     missing = [(request, path) for request, path in zip(requests, paths, strict=True) if not path.exists()]
     if missing:
-        record = read_json(folder / "config.json")
-        images = cached_array(record["fingerprint"], record["config"]["image_size"], cache_dir)
-        if images is None:
-            raise UserError(f"the cached images of run {rid} were deleted; run it again to rebuild them")
-        _compute(cache_dir, rid, record["config"]["backbone"], images, missing, method)
+        backbone = read_json(runs.find_run(cache_dir, rid) / "config.json")["config"]["backbone"]
+        _compute(cache_dir, rid, backbone, run_images(cache_dir, rid), missing, method)
     return paths
+
+
+def run_images(cache_dir: Path, rid: str) -> np.ndarray:
+    """The run's dataset as it saw it (uint8 N x S x S x 3, dataset order), from the cache.
+
+    Raises:
+        UserError: the run or its cached images were deleted.
+    """
+    record = read_json(runs.find_run(cache_dir, rid) / "config.json")
+    images = cached_array(record["fingerprint"], record["config"]["image_size"], cache_dir)
+    if images is None:
+        raise UserError(f"the cached images of run {rid} were deleted; run it again to rebuild them")
+    return images
 
 
 def _compute(cache_dir: Path, rid: str, backbone_name: str, images: np.ndarray,
@@ -84,10 +93,17 @@ def _compute(cache_dir: Path, rid: str, backbone_name: str, images: np.ndarray,
                 write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
 
 
+def gallery(cache_dir: Path, rid: str, which: str = "misclassified"):
+    """The run's holdout predictions to look at, least convincing first: misclassified ones
+    (most confidently wrong first), correct ones (least confident first), or all."""
+    frame = runs.load_predictions(runs.find_run(cache_dir, rid)).sort_values("p_true")
+    wrong = frame["true"] != frame["pred"]
+    return {"misclassified": frame[wrong], "correct": frame[~wrong], "all": frame}[which]
+
+
 def misclassified(cache_dir: Path, rid: str, n: int | None = None):
     """The run's misclassified holdout predictions, most confidently wrong first."""
-    frame = runs.load_predictions(runs.find_run(cache_dir, rid))
-    wrong = frame[frame["true"] != frame["pred"]].sort_values("p_true")
+    wrong = gallery(cache_dir, rid, "misclassified")
     return wrong if n is None else wrong.head(n)
 
 

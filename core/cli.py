@@ -192,7 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("backbones", "the backbone registry and which weights are available offline")
     command("runs", "the runs in the cache")
+    command("worker", "train the dashboard's queued runs until the queue is empty")
     return parser
+
+
+def _cmd_worker(args: argparse.Namespace) -> dict:
+    from core.jobs import work
+
+    return {"trained": work(args.cache_dir)}
 
 
 COMMANDS = {
@@ -203,6 +210,7 @@ COMMANDS = {
     "cam": (_cmd_cam, _print_cam),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
+    "worker": (_cmd_worker, lambda result: print(f"{result['trained']} job(s) done")),
 }
 
 

@@ -155,3 +155,21 @@ def _dataset_from(root: Path, classes: list[str], files: dict[str, dict]) -> Dat
         median_side=int(np.median(sides)) if sides else 0,
     )
 
+
+
+def find_datasets(folder: Path) -> list[Path]:
+    """Class-folder datasets directly under ``folder``: sub-folders with 2 or more class folders
+    that hold images. Looks at file names only, so it is quick."""
+    if not folder.is_dir():
+        return []
+
+    def holds_images(path: Path) -> bool:
+        return any(f.suffix.lower() in IMAGE_EXTENSIONS for f in path.iterdir())
+
+    found = []
+    for candidate in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        classes = [d for d in candidate.iterdir()
+                   if d.is_dir() and not d.name.startswith(".") and holds_images(d)]
+        if len(classes) >= 2:
+            found.append(candidate)
+    return found

@@ -50,6 +50,7 @@ def train_run(config: runs.RunConfig, cache_dir: Path, show_progress: bool = Fal
     rid = runs.run_id(config, dataset.fingerprint)
     if runs.is_complete(cache_dir, rid):
         return {**runs.load_summary(runs.complete_dir(cache_dir, rid)), "cached": True}
+    runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)  # a stale request from before
     with runs.run_lock(cache_dir, rid):
         if runs.is_complete(cache_dir, rid):  # finished by another process while we waited
             return {**runs.load_summary(runs.complete_dir(cache_dir, rid)), "cached": True}
@@ -59,9 +60,10 @@ def train_run(config: runs.RunConfig, cache_dir: Path, show_progress: bool = Fal
         folder = runs.start_partial(cache_dir, rid, record)
         try:
             summary = _train_and_score(config, dataset, splits, train, model, data,
-                                       holdout_inputs, folder, record, show_progress)
+                                       holdout_inputs, folder, record, cache_dir, show_progress)
         except BaseException as error:
-            state = "cancelled" if isinstance(error, RunCancelled) else "failed"
+            stopped = isinstance(error, RunCancelled | KeyboardInterrupt)
+            state = "cancelled" if stopped else "failed"
             runs.set_status(folder, state, error=f"{type(error).__name__}: {error}".splitlines()[0])
             raise
         runs.commit(cache_dir, rid)
@@ -111,13 +113,14 @@ def _workers(aug: str) -> int:
 
 
 def _train_and_score(config, dataset, splits, train, model, data, holdout_inputs, folder: Path,
-                     record: dict, show_progress: bool) -> dict:
+                     record: dict, cache_dir: Path, show_progress: bool) -> dict:
     import torch
 
     from core.train import fit
 
     started = time.time()
-    model = fit(model, data, config.epochs, folder, config.backbone, show_progress)
+    model = fit(model, data, config.epochs, folder, config.backbone,
+                runs.cancel_path(cache_dir, record["run_id"]), show_progress)
     seconds = time.time() - started
     probs = predict_probs(model, holdout_inputs)
     labels = dataset.labels[splits.holdout]

@@ -134,6 +134,12 @@ def partial_dir(cache_dir: Path, rid: str) -> Path:
     return runs_dir(cache_dir) / ".partial" / rid
 
 
+def cancel_path(cache_dir: Path, rid: str) -> Path:
+    """A file whose appearance stops the run's training (kept outside its partial folder,
+    which is recreated when training starts)."""
+    return runs_dir(cache_dir) / ".partial" / f"{rid}.cancel"
+
+
 def is_complete(cache_dir: Path, rid: str) -> bool:
     return (complete_dir(cache_dir, rid) / "summary.json").exists()
 

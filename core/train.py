@@ -123,10 +123,11 @@ class FreezeBackbone(BaseFinetuning):
 class MetricsWriter(Callback):
     """Append per-step and per-epoch metrics to ``metrics.jsonl`` and progress to
     ``progress.json`` while the run trains, so another process can draw live curves; stop when
-    a ``cancel`` file appears in the run folder."""
+    ``cancel_file`` appears."""
 
-    def __init__(self, run_dir: Path, every_s: float = 0.5) -> None:
+    def __init__(self, run_dir: Path, cancel_file: Path, every_s: float = 0.5) -> None:
         self.run_dir = run_dir
+        self.cancel_file = cancel_file
         self.every_s = every_s
         self._file = None
         self._last = 0.0
@@ -147,7 +148,7 @@ class MetricsWriter(Callback):
         self._sums += (loss * n, acc * n, n)
         self._write({"kind": "step", "step": trainer.global_step, "epoch": trainer.current_epoch,
                      "train_loss": loss, "train_acc": acc})
-        if (self.run_dir / "cancel").exists():
+        if self.cancel_file.exists():
             raise RunCancelled(f"run {self.run_dir.name} cancelled")
         if time.monotonic() - self._last > self.every_s:
             self._progress(trainer)
@@ -252,10 +253,10 @@ def quiet_lightning() -> None:
 
 
 def fit(model: Classifier, data: SliceData, epochs: int, run_dir: Path, backbone_name: str,
-        show_progress: bool = False) -> Classifier:
+        cancel_file: Path, show_progress: bool = False) -> Classifier:
     """Train ``model`` with Lightning, writing metrics into ``run_dir`` as it goes."""
     quiet_lightning()
-    callbacks: list[Callback] = [MetricsWriter(run_dir)]
+    callbacks: list[Callback] = [MetricsWriter(run_dir, cancel_file)]
     mode = model.hparams.mode
     if model.backbone is not None and mode != "scratch":
         spec = get_spec(backbone_name)

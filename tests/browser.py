@@ -73,9 +73,11 @@ def browser_page() -> Iterator:
 
 
 def wait_rendered(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the page script."""
+    """Wait until Streamlit has finished running the page script. Right after a page loads the
+    state reads "notRunning" before the run starts: wait for an element first, then this."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
                            timeout=timeout_ms)
+    page.wait_for_timeout(300)
 
 
 def screenshot(page, name: str) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core import runs
-from core.paths import PROJECT_ROOT
+from core import jobs, runs
+from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import train_run
+from core.splits import SEED_GRID
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 
 
@@ -18,14 +19,27 @@ def test_home_page_on_an_empty_cache_says_what_to_do(cache_dir, monkeypatch):
     assert "No runs cached yet" in app.info[0].value
 
 
-def test_home_page_lists_cached_runs(tiny_data, cache_dir, monkeypatch):
-    summary = train_run(runs.RunConfig(data=str(tiny_data), backbone="efficientnet_lite0", mode="frozen",
-                                       slice="1/class", image_size=64, epochs=2), cache_dir)
+def test_home_page_counts_cached_runs(tiny_data, cache_dir, monkeypatch):
+    train_run(runs.RunConfig(data=str(tiny_data), backbone="efficientnet_lite0", mode="frozen",
+                             slice="1/class", image_size=64, epochs=2), cache_dir)
     monkeypatch.setenv("HMD_CACHE", str(cache_dir))
+    write_json(cache_dir / "ui.json", {"dataset": str(tiny_data)})
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
     assert not app.exception
+    assert app.metric[0].value == tiny_data.name
     assert app.metric[1].value == "1"
-    assert summary["run_id"] in app.dataframe[0].value["run"].tolist()
+
+
+def test_one_click_queues_the_original_grid(cache_dir, monkeypatch):
+    monkeypatch.setenv("HMD_CACHE", str(cache_dir))
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)  # queue only; no training here
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
+    app.button(key="home_grid").click().run()
+    assert not app.exception
+    queued = jobs.list_jobs(cache_dir)
+    assert len(queued) == 39 and {j.state for j in queued} == {"queued"}
+    assert {j.config["slice"] for j in queued} == set(SEED_GRID)
+    assert app.metric[2].value == "39"
 
 
 def test_served_home_page_renders_in_chromium(cache_dir):

@@ -77,7 +77,7 @@ def test_a_killed_run_is_not_complete_and_reruns(tiny_data, cache_dir):
 def test_a_cancelled_run_is_marked_cancelled(tiny_data, cache_dir):
     process = start_cli(cache_dir, tiny_data, SLOW_RUN)
     partial = wait_for_training(cache_dir, process)
-    (partial / "cancel").touch()
+    runs.cancel_path(cache_dir, partial.name).touch()
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2
     assert stderr.strip().splitlines()[-1] == f"error: run {partial.name} cancelled"

@@ -1,0 +1,223 @@
+"""The training queue and the worker process that empties it, for the dashboard.
+
+The dashboard never trains in its own process: it writes jobs to disk and makes sure one
+worker (``python -m core worker``, in its own session) is running. Everything lives in files,
+so closing the browser or restarting Streamlit loses nothing::
+
+    cache/jobs/queue/<seq>-<run_id>.json    waiting, oldest first
+    cache/jobs/active/<seq>-<run_id>.json   being trained now
+    cache/jobs/done/<seq>-<run_id>.json     complete, cached, failed or cancelled
+    cache/jobs/worker.lock                  held by the live worker (the OS drops it on death)
+    cache/jobs/worker.log                   the worker's output
+
+Progress and live curves of the active job are the run's own files (``progress.json`` and
+``metrics.jsonl`` in its partial folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import runs
+from core.errors import RunCancelled, UserError
+from core.paths import PROJECT_ROOT, read_json, write_json
+
+STATES = ("queued", "running", "complete", "cached", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    run_id: str
+    config: dict
+    state: str
+    submitted: float
+    finished: float | None = None
+    error: str | None = None
+
+
+def _dir(cache_dir: Path, name: str) -> Path:
+    folder = cache_dir / "jobs" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _read(path: Path, state: str) -> Job | None:
+    try:
+        record = read_json(path)
+    except (FileNotFoundError, ValueError):  # moved or half-written between listing and reading
+        return None
+    return Job(**{**record, "state": record.get("state", state)})
+
+
+def _write(folder: Path, job: Job) -> None:
+    write_json(folder / f"{job.id}.json", job.__dict__)
+
+
+def submit(cache_dir: Path, configs: list[runs.RunConfig]) -> list[Job]:
+    """Queue runs; runs already cached are recorded as cached at once, runs already queued or
+    running are not queued twice. Starts the worker if needed.
+
+    Raises:
+        UserError: a configuration is invalid (nothing is queued then).
+    """
+    from core.datasets import scan
+    from core.pipeline import prepare
+
+    scanned: dict[str, object] = {}
+    planned = []
+    for config in configs:
+        dataset = scanned.get(config.data) or scan(config.data, cache_dir)
+        scanned[config.data] = dataset
+        resolved, dataset, _, _ = prepare(config, cache_dir, dataset=dataset)
+        planned.append((resolved, runs.run_id(resolved, dataset.fingerprint)))
+    pending = {job.run_id: job for job in list_jobs(cache_dir) if job.state in ("queued", "running")}
+    jobs = []
+    for resolved, rid in planned:
+        if rid in pending:
+            jobs.append(pending[rid])
+            continue
+        now = time.time()
+        job = Job(id=f"{time.time_ns()}-{rid}", run_id=rid, config=resolved.to_dict(),
+                  state="queued", submitted=now)
+        if runs.is_complete(cache_dir, rid):
+            job = Job(**{**job.__dict__, "state": "cached", "finished": now})
+            _write(_dir(cache_dir, "done"), job)
+        else:
+            runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)
+            _write(_dir(cache_dir, "queue"), job)
+            pending[rid] = job
+        jobs.append(job)
+    if any(job.state == "queued" for job in jobs):
+        ensure_worker(cache_dir)
+    return jobs
+
+
+def list_jobs(cache_dir: Path) -> list[Job]:
+    """Queued (oldest first), then running, then finished (newest first)."""
+    found = []
+    for name, state in (("queue", "queued"), ("active", "running"), ("done", None)):
+        paths = sorted(_dir(cache_dir, name).glob("*.json"), reverse=name == "done")
+        found += [job for path in paths if (job := _read(path, state)) is not None]
+    return found
+
+
+def cancel(cache_dir: Path, job_id: str) -> None:
+    """Drop a queued job, or stop the running one (its run is then marked cancelled)."""
+    queued = _dir(cache_dir, "queue") / f"{job_id}.json"
+    job = _read(queued, "queued")
+    if job is not None:
+        with contextlib.suppress(FileNotFoundError):
+            queued.unlink()
+            _finish(cache_dir, job, "cancelled")
+        return
+    active = _read(_dir(cache_dir, "active") / f"{job_id}.json", "running")
+    if active is not None:
+        runs.cancel_path(cache_dir, active.run_id).touch()
+
+
+def clear_finished(cache_dir: Path) -> None:
+    for path in _dir(cache_dir, "done").glob("*.json"):
+        path.unlink(missing_ok=True)
+
+
+def _finish(cache_dir: Path, job: Job, state: str, error: str | None = None) -> Job:
+    done = Job(**{**job.__dict__, "state": state, "finished": time.time(), "error": error})
+    _write(_dir(cache_dir, "done"), done)
+    return done
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+def _lock_path(cache_dir: Path) -> Path:
+    return cache_dir / "jobs" / "worker.lock"
+
+
+def worker_alive(cache_dir: Path) -> bool:
+    path = _lock_path(cache_dir)
+    if not path.exists():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def ensure_worker(cache_dir: Path) -> bool:
+    """Start a worker in its own session unless one is alive; True when one was started."""
+    if worker_alive(cache_dir):
+        return False
+    log = open(cache_dir / "jobs" / "worker.log", "a")  # noqa: SIM115 (handed to the child)
+    subprocess.Popen([sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
+                     cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                     start_new_session=True)
+    log.close()
+    return True
+
+
+def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
+    """Train queued jobs one by one until the queue stays empty; returns how many ran.
+
+    Only one worker runs per cache (a second one exits at once). Jobs left active by a worker
+    that died are queued again first.
+    """
+    _dir(cache_dir, "queue")
+    with open(_lock_path(cache_dir), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        for orphan in _dir(cache_dir, "active").glob("*.json"):
+            os.replace(orphan, _dir(cache_dir, "queue") / orphan.name)
+        count, idle_since = 0, time.monotonic()
+        while True:
+            job = _next(cache_dir)
+            if job is None:
+                if time.monotonic() - idle_since > idle_exit_s:
+                    return count
+                time.sleep(0.3)
+                continue
+            _run(cache_dir, job)
+            count, idle_since = count + 1, time.monotonic()
+
+
+def _next(cache_dir: Path) -> Job | None:
+    """Move the oldest queued job to active (the rename is the claim)."""
+    for path in sorted(_dir(cache_dir, "queue").glob("*.json")):
+        target = _dir(cache_dir, "active") / path.name
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:  # cancelled meanwhile
+            continue
+        job = _read(target, "running")
+        if job is not None:
+            return Job(**{**job.__dict__, "state": "running"})
+    return None
+
+
+def _run(cache_dir: Path, job: Job) -> None:
+    from core.pipeline import train_run
+
+    active = _dir(cache_dir, "active") / f"{job.id}.json"
+    _write(_dir(cache_dir, "active"), job)
+    try:
+        summary = train_run(runs.RunConfig(**job.config), cache_dir)
+        _finish(cache_dir, job, "cached" if summary["cached"] else "complete")
+    except RunCancelled:
+        _finish(cache_dir, job, "cancelled")
+    except UserError as error:
+        _finish(cache_dir, job, "failed", str(error))
+    except Exception as error:  # a worker must outlive any one bad run; the error is recorded
+        _finish(cache_dir, job, "failed", f"{type(error).__name__}: {error}".splitlines()[0])
+    finally:
+        active.unlink(missing_ok=True)
+        runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)

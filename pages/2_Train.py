@@ -1,0 +1,123 @@
+"""Train: queue runs for the background worker and watch them train."""
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs, runs
+from core.augment import POLICIES
+from core.backbones import get_spec, list_backbones, weights_available
+from core.errors import UserError
+from core.paths import read_json
+from core.splits import SEED_GRID
+from pages.common import charts, state
+
+state.header("Train", "Queue runs on the background worker; the page stays responsive and "
+             "nothing is lost when the browser closes.")
+cache = state.cache_dir()
+st.markdown(f"Dataset: `{state.dataset()}` (change it on the Data page)")
+
+
+def _backbone_label(name: str) -> str:
+    spec = get_spec(name)
+    if spec.weights == "none":
+        return f"{name} (scratch only)"
+    return f"{name} ({'weights ready' if weights_available(spec) else 'downloads weights'})"
+
+
+with st.form("train_form"):
+    slices = st.multiselect("Slices", list(SEED_GRID), default=["1/class", "3/class", "5%", "20%"],
+                            key="train_slices")
+    extra = st.text_input("More slices (comma-separated, e.g. 10/class, 12.5%)", key="train_extra")
+    cols = st.columns(4)
+    backbone = cols[0].selectbox("Backbone", list_backbones(), format_func=_backbone_label,
+                                 key="train_backbone")
+    mode = cols[1].selectbox("Mode", runs.MODES, key="train_mode")
+    aug = cols[2].selectbox("Augmentation", POLICIES, key="train_aug")
+    seeds = cols[3].text_input("Seeds", "1", key="train_seeds")
+    with st.expander("Hyper-parameters (0 = the default for the mode)"):
+        cols = st.columns(4)
+        epochs = cols[0].number_input("Epochs", 0, 500, 0, key="train_epochs")
+        lr = cols[1].number_input("Learning rate", 0.0, 1.0, 0.0, format="%.4f", key="train_lr")
+        batch = cols[2].number_input("Batch size", 0, 1024, 0, key="train_batch")
+        size = cols[3].number_input("Image size (px)", 0, 1024, 0, key="train_size")
+    launch = st.form_submit_button("Launch", type="primary")
+
+if launch:
+    try:
+        chosen = slices + [s.strip() for s in extra.split(",") if s.strip()]
+        seed_list = [int(s) for s in seeds.replace(" ", "").split(",") if s]
+        if not chosen or not seed_list:
+            raise UserError("choose at least one slice and one seed")
+        configs = [runs.RunConfig(data=state.dataset(), backbone=backbone, mode=mode, slice=s,
+                                  aug=aug, seed=seed, epochs=epochs or None, lr=lr or None,
+                                  batch_size=batch or None, image_size=size or None)
+                   for s in chosen for seed in seed_list]
+        submitted = jobs.submit(cache, configs)
+        cached = sum(job.state == "cached" for job in submitted)
+        st.success(f"{len(submitted) - cached} run(s) queued, {cached} already cached.")
+    except ValueError:
+        st.error(f"seeds must be whole numbers separated by commas, not '{seeds}'")
+    except UserError as error:
+        st.error(str(error))
+
+
+def _active_panel(job: jobs.Job) -> None:
+    folder = runs.partial_dir(cache, job.run_id)
+    c = job.config
+    st.markdown(f"**Training** `{job.run_id}`: {c['backbone']} · {c['mode']} · aug {c['aug']} · "
+                f"slice {c['slice']} · seed {c['seed']}")
+    progress = folder / "progress.json"
+    if not progress.exists():
+        st.progress(0.0, text="Preparing: checking and decoding images, extracting features…")
+    else:
+        p = read_json(progress)
+        eta = f", about {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
+        st.progress(min(1.0, p["step"] / max(1, p["total_steps"])),
+                    text=f"epoch {p['epoch'] + 1}/{p['epochs']}, step {p['step']}/{p['total_steps']}{eta}")
+        live = runs.load_metrics(folder)
+        if not live.empty and (live["kind"] == "epoch").any():
+            left, right = st.columns(2)
+            left.plotly_chart(charts.curves({job.run_id: live}, "loss"), key=f"live_loss_{job.run_id}")
+            right.plotly_chart(charts.curves({job.run_id: live}, "acc"), key=f"live_acc_{job.run_id}")
+    if st.button("Cancel this run", key=f"cancel_{job.id}"):
+        jobs.cancel(cache, job.id)
+        st.toast("Cancelling…")
+
+
+def _table(items: list[jobs.Job]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "state": j.state, "run": j.run_id, "slice": j.config["slice"], "seed": j.config["seed"],
+        "backbone": j.config["backbone"], "mode": j.config["mode"], "aug": j.config["aug"],
+        "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
+        "error": j.error or ""} for j in items])
+
+
+@st.fragment(run_every=1.5)
+def queue_view() -> None:
+    everything = jobs.list_jobs(cache)
+    queued = [j for j in everything if j.state == "queued"]
+    active = [j for j in everything if j.state == "running"]
+    finished = [j for j in everything if j.state not in ("queued", "running")]
+    if queued and not jobs.worker_alive(cache):
+        jobs.ensure_worker(cache)
+    st.subheader("Queue")
+    if not everything:
+        st.info("Nothing queued yet: choose slices above and press Launch.")
+    for job in active:
+        _active_panel(job)
+    if queued:
+        st.markdown(f"**Waiting: {len(queued)} run(s)**")
+        st.dataframe(_table(queued), hide_index=True, key="queued_table")
+        if st.button("Cancel all waiting runs", key="cancel_queued"):
+            for job in queued:
+                jobs.cancel(cache, job.id)
+    if finished:
+        st.markdown(f"**Finished: {len(finished)}** (complete runs are on the other pages)")
+        st.dataframe(_table(finished[:50]), hide_index=True, key="finished_table")
+        if st.button("Clear this list", key="clear_finished"):
+            jobs.clear_finished(cache)
+
+
+queue_view()

@@ -1,0 +1,46 @@
+"""Experiments: training and validation curves of the cached runs, filtered and compared."""
+
+import streamlit as st
+
+from core.report import FILTERS, slice_order
+from pages.common import charts, loaders, state
+
+state.header("Experiments", "How did each run train? Train curves are solid, validation dashed; "
+             "click a legend entry to hide a run, double-click to isolate it.")
+cache = state.cache_dir()
+table = loaders.run_table(cache)
+if table.empty:
+    st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")
+    state.page_link("pages/2_Train.py", describe=True)
+    st.stop()
+
+with st.sidebar:
+    st.header("Filter")
+    chosen = {}
+    for column in FILTERS:
+        options = slice_order(table) if column == "slice" else sorted(table[column].unique().tolist())
+        chosen[column] = st.multiselect(column, options, key=f"exp_{column}")
+    limit = st.slider("Most runs drawn", 1, 60, 12, key="exp_limit",
+                      help="The newest matching runs; narrow the filters to see others")
+    smoothing = st.slider("Smoothing", 0.0, 0.95, 0.0, 0.05, key="exp_smoothing")
+
+shown = table
+for column, values in chosen.items():
+    if values:
+        shown = shown[shown[column].isin(values)]
+st.markdown(f"**{len(shown)}** of {len(table)} runs match; drawing the newest {min(limit, len(shown))}.")
+shown = shown.head(limit)
+if shown.empty:
+    st.warning("No run matches these filters.")
+    st.stop()
+
+series = {f"{r.slice} s{r.seed} · {r.experiment} [{r.run_id[:6]}]": loaders.metrics(str(cache), r.run_id)
+          for r in shown.itertuples()}
+left, right = st.columns(2)
+left.plotly_chart(charts.curves(series, "loss", smoothing), key="exp_loss")
+right.plotly_chart(charts.curves(series, "acc", smoothing), key="exp_acc")
+
+st.dataframe(shown.drop(columns=["slice_order", "data", "finished"]), hide_index=True,
+             column_config={"accuracy": st.column_config.ProgressColumn("holdout accuracy",
+                                                                        min_value=0, max_value=1,
+                                                                        format="%.3f")})

@@ -1,0 +1,111 @@
+"""The dashboard's queue: runs train in a worker process, cached runs are not re-run, cancel works."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs, runs
+from core.errors import UserError
+
+
+def request(data: Path, **overrides) -> runs.RunConfig:
+    return runs.RunConfig(**{"data": str(data), "backbone": "efficientnet_lite0", "mode": "frozen",
+                             "slice": "1/class", "seed": 1, "image_size": 64, "epochs": 2, **overrides})
+
+
+def wait_until(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def states(cache: Path) -> dict[str, str]:
+    return {job.run_id: job.state for job in jobs.list_jobs(cache)}
+
+
+def test_submitted_runs_are_trained_by_a_background_worker(tiny_data, cache_dir):
+    submitted = jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="3/class")])
+    assert [j.state for j in submitted] == ["queued", "queued"]
+    wait_until(lambda: all(s == "complete" for s in states(cache_dir).values()))
+    assert all(runs.is_complete(cache_dir, j.run_id) for j in submitted)
+    wait_until(lambda: not jobs.worker_alive(cache_dir), timeout=30)  # it stops when idle
+
+    again = jobs.submit(cache_dir, [request(tiny_data)])
+    assert again[0].state == "cached" and not jobs.worker_alive(cache_dir)
+
+
+def test_a_run_is_not_queued_twice(tiny_data, cache_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    first = jobs.submit(cache_dir, [request(tiny_data)])
+    second = jobs.submit(cache_dir, [request(tiny_data)])
+    assert first[0].id == second[0].id
+    assert [j.state for j in jobs.list_jobs(cache_dir)] == ["queued"]
+
+
+def test_cancel_a_waiting_run(tiny_data, cache_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    jobs.cancel(cache_dir, job.id)
+    assert states(cache_dir) == {job.run_id: "cancelled"}
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 0
+    assert not runs.is_complete(cache_dir, job.run_id)
+
+
+def test_cancel_the_running_run(tiny_data, cache_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32,
+                   epochs=500)
+    job = jobs.submit(cache_dir, [slow])[0]
+    worker = threading.Thread(target=jobs.work, args=(cache_dir, 0.1))
+    worker.start()
+    wait_until(lambda: (runs.partial_dir(cache_dir, job.run_id) / "metrics.jsonl").exists())
+    jobs.cancel(cache_dir, job.id)
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert states(cache_dir) == {job.run_id: "cancelled"}
+    assert runs.run_state(cache_dir, job.run_id) == "cancelled"
+
+
+def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    doomed = tmp_path / "doomed"
+    shutil.copytree(tiny_data, doomed)
+    next((doomed / "Bag").iterdir()).unlink()  # other content, so another run id
+    bad, good = jobs.submit(cache_dir, [request(doomed), request(tiny_data)])
+    shutil.rmtree(doomed)  # the folder vanishes between submit and training
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 2
+    finished = {j.run_id: j for j in jobs.list_jobs(cache_dir)}
+    assert finished[bad.run_id].state == "failed"
+    assert "data folder not found" in finished[bad.run_id].error
+    assert finished[good.run_id].state == "complete"
+
+
+def test_a_dead_workers_run_is_taken_up_again(tiny_data, cache_dir, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    queued = cache_dir / "jobs" / "queue" / f"{job.id}.json"
+    queued.rename(cache_dir / "jobs" / "active" / queued.name)  # as a killed worker leaves it
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 1
+    assert states(cache_dir) == {job.run_id: "complete"}
+
+
+def test_only_one_worker_per_cache(cache_dir):
+    import fcntl
+
+    (cache_dir / "jobs").mkdir()
+    with open(cache_dir / "jobs" / "worker.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert jobs.worker_alive(cache_dir)
+        assert jobs.work(cache_dir, idle_exit_s=0.1) == 0
+
+
+def test_a_bad_request_queues_nothing(tiny_data, cache_dir):
+    with pytest.raises(UserError, match="slice"):
+        jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="lots")])
+    assert jobs.list_jobs(cache_dir) == []

@@ -1,0 +1,124 @@
+"""Every page with Streamlit's AppTest: on an empty cache, on real runs, and on bad input."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import jobs, runs
+from core.paths import PROJECT_ROOT, write_json
+from core.pipeline import sweep
+
+PAGES = ["pages/1_Data.py", "pages/2_Train.py", "pages/3_Experiments.py", "pages/4_Holdout.py",
+         "pages/5_Grad-CAM.py"]
+
+
+def open_page(cache: Path, page: str | None, monkeypatch, data: Path | None = None) -> AppTest:
+    monkeypatch.setenv("HMD_CACHE", str(cache))
+    if data is not None:
+        write_json(cache / "ui.json", {"dataset": str(data)})
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    if page:
+        app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "info", "warning", "error", "success", "caption")
+             for e in getattr(app, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture(scope="module")
+def grid_cache(tiny_data, tmp_path_factory) -> Path:
+    cache = tmp_path_factory.mktemp("pages-cache")
+    base = runs.RunConfig(data=str(tiny_data), backbone="efficientnet_lite0", mode="frozen",
+                          slice="1/class", image_size=64, epochs=3)
+    sweep(base, ["1/class", "3/class", "100%"], [1, 2], cache)
+    return cache
+
+
+@pytest.mark.parametrize("page", PAGES[2:])
+def test_result_pages_on_an_empty_cache_say_what_to_do(cache_dir, monkeypatch, page):
+    app = open_page(cache_dir, page, monkeypatch)
+    assert "No runs cached yet" in texts(app)
+
+
+def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkeypatch, tiny_data):
+    messy = tmp_path / "messy"
+    shutil.copytree(tiny_data, messy)
+    (messy / "Bag" / "broken.jpg").write_bytes(b"not a jpeg")
+    app = open_page(cache_dir, "pages/1_Data.py", monkeypatch, data=messy)
+    assert "36 readable images in 3 classes" in [h.value for h in app.subheader][0]
+    frames = [d.value for d in app.dataframe]
+    splits = next(f for f in frames if "set" in f.columns).set_index("set")["images"]
+    assert splits["holdout (fixed)"] == 3 and splits["slice 1/class"] == 3
+    assert any("file" in f.columns and "Bag/broken.jpg" in f["file"].tolist() for f in frames)
+    assert len(app.get("image")) >= 4  # sample grid and augmentation preview
+
+
+def test_data_page_rejects_a_missing_folder(cache_dir, monkeypatch):
+    app = open_page(cache_dir, "pages/1_Data.py", monkeypatch)
+    app.radio(key="data_source").set_value("a folder path").run()
+    app.text_input(key="data_path").set_value("/no/such/dataset").run()
+    assert not app.exception
+    assert "data folder not found: /no/such/dataset" in texts(app)
+
+
+def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, tiny_data):
+    app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+    app.multiselect(key="train_slices").set_value(["1/class"])
+    app.text_input(key="train_seeds").set_value("1, 2")
+    app.number_input(key="train_epochs").set_value(2)
+    app.number_input(key="train_size").set_value(64)
+    app.button[0].click().run()  # the form's Launch button
+    assert "2 run(s) queued, 0 already cached" in texts(app)
+    deadline = time.monotonic() + 180
+    while any(j.state in ("queued", "running") for j in jobs.list_jobs(cache_dir)):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert [j.state for j in jobs.list_jobs(cache_dir)] == ["complete", "complete"]
+    app.button[0].click().run()
+    assert "0 run(s) queued, 2 already cached" in texts(app)
+
+
+def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch):
+    app = open_page(grid_cache, "pages/3_Experiments.py", monkeypatch)
+    assert len(app.get("plotly_chart")) == 2
+    assert "**6** of 6 runs match" in texts(app)
+    app.multiselect(key="exp_slice").set_value(["100%"]).run()
+    assert "**2** of 6 runs match" in texts(app)
+
+
+def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch):
+    app = open_page(grid_cache, "pages/4_Holdout.py", monkeypatch)
+    assert len(app.get("plotly_chart")) == 2  # bars and confusion matrix
+    table = app.table[0].value
+    assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
+    assert {"argmax", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
+    app.slider(key="hold_threshold").set_value(0.6).run()
+    assert "coverage@0.6" in app.table[0].value.columns
+
+
+def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch):
+    app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch)
+    app.selectbox(key="cam_which").set_value("all").run()
+    assert not app.exception
+    images = app.get("image")
+    assert len(images) >= 3  # holdout image, predicted-class map, true-class map
+    assert "predicted as" in texts(app)
+
+
+def test_pages_survive_a_deleted_run(grid_cache, tmp_path, monkeypatch):
+    cache = tmp_path / "copy"
+    shutil.copytree(grid_cache, cache)
+    victim = next(p for p in (cache / "runs").iterdir() if not p.name.startswith("."))
+    shutil.rmtree(victim)
+    for page in PAGES[2:]:
+        app = open_page(cache, page, monkeypatch)
+        assert victim.name not in texts(app)
