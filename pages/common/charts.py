@@ -40,6 +40,7 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     figure.update_layout(yaxis={"range": [0, 1], "title": "holdout accuracy"}, height=440,
                          legend={"orientation": "h", "y": -0.2}, margin={"t": 30})
     figure.update_xaxes(type="category")  # else plotly reads "5%" as 5 and drops "1/class"
+    figure.update_traces(textposition="inside", insidetextanchor="start")  # clear of error bars
     return figure
 
 
