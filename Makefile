@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint sweep browser clean-cache
+.PHONY: run test lint bench sweep browser clean-cache
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(VENV)/.installed browser lint
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+
+# the benchmark suite, quick mode (python -m bench --full for the whole grid); not part of test
+bench: $(VENV)/.installed
+	$(PY) -m bench
 
 # the original experiment's grid on the bundled dataset, printed as a table
 sweep: $(VENV)/.installed

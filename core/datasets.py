@@ -173,3 +173,14 @@ def find_datasets(folder: Path) -> list[Path]:
         if len(classes) >= 2:
             found.append(candidate)
     return found
+
+
+def folder_stamp(root: str | Path) -> int:
+    """Changes when an image is added, removed or renamed anywhere in the dataset (folders'
+    modification times); cheap enough to check on every page load. 0 if the folder is gone."""
+    import os
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return 0
+    return max(os.stat(folder).st_mtime_ns for folder, _, _ in os.walk(root))

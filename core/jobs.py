@@ -17,7 +17,6 @@ Progress and live curves of the active job are the run's own files (``progress.j
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from core import runs
 from core.errors import RunCancelled, UserError
+from core.locks import is_held, try_lock
 from core.paths import PROJECT_ROOT, read_json, write_json
 
 STATES = ("queued", "running", "complete", "cached", "failed", "cancelled")
@@ -141,15 +141,7 @@ def _lock_path(cache_dir: Path) -> Path:
 
 
 def worker_alive(cache_dir: Path) -> bool:
-    path = _lock_path(cache_dir)
-    if not path.exists():
-        return False
-    with open(path) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        return False
+    return is_held(_lock_path(cache_dir))
 
 
 def ensure_worker(cache_dir: Path) -> bool:
@@ -171,10 +163,8 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
     that died are queued again first.
     """
     _dir(cache_dir, "queue")
-    with open(_lock_path(cache_dir), "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with try_lock(_lock_path(cache_dir)) as acquired:
+        if not acquired:
             return 0
         for orphan in _dir(cache_dir, "active").glob("*.json"):
             os.replace(orphan, _dir(cache_dir, "queue") / orphan.name)

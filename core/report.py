@@ -18,8 +18,11 @@ FILTERS = ("dataset", "slice", "backbone", "mode", "aug", "seed")
 
 
 def experiment_label(config: dict) -> str:
-    """What a run compares on besides slice and seed: backbone, mode, augmentation."""
-    return f"{config['backbone']} · {config['mode']} · aug {config['aug']}"
+    """Everything a run is compared on besides its slice and seeds. Runs that differ in any of
+    it (a hyper-parameter too) are different experiments, never averaged together as seeds."""
+    return (f"{config['backbone']} · {config['mode']} · aug {config['aug']} · "
+            f"{config['epochs']} ep · {config['image_size']} px · bs {config['batch_size']} · "
+            f"lr {config['lr']:g}")
 
 
 def runs_frame(summaries: list[dict]) -> pd.DataFrame:
@@ -65,12 +68,14 @@ def probabilities(predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return predictions[columns].to_numpy(), predictions["label"].to_numpy()
 
 
-def threshold_table(frame: pd.DataFrame, predictions: dict[str, pd.DataFrame], t: float) -> pd.DataFrame:
+def threshold_table(frame: pd.DataFrame, probs_by_run: dict[str, tuple[np.ndarray, np.ndarray]],
+                    t: float) -> pd.DataFrame:
     """The article's argmax-vs-threshold table, per experiment and slice (means over seeds),
-    plus the same at a chosen threshold ``t`` with coverage and selective accuracy."""
+    plus the same at a chosen threshold ``t`` with coverage and selective accuracy.
+    ``probs_by_run`` maps run ids to :func:`probabilities` of their predictions."""
     rows = []
     for row in frame.itertuples():
-        probs, labels = probabilities(predictions[row.run_id])
+        probs, labels = probs_by_run[row.run_id]
         selective_accuracy, coverage = selective(probs, labels, t)
         rows.append({
             "dataset": row.dataset, "experiment": row.experiment, "slice": row.slice,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -30,6 +29,7 @@ import pandas as pd
 from core.augment import check_policy
 from core.backbones import get_spec
 from core.errors import UserError
+from core.locks import is_held, try_lock
 from core.paths import read_json, write_json
 from core.splits import SliceSpec
 
@@ -144,42 +144,25 @@ def is_complete(cache_dir: Path, rid: str) -> bool:
     return (complete_dir(cache_dir, rid) / "summary.json").exists()
 
 
+def _lock_path(cache_dir: Path, rid: str) -> Path:
+    return runs_dir(cache_dir) / ".partial" / f"{rid}.lock"
+
+
 @contextlib.contextmanager
 def run_lock(cache_dir: Path, rid: str) -> Iterator[None]:
-    """Hold the run's lock while training it. The OS drops the lock when a process dies,
-    which is how a dead run is told from a live one.
+    """Hold the run's lock while training it (the OS drops it if the process dies).
 
     Raises:
         UserError: another process is training this run now.
     """
-    path = runs_dir(cache_dir) / ".partial" / f"{rid}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"run {rid} is being trained by another process") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with try_lock(_lock_path(cache_dir, rid)) as acquired:
+        if not acquired:
+            raise UserError(f"run {rid} is being trained by another process")
+        yield
 
 
 def is_locked(cache_dir: Path, rid: str) -> bool:
-    path = runs_dir(cache_dir) / ".partial" / f"{rid}.lock"
-    if not path.exists():
-        return False
-    with open(path) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return is_held(_lock_path(cache_dir, rid))
 
 
 def start_partial(cache_dir: Path, rid: str, record: dict) -> Path:

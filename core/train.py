@@ -172,7 +172,8 @@ class MetricsWriter(Callback):
             self._file = None
 
     def _write(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
+        elapsed = round(time.monotonic() - self._started, 4)  # seconds since fit started
+        self._file.write(json.dumps({**record, "t": elapsed}) + "\n")
 
     def _progress(self, trainer: L.Trainer) -> None:
         from core.paths import write_json

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core.augment import POLICIES, augmented_views
-from core.datasets import find_datasets, load_rgb, scan
+from core.datasets import find_datasets, folder_stamp, load_rgb, scan
 from core.errors import UserError
 from core.images import square
 from core.paths import DEFAULT_DATA, PROJECT_ROOT
@@ -32,14 +32,14 @@ else:
         if names else str(DEFAULT_DATA)
 
 
-@st.cache_data(show_spinner="Checking images…")
-def _scan(path: str, cache_dir: str):
+@st.cache_data(show_spinner="Checking images…", max_entries=16)
+def _scan(path: str, cache_dir: str, stamp: int):
     dataset = scan(path, Path(cache_dir))
     return dataset.classes, dataset.paths, dataset.labels, dataset.unreadable, dataset.counts()
 
 
 try:
-    classes, paths, labels, unreadable, counts = _scan(chosen, str(cache))
+    classes, paths, labels, unreadable, counts = _scan(chosen, str(cache), folder_stamp(chosen))
 except UserError as error:
     st.error(str(error))
     st.stop()

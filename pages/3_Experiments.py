@@ -8,11 +8,7 @@ from pages.common import charts, loaders, state
 state.header("Experiments", "How did each run train? Train curves are solid, validation dashed; "
              "click a legend entry to hide a run, double-click to isolate it.")
 cache = state.cache_dir()
-table = loaders.run_table(cache)
-if table.empty:
-    st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")
-    state.page_link("pages/2_Train.py", describe=True)
-    st.stop()
+table = state.runs_or_stop(cache)
 
 with st.sidebar:
     st.header("Filter")

@@ -9,11 +9,7 @@ from pages.common import charts, loaders, state
 state.header("Holdout", "How accurate is each slice on the same fixed holdout images, and how "
              "often is the model confidently right?")
 cache = state.cache_dir()
-table = loaders.run_table(cache)
-if table.empty:
-    st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")
-    state.page_link("pages/2_Train.py", describe=True)
-    st.stop()
+table = state.runs_or_stop(cache)
 
 datasets = sorted(table["dataset"].unique())
 dataset = st.selectbox("Dataset", datasets, key="hold_dataset") if len(datasets) > 1 else datasets[0]
@@ -31,8 +27,8 @@ st.caption("Bars are means over seeds; error bars are the standard deviation ove
 
 st.subheader("Argmax accuracy against confidence")
 t = st.slider("Threshold t", 0.05, 0.99, 0.8, 0.01, key="hold_threshold")
-predictions = {rid: loaders.predictions(str(cache), rid) for rid in table["run_id"]}
-thresholds = threshold_table(table, predictions, t)
+probs = {rid: loaders.probabilities(str(cache), rid) for rid in table["run_id"]}
+thresholds = threshold_table(table, probs, t)
 numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "slice", "seeds")]
 st.table(thresholds.style.format("{:.3f}", subset=numbers).hide(axis="index"))
 st.caption("P(true)>t: the article's reading (an image counts only if the true class gets more "

@@ -9,11 +9,7 @@ from pages.common import loaders, state
 state.header("Grad-CAM", "Is the model right for the right reason? Where it looked for the class it "
              "predicted, beside where it would look for the true class.")
 cache = state.cache_dir()
-table = loaders.run_table(cache)
-if table.empty:
-    st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")
-    state.page_link("pages/2_Train.py", describe=True)
-    st.stop()
+table = state.runs_or_stop(cache)
 
 labels = {r.run_id: f"{r.dataset} · {r.slice} · seed {r.seed} · {r.experiment} · acc {r.accuracy:.3f} "
                     f"[{r.run_id}]" for r in table.itertuples()}

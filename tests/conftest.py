@@ -44,3 +44,14 @@ def cache_dir(tmp_path_factory) -> Path:
 def shared_cache(tmp_path_factory) -> Path:
     """A cache shared by tests that only read runs, so each run trains once per session."""
     return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture
+def no_downloads(monkeypatch, tmp_path_factory) -> None:
+    """An empty torch weights cache and every download sent to a closed local port: what a
+    machine without internet sees, without touching the network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setenv("NO_PROXY", "")

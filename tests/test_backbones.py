@@ -70,13 +70,8 @@ def test_random_init_is_not_pretrained(imagenet_classes):
         assert not torch.allclose(pretrained(images), random(images))
 
 
-def test_download_failure_names_the_offline_alternative(monkeypatch, tmp_path):
+def test_download_failure_names_the_offline_alternative(no_downloads):
     """No weights cached and no way to download them: a one-line error, not a traceback."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a closed port: nothing downloads
-    monkeypatch.setenv("no_proxy", "")
-    monkeypatch.setenv("NO_PROXY", "")
     assert not weights_available(get_spec("resnet18"))
     expected = "could not download ImageNet weights for 'resnet18'.*efficientnet_lite0"
     with pytest.raises(UserError, match=expected):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,15 @@ def test_one_class_is_not_enough(tmp_path, cache_dir):
     _photo().save(tmp_path / "only" / "a.png")
     with pytest.raises(UserError, match="1 class folder.*at least 2"):
         scan(tmp_path, cache_dir)
+
+
+def test_folder_stamp_changes_when_images_come_or_go(tiny_data, tmp_path):
+    from core.datasets import folder_stamp
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_data, copy)
+    before = folder_stamp(copy)
+    time.sleep(0.01)
+    _photo().save(copy / "Bag" / "new.png")
+    assert folder_stamp(copy) > before
+    assert folder_stamp(tmp_path / "gone") == 0

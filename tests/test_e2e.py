@@ -4,19 +4,50 @@ every page go to tests/artifacts/."""
 
 from __future__ import annotations
 
-from core import jobs
+import re
+import time
+
+import pytest
+
+from core import jobs, runs
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 
 LONG = 240_000  # ms: worker start-up and four runs on a 2-core CPU
 
 
-def visit(page, url: str, path: str, expect: str) -> None:
+def visit(page, url: str, path: str, expect: str) -> float:
+    """Open a page and wait until it has rendered; returns the seconds it took."""
+    started = time.monotonic()
     page.goto(f"{url}/{path}", wait_until="domcontentloaded")
     page.get_by_text(expect).first.wait_for(state="visible", timeout=60_000)
     wait_rendered(page)
+    return time.monotonic() - started
 
 
-def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir):
+def wait_for_runs(cache_dir, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(runs.list_runs(cache_dir)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} runs finished"
+        time.sleep(0.5)
+
+
+def bars(page) -> int:
+    chart = page.locator(".js-plotly-plot").first
+    chart.locator(".bars .point").first.wait_for(timeout=30_000)
+    return chart.locator(".bars .point").count()
+
+
+@pytest.fixture
+def stop_worker_after(cache_dir):
+    """Cancel whatever is still queued or running when the test ends, passed or failed, so that
+    no worker goes on training in the background."""
+    yield
+    for job in jobs.list_jobs(cache_dir):
+        if job.state in ("queued", "running"):
+            jobs.cancel(cache_dir, job.id)
+
+
+def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_worker_after):
     need_chromium()
     with serve(cache_dir) as url, browser_page() as page:
         visit(page, url, "", "How Much Data?")
@@ -71,3 +102,39 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir):
         assert overlays.count() >= 3
         assert page.get_by_text("gradcam for predicted").count() >= 1
         screenshot(page, "5-gradcam")
+
+        # the original grid from Home: bars fill in while the worker trains, pages stay quick
+        visit(page, url, "", "The original experiment")
+        page.get_by_role("button", name="Run the original experiment grid").click()
+        page.get_by_text("39 run(s) queued, 0 already cached").wait_for(timeout=60_000)
+        wait_rendered(page)
+        screenshot(page, "6-home-grid-queued")
+        first_seconds = visit(page, url, "Holdout", "Holdout accuracy by slice")
+        first = bars(page)
+        wait_for_runs(cache_dir, len(runs.list_runs(cache_dir)) + 6)  # some new slices complete
+        later_seconds = visit(page, url, "Holdout", "Holdout accuracy by slice")
+        assert bars(page) > first, "the bars did not fill in"
+        slowest = max(first_seconds, later_seconds)
+        assert slowest < 30, f"the Holdout page took {slowest:.0f} s while training"
+        screenshot(page, "7-holdout-filling")
+
+        visit(page, url, "Train", "Queue")
+        page.get_by_role("button", name="Cancel all waiting runs").click()
+        page.get_by_text("cancelled").first.wait_for(state="attached", timeout=30_000)
+        deadline = time.monotonic() + 120
+        while any(j.state in ("queued", "running") for j in jobs.list_jobs(cache_dir)):
+            assert time.monotonic() < deadline, "the queue did not drain after cancelling"
+            time.sleep(0.5)
+        states = [j.state for j in jobs.list_jobs(cache_dir)]
+        assert "cancelled" in states and "complete" in states
+
+        worst = min(runs.list_runs(cache_dir), key=lambda s: s["holdout_accuracy"])
+        assert worst["holdout_accuracy"] < 1, "no run misclassified anything"
+        visit(page, url, "Grad-CAM", "Per page")
+        page.get_by_label("Run", exact=True).click()
+        page.keyboard.type(worst["run_id"])
+        page.get_by_role("option", name=re.compile(worst["run_id"])).click()
+        page.get_by_text(re.compile(r"wrong: .* predicted as")).first.wait_for(timeout=120_000)
+        wait_rendered(page)
+        assert page.locator('[data-testid="stImage"] img').count() >= 3
+        screenshot(page, "8-gradcam-misclassified")

@@ -109,3 +109,14 @@ def test_a_bad_request_queues_nothing(tiny_data, cache_dir):
     with pytest.raises(UserError, match="slice"):
         jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="lots")])
     assert jobs.list_jobs(cache_dir) == []
+
+
+def test_weights_that_cannot_download_fail_the_job_with_a_hint(tiny_data, cache_dir, monkeypatch,
+                                                                no_downloads):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    job = jobs.submit(cache_dir, [request(tiny_data, backbone="resnet18")])[0]
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 1
+    failed = jobs.list_jobs(cache_dir)[0]
+    assert (failed.run_id, failed.state) == (job.run_id, "failed")
+    assert "could not download ImageNet weights for 'resnet18'" in failed.error
+    assert "efficientnet_lite0" in failed.error

@@ -8,7 +8,15 @@ import pytest
 
 from core import runs
 from core.pipeline import sweep
-from core.report import holdout_bars, runs_frame, slice_order, slice_sizes, smooth, threshold_table
+from core.report import (
+    holdout_bars,
+    probabilities,
+    runs_frame,
+    slice_order,
+    slice_sizes,
+    smooth,
+    threshold_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +30,15 @@ def test_runs_frame_and_slice_order(grid):
     frame = runs_frame(grid)
     assert len(frame) == 6
     assert slice_order(frame) == ["1/class", "5/class", "50%"]
-    assert frame["experiment"].unique().tolist() == ["efficientnet_lite0 · frozen · aug none"]
+    assert frame["experiment"].unique().tolist() == [
+        "efficientnet_lite0 · frozen · aug none · 2 ep · 64 px · bs 256 · lr 0.01"]
+
+
+def test_runs_that_differ_in_a_hyperparameter_are_not_averaged_as_seeds(grid):
+    longer = [{**s, "config": {**s["config"], "epochs": 5}} for s in grid if s["config"]["seed"] == 1]
+    bars = holdout_bars(runs_frame(grid + longer))
+    assert len(bars) == 6  # 3 slices x 2 experiments
+    assert set(bars.groupby("experiment")["seeds"].max()) == {1, 2}
 
 
 def test_bars_are_means_and_spreads_over_seeds(grid):
@@ -36,7 +52,8 @@ def test_bars_are_means_and_spreads_over_seeds(grid):
 
 def test_threshold_table_matches_the_summaries(grid, shared_cache):
     frame = runs_frame(grid)
-    predictions = {rid: runs.load_predictions(runs.find_run(shared_cache, rid)) for rid in frame.run_id}
+    predictions = {rid: probabilities(runs.load_predictions(runs.find_run(shared_cache, rid)))
+                   for rid in frame.run_id}
     table = threshold_table(frame, predictions, 0.8).set_index("slice")
     for text in ("1/class", "50%"):
         mine = [s for s in grid if s["config"]["slice"] == text]

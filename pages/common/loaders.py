@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core import runs
+from core.report import probabilities as probabilities_of
 from core.report import runs_frame
 
 
@@ -29,9 +31,15 @@ def run_table(cache: Path) -> pd.DataFrame:
     return _frame(str(cache), _complete_ids(cache))
 
 
-@st.cache_data(show_spinner=False, max_entries=2000)
-def predictions(cache: str, run_id: str) -> pd.DataFrame:
-    return runs.load_predictions(runs.find_run(Path(cache), run_id))
+@st.cache_resource(show_spinner=False, max_entries=5000)
+def probabilities(cache: str, run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """A run's holdout probabilities and labels, shared by all sessions without copies
+    (st.cache_data would unpickle a copy per call: 200 runs took most of a second). The arrays
+    are read-only, so no page can change what another sees."""
+    arrays = probabilities_of(runs.load_predictions(runs.find_run(Path(cache), run_id)))
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)

@@ -58,3 +58,15 @@ def header(title: str, question: str) -> None:
             page_link(path)
     st.title(title)
     st.caption(question)
+
+
+def runs_or_stop(cache: Path):
+    """The table of cached runs; on an empty cache, say what to do next and stop the page."""
+    from pages.common.loaders import run_table
+
+    table = run_table(cache)
+    if table.empty:
+        st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")
+        page_link("pages/2_Train.py", describe=True)
+        st.stop()
+    return table

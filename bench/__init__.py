@@ -1,0 +1,1 @@
+"""``python -m bench``: the engine measured against plain baselines, side by side, as ratios."""

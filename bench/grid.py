@@ -1,0 +1,102 @@
+"""1. The original grid with a frozen backbone: cold, warm and fully cached, against a naive path
+that runs the backbone over every training and validation image in every epoch; and the head's
+holdout accuracy against scikit-learn's logistic regression on the same features."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from bench.measure import Row, timed
+from core import runs
+from core.backbones import build_backbone
+from core.datasets import scan
+from core.features import cached_features, extract
+from core.images import image_array
+from core.paths import DEFAULT_DATA
+from core.pipeline import prepare, sweep
+from core.splits import SEED_GRID
+
+QUICK_SLICES = ("1/class", "3/class", "5%", "20%")
+BASE = runs.RunConfig(data=str(DEFAULT_DATA), backbone="efficientnet_lite0", mode="frozen", slice="1/class")
+
+
+def run(cache: Path, full: bool) -> tuple[list[Row], list[dict]]:
+    slices, seeds = (SEED_GRID, (1, 2, 3)) if full else (QUICK_SLICES, (1,))
+    grid = f"{len(slices)} slices x {len(seeds)} seed(s)"
+    _, cold = timed(lambda: sweep(BASE, slices, seeds, cache))
+    shutil.rmtree(runs.runs_dir(cache))
+    _, warm = timed(lambda: sweep(BASE, slices, seeds, cache))
+    summaries, cached = timed(lambda: sweep(BASE, slices, seeds, cache))
+    naive, epochs = _naive_seconds(cache, slices, seeds)
+    note = f"{grid}; naive: 1 of {epochs} epochs timed per run, x{epochs}"
+    rows = [
+        Row("grid", "cold (empty cache) vs naive", naive / cold, 1.0, "x faster", note=note),
+        Row("grid", "warm (features cached) vs naive", naive / warm, 1.0, "x faster", target=20, note=note),
+        Row("grid", "fully cached sweep", cached, None, "s", better="lower", target=1.0, note=grid),
+        *_against_logistic_regression(cache, slices, seeds, summaries),
+    ]
+    return rows, summaries
+
+
+def _naive_seconds(cache: Path, slices, seeds) -> tuple[float, int]:
+    """Time one naive epoch of every run and scale it by the number of epochs."""
+    dataset = scan(BASE.data, cache)
+    backbone = build_backbone(BASE.backbone, pretrained=True)
+    total, epochs = 0.0, 0
+    for text in slices:
+        for seed in seeds:
+            config, _, splits, train = prepare(dataclasses.replace(BASE, slice=text, seed=seed),
+                                               cache, dataset=dataset)
+            images = image_array(dataset, config.image_size, cache)
+            _, seconds = timed(partial(_naive_epoch, backbone, images, dataset.labels, train,
+                                       splits.val, config))
+            total += seconds * config.epochs
+            epochs = config.epochs
+    return total, epochs
+
+
+def _naive_epoch(backbone, images, labels, train, val, config: runs.RunConfig) -> None:
+    """One epoch without a feature cache: the backbone over every training and validation
+    image, then the head's steps on those fresh features."""
+    import torch
+
+    shown = np.concatenate([train, val])
+    features = torch.from_numpy(extract(backbone, images[shown], show_progress=False))
+    targets = torch.from_numpy(labels[shown])
+    head = torch.nn.Linear(features.shape[1], int(labels.max()) + 1)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr)
+    for start in range(0, len(train), config.batch_size):
+        end = min(start + config.batch_size, len(train))
+        loss = torch.nn.functional.cross_entropy(head(features[start:end]), targets[start:end])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def _against_logistic_regression(cache: Path, slices, seeds, summaries: list[dict]) -> list[Row]:
+    """Holdout accuracy of the engine's head against sklearn's LogisticRegression (C=1) fitted
+    on the same cached features, slices and seeds."""
+    from sklearn.linear_model import LogisticRegression
+
+    dataset = scan(BASE.data, cache)
+    rows = []
+    for text in (*slices[:3], slices[-1]):
+        ours, theirs = [], []
+        for seed in seeds:
+            config, _, splits, train = prepare(dataclasses.replace(BASE, slice=text, seed=seed),
+                                               cache, dataset=dataset)
+            features = cached_features(dataset, config.backbone, config.image_size, cache)
+            model = LogisticRegression(max_iter=3000).fit(features[train], dataset.labels[train])
+            predicted = model.predict(features[splits.holdout])
+            theirs.append(float(np.mean(predicted == dataset.labels[splits.holdout])))
+            ours += [s["holdout_accuracy"] for s in summaries
+                     if s["config"]["slice"] == text and s["config"]["seed"] == seed]
+        rows.append(Row("accuracy", f"head vs logistic regression, {text}", float(np.mean(ours)),
+                        float(np.mean(theirs)), "holdout accuracy",
+                        note=f"mean over seeds {list(seeds)}"))
+    return rows
