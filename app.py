@@ -22,15 +22,14 @@ def queue_original_grid() -> None:
     """Runs before the page redraws, so the counts below already include the new jobs."""
     grid = [RunConfig(data=state.dataset(), backbone="efficientnet_lite0", mode="frozen",
                       slice=s, seed=seed) for s in SEED_GRID for seed in (1, 2, 3)]
+    known = {j.id for j in jobs.list_jobs(cache)}
     try:
         submitted = jobs.submit(cache, grid)
     except UserError as error:
         st.session_state["home_message"] = ("error", str(error))
         return
-    cached = sum(j.state == "cached" for j in submitted)
-    st.session_state["home_message"] = ("success", (
-        f"{len(submitted) - cached} run(s) queued, {cached} already cached. Watch them on the "
-        "Train page; bars fill in on the Holdout page."))
+    st.session_state["home_message"] = ("success", jobs.tally(submitted, known) + " Watch them on "
+                                        "the Train page; bars fill in on the Holdout page.")
 
 
 table = loaders.run_table(cache)

@@ -73,7 +73,10 @@ def _cmd_sweep(args: argparse.Namespace) -> list[dict]:
     from core.pipeline import sweep
     from core.splits import SEED_GRID
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds must be whole numbers separated by commas, not '{args.seeds}'") from None
     return sweep(_config(args), SEED_GRID, seeds, args.cache_dir, show_progress=True)
 
 
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl+C into SystemExit(1)
         print("error: interrupted; unfinished runs are not marked complete", file=sys.stderr)
         return 130
     except Exception as error:

@@ -54,7 +54,8 @@ def summarize(probs: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | 
               thresholds: tuple[float, ...] = THRESHOLDS) -> dict:
     """Every headline number of a run's holdout predictions, JSON-ready."""
     matrix = confusion(probs, labels, len(classes))
-    per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+    counts = matrix.sum(1)
+    per_class = [float(right / n) if n else None for right, n in zip(matrix.diagonal(), counts, strict=True)]
     rows = [threshold_row(probs, labels, t) for t in thresholds]
     return {
         "n": int(len(labels)),
@@ -62,7 +63,7 @@ def summarize(probs: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | 
         "threshold_accuracy": {f"{r['threshold']:g}": r["threshold_accuracy"] for r in rows},
         "selective_accuracy": {f"{r['threshold']:g}": r["selective_accuracy"] for r in rows},
         "coverage": {f"{r['threshold']:g}": r["coverage"] for r in rows},
-        "per_class_accuracy": {name: float(a) for name, a in zip(classes, per_class, strict=True)},
+        "per_class_accuracy": dict(zip(classes, per_class, strict=True)),  # None: no image of it
         "confusion": matrix.tolist(),
     }
 

@@ -16,7 +16,6 @@ Progress and live curves of the active job are the run's own files (``progress.j
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -28,8 +27,6 @@ from core import runs
 from core.errors import RunCancelled, UserError
 from core.locks import is_held, try_lock
 from core.paths import PROJECT_ROOT, read_json, write_json
-
-STATES = ("queued", "running", "complete", "cached", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -100,6 +97,17 @@ def submit(cache_dir: Path, configs: list[runs.RunConfig]) -> list[Job]:
     return jobs
 
 
+def tally(submitted: list[Job], known_ids: set[str]) -> str:
+    """What a submission did, in words: runs newly queued, already waiting or training, and
+    already cached. ``known_ids`` are the job ids that existed before it."""
+    unique = {job.id: job for job in submitted}.values()
+    new = sum(job.state == "queued" and job.id not in known_ids for job in unique)
+    pending = sum(job.state in ("queued", "running") and job.id in known_ids for job in unique)
+    cached = sum(job.state == "cached" for job in unique)
+    text = f"{new} run(s) queued, {cached} already cached"
+    return text + (f", {pending} already waiting or training." if pending else ".")
+
+
 def list_jobs(cache_dir: Path) -> list[Job]:
     """Queued (oldest first), then running, then finished (newest first)."""
     found = []
@@ -114,10 +122,13 @@ def cancel(cache_dir: Path, job_id: str) -> None:
     queued = _dir(cache_dir, "queue") / f"{job_id}.json"
     job = _read(queued, "queued")
     if job is not None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             queued.unlink()
+        except FileNotFoundError:  # the worker claimed it meanwhile: stop it as the active job
+            pass
+        else:
             _finish(cache_dir, job, "cancelled")
-        return
+            return
     active = _read(_dir(cache_dir, "active") / f"{job_id}.json", "running")
     if active is not None:
         runs.cancel_path(cache_dir, active.run_id).touch()

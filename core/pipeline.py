@@ -62,7 +62,8 @@ def train_run(config: runs.RunConfig, cache_dir: Path, show_progress: bool = Fal
             summary = _train_and_score(config, dataset, splits, train, model, data,
                                        holdout_inputs, folder, record, cache_dir, show_progress)
         except BaseException as error:
-            stopped = isinstance(error, RunCancelled | KeyboardInterrupt)
+            # Lightning catches Ctrl+C itself and exits with SystemExit(1)
+            stopped = isinstance(error, RunCancelled | KeyboardInterrupt | SystemExit)
             state = "cancelled" if stopped else "failed"
             runs.set_status(folder, state, error=f"{type(error).__name__}: {error}".splitlines()[0])
             raise

@@ -31,7 +31,10 @@ def runs_frame(summaries: list[dict]) -> pd.DataFrame:
     for s in summaries:
         c = s["config"]
         rows.append({
-            "run_id": s["run_id"], "dataset": Path(c["data"]).name, "data": c["data"],
+            # the name alone would merge two folders of one name, or a folder before and after
+            # images were added: runs scored on different holdout sets
+            "run_id": s["run_id"], "dataset": f"{Path(c['data']).name} · {s['fingerprint'][:6]}",
+            "data": c["data"],
             "experiment": experiment_label(c), "backbone": c["backbone"], "mode": c["mode"],
             "aug": c["aug"], "slice": c["slice"], "slice_order": SliceSpec.parse(c["slice"]).sort_key(),
             "seed": c["seed"], "sample_seed": c["sample_seed"], "epochs": c["epochs"],

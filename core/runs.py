@@ -110,6 +110,10 @@ def resolve(config: RunConfig, median_side: int) -> RunConfig:
     for name in ("epochs", "batch_size", "image_size"):
         if getattr(resolved, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if resolved.seed < 0 or resolved.sample_seed < 0:
+        raise UserError(f"seeds must be 0 or more, not {min(resolved.seed, resolved.sample_seed)}")
+    if resolved.mode == "finetune" and resolved.epochs < 2:
+        raise UserError("--mode finetune needs at least 2 epochs: the head first, then the top layers")
     if resolved.image_size < 32:
         raise UserError("--image-size must be at least 32 pixels")
     return resolved

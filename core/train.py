@@ -36,7 +36,6 @@ from core.backbones import get_spec
 from core.device import lightning_precision
 from core.errors import RunCancelled
 
-MODES = ("frozen", "finetune", "scratch")
 BACKBONE_LR_FACTOR = 0.1
 # An epoch is at least this many batches: a tiny slice is passed over several times (reshuffled
 # each pass), so a 1-image-per-class run gets enough optimizer steps to converge.

@@ -44,21 +44,25 @@ with st.form("train_form"):
         size = cols[3].number_input("Image size (px)", 0, 1024, 0, key="train_size")
     launch = st.form_submit_button("Launch", type="primary")
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise UserError(f"seeds must be whole numbers separated by commas, not '{text}'") from None
+
+
 if launch:
     try:
         chosen = slices + [s.strip() for s in extra.split(",") if s.strip()]
-        seed_list = [int(s) for s in seeds.replace(" ", "").split(",") if s]
+        seed_list = _seeds(seeds)
         if not chosen or not seed_list:
             raise UserError("choose at least one slice and one seed")
         configs = [runs.RunConfig(data=state.dataset(), backbone=backbone, mode=mode, slice=s,
                                   aug=aug, seed=seed, epochs=epochs or None, lr=lr or None,
                                   batch_size=batch or None, image_size=size or None)
                    for s in chosen for seed in seed_list]
-        submitted = jobs.submit(cache, configs)
-        cached = sum(job.state == "cached" for job in submitted)
-        st.success(f"{len(submitted) - cached} run(s) queued, {cached} already cached.")
-    except ValueError:
-        st.error(f"seeds must be whole numbers separated by commas, not '{seeds}'")
+        known = {job.id for job in jobs.list_jobs(cache)}
+        st.success(jobs.tally(jobs.submit(cache, configs), known))
     except UserError as error:
         st.error(str(error))
 
@@ -100,8 +104,8 @@ def queue_view() -> None:
     queued = [j for j in everything if j.state == "queued"]
     active = [j for j in everything if j.state == "running"]
     finished = [j for j in everything if j.state not in ("queued", "running")]
-    if queued and not jobs.worker_alive(cache):
-        jobs.ensure_worker(cache)
+    if (queued or active) and not jobs.worker_alive(cache):
+        jobs.ensure_worker(cache)  # also takes up a job whose worker died mid-run
     st.subheader("Queue")
     if not everything:
         st.info("Nothing queued yet: choose slices above and press Launch.")

@@ -112,9 +112,10 @@ def test_backbones_say_which_weights_are_offline(cache):
     (["run", "--slice", "3 per class"], "error: slice '3perclass' not understood"),
     (["run", "--slice", "1/class", "--backbone", "vgg99"], "error: unknown backbone 'vgg99'"),
     (["evaluate", "--run", "feedfacecafe", "--data", "."], "error: run feedfacecafe has no complete"),
+    (["sweep", "--seeds", "1,x"], "error: --seeds must be whole numbers"),
 ])
 def test_errors_are_one_line_on_stderr(cache, tiny_data, args, message):
-    if args[0] == "run":
+    if args[0] in ("run", "sweep"):
         args = [*args, "--data", str(tiny_data)]
     result = cli(cache, *args, ok=False)
     assert result.returncode == 2

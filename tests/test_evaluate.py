@@ -27,8 +27,13 @@ def test_argmax_threshold_selective_and_coverage():
 
 def test_per_class_and_confusion():
     s = summarize(PROBS, LABELS, ["a", "b", "c"])
-    assert s["per_class_accuracy"] == {"a": 1.0, "b": 0.0, "c": 0.5}
+    assert s["per_class_accuracy"] == {"a": 1.0, "b": None, "c": 0.5}
     assert s["confusion"] == [[2, 0, 0], [0, 0, 0], [0, 1, 1]]
+
+
+def test_a_class_without_images_has_no_accuracy_rather_than_zero():
+    s = summarize(PROBS, LABELS, ["a", "b", "c"])
+    assert s["per_class_accuracy"]["b"] is None
 
 
 def test_no_image_kept_gives_nan_not_a_crash():

@@ -42,10 +42,13 @@ def test_submitted_runs_are_trained_by_a_background_worker(tiny_data, cache_dir)
 
 def test_a_run_is_not_queued_twice(tiny_data, cache_dir, monkeypatch):
     monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    first = jobs.submit(cache_dir, [request(tiny_data)])
+    first = jobs.submit(cache_dir, [request(tiny_data), request(tiny_data)])
+    assert jobs.tally(first, set()) == "1 run(s) queued, 0 already cached."
+    known = {j.id for j in jobs.list_jobs(cache_dir)}
     second = jobs.submit(cache_dir, [request(tiny_data)])
     assert first[0].id == second[0].id
     assert [j.state for j in jobs.list_jobs(cache_dir)] == ["queued"]
+    assert jobs.tally(second, known) == "0 run(s) queued, 0 already cached, 1 already waiting or training."
 
 
 def test_cancel_a_waiting_run(tiny_data, cache_dir, monkeypatch):

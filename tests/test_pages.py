@@ -62,6 +62,16 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
     assert len(app.get("image")) >= 4  # sample grid and augmentation preview
 
 
+def test_data_page_rejects_class_folders_without_images(tmp_path, cache_dir, monkeypatch):
+    for name in ("cats", "dogs"):
+        (tmp_path / "empty" / name).mkdir(parents=True)
+    app = open_page(cache_dir, "pages/1_Data.py", monkeypatch)
+    app.radio(key="data_source").set_value("a folder path").run()
+    app.text_input(key="data_path").set_value(str(tmp_path / "empty")).run()
+    assert not app.exception
+    assert "has class folders but no readable images" in texts(app)
+
+
 def test_data_page_rejects_a_missing_folder(cache_dir, monkeypatch):
     app = open_page(cache_dir, "pages/1_Data.py", monkeypatch)
     app.radio(key="data_source").set_value("a folder path").run()

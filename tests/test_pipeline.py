@@ -108,7 +108,9 @@ def test_bad_requests_fail_before_anything_is_written(tiny_data, cache_dir):
                          (dict(slice="20/class"), "needs 20 training images of class"),
                          (dict(backbone="smallcnn"), "use --mode scratch"),
                          (dict(aug="wild"), "unknown augmentation 'wild'"),
-                         (dict(image_size=16), "at least 32 pixels")]:
+                         (dict(image_size=16), "at least 32 pixels"),
+                         (dict(seed=-1), "seeds must be 0 or more"),
+                         (dict(mode="finetune", epochs=1), "finetune needs at least 2 epochs")]:
         with pytest.raises(UserError, match=message):
             train_run(config(tiny_data, **bad), cache_dir)
     assert not (cache_dir / "runs").exists() or not list((cache_dir / "runs").glob("*/summary.json"))

@@ -34,6 +34,12 @@ def test_runs_frame_and_slice_order(grid):
         "efficientnet_lite0 · frozen · aug none · 2 ep · 64 px · bs 256 · lr 0.01"]
 
 
+def test_same_folder_name_with_other_images_is_another_dataset(grid):
+    changed = [{**s, "fingerprint": "f" * 32} for s in grid]  # images were added to the folder
+    bars = holdout_bars(runs_frame(grid + changed))
+    assert bars["dataset"].nunique() == 2 and len(bars) == 6
+
+
 def test_runs_that_differ_in_a_hyperparameter_are_not_averaged_as_seeds(grid):
     longer = [{**s, "config": {**s["config"], "epochs": 5}} for s in grid if s["config"]["seed"] == 1]
     bars = holdout_bars(runs_frame(grid + longer))
