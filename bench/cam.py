@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.measure import Row, timed
 from core import runs
 from core.cam import METHODS, overlays, run_images
+from core.device import best_device, synchronize
 from core.images import to_tensor
 from core.pipeline import load_model
 
@@ -33,13 +34,16 @@ def run(cache: Path, rid: str, full: bool) -> list[Row]:
 
 
 def _forward_backward(cache: Path, rid: str, pixels) -> float:
-    model = load_model(cache, rid)
+    """On the device the CAMs are computed on, like :func:`core.cam.overlays`."""
+    device = best_device()
+    model = load_model(cache, rid).to(device)
     model.requires_grad_(True)
-    batch = to_tensor(pixels)
+    batch = to_tensor(pixels, device)
     model(batch).sum().backward()  # warm-up
 
     def once() -> None:
         model.zero_grad()
         model(batch)[:, 0].sum().backward()
+        synchronize(device)
 
     return min(timed(once)[1] for _ in range(3))

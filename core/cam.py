@@ -7,6 +7,7 @@ for every parameter, so CAMs work for frozen backbones too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,19 +39,23 @@ def overlay_path(cache_dir: Path, rid: str, method: str, index: int, class_index
     return cache_dir / "cams" / rid / method / f"{index}-{class_index}.png"
 
 
-def overlays(cache_dir: Path, rid: str, requests: list[tuple[int, int]], method: str = "gradcam"
-             ) -> list[Path]:
-    """Overlay PNGs for (dataset image index, class index) pairs of a run, computing the missing ones.
+def overlays(cache_dir: Path, rid: str, requests: list[tuple[int, int]], method: str = "gradcam",
+             on_progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Overlay PNGs for (dataset image index, class index) pairs of a run, computing the missing
+    ones (a pair asked for twice is computed once). ``on_progress(done, total)`` hears about
+    the computing, from (0, total) on; it is not called when every overlay is cached.
 
     Raises:
         UserError: unknown method, missing run, or the run's cached images were deleted.
     """
     check_method(method)
     paths = [overlay_path(cache_dir, rid, method, i, c) for i, c in requests]
-    missing = [(request, path) for request, path in zip(requests, paths, strict=True) if not path.exists()]
+    missing = {path: request for request, path in zip(requests, paths, strict=True)
+               if not path.exists()}
     if missing:
         backbone = read_json(runs.find_run(cache_dir, rid) / "config.json")["config"]["backbone"]
-        _compute(cache_dir, rid, backbone, run_images(cache_dir, rid), missing, method)
+        _compute(cache_dir, rid, backbone, run_images(cache_dir, rid), list(missing.items()),
+                 method, on_progress or (lambda done, total: None))
     return paths
 
 
@@ -68,29 +73,40 @@ def run_images(cache_dir: Path, rid: str) -> np.ndarray:
 
 
 def _compute(cache_dir: Path, rid: str, backbone_name: str, images: np.ndarray,
-             missing: list[tuple[tuple[int, int], Path]], method: str) -> None:
+             missing: list[tuple[Path, tuple[int, int]]], method: str,
+             on_progress: Callable[[int, int], None]) -> None:
     import pytorch_grad_cam
     import torch
     from pytorch_grad_cam.utils.image import show_cam_on_image
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from core.backbones import cam_target
+    from core.device import best_device
     from core.images import to_tensor
     from core.pipeline import load_model
 
-    model = load_model(cache_dir, rid)
+    model = load_model(cache_dir, rid).to(best_device())  # grad-cam moves inputs to the model
     model.requires_grad_(True)
     target_layers = [cam_target(model.backbone, backbone_name)]
     cam_class = getattr(pytorch_grad_cam, METHODS[method])
+    # ScoreCAM runs the model once per feature channel for each image whatever the batch, and
+    # holds images x channels masked copies in memory: one image at a time costs nothing extra
+    batch = 1 if method == "scorecam" else BATCH
+    on_progress(0, len(missing))
     with torch.enable_grad(), cam_class(model=model, target_layers=target_layers) as cam:
-        for start in range(0, len(missing), BATCH):
-            chunk = missing[start:start + BATCH]
-            pixels = np.stack([images[index] for (index, _), _ in chunk])
-            masks = cam(input_tensor=to_tensor(pixels),
-                        targets=[ClassifierOutputTarget(c) for (_, c), _ in chunk])
-            for rgb, mask, (_, path) in zip(pixels, masks, chunk, strict=True):
+        for start in range(0, len(missing), batch):
+            chunk = missing[start:start + batch]
+            pixels = np.stack([images[index] for _, (index, _) in chunk])
+            try:
+                masks = cam(input_tensor=to_tensor(pixels),
+                            targets=[ClassifierOutputTarget(c) for _, (_, c) in chunk])
+            except torch.OutOfMemoryError:  # a GPU shared with a training run, say
+                raise UserError(f"out of GPU memory computing {method} overlays; try another "
+                                "method, or again once training has finished") from None
+            for rgb, mask, (path, _) in zip(pixels, masks, chunk, strict=True):
                 overlay = show_cam_on_image(rgb.astype(np.float32) / 255, mask, use_rgb=True)
                 write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
+            on_progress(start + len(chunk), len(missing))
 
 
 def gallery(cache_dir: Path, rid: str, which: str = "misclassified"):

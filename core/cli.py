@@ -25,7 +25,8 @@ def _cmd_inspect(args: argparse.Namespace) -> dict:
     dataset = scan(args.data, args.cache_dir, progress=True)
     problem = None
     try:
-        splits = make_splits(dataset.labels, dataset.classes)
+        splits = make_splits(dataset.labels, dataset.classes, args.holdout, args.val,
+                             args.split_seed)
         sizes = {"holdout": len(splits.holdout), "val": len(splits.val),
                  "train_pool": int(sum(len(p) for p in splits.pools))}
     except UserError as error:
@@ -56,7 +57,8 @@ def _config(args: argparse.Namespace, slice_text: str = "100%"):
                      slice=getattr(args, "slice", None) or slice_text, aug=args.aug,
                      seed=getattr(args, "seed", 0), sample_seed=getattr(args, "sample_seed", None),
                      epochs=args.epochs, image_size=args.image_size,
-                     batch_size=args.batch_size, lr=args.lr)
+                     batch_size=args.batch_size, lr=args.lr,
+                     holdout=args.holdout, val=args.val, split_seed=args.split_seed)
 
 
 def _cmd_run(args: argparse.Namespace) -> dict:
@@ -155,6 +157,18 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="pixels (default: native size, capped by the images)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    _add_split_flags(parser)
+
+
+def _add_split_flags(parser: argparse.ArgumentParser) -> None:
+    from core.splits import HOLDOUT_SHARE, VAL_SHARE
+
+    parser.add_argument("--holdout", type=float, default=HOLDOUT_SHARE,
+                        help=f"share of each class in the fixed holdout set (default {HOLDOUT_SHARE})")
+    parser.add_argument("--val", type=float, default=VAL_SHARE,
+                        help=f"share of each class in the validation set (default {VAL_SHARE})")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="which images the holdout and validation sets hold (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("inspect", "classes, readable-image counts and unreadable files of a dataset")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    _add_split_flags(p)
 
     p = command("run", "train one run, or return it from the cache")
     _add_training_flags(p)

@@ -38,6 +38,7 @@ class Job:
     submitted: float
     finished: float | None = None
     error: str | None = None
+    attempts: int = 0  # workers that died while training it
 
 
 def _dir(cache_dir: Path, name: str) -> Path:
@@ -46,12 +47,14 @@ def _dir(cache_dir: Path, name: str) -> Path:
     return folder
 
 
-def _read(path: Path, state: str) -> Job | None:
+def _read(path: Path, state: str | None) -> Job | None:
+    """The job in ``path``; ``state`` is its folder's (queued, running), which is what counts:
+    a record keeps the state it had when written. Finished jobs (``None``) carry their own."""
     try:
         record = read_json(path)
     except (FileNotFoundError, ValueError):  # moved or half-written between listing and reading
         return None
-    return Job(**{**record, "state": record.get("state", state)})
+    return Job(**{**record, "state": state or record["state"]})
 
 
 def _write(folder: Path, job: Job) -> None:
@@ -131,7 +134,7 @@ def cancel(cache_dir: Path, job_id: str) -> None:
             return
     active = _read(_dir(cache_dir, "active") / f"{job_id}.json", "running")
     if active is not None:
-        runs.cancel_path(cache_dir, active.run_id).touch()
+        runs.request_cancel(cache_dir, active.run_id)
 
 
 def clear_finished(cache_dir: Path) -> None:
@@ -146,6 +149,9 @@ def _finish(cache_dir: Path, job: Job, state: str, error: str | None = None) -> 
 
 
 # --- the worker ------------------------------------------------------------------------------
+
+MAX_ATTEMPTS = 2
+
 
 def _lock_path(cache_dir: Path) -> Path:
     return cache_dir / "jobs" / "worker.lock"
@@ -178,7 +184,7 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
         if not acquired:
             return 0
         for orphan in _dir(cache_dir, "active").glob("*.json"):
-            os.replace(orphan, _dir(cache_dir, "queue") / orphan.name)
+            _take_up(cache_dir, orphan)
         count, idle_since = 0, time.monotonic()
         while True:
             job = _next(cache_dir)
@@ -189,6 +195,21 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
                 continue
             _run(cache_dir, job)
             count, idle_since = count + 1, time.monotonic()
+
+
+def _take_up(cache_dir: Path, orphan: Path) -> None:
+    """Queue again a job whose worker died while training it, unless that happened before: a
+    run that kills its worker (out of memory, say) would otherwise block the queue forever."""
+    job = _read(orphan, "running")
+    if job is None:
+        return
+    job = Job(**{**job.__dict__, "attempts": job.attempts + 1})
+    if job.attempts >= MAX_ATTEMPTS:
+        _finish(cache_dir, job, "failed", f"the worker died {job.attempts} times while training "
+                "this run (out of memory?); see cache/jobs/worker.log")
+    else:
+        _write(_dir(cache_dir, "queue"), job)
+    orphan.unlink(missing_ok=True)
 
 
 def _next(cache_dir: Path) -> Job | None:
@@ -211,7 +232,7 @@ def _run(cache_dir: Path, job: Job) -> None:
     active = _dir(cache_dir, "active") / f"{job.id}.json"
     _write(_dir(cache_dir, "active"), job)
     try:
-        summary = train_run(runs.RunConfig(**job.config), cache_dir)
+        summary = train_run(runs.RunConfig(**job.config), cache_dir, new_request=False)
         _finish(cache_dir, job, "cached" if summary["cached"] else "complete")
     except RunCancelled:
         _finish(cache_dir, job, "cancelled")
@@ -219,6 +240,9 @@ def _run(cache_dir: Path, job: Job) -> None:
         _finish(cache_dir, job, "failed", str(error))
     except Exception as error:  # a worker must outlive any one bad run; the error is recorded
         _finish(cache_dir, job, "failed", f"{type(error).__name__}: {error}".splitlines()[0])
+    except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the job waits
+        os.replace(active, _dir(cache_dir, "queue") / active.name)
+        raise
     finally:
         active.unlink(missing_ok=True)
         runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)

@@ -17,6 +17,7 @@ import numpy as np
 from core import runs
 from core.backbones import build_backbone, get_spec
 from core.datasets import Dataset, scan
+from core.device import best_device, loader_workers
 from core.errors import RunCancelled, UserError
 from core.evaluate import predict_probs, summarize
 from core.images import image_array
@@ -37,28 +38,35 @@ def prepare(config: runs.RunConfig, cache_dir: Path, show_progress: bool = False
 
 
 def train_run(config: runs.RunConfig, cache_dir: Path, show_progress: bool = False,
-              dataset: Dataset | None = None) -> dict:
+              dataset: Dataset | None = None, new_request: bool = True) -> dict:
     """The run's summary, with ``cached`` telling whether it was already on disk.
 
     ``dataset`` is the scanned ``config.data`` when the caller has it already (a sweep).
+    ``new_request``: someone asks for this run now, so a cancel file left by an earlier,
+    killed attempt is dropped. The job worker passes False: a cancel sent after it took the
+    job off the queue, before training began, must still stop it.
 
     Raises:
-        UserError: bad configuration or data (before anything is written).
+        UserError: bad configuration or data (before anything is written), or backbone weights
+            that cannot be loaded (the run is marked failed).
         RunCancelled: a ``cancel`` file appeared while training (the run is marked cancelled).
     """
     config, dataset, splits, train = prepare(config, cache_dir, show_progress, dataset)
     rid = runs.run_id(config, dataset.fingerprint)
     if runs.is_complete(cache_dir, rid):
         return {**runs.load_summary(runs.complete_dir(cache_dir, rid)), "cached": True}
-    runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)  # a stale request from before
     with runs.run_lock(cache_dir, rid):
         if runs.is_complete(cache_dir, rid):  # finished by another process while we waited
             return {**runs.load_summary(runs.complete_dir(cache_dir, rid)), "cached": True}
-        model, data, holdout_inputs = _build(config, dataset, splits, train, cache_dir)
+        if new_request:
+            runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)
         record = {"run_id": rid, "config": config.to_dict(), "classes": list(dataset.classes),
                   "fingerprint": dataset.fingerprint}
+        # the fresh partial folder comes first: while images are decoded and features
+        # extracted, nobody should read an earlier attempt's progress as this one's
         folder = runs.start_partial(cache_dir, rid, record)
         try:
+            model, data, holdout_inputs = _build(config, dataset, splits, train, cache_dir)
             summary = _train_and_score(config, dataset, splits, train, model, data,
                                        holdout_inputs, folder, record, cache_dir, show_progress)
         except BaseException as error:
@@ -94,7 +102,7 @@ def _build(config: runs.RunConfig, dataset: Dataset, splits: Splits, train: np.n
     model = training.Classifier(backbone, spec.num_features, num_classes, config.lr,
                                 config.mode, config.aug, n_train=len(train))
     data = training.image_data(images, dataset.labels, train, splits.val, config.aug,
-                               config.batch_size, config.seed, workers=_workers(config.aug))
+                               config.batch_size, config.seed, workers=loader_workers(config.aug))
     return model, data, images[splits.holdout]
 
 
@@ -104,13 +112,6 @@ def _seed(seed: int) -> None:
     import lightning as L
 
     L.seed_everything(seed, workers=True, verbose=False)
-
-
-def _workers(aug: str) -> int:
-    """Loader processes: none when there is nothing to compute per image."""
-    import os
-
-    return 0 if aug == "none" else min(4, max(1, (os.cpu_count() or 2) - 1))
 
 
 def _train_and_score(config, dataset, splits, train, model, data, holdout_inputs, folder: Path,
@@ -123,19 +124,19 @@ def _train_and_score(config, dataset, splits, train, model, data, holdout_inputs
     model = fit(model, data, config.epochs, folder, config.backbone,
                 runs.cancel_path(cache_dir, record["run_id"]), show_progress)
     seconds = time.time() - started
-    probs = predict_probs(model, holdout_inputs)
-    labels = dataset.labels[splits.holdout]
-    _write_predictions(folder, dataset, splits.holdout, probs)
-    trained = {"head": model.head.state_dict()}
+    trained = {"head": model.head.state_dict()}  # saved while on the CPU, where fit leaves it
     if config.mode != "frozen":
         trained["backbone"] = model.backbone.state_dict()
     torch.save(trained, folder / "weights.pt")
+    probs = predict_probs(model, holdout_inputs)
+    labels = dataset.labels[splits.holdout]
+    _write_predictions(folder, dataset, splits.holdout, probs)
     scores = summarize(probs, labels, dataset.classes)
     summary = {
         **record, "n_train": int(len(train)), "n_val": int(len(splits.val)),
         "n_holdout": int(len(splits.holdout)), "holdout_accuracy": scores.pop("accuracy"),
         **scores, "train_seconds": round(seconds, 2), "finished": time.time(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "device": best_device().type,
     }
     write_json(folder / "summary.json", summary)
     return summary
@@ -177,7 +178,10 @@ def load_model(cache_dir: Path, rid: str):
     folder = runs.find_run(cache_dir, rid)
     record = read_json(folder / "config.json")
     config = runs.RunConfig(**record["config"])
-    backbone = build_backbone(config.backbone, pretrained=config.mode != "scratch")
+    if not (folder / "weights.pt").exists():
+        raise UserError(f"run {rid} has lost its weights.pt; delete its folder {folder} and run it again")
+    # only a frozen backbone is not in weights.pt: it is the pretrained one
+    backbone = build_backbone(config.backbone, pretrained=config.mode == "frozen")
     model = Classifier(backbone, get_spec(config.backbone).num_features, len(record["classes"]),
                        config.lr, config.mode)
     trained = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)

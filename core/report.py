@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.evaluate import argmax_accuracy, selective, threshold_accuracy
-from core.splits import SliceSpec
+from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 
 FILTERS = ("dataset", "slice", "backbone", "mode", "aug", "seed")
 
@@ -25,15 +25,24 @@ def experiment_label(config: dict) -> str:
             f"lr {config['lr']:g}")
 
 
+def dataset_label(config: dict, fingerprint: str) -> str:
+    """What a run is scored on: the folder by name and content (the name alone would merge two
+    folders of one name, or a folder before and after images were added), and its holdout
+    split where it is not the default one. Runs with different labels saw different holdouts."""
+    label = f"{Path(config['data']).name} · {fingerprint[:6]}"
+    split = (config["holdout"], config["val"], config["split_seed"])
+    if split != (HOLDOUT_SHARE, VAL_SHARE, 0):
+        label += f" · holdout {split[0]:g}, val {split[1]:g}, split seed {split[2]}"
+    return label
+
+
 def runs_frame(summaries: list[dict]) -> pd.DataFrame:
     """One row per run, newest first, with the columns the pages filter, group and sort on."""
     rows = []
     for s in summaries:
         c = s["config"]
         rows.append({
-            # the name alone would merge two folders of one name, or a folder before and after
-            # images were added: runs scored on different holdout sets
-            "run_id": s["run_id"], "dataset": f"{Path(c['data']).name} · {s['fingerprint'][:6]}",
+            "run_id": s["run_id"], "dataset": dataset_label(c, s["fingerprint"]),
             "data": c["data"],
             "experiment": experiment_label(c), "backbone": c["backbone"], "mode": c["mode"],
             "aug": c["aug"], "slice": c["slice"], "slice_order": SliceSpec.parse(c["slice"]).sort_key(),
@@ -106,7 +115,8 @@ def smooth(values: pd.Series, weight: float) -> pd.Series:
 
 
 def slice_sizes(labels: np.ndarray, classes: tuple[str, ...], slices: list[str],
-                holdout: float = 0.1, val: float = 0.1, sample_seed: int = 0) -> pd.DataFrame:
+                holdout: float = HOLDOUT_SHARE, val: float = VAL_SHARE, sample_seed: int = 0
+                ) -> pd.DataFrame:
     """Images per split and per slice for a dataset's labels, or the reason a slice is impossible."""
     from core.errors import UserError
     from core.splits import make_splits

@@ -31,7 +31,7 @@ from core.backbones import get_spec
 from core.errors import UserError
 from core.locks import is_held, try_lock
 from core.paths import read_json, write_json
-from core.splits import SliceSpec
+from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 
 ENGINE_VERSION = 1  # bump when a change alters what a configuration trains to
 MODES = ("frozen", "finetune", "scratch")
@@ -63,8 +63,8 @@ class RunConfig:
     image_size: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    holdout: float = 0.1
-    val: float = 0.1
+    holdout: float = HOLDOUT_SHARE
+    val: float = VAL_SHARE
     split_seed: int = 0
 
     def to_dict(self) -> dict:
@@ -144,6 +144,13 @@ def cancel_path(cache_dir: Path, rid: str) -> Path:
     return runs_dir(cache_dir) / ".partial" / f"{rid}.cancel"
 
 
+def request_cancel(cache_dir: Path, rid: str) -> None:
+    """Ask the process training ``rid`` to stop (it may not have started: the request waits)."""
+    path = cancel_path(cache_dir, rid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
 def is_complete(cache_dir: Path, rid: str) -> bool:
     return (complete_dir(cache_dir, rid) / "summary.json").exists()
 
@@ -203,6 +210,8 @@ def run_state(cache_dir: Path, rid: str) -> str:
     state = read_json(status_file)["state"]
     if state == "running" and not is_locked(cache_dir, rid):
         return "interrupted"
+    if state == "complete":  # killed between marking the folder and renaming it into place
+        return "interrupted"
     return state
 
 
@@ -225,7 +234,16 @@ def load_summary(folder: Path) -> dict:
 
 
 def load_predictions(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(folder / "predictions.csv")
+    """The holdout predictions of a complete run.
+
+    Raises:
+        UserError: the file was deleted from the run's folder.
+    """
+    path = folder / "predictions.csv"
+    if not path.exists():
+        raise UserError(f"run {folder.name} has lost its predictions.csv; delete its folder "
+                        f"{folder} and run it again")
+    return pd.read_csv(path)
 
 
 def load_metrics(folder: Path) -> pd.DataFrame:

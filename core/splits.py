@@ -17,6 +17,8 @@ import numpy as np
 from core.errors import UserError
 
 MIN_PER_CLASS = 3  # one holdout, one validation and one training image
+HOLDOUT_SHARE = 0.1  # the original experiment's 10% holdout
+VAL_SHARE = 0.1
 
 # The original experiment's grid: 1 and 3 images per class, then 5% ... 100% of the pool.
 SEED_GRID = ("1/class", "3/class", "5%", "10%", "20%", "30%", "40%", "50%",
@@ -91,16 +93,18 @@ class Splits:
         return np.sort(np.concatenate(chosen))
 
 
-def make_splits(labels: np.ndarray, classes: tuple[str, ...], holdout: float = 0.1,
-                val: float = 0.1, seed: int = 0) -> Splits:
+def make_splits(labels: np.ndarray, classes: tuple[str, ...], holdout: float = HOLDOUT_SHARE,
+                val: float = VAL_SHARE, seed: int = 0) -> Splits:
     """Draw the stratified holdout and validation sets; the rest of each class is its pool.
 
     Raises:
         UserError: a class has fewer than 3 images, or the shares leave no training pool.
     """
     if not (0 < holdout < 1 and 0 < val < 1 and holdout + val < 1):
-        raise UserError(f"holdout ({holdout}) and validation ({val}) shares must be in (0, 1) "
-                        "and leave room for training")
+        raise UserError(f"--holdout ({holdout:g}) and --val ({val:g}) are shares of each class: "
+                        "each must be between 0 and 1, and together below 1")
+    if seed < 0:
+        raise UserError(f"--split-seed must be 0 or more, not {seed}")
     held, validation, pools = [], [], []
     for label, name in enumerate(classes):
         members = np.flatnonzero(labels == label)

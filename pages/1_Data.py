@@ -11,7 +11,7 @@ from core.errors import UserError
 from core.images import square
 from core.paths import DEFAULT_DATA, PROJECT_ROOT
 from core.report import slice_sizes
-from core.splits import SEED_GRID
+from core.splits import HOLDOUT_SHARE, SEED_GRID, VAL_SHARE
 from pages.common import charts, state
 
 state.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
@@ -55,8 +55,9 @@ with left:
     st.plotly_chart(charts.class_counts(counts), key="counts")
 with right:
     st.subheader("Splits")
-    st.caption("Every run on this dataset is scored on the same holdout (10% of each class) and "
-               "validated on the same 10%; slices come from the rest. Sizes for sample seed 0:")
+    st.caption(f"Every run on this dataset is scored on the same holdout ({HOLDOUT_SHARE:.0%} of "
+               f"each class) and validated on the same {VAL_SHARE:.0%}; slices come from the rest. "
+               "Sizes for sample seed 0:")
     try:
         st.dataframe(slice_sizes(labels, classes, list(SEED_GRID)), hide_index=True)
     except UserError as error:

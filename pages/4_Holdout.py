@@ -33,7 +33,9 @@ numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "
 st.table(thresholds.style.format("{:.3f}", subset=numbers).hide(axis="index"))
 st.caption("P(true)>t: the article's reading (an image counts only if the true class gets more "
            "than t). Coverage@t: share of images whose top probability is at least t; "
-           "selective@t: accuracy on those images alone.")
+           "selective@t: accuracy on those images alone. Confidence depends on the training "
+           "recipe as well as on the data: the head's L2 penalty (as in logistic regression) is "
+           "what keeps a 1-image-per-class model from being confident about most images.")
 
 st.subheader("One run in detail")
 labels = {r.run_id: f"{r.slice} · seed {r.seed} · {r.experiment} · acc {r.accuracy:.3f} [{r.run_id}]"

@@ -36,12 +36,20 @@ shown = rows.iloc[(page - 1) * per_page: page * per_page]
 classes = loaders.summary(str(cache), run_id)["classes"]
 requests = [(int(r.image_index), c) for r in shown.itertuples()
             for c in (classes.index(r.pred), int(r.label))]
-with st.spinner(f"Computing {method} for {len(shown)} image(s) (cached after the first time)…"):
-    try:
-        maps = overlays(cache, run_id, requests, method)
-    except UserError as error:
-        st.error(str(error))
-        st.stop()
+bar = st.empty()
+
+
+def report(done: int, total: int) -> None:
+    bar.progress(done / total, text=f"Computing {method}: {done} of {total} overlays "
+                                    "(cached after the first time)")
+
+
+try:
+    maps = overlays(cache, run_id, requests, method, on_progress=report)
+except UserError as error:
+    st.error(str(error))
+    st.stop()
+bar.empty()
 
 for i, r in enumerate(shown.itertuples()):
     verdict = ":green[right]" if r.pred == r.true else ":red[wrong]"

@@ -71,6 +71,15 @@ def test_run_reports_the_headline_numbers_then_hits_the_cache(cache, messy_data,
     assert trained["run_id"] in table and "3/class" in table
 
 
+def test_a_larger_holdout_is_another_experiment(cache, messy_data, trained):
+    assert as_json(cli(cache, "inspect", "--data", str(messy_data), "--holdout", "0.25",
+                       "--json"))["splits"] == {"holdout": 9, "val": 3, "train_pool": 24}
+    larger = as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
+                         "--holdout", "0.25", *QUICK, "--json"))
+    assert larger["n_holdout"] == 9 and trained["n_holdout"] == 3
+    assert larger["run_id"] != trained["run_id"] and larger["cached"] is False
+
+
 def test_evaluate_on_another_folder(cache, trained, other_data):
     result = as_json(cli(cache, "evaluate", "--run", trained["run_id"], "--data", str(other_data),
                          "--json"))
@@ -113,6 +122,9 @@ def test_backbones_say_which_weights_are_offline(cache):
     (["run", "--slice", "1/class", "--backbone", "vgg99"], "error: unknown backbone 'vgg99'"),
     (["evaluate", "--run", "feedfacecafe", "--data", "."], "error: run feedfacecafe has no complete"),
     (["sweep", "--seeds", "1,x"], "error: --seeds must be whole numbers"),
+    (["run", "--slice", "1/class", "--holdout", "0.6", "--val", "0.5"],
+     "error: --holdout (0.6) and --val (0.5) are shares of each class"),
+    (["run", "--slice", "1/class", "--split-seed", "-1"], "error: --split-seed must be 0 or more"),
 ])
 def test_errors_are_one_line_on_stderr(cache, tiny_data, args, message):
     if args[0] in ("run", "sweep"):

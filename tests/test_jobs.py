@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,6 +15,7 @@ import pytest
 
 from core import jobs, runs
 from core.errors import UserError
+from core.paths import PROJECT_ROOT
 
 
 def request(data: Path, **overrides) -> runs.RunConfig:
@@ -75,6 +80,19 @@ def test_cancel_the_running_run(tiny_data, cache_dir, monkeypatch):
     assert runs.run_state(cache_dir, job.run_id) == "cancelled"
 
 
+def test_cancel_right_after_the_worker_claims_the_run(tiny_data, cache_dir, monkeypatch):
+    """The user clicks cancel in the instant between the worker taking the job off the queue
+    and its training starting: the run must still stop."""
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    claimed = jobs._next(cache_dir)  # what the worker does first
+    jobs.cancel(cache_dir, job.id)
+    jobs._run(cache_dir, claimed)
+    assert states(cache_dir) == {job.run_id: "cancelled"}
+    assert not runs.is_complete(cache_dir, job.run_id)
+    assert not runs.cancel_path(cache_dir, job.run_id).exists()  # nothing stale is left
+
+
 def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
     doomed = tmp_path / "doomed"
@@ -96,6 +114,40 @@ def test_a_dead_workers_run_is_taken_up_again(tiny_data, cache_dir, monkeypatch)
     queued.rename(cache_dir / "jobs" / "active" / queued.name)  # as a killed worker leaves it
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 1
     assert states(cache_dir) == {job.run_id: "complete"}
+
+
+def test_a_run_that_keeps_killing_its_worker_fails(tiny_data, cache_dir, monkeypatch):
+    """Out of memory, say: the worker dies, the next one takes the run up, dies again. The run
+    is then failed rather than blocking the queue forever."""
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    queued = cache_dir / "jobs" / "queue" / f"{job.id}.json"
+    record = {**json.loads(queued.read_text()), "state": "running", "attempts": 1}
+    (cache_dir / "jobs" / "active" / queued.name).write_text(json.dumps(record))
+    queued.unlink()  # as the second worker left it
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 0
+    failed = jobs.list_jobs(cache_dir)
+    assert [(j.id, j.state) for j in failed] == [(job.id, "failed")]
+    assert "the worker died 2 times while training this run" in failed[0].error
+
+
+def test_a_stopped_worker_leaves_its_run_queued(tiny_data, cache_dir, monkeypatch):
+    """SIGTERM (a shutdown, a kill) reaches the worker mid-run: Lightning raises SystemExit.
+    The run is not lost: it waits on the queue for the next worker."""
+    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32,
+                   epochs=500)
+    job = jobs.submit(cache_dir, [slow])[0]
+    worker = subprocess.Popen([sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
+                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    metrics = runs.partial_dir(cache_dir, job.run_id) / "metrics.jsonl"
+    wait_until(lambda: metrics.exists() and metrics.stat().st_size > 0)
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 130, stderr
+    assert [(j.id, j.state) for j in jobs.list_jobs(cache_dir)] == [(job.id, "queued")]
+    assert not runs.is_complete(cache_dir, job.run_id)
 
 
 def test_only_one_worker_per_cache(cache_dir):

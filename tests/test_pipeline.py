@@ -12,7 +12,9 @@ import torch
 
 from core import runs
 from core.backbones import build_backbone
+from core.cam import run_images
 from core.errors import UserError
+from core.evaluate import predict_probs
 from core.pipeline import load_model, prepare, train_run
 
 FAST = dict(backbone="efficientnet_lite0", mode="frozen", image_size=64, epochs=5)
@@ -80,12 +82,18 @@ def _pretrained_state() -> dict[str, torch.Tensor]:
 
 def test_finetune_unfreezes_only_the_top_layers(tiny_data, cache_dir):
     summary = train_run(config(tiny_data, mode="finetune", slice="100%", epochs=3, batch_size=8), cache_dir)
-    tuned = load_model(cache_dir, summary["run_id"]).backbone.state_dict()
+    model = load_model(cache_dir, summary["run_id"])
+    tuned = model.backbone.state_dict()
     before = _pretrained_state()
     changed = {k for k in before if not torch.equal(before[k], tuned[k])}
     assert any(k.startswith("net.blocks.6") for k in changed), "top blocks must be trained"
     assert not any(k.startswith(("net.conv_stem", "net.blocks.0")) for k in changed)
     assert not any("running_" in k for k in changed), "BatchNorm statistics stay pretrained"
+    # the model that CAMs and evaluations reload is the one that made the run's predictions
+    predictions = runs.load_predictions(runs.find_run(cache_dir, summary["run_id"]))
+    pixels = run_images(cache_dir, summary["run_id"])[predictions.image_index]
+    recorded = predictions[[c for c in predictions if c.startswith("p:")]].to_numpy()
+    assert np.allclose(predict_probs(model, pixels), recorded, atol=1e-4)
 
 
 def test_frozen_with_augmentation_trains_the_head_through_images(tiny_data, cache_dir):

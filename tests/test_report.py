@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,15 @@ def test_runs_frame_and_slice_order(grid):
     assert slice_order(frame) == ["1/class", "5/class", "50%"]
     assert frame["experiment"].unique().tolist() == [
         "efficientnet_lite0 · frozen · aug none · 2 ep · 64 px · bs 256 · lr 0.01"]
+
+
+def test_runs_on_another_holdout_split_are_never_averaged_together(grid):
+    other = [{**s, "config": {**s["config"], "holdout": 0.25}} for s in grid]
+    frame = runs_frame(grid + other)
+    default = f"{Path(grid[0]['config']['data']).name} · {grid[0]['fingerprint'][:6]}"
+    assert sorted(frame["dataset"].unique()) == [
+        default, f"{default} · holdout 0.25, val 0.1, split seed 0"]
+    assert len(holdout_bars(frame)) == 6
 
 
 def test_same_folder_name_with_other_images_is_another_dataset(grid):

@@ -98,3 +98,26 @@ def test_a_live_run_is_not_trained_twice(tiny_data, cache_dir):
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def test_ctrl_c_stops_the_run_cleanly(tiny_data, cache_dir):
+    """Lightning turns SIGINT into SystemExit: the run is recorded as cancelled, not failed,
+    and the command says so in one line."""
+    process = start_cli(cache_dir, tiny_data, SLOW_RUN)
+    partial = wait_for_training(cache_dir, process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted; unfinished runs are not marked complete"
+    assert stdout == ""
+    assert runs.run_state(cache_dir, partial.name) == "cancelled"
+    assert runs.list_runs(cache_dir) == []
+
+
+def test_a_run_killed_while_committing_is_not_complete(cache_dir):
+    """The folder is marked complete, then renamed into place: a kill in between leaves a
+    partial folder that says complete, which must not be believed."""
+    folder = runs.start_partial(cache_dir, "0123456789ab", {"run_id": "0123456789ab"})
+    runs.set_status(folder, "complete")
+    assert runs.run_state(cache_dir, "0123456789ab") == "interrupted"
+    assert not runs.is_complete(cache_dir, "0123456789ab")
