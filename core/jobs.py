@@ -161,14 +161,23 @@ def worker_alive(cache_dir: Path) -> bool:
     return is_held(_lock_path(cache_dir))
 
 
+_started: dict[Path, subprocess.Popen] = {}  # the worker this process last started, per cache
+
+
 def ensure_worker(cache_dir: Path) -> bool:
-    """Start a worker in its own session unless one is alive; True when one was started."""
-    if worker_alive(cache_dir):
+    """Start a worker in its own session unless one is alive; True when one was started.
+
+    A worker takes its lock only once Python and the engine are imported, a second or more
+    later; the page asks every 1.5 s, so a worker this process started and that has not exited
+    counts as alive too.
+    """
+    starting = _started.get(cache_dir)
+    if worker_alive(cache_dir) or (starting is not None and starting.poll() is None):
         return False
     log = open(cache_dir / "jobs" / "worker.log", "a")  # noqa: SIM115 (handed to the child)
-    subprocess.Popen([sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
-                     cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                     start_new_session=True)
+    _started[cache_dir] = subprocess.Popen(
+        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"], cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
     return True
 

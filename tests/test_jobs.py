@@ -37,9 +37,12 @@ def states(cache: Path) -> dict[str, str]:
 def test_submitted_runs_are_trained_by_a_background_worker(tiny_data, cache_dir):
     submitted = jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="3/class")])
     assert [j.state for j in submitted] == ["queued", "queued"]
+    assert not jobs.ensure_worker(cache_dir), "a second worker started while the first started up"
     wait_until(lambda: all(s == "complete" for s in states(cache_dir).values()))
     assert all(runs.is_complete(cache_dir, j.run_id) for j in submitted)
     wait_until(lambda: not jobs.worker_alive(cache_dir), timeout=30)  # it stops when idle
+    log = (cache_dir / "jobs" / "worker.log").read_text()
+    assert log.count("job(s) done") == 1, log
 
     again = jobs.submit(cache_dir, [request(tiny_data)])
     assert again[0].state == "cached" and not jobs.worker_alive(cache_dir)
