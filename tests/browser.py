@@ -41,9 +41,12 @@ def serve(cache_dir: Path, timeout: float = 60) -> Iterator[str]:
     """``streamlit run app.py`` against ``cache_dir``; yields the base URL."""
     port = free_port()
     env = {**os.environ, "HMD_CACHE": str(cache_dir)}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / f"streamlit-{cache_dir.name}.log"
+    log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the end)
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -52,12 +55,16 @@ def serve(cache_dir: Path, timeout: float = 60) -> Iterator[str]:
                 if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
                     break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"streamlit did not start:\n{process.communicate()[0]}")
+                raise AssertionError(f"streamlit did not start:\n{log_path.read_text()}")
             time.sleep(0.3)
         yield url
+    except BaseException:
+        print(f"--- the end of the streamlit log ---\n{log_path.read_text()[-3000:]}")
+        raise
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
 
 
 @contextlib.contextmanager
@@ -66,10 +73,23 @@ def browser_page() -> Iterator:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page
+        except BaseException:
+            _report_failure(page)
+            raise
         finally:
             browser.close()
+
+
+def _report_failure(page) -> None:
+    """What the browser showed when a test failed: a screenshot in tests/artifacts/ and the
+    page's text on stdout, which pytest prints with the failure (CI keeps no artifacts)."""
+    with contextlib.suppress(Exception):
+        screenshot(page, "failure")
+        print(f"--- page {page.url} when the test failed ---")
+        print(page.locator('[data-testid="stMain"]').inner_text(timeout=5_000)[:4000])
 
 
 def wait_rendered(page, timeout_ms: int = 60_000) -> None:
