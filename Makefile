@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh Debian/Ubuntu machine with Python 3.11:
 #   make run    create .venv if missing, install the pinned requirements, serve the dashboard
 #   make test   the same set-up, then the whole test suite (browser tests included)
+#   make test-fast   the tests that train nothing and open no browser (under a minute)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint bench sweep browser clean-cache
+.PHONY: run test test-fast lint bench sweep browser clean-cache
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +20,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed browser lint
 	$(PY) -m pytest
 
+test-fast: $(VENV)/.installed lint
+	$(PY) -m pytest -m "not train and not browser"
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # the benchmark suite, quick mode (python -m bench --full for the whole grid); not part of test
 bench: $(VENV)/.installed

@@ -3,13 +3,12 @@
 import streamlit as st
 
 from core import jobs
+from core.config import original_grid
+from core.doctor import check, headline
 from core.errors import UserError
-from core.runs import RunConfig
-from core.splits import SEED_GRID
-from pages.common import loaders, state
+from pages.common import layout, loaders, state
 
-state.header("How Much Data?", "How many labelled images per class does your image classifier "
-             "really need?")
+layout.header("How Much Data?", "How many labelled images per class does your image classifier really need?")
 st.markdown(
     "Train the same pretrained backbone on nested slices of your labelled images (1 or 3 per "
     "class, then 5% … 100%) and score every run on one fixed holdout set. Where the holdout "
@@ -18,18 +17,30 @@ st.markdown(
 cache = state.cache_dir()
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def cache_warning(cache_path: str) -> str | None:
+    """The quick cache check, at most every 30 s."""
+    from pathlib import Path
+
+    return headline(check(Path(cache_path), deep=False))
+
+
+if warning := cache_warning(str(cache)):
+    st.warning(warning)
+
+
 def queue_original_grid() -> None:
     """Runs before the page redraws, so the counts below already include the new jobs."""
-    grid = [RunConfig(data=state.dataset(), backbone="efficientnet_lite0", mode="frozen",
-                      slice=s, seed=seed) for s in SEED_GRID for seed in (1, 2, 3)]
     known = {j.id for j in jobs.list_jobs(cache)}
     try:
-        submitted = jobs.submit(cache, grid)
+        submitted = jobs.submit(cache, original_grid(state.dataset()))
     except UserError as error:
         st.session_state["home_message"] = ("error", str(error))
         return
-    st.session_state["home_message"] = ("success", jobs.tally(submitted, known) + " Watch them on "
-                                        "the Train page; bars fill in on the Holdout page.")
+    st.session_state["home_message"] = (
+        "success",
+        jobs.tally(submitted, known) + " Watch them on the Train page; bars fill in on the Holdout page.",
+    )
 
 
 table = loaders.run_table(cache)
@@ -45,14 +56,13 @@ st.markdown(
     "10%, 20% … 100% of the training pool, seeds 1, 2 and 3: 39 runs, about two minutes on a "
     "laptop CPU for the bundled dataset."
 )
-st.button("Run the original experiment grid", type="primary", key="home_grid",
-          on_click=queue_original_grid)
+st.button("Run the original experiment grid", type="primary", key="home_grid", on_click=queue_original_grid)
 if message := st.session_state.pop("home_message", None):
     kind, text = message
     getattr(st, kind)(text)
 
 st.subheader("Pages")
-for path in list(state.NAVIGATION)[1:]:
-    state.page_link(path, describe=True)
+for path in list(layout.NAVIGATION)[1:]:
+    layout.page_link(path, describe=True)
 if table.empty:
     st.info("No runs cached yet: press the button above, or choose runs on the Train page.")

@@ -24,28 +24,42 @@ def machine() -> dict:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "gpu": gpu, "torch": torch.__version__,
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def markdown(rows: list[Row], info: dict, mode: str, seconds: float) -> str:
     where = info["gpu"] or f"{info['cores']} CPU cores, no GPU"
-    lines = [f"`python -m bench{' --full' if mode == 'full' else ''}` on {where} "
-             f"({info['date']}, torch {info['torch']}), {seconds:.0f} s in all.", "",
-             "| suite | measure | ours | baseline | ratio | target | met | note |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"`python -m bench{' --full' if mode == 'full' else ''}` on {where} "
+        f"({info['date']}, torch {info['torch']}), {seconds:.0f} s in all.",
+        "",
+        "| suite | measure | ours | baseline | ratio | target | met | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else ""
         baseline = f"{r.baseline:.3g}" if r.baseline is not None else ""
         target = "" if r.target is None else ("≥ " if r.better == "higher" else "≤ ") + f"{r.target:g}"
         met = {True: "yes", False: "**no**", None: ""}[r.met]
-        lines.append(f"| {r.suite} | {r.measure} | {r.ours:.3g} {r.unit} | {baseline} | {ratio} | "
-                     f"{target} | {met} | {r.note} |")
+        lines.append(
+            f"| {r.suite} | {r.measure} | {r.ours:.3g} {r.unit} | {baseline} | {ratio} | "
+            f"{target} | {met} | {r.note} |"
+        )
     if not info["gpu"]:
-        lines += ["", "GPU suite (7): not measured, no CUDA device on this machine. Where there "
-                  "is one, the same command trains at 224 px, batch 64, in fp16 mixed precision, "
-                  "and adds the share of time the GPU is busy."]
+        lines += [
+            "",
+            "GPU suite (7): not measured, no CUDA device on this machine. Where there "
+            "is one, the same command trains at 224 px, batch 64, in fp16 mixed precision, "
+            "and adds the share of time the GPU is busy.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -56,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
 
     from bench import cam, dashboard, grid, throughput
-    from core.train import quiet_lightning
+    from core.training import quiet_lightning
 
     quiet_lightning()
     started = time.perf_counter()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="hmd-bench-") as scratch:
         cache = Path(scratch) / "cache"
-        grid_rows, summaries = grid.run(cache, args.full)
+        grid_rows, results = grid.run(cache, args.full)
         rows += grid_rows
         print(f"grid done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         finetune_rows, model_rate = throughput.finetune(cache, args.full)
@@ -71,16 +85,24 @@ def main(argv: list[str] | None = None) -> int:
         rows += throughput.loader(cache, args.full, model_rate)
         rows += throughput.features(cache, args.full)
         print(f"throughput done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        largest = max(summaries, key=lambda s: s["n_train"])["run_id"]
+        largest = max(results, key=lambda r: r.summary.n_train).summary.run_id
         rows += cam.run(cache, largest, args.full)
         print(f"grad-cam done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += dashboard.run(cache, Path(scratch) / "dashboard")
     seconds = time.perf_counter() - started
     info = machine()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{mode}.json").write_text(json.dumps(
-        {"mode": mode, "seconds": round(seconds, 1), "machine": info,
-         "rows": [r.to_dict() for r in rows]}, indent=1))
+    (RESULTS / f"{mode}.json").write_text(
+        json.dumps(
+            {
+                "mode": mode,
+                "seconds": round(seconds, 1),
+                "machine": info,
+                "rows": [r.to_dict() for r in rows],
+            },
+            indent=1,
+        )
+    )
     table = markdown(rows, info, mode, seconds)
     (RESULTS / f"{mode}.md").write_text(table)
     print(table)

@@ -9,18 +9,18 @@ from pathlib import Path
 
 from bench.measure import Row, timed
 from core import runs
-from core.cam import METHODS, overlays, run_images
+from core.cam import METHODS, overlays
 from core.device import best_device, synchronize
 from core.images import to_tensor
-from core.pipeline import load_model
 
 IMAGES = 32
 
 
 def run(cache: Path, rid: str, full: bool) -> list[Row]:
-    holdout = runs.load_predictions(runs.find_run(cache, rid))["image_index"].tolist()[:IMAGES]
-    pixels = run_images(cache, rid)[holdout]
-    baseline = _forward_backward(cache, rid, pixels)
+    run = runs.load(cache, rid)
+    holdout = run.predictions().image_index.tolist()[:IMAGES]
+    pixels = run.images()[holdout]
+    baseline = _forward_backward(run, pixels)
     rows = []
     for method in METHODS:
         count = IMAGES if full or method != "scorecam" else 4  # scorecam: a pass per channel
@@ -28,15 +28,24 @@ def run(cache: Path, rid: str, full: bool) -> list[Row]:
         _, seconds = timed(partial(overlays, cache, rid, [(i, 0) for i in holdout[:count]], method))
         per_batch = seconds * IMAGES / count
         note = "" if count == IMAGES else f"timed on {count} images, scaled to {IMAGES}"
-        rows.append(Row("grad-cam", f"{method} per {IMAGES} images vs forward+backward", per_batch,
-                        baseline, "s", better="lower", note=note))
+        rows.append(
+            Row(
+                "grad-cam",
+                f"{method} per {IMAGES} images vs forward+backward",
+                per_batch,
+                baseline,
+                "s",
+                better="lower",
+                note=note,
+            )
+        )
     return rows
 
 
-def _forward_backward(cache: Path, rid: str, pixels) -> float:
+def _forward_backward(run: runs.Run, pixels) -> float:
     """On the device the CAMs are computed on, like :func:`core.cam.overlays`."""
     device = best_device()
-    model = load_model(cache, rid).to(device)
+    model = run.model().to(device)
     model.requires_grad_(True)
     batch = to_tensor(pixels, device)
     model(batch).sum().backward()  # warm-up

@@ -14,33 +14,34 @@ import numpy as np
 from bench.measure import Row, timed
 from core import runs
 from core.backbones import build_backbone
+from core.config import ORIGINAL_BACKBONE, ORIGINAL_SEEDS, RunConfig
 from core.datasets import scan
 from core.features import cached_features, extract
 from core.images import image_array
 from core.paths import DEFAULT_DATA
-from core.pipeline import prepare, sweep
-from core.splits import SEED_GRID
+from core.pipeline import Result, prepare, sweep
+from core.splits import ORIGINAL_SLICES
 
 QUICK_SLICES = ("1/class", "3/class", "5%", "20%")
-BASE = runs.RunConfig(data=str(DEFAULT_DATA), backbone="efficientnet_lite0", mode="frozen", slice="1/class")
+BASE = RunConfig(data=str(DEFAULT_DATA), backbone=ORIGINAL_BACKBONE, mode="frozen", slice="1/class")
 
 
-def run(cache: Path, full: bool) -> tuple[list[Row], list[dict]]:
-    slices, seeds = (SEED_GRID, (1, 2, 3)) if full else (QUICK_SLICES, (1,))
+def run(cache: Path, full: bool) -> tuple[list[Row], list[Result]]:
+    slices, seeds = (ORIGINAL_SLICES, ORIGINAL_SEEDS) if full else (QUICK_SLICES, (1,))
     grid = f"{len(slices)} slices x {len(seeds)} seed(s)"
     _, cold = timed(lambda: sweep(BASE, slices, seeds, cache))
     shutil.rmtree(runs.runs_dir(cache))
     _, warm = timed(lambda: sweep(BASE, slices, seeds, cache))
-    summaries, cached = timed(lambda: sweep(BASE, slices, seeds, cache))
+    results, cached = timed(lambda: sweep(BASE, slices, seeds, cache))
     naive, epochs = _naive_seconds(cache, slices, seeds)
     note = f"{grid}; naive: 1 of {epochs} epochs timed per run, x{epochs}"
     rows = [
         Row("grid", "cold (empty cache) vs naive", naive / cold, 1.0, "x faster", note=note),
         Row("grid", "warm (features cached) vs naive", naive / warm, 1.0, "x faster", target=20, note=note),
         Row("grid", "fully cached sweep", cached, None, "s", better="lower", target=1.0, note=grid),
-        *_against_logistic_regression(cache, slices, seeds, summaries),
+        *_against_logistic_regression(cache, slices, seeds, results),
     ]
-    return rows, summaries
+    return rows, results
 
 
 def _naive_seconds(cache: Path, slices, seeds) -> tuple[float, int]:
@@ -50,17 +51,26 @@ def _naive_seconds(cache: Path, slices, seeds) -> tuple[float, int]:
     total, epochs = 0.0, 0
     for text in slices:
         for seed in seeds:
-            config, _, splits, train = prepare(dataclasses.replace(BASE, slice=text, seed=seed),
-                                               cache, dataset=dataset)
+            prepared = prepare(dataclasses.replace(BASE, slice=text, seed=seed), cache, dataset=dataset)
+            config = prepared.config
             images = image_array(dataset, config.image_size, cache)
-            _, seconds = timed(partial(_naive_epoch, backbone, images, dataset.labels, train,
-                                       splits.val, config))
+            _, seconds = timed(
+                partial(
+                    _naive_epoch,
+                    backbone,
+                    images,
+                    dataset.labels,
+                    prepared.train_indices,
+                    prepared.splits.val,
+                    config,
+                )
+            )
             total += seconds * config.epochs
             epochs = config.epochs
     return total, epochs
 
 
-def _naive_epoch(backbone, images, labels, train, val, config: runs.RunConfig) -> None:
+def _naive_epoch(backbone, images, labels, train, val, config: RunConfig) -> None:
     """One epoch without a feature cache: the backbone over every training and validation
     image, then the head's steps on those fresh features."""
     import torch
@@ -78,7 +88,7 @@ def _naive_epoch(backbone, images, labels, train, val, config: runs.RunConfig) -
         optimizer.step()
 
 
-def _against_logistic_regression(cache: Path, slices, seeds, summaries: list[dict]) -> list[Row]:
+def _against_logistic_regression(cache: Path, slices, seeds, results: list[Result]) -> list[Row]:
     """Holdout accuracy of the engine's head against sklearn's LogisticRegression (C=1) fitted
     on the same cached features, slices and seeds."""
     from sklearn.linear_model import LogisticRegression
@@ -88,15 +98,25 @@ def _against_logistic_regression(cache: Path, slices, seeds, summaries: list[dic
     for text in (*slices[:3], slices[-1]):
         ours, theirs = [], []
         for seed in seeds:
-            config, _, splits, train = prepare(dataclasses.replace(BASE, slice=text, seed=seed),
-                                               cache, dataset=dataset)
-            features = cached_features(dataset, config.backbone, config.image_size, cache)
+            prepared = prepare(dataclasses.replace(BASE, slice=text, seed=seed), cache, dataset=dataset)
+            train, holdout = prepared.train_indices, prepared.splits.holdout
+            features = cached_features(dataset, prepared.config.backbone, prepared.config.image_size, cache)
             model = LogisticRegression(max_iter=3000).fit(features[train], dataset.labels[train])
-            predicted = model.predict(features[splits.holdout])
-            theirs.append(float(np.mean(predicted == dataset.labels[splits.holdout])))
-            ours += [s["holdout_accuracy"] for s in summaries
-                     if s["config"]["slice"] == text and s["config"]["seed"] == seed]
-        rows.append(Row("accuracy", f"head vs logistic regression, {text}", float(np.mean(ours)),
-                        float(np.mean(theirs)), "holdout accuracy",
-                        note=f"mean over seeds {list(seeds)}"))
+            predicted = model.predict(features[holdout])
+            theirs.append(float(np.mean(predicted == dataset.labels[holdout])))
+            ours += [
+                r.summary.accuracy
+                for r in results
+                if r.summary.config.slice == text and r.summary.config.seed == seed
+            ]
+        rows.append(
+            Row(
+                "accuracy",
+                f"head vs logistic regression, {text}",
+                float(np.mean(ours)),
+                float(np.mean(theirs)),
+                "holdout accuracy",
+                note=f"mean over seeds {list(seeds)}",
+            )
+        )
     return rows

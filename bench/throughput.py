@@ -15,15 +15,16 @@ import torch
 import torch.nn.functional as F
 
 from bench.measure import Row, best_of, interleaved, steady_rate
-from core import runs
 from core.backbones import build_backbone, get_spec
 from core.datasets import scan
 from core.device import best_device, loader_workers, synchronize
 from core.features import extract
 from core.images import image_array
 from core.paths import DEFAULT_DATA
+from core.record import read_metrics
+from core.runs import RunFolder
 from core.splits import make_splits
-from core.train import Classifier, feature_data, fit, image_data
+from core.training import Classifier, feature_data, fit, image_data
 
 BACKBONE = "efficientnet_lite0"
 
@@ -41,25 +42,24 @@ def _setup(cache: Path, size: int, batch: int, steps: int, aug: str = "none", wo
     images = image_array(dataset, size, cache)
     splits = make_splits(dataset.labels, dataset.classes)
     train = np.concatenate(splits.pools)[: batch * steps]
-    data = image_data(images, dataset.labels, train, splits.val[:batch], aug, batch, seed=0,
-                      workers=workers)
+    data = image_data(images, dataset.labels, train, splits.val[:batch], aug, batch, seed=0, workers=workers)
     return dataset, images, data
 
 
 def _model(num_classes: int, n_train: int) -> Classifier:
     torch.manual_seed(0)
     backbone = build_backbone(BACKBONE, pretrained=True)
-    return Classifier(backbone, get_spec(BACKBONE).num_features, num_classes, lr=1e-3,
-                      mode="scratch", n_train=n_train)
+    return Classifier(
+        backbone, get_spec(BACKBONE).num_features, num_classes, lr=1e-3, mode="scratch", n_train=n_train
+    )
 
 
 def _ours_rate(model: Classifier, data, batch: int) -> float:
-    """Images per second of ``core.train.fit`` over one epoch, from its own step timestamps."""
+    """Images per second of ``core.training.fit`` over one epoch, from its own step timestamps."""
     with tempfile.TemporaryDirectory() as folder:
-        fit(model, data, epochs=1, run_dir=Path(folder), backbone_name=BACKBONE,
-            cancel_file=Path(folder) / "cancel")
-        stamps = [r["t"] for r in runs.load_metrics(Path(folder)).to_dict("records")
-                  if r["kind"] == "step"]
+        run = RunFolder(Path(folder))
+        fit(model, data, epochs=1, folder=run, backbone_name=BACKBONE, cancel_file=run.path / "cancel")
+        stamps = read_metrics(run.metrics).steps["t"].tolist()
     return steady_rate(stamps, batch)
 
 
@@ -69,8 +69,9 @@ def _plain_rate(model: Classifier, data, batch: int) -> float:
     timestamps (on a GPU the CPU runs at most a step or so ahead; both sides alike)."""
     device = best_device()
     model = model.to(device).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3,
-                                  weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=1e-4
+    )
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
     stamps = []
     for images, labels in data.train_dataloader():
@@ -90,14 +91,28 @@ def finetune(cache: Path, full: bool) -> tuple[list[Row], float]:
     (size, batch, steps), rounds = _sizes(full), 5
     dataset, _, data = _setup(cache, size, batch, steps, workers=loader_workers("none"))
     start = _model(len(dataset.classes), batch * steps)
-    ours, plain = interleaved(lambda: _ours_rate(copy.deepcopy(start), data, batch),
-                              lambda: _plain_rate(copy.deepcopy(start), data, batch), rounds)
+    ours, plain = interleaved(
+        lambda: _ours_rate(copy.deepcopy(start), data, batch),
+        lambda: _plain_rate(copy.deepcopy(start), data, batch),
+        rounds,
+    )
     device = best_device().type
-    note = (f"{BACKBONE}, all layers trained, {size} px, batch {batch}, {steps} steps, "
-            f"{'fp16 mixed' if device == 'cuda' else 'fp32'} on {device}; "
-            f"median of {rounds} interleaved rounds")
-    rows = [Row("fine-tune", f"Lightning pipeline vs plain loop ({device})", ours, plain, "img/s",
-                target=0.9, note=note)]
+    note = (
+        f"{BACKBONE}, all layers trained, {size} px, batch {batch}, {steps} steps, "
+        f"{'fp16 mixed' if device == 'cuda' else 'fp32'} on {device}; "
+        f"median of {rounds} interleaved rounds"
+    )
+    rows = [
+        Row(
+            "fine-tune",
+            f"Lightning pipeline vs plain loop ({device})",
+            ours,
+            plain,
+            "img/s",
+            target=0.9,
+            note=note,
+        )
+    ]
     if device == "cuda":
         rows.append(_gpu_busy(start, data, batch))
     return [*rows, _step_cost(batch, 300 if full else 150, rounds)], plain
@@ -114,12 +129,21 @@ def _step_cost(batch: int, steps: int, rounds: int) -> Row:
     data = feature_data(features, labels, np.arange(batch * steps), np.arange(batch), batch, seed=0)
     torch.manual_seed(0)
     head = Classifier(None, width, classes, lr=1e-3, mode="frozen", n_train=batch * steps)
-    ours, plain = interleaved(lambda: _ours_rate(copy.deepcopy(head), data, batch),
-                              lambda: _plain_rate(copy.deepcopy(head), data, batch), rounds)
-    return Row("fine-tune", "fixed cost per step, Lightning vs plain loop", 1e3 * batch / ours,
-               1e3 * batch / plain, "ms/step", better="lower",
-               note=f"linear head on random features, batch {batch}, {steps} steps; "
-                    f"median of {rounds} interleaved rounds")
+    ours, plain = interleaved(
+        lambda: _ours_rate(copy.deepcopy(head), data, batch),
+        lambda: _plain_rate(copy.deepcopy(head), data, batch),
+        rounds,
+    )
+    return Row(
+        "fine-tune",
+        "fixed cost per step, Lightning vs plain loop",
+        1e3 * batch / ours,
+        1e3 * batch / plain,
+        "ms/step",
+        better="lower",
+        note=f"linear head on random features, batch {batch}, {steps} steps; "
+        f"median of {rounds} interleaved rounds",
+    )
 
 
 def _gpu_busy(model: Classifier, data, batch: int) -> Row:
@@ -132,20 +156,30 @@ def _gpu_busy(model: Classifier, data, batch: int) -> Row:
     events = list(profiler.events())
     start, end = training_window(events)
     kernels = [k for k in device_intervals(events, DeviceType.CUDA) if start <= k[0] <= end]
-    note = ("union of CUDA kernel intervals / first kernel start to last kernel end, over the "
-            "kernels launched from the 3rd to the last optimizer step (torch.profiler, which "
-            "itself slows the host side)" if kernels else
-            "not measured: the profiler recorded no CUDA kernels (is CUPTI missing?)")
-    return Row("gpu", "GPU busy share during fit", busy_share(kernels) if kernels else float("nan"),
-               None, "share of time", note=note)
+    note = (
+        "union of CUDA kernel intervals / first kernel start to last kernel end, over the "
+        "kernels launched from the 3rd to the last optimizer step (torch.profiler, which "
+        "itself slows the host side)"
+        if kernels
+        else "not measured: the profiler recorded no CUDA kernels (is CUPTI missing?)"
+    )
+    return Row(
+        "gpu",
+        "GPU busy share during fit",
+        busy_share(kernels) if kernels else float("nan"),
+        None,
+        "share of time",
+        note=note,
+    )
 
 
 def training_window(events, warmup: int = 2) -> tuple[float, float]:
     """Profiler time from the start of the first optimizer step after ``warmup`` to the end of
     the last one: the steady part of a fit, without moving the weights, warming up, validating
     or copying back. torch.optim marks each step with an ``Optimizer.step#...`` range."""
-    steps = sorted((e.time_range.start, e.time_range.end) for e in events
-                   if e.name.startswith("Optimizer.step#"))
+    steps = sorted(
+        (e.time_range.start, e.time_range.end) for e in events if e.name.startswith("Optimizer.step#")
+    )
     if len(steps) <= warmup:
         raise ValueError(f"only {len(steps)} optimizer steps were profiled")
     return steps[warmup][0], steps[-1][1]
@@ -155,8 +189,11 @@ def device_intervals(events, device_type) -> list[tuple[float, float]]:
     """(start, end) of the profiled events that ran on ``device_type``. User annotations
     (``record_function`` ranges, which Lightning adds around every step) are left out: they
     span the work inside them, which is already counted."""
-    return [(e.time_range.start, e.time_range.end) for e in events
-            if e.device_type == device_type and not e.is_user_annotation]
+    return [
+        (e.time_range.start, e.time_range.end)
+        for e in events
+        if e.device_type == device_type and not e.is_user_annotation
+    ]
 
 
 def busy_share(intervals: list[tuple[float, float]]) -> float:
@@ -188,9 +225,17 @@ def loader(cache: Path, full: bool, model_rate: float) -> list[Row]:
         rate = best_of(partial(_loader_rate, data, batch), 2)
         where = f"{workers} loader process(es)" if workers else "main process"
         pinned = ", pinned memory" if best_device().type == "cuda" else ""
-        rows.append(Row("input", f"loader vs model, aug {aug}", rate, model_rate,
-                        "img/s", target=1.0,
-                        note=f"the loader must outpace training ({where}{pinned}, as in a run)"))
+        rows.append(
+            Row(
+                "input",
+                f"loader vs model, aug {aug}",
+                rate,
+                model_rate,
+                "img/s",
+                target=1.0,
+                note=f"the loader must outpace training ({where}{pinned}, as in a run)",
+            )
+        )
     return rows
 
 
@@ -226,5 +271,14 @@ def features(cache: Path, full: bool) -> list[Row]:
         synchronize(device)
         return count // batch * batch / (time.perf_counter() - started)
 
-    return [Row("features", "extraction vs forward-only", best_of(ours, 2), best_of(ceiling, 2),
-                "img/s", target=0.8, note=f"{count} images, {size} px, batch {batch}")]
+    return [
+        Row(
+            "features",
+            "extraction vs forward-only",
+            best_of(ours, 2),
+            best_of(ceiling, 2),
+            "img/s",
+            target=0.8,
+            note=f"{count} images, {size} px, batch {batch}",
+        )
+    ]

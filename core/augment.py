@@ -11,16 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.errors import UserError
+from core.errors import UserError, check_choice
 
 POLICIES = ("none", "light", "standard", "heavy", "mixup", "cutmix")
 BATCH_POLICIES = ("mixup", "cutmix")
 
 
 def check_policy(name: str) -> str:
-    if name not in POLICIES:
-        raise UserError(f"unknown augmentation '{name}'; choose one of: {', '.join(POLICIES)}")
-    return name
+    return check_choice("augmentation", name, POLICIES)
 
 
 def image_transform(policy: str, size: int) -> Callable:
@@ -36,13 +34,20 @@ def image_transform(policy: str, size: int) -> Callable:
         "light": light,
         "mixup": light,
         "cutmix": light,
-        "standard": [*light, v2.RandomRotation(15),
-                     v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3)],
+        "standard": [
+            *light,
+            v2.RandomRotation(15),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3),
+        ],
         # comparable to the original experiment's imgaug pipeline: strong geometric and
         # photometric changes, then occlusion
-        "heavy": [v2.RandomResizedCrop(size, scale=(0.3, 1.0), antialias=True),
-                  v2.RandomHorizontalFlip(), v2.TrivialAugmentWide(),
-                  to_float, v2.RandomErasing(p=0.5, scale=(0.02, 0.2))],
+        "heavy": [
+            v2.RandomResizedCrop(size, scale=(0.3, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.TrivialAugmentWide(),
+            to_float,
+            v2.RandomErasing(p=0.5, scale=(0.02, 0.2)),
+        ],
     }[policy]
     if to_float not in steps:
         steps = [*steps, to_float]

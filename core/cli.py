@@ -1,8 +1,12 @@
-"""``python -m core``: inspect datasets, train or fetch runs, sweep the grid, evaluate, export CAMs.
+"""``python -m core``: inspect datasets, train or fetch runs, sweep grids, evaluate, export CAMs,
+check the cache.
 
 With ``--json`` a command prints one JSON object (or list) on stdout and nothing else there:
 progress and library chatter go to stderr. Errors are one line on stderr, exit status 2 for bad
-input and 1 for anything unexpected.
+input and 1 for anything unexpected; a command stopped by Ctrl+C or SIGTERM exits 130.
+
+Each command is a pair: a function that does the work and returns typed results (their
+``to_dict()`` is the JSON), and one that prints them for a person.
 """
 
 from __future__ import annotations
@@ -11,99 +15,129 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import UserError
 from core.paths import DEFAULT_DATA, cache_root
 
 
-def _cmd_inspect(args: argparse.Namespace) -> dict:
+@dataclass(frozen=True)
+class Inspection:
+    """What ``inspect`` reports about a dataset folder."""
+
+    root: str
+    fingerprint: str
+    counts: dict[str, int]
+    unreadable: tuple[tuple[str, str], ...]  # (relative path, reason)
+    median_side: int
+    splits: dict[str, int]  # empty when the dataset cannot be split
+    problem: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "root": self.root,
+            "fingerprint": self.fingerprint,
+            "classes": self.counts,
+            "unreadable": [path for path, _ in self.unreadable],
+            "unreadable_reasons": dict(self.unreadable),
+            "median_side": self.median_side,
+            "splits": self.splits,
+            "problem": self.problem,
+        }
+
+
+def _cmd_inspect(args: argparse.Namespace) -> Inspection:
     from core.datasets import scan
     from core.splits import make_splits
 
     dataset = scan(args.data, args.cache_dir, progress=True)
     problem = None
     try:
-        splits = make_splits(dataset.labels, dataset.classes, args.holdout, args.val,
-                             args.split_seed)
-        sizes = {"holdout": len(splits.holdout), "val": len(splits.val),
-                 "train_pool": int(sum(len(p) for p in splits.pools))}
+        splits = make_splits(dataset.labels, dataset.classes, args.holdout, args.val, args.split_seed)
+        sizes = {"holdout": len(splits.holdout), "val": len(splits.val), "train_pool": splits.pool_size()}
     except UserError as error:
         problem, sizes = str(error), {}
-    return {"root": str(dataset.root), "fingerprint": dataset.fingerprint,
-            "classes": dataset.counts(), "unreadable": [path for path, _ in dataset.unreadable],
-            "unreadable_reasons": dict(dataset.unreadable), "median_side": dataset.median_side,
-            "splits": sizes, "problem": problem}
+    return Inspection(
+        str(dataset.root),
+        dataset.fingerprint,
+        dataset.counts(),
+        dataset.unreadable,
+        dataset.median_side,
+        sizes,
+        problem,
+    )
 
 
-def _print_inspect(result: dict) -> None:
-    print(f"{result['root']}  ({sum(result['classes'].values())} readable images)")
-    width = max(map(len, result["classes"]))
-    for name, count in result["classes"].items():
+def _print_inspect(result: Inspection) -> None:
+    print(f"{result.root}  ({sum(result.counts.values())} readable images)")
+    width = max(map(len, result.counts))
+    for name, count in result.counts.items():
         print(f"  {name:<{width}}  {count}")
-    if result["splits"]:
-        print("splits: " + ", ".join(f"{k} {v}" for k, v in result["splits"].items()))
-    for path, reason in result["unreadable_reasons"].items():
+    if result.splits:
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in result.splits.items()))
+    for path, reason in result.unreadable:
         print(f"unreadable: {path}: {reason}")
-    if result["problem"]:
-        print(f"problem: {result['problem']}")
+    if result.problem:
+        print(f"problem: {result.problem}")
 
 
 def _config(args: argparse.Namespace, slice_text: str = "100%"):
-    from core.runs import RunConfig
+    from core.config import RunConfig
 
-    return RunConfig(data=str(args.data), backbone=args.backbone, mode=args.mode,
-                     slice=getattr(args, "slice", None) or slice_text, aug=args.aug,
-                     seed=getattr(args, "seed", 0), sample_seed=getattr(args, "sample_seed", None),
-                     epochs=args.epochs, image_size=args.image_size,
-                     batch_size=args.batch_size, lr=args.lr,
-                     holdout=args.holdout, val=args.val, split_seed=args.split_seed)
+    return RunConfig(
+        data=str(args.data),
+        backbone=args.backbone,
+        mode=args.mode,
+        slice=getattr(args, "slice", None) or slice_text,
+        aug=args.aug,
+        seed=getattr(args, "seed", 0),
+        sample_seed=getattr(args, "sample_seed", None),
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        holdout=args.holdout,
+        val=args.val,
+        split_seed=args.split_seed,
+    )
 
 
-def _cmd_run(args: argparse.Namespace) -> dict:
+def _cmd_run(args: argparse.Namespace):
     from core.pipeline import train_run
 
     return train_run(_config(args), args.cache_dir, show_progress=True)
 
 
-def _print_run(summary: dict) -> None:
-    print(_table([summary]))
-
-
-def _cmd_sweep(args: argparse.Namespace) -> list[dict]:
+def _cmd_sweep(args: argparse.Namespace) -> list:
+    from core.config import parse_seeds
     from core.pipeline import sweep
-    from core.splits import SEED_GRID
+    from core.splits import ORIGINAL_SLICES
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"--seeds must be whole numbers separated by commas, not '{args.seeds}'") from None
-    return sweep(_config(args), SEED_GRID, seeds, args.cache_dir, show_progress=True)
+    return sweep(_config(args), ORIGINAL_SLICES, parse_seeds(args.seeds), args.cache_dir, show_progress=True)
 
 
-def _table(summaries: list[dict]) -> str:
-    import pandas as pd
+def _print_results(results: list) -> None:
+    from core.tables import cli_table, run_row
 
-    rows = [{"run": s["run_id"], "backbone": s["config"]["backbone"], "mode": s["config"]["mode"],
-             "aug": s["config"]["aug"], "slice": s["config"]["slice"], "seed": s["config"]["seed"],
-             "n_train": s["n_train"], "argmax": s["holdout_accuracy"],
-             "P(true)>0.5": s["threshold_accuracy"]["0.5"],
-             "P(true)>0.8": s["threshold_accuracy"]["0.8"],
-             "coverage@0.8": s["coverage"]["0.8"], "cached": s.get("cached", True)}
-            for s in summaries]
-    return pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    print(cli_table([{**run_row(r.summary), "cached": r.cached} for r in results]))
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> dict:
+def _cmd_evaluate(args: argparse.Namespace):
     from core.pipeline import evaluate_folder
 
     return evaluate_folder(args.cache_dir, args.run, args.data, show_progress=True)
 
 
-def _print_evaluate(result: dict) -> None:
-    print(f"run {result['run_id']} on {result['data']}: accuracy {result['accuracy']:.3f} "
-          f"over {result['n']} images; P(true)>0.8: {result['threshold_accuracy']['0.8']:.3f}")
+def _print_evaluate(result) -> None:
+    last = result.scores.thresholds[-1]
+    print(
+        f"run {result.run_id} on {result.data}: accuracy {result.scores.accuracy:.3f} over "
+        f"{result.scores.n} images; P(true)>{last.threshold:g}: {last.threshold_accuracy:.3f}"
+    )
 
 
 def _cmd_cam(args: argparse.Namespace) -> dict:
@@ -122,32 +156,79 @@ def _print_cam(result: dict) -> None:
 def _cmd_backbones(args: argparse.Namespace) -> list[dict]:
     from core.backbones import get_spec, list_backbones, weights_available
 
-    return [{"name": name, "default_size": spec.default_size, "weights": spec.weights,
-             "pretrained_available": weights_available(spec), "cam_layer": spec.cam_layer,
-             "description": spec.description}
-            for name in list_backbones() for spec in [get_spec(name)]]
+    return [
+        {
+            "name": name,
+            "default_size": spec.default_size,
+            "weights": spec.weights,
+            "pretrained_available": weights_available(spec),
+            "cam_layer": spec.cam_layer,
+            "description": spec.description,
+        }
+        for name in list_backbones()
+        for spec in [get_spec(name)]
+    ]
 
 
 def _print_backbones(rows: list[dict]) -> None:
     for row in rows:
-        ready = "ready" if row["pretrained_available"] else (
-            "download on first use" if row["weights"] == "download" else "scratch only")
+        ready = (
+            "ready"
+            if row["pretrained_available"]
+            else ("download on first use" if row["weights"] == "download" else "scratch only")
+        )
         print(f"{row['name']:<20} {row['default_size']:>4}px  {ready:<22} {row['description']}")
 
 
-def _cmd_runs(args: argparse.Namespace) -> list[dict]:
-    from core.runs import list_runs
+def _cmd_runs(args: argparse.Namespace) -> list:
+    from core.runs import scan_runs
 
-    return list_runs(args.cache_dir)
+    listing = scan_runs(args.cache_dir)
+    for rid, reason in listing.damaged.items():
+        print(
+            f"warning: run {rid} is damaged ({reason}); python -m core doctor --fix moves it aside",
+            file=sys.stderr,
+        )
+    return listing.summaries
 
 
-def _print_runs(rows: list[dict]) -> None:
-    print(_table(rows) if rows else "no runs cached yet")
+def _print_runs(summaries: list) -> None:
+    from core.tables import cli_table, run_row
+
+    print(cli_table([run_row(s) for s in summaries]) if summaries else "no runs cached yet")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> dict:
+    from core.doctor import check, fix
+
+    findings = check(args.cache_dir)
+    repaired = fix(args.cache_dir, findings) if args.fix else []
+    return {"cache": str(args.cache_dir), "findings": findings, "repaired": repaired}
+
+
+def _print_doctor(result: dict) -> None:
+    from core.doctor import KINDS, REPAIRS
+
+    for finding in result["findings"]:
+        detail = f" ({finding.detail})" if finding.detail else ""
+        done = f" -> {REPAIRS[finding.kind]}" if finding in result["repaired"] else ""
+        print(f"{KINDS[finding.kind]}: {finding.path}{detail}{done}")
+    problems = [f for f in result["findings"] if f.kind != "quarantined"]
+    if not problems:
+        print(f"{result['cache']}: nothing needs attention")
+    elif not result["repaired"]:
+        print(f"{len(problems)} thing(s) need attention; python -m core doctor --fix repairs them")
+
+
+def _cmd_worker(args: argparse.Namespace) -> dict:
+    from core.jobs import work
+
+    return {"trained": work(args.cache_dir)}
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     from core.augment import POLICIES
-    from core.runs import MODES
+    from core.config import MODES
 
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="class-folder dataset")
     parser.add_argument("--backbone", default="efficientnet_lite0", help="see `backbones`")
@@ -163,15 +244,30 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 def _add_split_flags(parser: argparse.ArgumentParser) -> None:
     from core.splits import HOLDOUT_SHARE, VAL_SHARE
 
-    parser.add_argument("--holdout", type=float, default=HOLDOUT_SHARE,
-                        help=f"share of each class in the fixed holdout set (default {HOLDOUT_SHARE})")
-    parser.add_argument("--val", type=float, default=VAL_SHARE,
-                        help=f"share of each class in the validation set (default {VAL_SHARE})")
-    parser.add_argument("--split-seed", type=int, default=0,
-                        help="which images the holdout and validation sets hold (default 0)")
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=HOLDOUT_SHARE,
+        help=f"share of each class in the fixed holdout set (default {HOLDOUT_SHARE})",
+    )
+    parser.add_argument(
+        "--val",
+        type=float,
+        default=VAL_SHARE,
+        help=f"share of each class in the validation set (default {VAL_SHARE})",
+    )
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="which images the holdout and validation sets hold (default 0)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.cam import METHODS
+    from core.config import ORIGINAL_SEEDS
+
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     parser.add_argument("--cache", dest="cache", help="cache folder (default: $HMD_CACHE or ./cache)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,13 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sweep", "the original experiment's grid of slices over several seeds")
     _add_training_flags(p)
     p.add_argument("--preset", default="seed-grid", choices=["seed-grid"])
-    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
+    p.add_argument("--seeds", default=",".join(map(str, ORIGINAL_SEEDS)), help="comma-separated seeds")
 
     p = command("evaluate", "score a trained run on another labelled folder")
     p.add_argument("--run", required=True)
     p.add_argument("--data", type=Path, required=True)
-
-    from core.cam import METHODS
 
     p = command("cam", "write Grad-CAM overlays of a run's misclassified holdout images")
     p.add_argument("--run", required=True)
@@ -210,29 +304,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("backbones", "the backbone registry and which weights are available offline")
     command("runs", "the runs in the cache")
+    p = command("doctor", "check the cache: damaged runs, leftovers of killed processes, bad files")
+    p.add_argument("--fix", action="store_true", help="move what cannot be trusted aside, delete leftovers")
     command("worker", "train the dashboard's queued runs until the queue is empty")
     return parser
 
 
-def _cmd_worker(args: argparse.Namespace) -> dict:
-    from core.jobs import work
-
-    return {"trained": work(args.cache_dir)}
-
-
 COMMANDS = {
     "inspect": (_cmd_inspect, _print_inspect),
-    "run": (_cmd_run, _print_run),
-    "sweep": (_cmd_sweep, lambda rows: print(_table(rows))),
+    "run": (_cmd_run, lambda result: _print_results([result])),
+    "sweep": (_cmd_sweep, _print_results),
     "evaluate": (_cmd_evaluate, _print_evaluate),
     "cam": (_cmd_cam, _print_cam),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
+    "doctor": (_cmd_doctor, _print_doctor),
     "worker": (_cmd_worker, lambda result: print(f"{result['trained']} job(s) done")),
 }
 
 
+def to_json(value: Any) -> Any:
+    """Typed results as JSON values: objects by their ``to_dict()``, containers element-wise."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a shutdown, an operator's kill) stops a command as Ctrl+C does: the run in
+    # progress is recorded as cancelled and a worker's job goes back on the queue
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     do, show = COMMANDS[args.command]
     try:
@@ -249,11 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("HMD_DEBUG"):
             raise
         message = str(error).splitlines()[0] if str(error) else ""
-        print(f"error: {type(error).__name__}: {message} (HMD_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(f"error: {type(error).__name__}: {message} (HMD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(result, default=str))
+        print(json.dumps(to_json(result), default=str))
     else:
         show(result)
     return 0

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import UserError
 from core.paths import read_json, write_json
 from core.progress import progress as progress_bar
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
-SCAN_VERSION = 1
+SCAN_VERSION = 2  # 2: reasons for unreadable files in words
+MAX_PIXELS_VARIABLE = "HMD_MAX_PIXELS"
+# PIL refuses images over twice this and warns above it; both count as unreadable here
+Image.MAX_IMAGE_PIXELS = int(os.environ.get(MAX_PIXELS_VARIABLE, Image.MAX_IMAGE_PIXELS))
 
 
 @dataclass(frozen=True)
@@ -46,16 +52,33 @@ class Dataset:
         return len(self.paths)
 
 
-def _is_hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
-
-
-def _image_files(root: Path, class_dir: Path) -> list[Path]:
-    return sorted(
-        p for p in class_dir.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        and not _is_hidden(p.relative_to(root))
-    )
+def _walk(root: Path, class_dir: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Image files below ``class_dir`` (following links to folders, each folder once), and the
+    links that lead nowhere or back into a folder already walked, with the reason."""
+    files, skipped, seen = [], [], set()
+    for folder, dirs, names in os.walk(class_dir, followlinks=True):
+        here = Path(folder)
+        key = (os.stat(here).st_dev, os.stat(here).st_ino)
+        if key in seen:
+            skipped.append(
+                (
+                    here.relative_to(root).as_posix(),
+                    "link loop: this folder is already part of the dataset (skipped)",
+                )
+            )
+            dirs.clear()
+            continue
+        seen.add(key)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink():
+                skipped.append((path.relative_to(root).as_posix(), "broken link: its target is missing"))
+    return files, skipped
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -83,16 +106,35 @@ def load_rgb(path: Path) -> Image.Image:
 
 def _check(path: Path) -> dict:
     """Open and fully decode one file; return its content hash and size, or why it failed."""
-    data = path.read_bytes()
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            width, height = image.size
+        data = path.read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                width, height = image.size
     except Exception as error:  # PIL raises many types for bad files; all mean "unreadable"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return {"ok": False, "reason": reason}
-    return {"ok": True, "sha": hashlib.blake2b(data, digest_size=16).hexdigest(),
-            "w": width, "h": height}
+        return {"ok": False, "reason": unreadable_reason(error)}
+    return {"ok": True, "sha": hashlib.blake2b(data, digest_size=16).hexdigest(), "w": width, "h": height}
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why a file cannot be used, in words a person can act on."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, Image.DecompressionBombWarning | Image.DecompressionBombError):
+        pixels = re.search(r"\((\d+) pixels\)", text)
+        size = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "too many pixels"
+        return (
+            f"too large to decode safely ({size}; the limit is {Image.MAX_IMAGE_PIXELS / 1e6:.0f}; "
+            f"set {MAX_PIXELS_VARIABLE} to allow more)"
+        )
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image this tool can read (unknown format, or a damaged header)"
+    if isinstance(error, PermissionError):
+        return "permission denied: the file cannot be read"
+    if "truncated" in text:
+        return "truncated: the file ends before the image does"
+    return f"damaged image data ({text})"
 
 
 def _scan_cache_file(root: Path, cache_dir: Path) -> Path:
@@ -115,14 +157,18 @@ def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
     if len(class_dirs) < 2:
         raise UserError(
             f"{root} has {len(class_dirs)} class folder(s); a dataset needs at least 2 "
-            "sub-folders of images, one per class")
+            "sub-folders of images, one per class"
+        )
 
     cache_file = _scan_cache_file(root, cache_dir)
     cached = read_json(cache_file) if cache_file.exists() else {}
     old = cached.get("files", {}) if cached.get("version") == SCAN_VERSION else {}
     files: dict[str, dict] = {}
-    todo = [(label, path) for label, class_dir in enumerate(class_dirs)
-            for path in _image_files(root, class_dir)]
+    todo, skipped = [], []
+    for label, class_dir in enumerate(class_dirs):
+        paths, bad_links = _walk(root, class_dir)
+        todo += [(label, path) for path in paths]
+        skipped += bad_links
     for label, path in progress_bar(todo, "checking images", enabled=progress, unit="img"):
         relative = path.relative_to(root).as_posix()
         stat = path.stat()
@@ -133,10 +179,12 @@ def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
         files[relative] = {**entry, "label": label}
     if files != old:
         write_json(cache_file, {"version": SCAN_VERSION, "root": str(root), "files": files})
-    return _dataset_from(root, [d.name for d in class_dirs], files)
+    return _dataset_from(root, [d.name for d in class_dirs], files, skipped)
 
 
-def _dataset_from(root: Path, classes: list[str], files: dict[str, dict]) -> Dataset:
+def _dataset_from(
+    root: Path, classes: list[str], files: dict[str, dict], skipped: list[tuple[str, str]]
+) -> Dataset:
     good = [(entry["label"], relative) for relative, entry in files.items() if entry["ok"]]
     good.sort()
     digest = hashlib.blake2b(digest_size=16)
@@ -150,11 +198,10 @@ def _dataset_from(root: Path, classes: list[str], files: dict[str, dict]) -> Dat
         classes=tuple(classes),
         paths=tuple(relative for _, relative in good),
         labels=np.array([label for label, _ in good], dtype=np.int64),
-        unreadable=tuple(sorted((r, e["reason"]) for r, e in files.items() if not e["ok"])),
+        unreadable=tuple(sorted([*((r, e["reason"]) for r, e in files.items() if not e["ok"]), *skipped])),
         fingerprint=digest.hexdigest(),
         median_side=int(np.median(sides)) if sides else 0,
     )
-
 
 
 def find_datasets(folder: Path) -> list[Path]:
@@ -168,8 +215,9 @@ def find_datasets(folder: Path) -> list[Path]:
 
     found = []
     for candidate in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        classes = [d for d in candidate.iterdir()
-                   if d.is_dir() and not d.name.startswith(".") and holds_images(d)]
+        classes = [
+            d for d in candidate.iterdir() if d.is_dir() and not d.name.startswith(".") and holds_images(d)
+        ]
         if len(classes) >= 2:
             found.append(candidate)
     return found
@@ -178,8 +226,6 @@ def find_datasets(folder: Path) -> list[Path]:
 def folder_stamp(root: str | Path) -> int:
     """Changes when an image is added, removed or renamed anywhere in the dataset (folders'
     modification times); cheap enough to check on every page load. 0 if the folder is gone."""
-    import os
-
     root = Path(root).expanduser()
     if not root.is_dir():
         return 0

@@ -1,4 +1,8 @@
-"""The one exception type users see: a one-line message that names the bad value and the fix."""
+"""The exceptions users see: one-line messages that name the bad value and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class UserError(Exception):
@@ -7,3 +11,23 @@ class UserError(Exception):
 
 class RunCancelled(UserError):
     """The user asked a run to stop (a ``cancel`` file appeared in its folder)."""
+
+
+class RunDamaged(UserError):
+    """A run folder that says it is complete but whose files do not check out."""
+
+
+class DiskFull(UserError):
+    """A write failed for lack of space; the message names the folder and the space needed."""
+
+
+def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``.
+
+    Raises:
+        UserError: "unknown <what> '<value>'; choose one of: ...".
+    """
+    choices = list(choices)
+    if value not in choices:
+        raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
+    return value

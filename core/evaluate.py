@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.record import Scores, ThresholdScore
+
 THRESHOLDS = (0.5, 0.8)
 
 
@@ -43,45 +45,31 @@ def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> np.nda
     return matrix
 
 
-def threshold_row(probs: np.ndarray, labels: np.ndarray, t: float) -> dict[str, float]:
-    """One row of the argmax-vs-threshold table."""
+def threshold_score(probs: np.ndarray, labels: np.ndarray, t: float) -> ThresholdScore:
+    """Both readings of confidence at threshold ``t``."""
     accuracy, coverage = selective(probs, labels, t)
-    return {"threshold": t, "threshold_accuracy": threshold_accuracy(probs, labels, t),
-            "selective_accuracy": accuracy, "coverage": coverage}
+    return ThresholdScore(
+        threshold=t,
+        threshold_accuracy=threshold_accuracy(probs, labels, t),
+        selective_accuracy=accuracy,
+        coverage=coverage,
+    )
 
 
-def summarize(probs: np.ndarray, labels: np.ndarray, classes: tuple[str, ...] | list[str],
-              thresholds: tuple[float, ...] = THRESHOLDS) -> dict:
-    """Every headline number of a run's holdout predictions, JSON-ready."""
+def summarize(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...] | list[str],
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> Scores:
+    """Every headline number of a run's holdout predictions."""
     matrix = confusion(probs, labels, len(classes))
     counts = matrix.sum(1)
     per_class = [float(right / n) if n else None for right, n in zip(matrix.diagonal(), counts, strict=True)]
-    rows = [threshold_row(probs, labels, t) for t in thresholds]
-    return {
-        "n": int(len(labels)),
-        "accuracy": argmax_accuracy(probs, labels),
-        "threshold_accuracy": {f"{r['threshold']:g}": r["threshold_accuracy"] for r in rows},
-        "selective_accuracy": {f"{r['threshold']:g}": r["selective_accuracy"] for r in rows},
-        "coverage": {f"{r['threshold']:g}": r["coverage"] for r in rows},
-        "per_class_accuracy": dict(zip(classes, per_class, strict=True)),  # None: no image of it
-        "confusion": matrix.tolist(),
-    }
-
-
-def predict_probs(model, inputs: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities of a model over uint8 images (N x H x W x 3) or feature rows."""
-    import torch
-
-    from core.device import best_device
-    from core.images import to_tensor
-
-    device = best_device()
-    model = model.eval().to(device)
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
-            chunk = inputs[start:start + batch_size]
-            batch = (to_tensor(chunk, device) if chunk.dtype == np.uint8
-                     else torch.from_numpy(np.ascontiguousarray(chunk)).to(device))
-            chunks.append(model(batch).float().softmax(1).cpu().numpy())
-    return np.concatenate(chunks)
+    return Scores(
+        n=int(len(labels)),
+        accuracy=argmax_accuracy(probs, labels),
+        thresholds=tuple(threshold_score(probs, labels, t) for t in thresholds),
+        per_class_accuracy=dict(zip(classes, per_class, strict=True)),
+        confusion=tuple(tuple(int(v) for v in row) for row in matrix),
+    )

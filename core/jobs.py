@@ -10,13 +10,20 @@ so closing the browser or restarting Streamlit loses nothing::
     cache/jobs/worker.lock                  held by the live worker (the OS drops it on death)
     cache/jobs/worker.log                   the worker's output
 
-Progress and live curves of the active job are the run's own files (``progress.json`` and
-``metrics.jsonl`` in its partial folder).
+A job is never lost: it leaves ``active/`` only once its finished record is written (a full
+disk gives up the cache's reserve file for that), and a worker that is stopped (SIGTERM,
+Ctrl+C) puts its job back on the queue. A worker killed outright (kill -9, out of memory)
+leaves its job in ``active/``; the next worker queues it again, and fails it only after
+:data:`MAX_ATTEMPTS` such deaths, so one run that kills its worker cannot block the queue.
+
+Progress and live curves of the active job are the run's own files (see :mod:`core.runs`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,21 +31,50 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import runs
-from core.errors import RunCancelled, UserError
+from core.config import RunConfig, run_id
+from core.errors import DiskFull, RunCancelled, UserError
 from core.locks import is_held, try_lock
-from core.paths import PROJECT_ROOT, read_json, write_json
+from core.paths import PROJECT_ROOT, quarantine, read_json, release_reserve, write_json
+
+MAX_ATTEMPTS = 3
+MIN_FREE_BYTES = 4 << 20  # below this a worker is not started: it could record nothing
+FINISHED = ("complete", "cached", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
 class Job:
     id: str
     run_id: str
-    config: dict
-    state: str
+    config: RunConfig
+    state: str  # queued, running, or one of FINISHED
     submitted: float
     finished: float | None = None
     error: str | None = None
     attempts: int = 0  # workers that died while training it
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Job:
+        """A job as written by :meth:`to_dict` (keys this version does not know are ignored).
+
+        Raises:
+            ValueError: a required field is missing or malformed.
+        """
+        try:
+            return cls(
+                id=str(record["id"]),
+                run_id=str(record["run_id"]),
+                config=RunConfig.from_dict(record["config"]),
+                state=str(record.get("state", "queued")),
+                submitted=float(record["submitted"]),
+                finished=record.get("finished"),
+                error=record.get("error"),
+                attempts=int(record.get("attempts", 0)),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a job record ({type(error).__name__}: {error})") from None
 
 
 def _dir(cache_dir: Path, name: str) -> Path:
@@ -49,21 +85,35 @@ def _dir(cache_dir: Path, name: str) -> Path:
 
 def _read(path: Path, state: str | None) -> Job | None:
     """The job in ``path``; ``state`` is its folder's (queued, running), which is what counts:
-    a record keeps the state it had when written. Finished jobs (``None``) carry their own."""
+    a record keeps the state it had when written. Finished jobs (``None``) carry their own.
+    A file that is not a job is moved to the cache's quarantine (files are written whole, so
+    it will never become one); ``None`` then, and when the file moved away meanwhile."""
     try:
-        record = read_json(path)
-    except (FileNotFoundError, ValueError):  # moved or half-written between listing and reading
+        job = Job.from_dict(read_json(path))
+    except FileNotFoundError:
         return None
-    return Job(**{**record, "state": state or record["state"]})
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        _quarantine(path, error)
+        return None
+    return dataclasses.replace(job, state=state or job.state)
+
+
+def _quarantine(path: Path, error: Exception) -> None:
+    cache_dir = path.parent.parent.parent
+    try:
+        target = quarantine(cache_dir, path)
+    except FileNotFoundError:
+        return
+    print(f"warning: job file {path} is unreadable ({error}); moved to {target}", file=sys.stderr)
 
 
 def _write(folder: Path, job: Job) -> None:
-    write_json(folder / f"{job.id}.json", job.__dict__)
+    write_json(folder / f"{job.id}.json", job.to_dict())
 
 
-def submit(cache_dir: Path, configs: list[runs.RunConfig]) -> list[Job]:
+def submit(cache_dir: Path, configs: list[RunConfig], start_worker: bool = True) -> list[Job]:
     """Queue runs; runs already cached are recorded as cached at once, runs already queued or
-    running are not queued twice. Starts the worker if needed.
+    running are not queued twice. With ``start_worker``, a worker is started if none runs.
 
     Raises:
         UserError: a configuration is invalid (nothing is queued then).
@@ -76,8 +126,8 @@ def submit(cache_dir: Path, configs: list[runs.RunConfig]) -> list[Job]:
     for config in configs:
         dataset = scanned.get(config.data) or scan(config.data, cache_dir)
         scanned[config.data] = dataset
-        resolved, dataset, _, _ = prepare(config, cache_dir, dataset=dataset)
-        planned.append((resolved, runs.run_id(resolved, dataset.fingerprint)))
+        prepared = prepare(config, cache_dir, dataset=dataset)
+        planned.append((prepared.config, run_id(prepared.config, dataset.fingerprint)))
     pending = {job.run_id: job for job in list_jobs(cache_dir) if job.state in ("queued", "running")}
     jobs = []
     for resolved, rid in planned:
@@ -85,17 +135,16 @@ def submit(cache_dir: Path, configs: list[runs.RunConfig]) -> list[Job]:
             jobs.append(pending[rid])
             continue
         now = time.time()
-        job = Job(id=f"{time.time_ns()}-{rid}", run_id=rid, config=resolved.to_dict(),
-                  state="queued", submitted=now)
+        job = Job(id=f"{time.time_ns()}-{rid}", run_id=rid, config=resolved, state="queued", submitted=now)
         if runs.is_complete(cache_dir, rid):
-            job = Job(**{**job.__dict__, "state": "cached", "finished": now})
+            job = dataclasses.replace(job, state="cached", finished=now)
             _write(_dir(cache_dir, "done"), job)
         else:
             runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)
             _write(_dir(cache_dir, "queue"), job)
             pending[rid] = job
         jobs.append(job)
-    if any(job.state == "queued" for job in jobs):
+    if start_worker and any(job.state == "queued" for job in jobs):
         ensure_worker(cache_dir)
     return jobs
 
@@ -130,11 +179,21 @@ def cancel(cache_dir: Path, job_id: str) -> None:
         except FileNotFoundError:  # the worker claimed it meanwhile: stop it as the active job
             pass
         else:
-            _finish(cache_dir, job, "cancelled")
+            _write(_dir(cache_dir, "done"), _finished(job, "cancelled"))
             return
     active = _read(_dir(cache_dir, "active") / f"{job_id}.json", "running")
     if active is not None:
         runs.request_cancel(cache_dir, active.run_id)
+
+
+def retry(cache_dir: Path, job_ids: list[str], start_worker: bool = True) -> list[Job]:
+    """Queue failed or cancelled jobs again (their finished records are dropped)."""
+    done = {job.id: job for job in list_jobs(cache_dir) if job.state in ("failed", "cancelled")}
+    chosen = [done[i] for i in job_ids if i in done]
+    queued = submit(cache_dir, [job.config for job in chosen], start_worker)
+    for job in chosen:
+        (_dir(cache_dir, "done") / f"{job.id}.json").unlink(missing_ok=True)
+    return queued
 
 
 def clear_finished(cache_dir: Path) -> None:
@@ -142,15 +201,11 @@ def clear_finished(cache_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _finish(cache_dir: Path, job: Job, state: str, error: str | None = None) -> Job:
-    done = Job(**{**job.__dict__, "state": state, "finished": time.time(), "error": error})
-    _write(_dir(cache_dir, "done"), done)
-    return done
+def _finished(job: Job, state: str, error: str | None = None) -> Job:
+    return dataclasses.replace(job, state=state, finished=time.time(), error=error)
 
 
 # --- the worker ------------------------------------------------------------------------------
-
-MAX_ATTEMPTS = 2
 
 
 def _lock_path(cache_dir: Path) -> Path:
@@ -165,7 +220,8 @@ _started: dict[Path, subprocess.Popen] = {}  # the worker this process last star
 
 
 def ensure_worker(cache_dir: Path) -> bool:
-    """Start a worker in its own session unless one is alive; True when one was started.
+    """Start a worker in its own session unless one is alive, or the disk is too full for it
+    to record anything; True when one was started.
 
     A worker takes its lock only once Python and the engine are imported, a second or more
     later; the page asks every 1.5 s, so a worker this process started and that has not exited
@@ -174,12 +230,29 @@ def ensure_worker(cache_dir: Path) -> bool:
     starting = _started.get(cache_dir)
     if worker_alive(cache_dir) or (starting is not None and starting.poll() is None):
         return False
+    if shutil.disk_usage(cache_dir).free < MIN_FREE_BYTES:
+        return False
     log = open(cache_dir / "jobs" / "worker.log", "a")  # noqa: SIM115 (handed to the child)
     _started[cache_dir] = subprocess.Popen(
-        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"], cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     log.close()
     return True
+
+
+def pending(cache_dir: Path) -> bool:
+    """Whether any job waits or trains."""
+    return any(job.state in ("queued", "running") for job in list_jobs(cache_dir))
+
+
+def resume(cache_dir: Path) -> bool:
+    """Start a worker if jobs wait and none is alive (also takes up a job whose worker died)."""
+    return pending(cache_dir) and ensure_worker(cache_dir)
 
 
 def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
@@ -192,7 +265,7 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
     with try_lock(_lock_path(cache_dir)) as acquired:
         if not acquired:
             return 0
-        for orphan in _dir(cache_dir, "active").glob("*.json"):
+        for orphan in sorted(_dir(cache_dir, "active").glob("*.json")):
             _take_up(cache_dir, orphan)
         count, idle_since = 0, time.monotonic()
         while True:
@@ -207,18 +280,26 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
 
 
 def _take_up(cache_dir: Path, orphan: Path) -> None:
-    """Queue again a job whose worker died while training it, unless that happened before: a
+    """Queue again a job whose worker died while training it, unless that keeps happening: a
     run that kills its worker (out of memory, say) would otherwise block the queue forever."""
     job = _read(orphan, "running")
     if job is None:
         return
-    job = Job(**{**job.__dict__, "attempts": job.attempts + 1})
+    job = dataclasses.replace(job, state="queued", attempts=job.attempts + 1)
     if job.attempts >= MAX_ATTEMPTS:
-        _finish(cache_dir, job, "failed", f"the worker died {job.attempts} times while training "
-                "this run (out of memory?); see cache/jobs/worker.log")
+        _close(
+            cache_dir,
+            orphan,
+            _finished(
+                job,
+                "failed",
+                f"the worker was killed {job.attempts} times while training this run (out "
+                "of memory, or kill -9 from outside); see cache/jobs/worker.log, then Retry",
+            ),
+        )
     else:
         _write(_dir(cache_dir, "queue"), job)
-    orphan.unlink(missing_ok=True)
+        orphan.unlink(missing_ok=True)
 
 
 def _next(cache_dir: Path) -> Job | None:
@@ -231,7 +312,7 @@ def _next(cache_dir: Path) -> Job | None:
             continue
         job = _read(target, "running")
         if job is not None:
-            return Job(**{**job.__dict__, "state": "running"})
+            return job
     return None
 
 
@@ -239,19 +320,33 @@ def _run(cache_dir: Path, job: Job) -> None:
     from core.pipeline import train_run
 
     active = _dir(cache_dir, "active") / f"{job.id}.json"
-    _write(_dir(cache_dir, "active"), job)
     try:
-        summary = train_run(runs.RunConfig(**job.config), cache_dir, new_request=False)
-        _finish(cache_dir, job, "cached" if summary["cached"] else "complete")
+        result = train_run(job.config, cache_dir, new_request=False)
+        done = _finished(job, "cached" if result.cached else "complete")
     except RunCancelled:
-        _finish(cache_dir, job, "cancelled")
+        done = _finished(job, "cancelled")
     except UserError as error:
-        _finish(cache_dir, job, "failed", str(error))
+        done = _finished(job, "failed", str(error))
     except Exception as error:  # a worker must outlive any one bad run; the error is recorded
-        _finish(cache_dir, job, "failed", f"{type(error).__name__}: {error}".splitlines()[0])
+        done = _finished(job, "failed", f"{type(error).__name__}: {error}".splitlines()[0])
     except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the job waits
         os.replace(active, _dir(cache_dir, "queue") / active.name)
         raise
-    finally:
-        active.unlink(missing_ok=True)
-        runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)
+    _close(cache_dir, active, done)
+    runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)
+
+
+def _close(cache_dir: Path, active: Path, done: Job) -> None:
+    """Write the finished record, then drop the active one: never the other way round. On a
+    full disk the reserve is given up for it; if even that fails the job goes back on the
+    queue, to run again once there is room."""
+    try:
+        _write(_dir(cache_dir, "done"), done)
+    except DiskFull:
+        release_reserve(cache_dir)
+        try:
+            _write(_dir(cache_dir, "done"), done)
+        except DiskFull:
+            os.replace(active, _dir(cache_dir, "queue") / active.name)
+            raise
+    active.unlink(missing_ok=True)

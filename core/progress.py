@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], description: str, total: int | None = None,
-             enabled: bool = True, unit: str = "it") -> Iterator[T] | Iterable[T]:
+def progress(
+    items: Iterable[T], description: str, total: int | None = None, enabled: bool = True, unit: str = "it"
+) -> Iterator[T] | Iterable[T]:
     """Wrap ``items`` in a tqdm bar on stderr when enabled and stderr is a terminal."""
     if not enabled or not sys.stderr.isatty():
         return items

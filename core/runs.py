@@ -1,141 +1,80 @@
-"""Runs on disk: the run configuration, its key, the folder layout, the atomic commit, listing.
+"""The one home of runs on disk: folder layout, atomic commit, integrity, state, listing, loading.
 
-A run is ``cache/runs/<run_id>/``, complete by construction: it is trained in
-``cache/runs/.partial/<run_id>/`` and renamed into place when everything is written, so a
-run killed at any moment never appears complete. Its partial folder says what happened
-(``status.json``: running, failed or cancelled; running with no live owner means interrupted)
-and a new request for the same configuration starts it again. A complete run is never rewritten.
+::
 
-Files of a run: ``config.json`` (the resolved configuration), ``metrics.jsonl`` (per step and
-per epoch), ``progress.json``, ``predictions.csv`` (every holdout image's probabilities),
-``summary.json`` (headline numbers), ``weights.pt`` (the trained parameters).
+    cache/runs/<run_id>/                   complete runs (never rewritten)
+    cache/runs/.partial/<run_id>/          being trained, or failed, cancelled, interrupted
+    cache/runs/.partial/<run_id>.lock      held by the process training it
+    cache/runs/.partial/<run_id>.cancel    appears when someone asks the run to stop
+
+A run is trained in its partial folder and renamed into place when everything is written: the
+rename is the commit, so a run killed at any moment never appears complete. Before the rename
+``manifest.json`` records the size and checksum of every file, and a run counts as complete
+only while its files match it (sizes on every listing, checksums when a file is read and in
+``python -m core doctor``). A run that fails the check is reported as damaged by name, left
+out of listings, and moved to ``cache/quarantine/`` (never deleted) when it is trained again. Runs committed
+before manifests existed are checked for their files and their row counts instead.
+
+The files' contents are typed in :mod:`core.record`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
-from core.augment import check_policy
-from core.backbones import get_spec
-from core.errors import UserError
-from core.locks import is_held, try_lock
-from core.paths import read_json, write_json
-from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
+from core.errors import RunDamaged, UserError
+from core.locks import is_held, wait_lock
+from core.paths import quarantine, read_json, write_json
+from core.record import Metrics, Predictions, RunInfo, Summary, read_metrics, read_predictions
 
-ENGINE_VERSION = 1  # bump when a change alters what a configuration trains to
-MODES = ("frozen", "finetune", "scratch")
-# Defaults per training path. A linear head on cached features takes large batches and a high
-# learning rate (measured on the default dataset: as accurate as batch 32 and 7x faster at
-# 100%, and as accurate as scikit-learn's logistic regression on the same features). Paths
-# through the network cost a backbone pass per image on a CPU: smaller batches, fewer epochs.
-DEFAULTS = {
-    "features": {"epochs": 20, "batch_size": 256, "lr": 1e-2},  # frozen, no augmentation
-    "frozen": {"epochs": 10, "batch_size": 32, "lr": 1e-2},  # frozen, augmented images
-    "finetune": {"epochs": 9, "batch_size": 32, "lr": 1e-3},
-    "scratch": {"epochs": 20, "batch_size": 32, "lr": 1e-3},
-}
-MIN_IMAGE_SIZE = 96
+STATES = ("complete", "running", "failed", "cancelled", "interrupted", "missing")
+CHECKED_FILES = ("config.json", "metrics.jsonl", "predictions.csv", "summary.json", "weights.pt")
+LOCK_TIMEOUT_S = 3600.0  # how long a request waits for another process training the same run
+
+
+def _file(name: str) -> property:
+    return property(lambda self: self.path / name, doc=f"``{name}`` in the folder")
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Everything that determines a run's result; ``None`` fields take defaults in :func:`resolve`."""
+class RunFolder:
+    """The files of one run folder, complete or partial."""
 
-    data: str
-    backbone: str
-    mode: str
-    slice: str
-    aug: str = "none"
-    seed: int = 0
-    sample_seed: int | None = None  # which images the slice holds; defaults to ``seed``
-    epochs: int | None = None
-    image_size: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    holdout: float = HOLDOUT_SHARE
-    val: float = VAL_SHARE
-    split_seed: int = 0
+    path: Path
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    @property
+    def run_id(self) -> str:
+        return self.path.name
 
-
-def uses_features(config: RunConfig) -> bool:
-    """Frozen backbone and no augmentation: the head trains on cached features."""
-    return config.mode == "frozen" and config.aug == "none"
-
-
-def default_image_size(backbone: str, median_side: int) -> int:
-    """The backbone's native size, but no larger than the images need: never upscale past the
-    dataset's median side (rounded up to 32), and never below 96 px."""
-    native = get_spec(backbone).default_size
-    needed = -(-median_side // 32) * 32
-    return min(native, max(MIN_IMAGE_SIZE, needed))
-
-
-def resolve(config: RunConfig, median_side: int) -> RunConfig:
-    """Validate ``config`` and fill in every default, so equal runs get equal keys.
-
-    Raises:
-        UserError: an unknown mode, backbone, policy or slice, or a mode the backbone cannot do.
-    """
-    if config.mode not in MODES:
-        raise UserError(f"unknown mode '{config.mode}'; choose one of: {', '.join(MODES)}")
-    spec = get_spec(config.backbone)
-    if config.mode != "scratch" and spec.weights == "none":
-        raise UserError(f"backbone '{spec.name}' has no pretrained weights; use --mode scratch")
-    check_policy(config.aug)
-    defaults = DEFAULTS["features" if uses_features(config) else config.mode]
-    resolved = dataclasses.replace(
-        config,
-        data=str(Path(config.data).expanduser().resolve()),
-        slice=str(SliceSpec.parse(config.slice)),
-        sample_seed=config.seed if config.sample_seed is None else config.sample_seed,
-        epochs=config.epochs or defaults["epochs"],
-        batch_size=config.batch_size or defaults["batch_size"],
-        lr=config.lr or defaults["lr"],
-        image_size=config.image_size or default_image_size(config.backbone, median_side),
-    )
-    for name in ("epochs", "batch_size", "image_size"):
-        if getattr(resolved, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    if resolved.seed < 0 or resolved.sample_seed < 0:
-        raise UserError(f"seeds must be 0 or more, not {min(resolved.seed, resolved.sample_seed)}")
-    if resolved.mode == "finetune" and resolved.epochs < 2:
-        raise UserError("--mode finetune needs at least 2 epochs: the head first, then the top layers")
-    if resolved.image_size < 32:
-        raise UserError("--image-size must be at least 32 pixels")
-    return resolved
-
-
-def run_id(config: RunConfig, fingerprint: str) -> str:
-    """The cache key: a hash of the resolved configuration (minus the folder path, which does
-    not change the result) and the dataset's content fingerprint."""
-    key = {**config.to_dict(), "data": fingerprint, "engine": ENGINE_VERSION}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    config = _file("config.json")
+    metrics = _file("metrics.jsonl")
+    progress = _file("progress.json")
+    predictions = _file("predictions.csv")
+    summary = _file("summary.json")
+    weights = _file("weights.pt")
+    status = _file("status.json")
+    manifest = _file("manifest.json")
 
 
 def runs_dir(cache_dir: Path) -> Path:
     return cache_dir / "runs"
 
 
-def complete_dir(cache_dir: Path, rid: str) -> Path:
-    return runs_dir(cache_dir) / rid
+def complete_dir(cache_dir: Path, rid: str) -> RunFolder:
+    return RunFolder(runs_dir(cache_dir) / rid)
 
 
-def partial_dir(cache_dir: Path, rid: str) -> Path:
-    return runs_dir(cache_dir) / ".partial" / rid
+def partial_dir(cache_dir: Path, rid: str) -> RunFolder:
+    return RunFolder(runs_dir(cache_dir) / ".partial" / rid)
 
 
 def cancel_path(cache_dir: Path, rid: str) -> Path:
@@ -151,122 +90,293 @@ def request_cancel(cache_dir: Path, rid: str) -> None:
     path.touch()
 
 
-def is_complete(cache_dir: Path, rid: str) -> bool:
-    return (complete_dir(cache_dir, rid) / "summary.json").exists()
-
-
 def _lock_path(cache_dir: Path, rid: str) -> Path:
     return runs_dir(cache_dir) / ".partial" / f"{rid}.lock"
-
-
-@contextlib.contextmanager
-def run_lock(cache_dir: Path, rid: str) -> Iterator[None]:
-    """Hold the run's lock while training it (the OS drops it if the process dies).
-
-    Raises:
-        UserError: another process is training this run now.
-    """
-    with try_lock(_lock_path(cache_dir, rid)) as acquired:
-        if not acquired:
-            raise UserError(f"run {rid} is being trained by another process")
-        yield
 
 
 def is_locked(cache_dir: Path, rid: str) -> bool:
     return is_held(_lock_path(cache_dir, rid))
 
 
-def start_partial(cache_dir: Path, rid: str, record: dict) -> Path:
+@contextlib.contextmanager
+def run_lock(
+    cache_dir: Path, rid: str, timeout_s: float = LOCK_TIMEOUT_S, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the run's lock while training it (the OS drops it if the process dies). When
+    another process holds it, wait for that process to finish; ``on_wait`` hears who it is.
+
+    Raises:
+        UserError: the other process still holds it after ``timeout_s``.
+    """
+    path = _lock_path(cache_dir, rid)
+
+    def tell(pid: int | None) -> None:
+        if on_wait is not None:
+            on_wait(f"run {rid} is being trained by process {pid or '?'}; waiting for it to finish")
+
+    with wait_lock(path, timeout_s, tell) as acquired:
+        if not acquired:
+            from core.locks import holder
+
+            raise UserError(
+                f"run {rid} is still being trained by process {holder(path) or '?'} "
+                f"after {timeout_s:.0f} s of waiting; try again later"
+            )
+        yield
+
+
+def start_partial(cache_dir: Path, info: RunInfo) -> RunFolder:
     """A fresh partial folder for a run (whatever an earlier attempt left there is removed)."""
-    folder = partial_dir(cache_dir, rid)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    write_json(folder / "config.json", record)
+    folder = partial_dir(cache_dir, info.run_id)
+    shutil.rmtree(folder.path, ignore_errors=True)
+    folder.path.mkdir(parents=True)
+    write_json(folder.config, info.to_dict())
     set_status(folder, "running")
     return folder
 
 
-def set_status(folder: Path, state: str, error: str | None = None) -> None:
-    write_json(folder / "status.json", {"state": state, "pid": os.getpid(), "error": error,
-                                        "time": time.time()})
+def set_status(folder: RunFolder, state: str, error: str | None = None) -> None:
+    write_json(folder.status, {"state": state, "pid": os.getpid(), "error": error, "time": time.time()})
 
 
-def commit(cache_dir: Path, rid: str) -> Path:
-    """Rename the finished partial folder into place: the rename is the commit."""
+def status_error(cache_dir: Path, rid: str) -> str | None:
+    """The error a failed or cancelled partial run recorded."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return read_json(partial_dir(cache_dir, rid).status).get("error")
+    return None
+
+
+def _checksum(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: RunFolder) -> None:
+    """Record the size and checksum of every checked file of the folder."""
+    write_json(
+        folder.manifest,
+        {
+            name: {"size": (folder.path / name).stat().st_size, "blake2b": _checksum(folder.path / name)}
+            for name in CHECKED_FILES
+        },
+    )
+
+
+def commit(cache_dir: Path, rid: str) -> RunFolder:
+    """Record the files' sizes and checksums, then rename the finished partial folder into
+    place: the rename is the commit. A damaged folder in the way is moved aside first."""
     folder = partial_dir(cache_dir, rid)
+    write_manifest(folder)
     set_status(folder, "complete")
     final = complete_dir(cache_dir, rid)
-    os.rename(folder, final)
+    if final.path.exists():
+        move_aside(cache_dir, rid)
+    os.rename(folder.path, final.path)
     return final
 
 
+def move_aside(cache_dir: Path, rid: str) -> Path:
+    """Move a complete-looking run folder to the cache's quarantine (never deleted)."""
+    return quarantine(cache_dir, complete_dir(cache_dir, rid).path)
+
+
+def problem(folder: RunFolder, deep: bool = False, names: tuple[str, ...] = CHECKED_FILES) -> str | None:
+    """Why a complete-looking run folder cannot be trusted, or ``None`` if it checks out:
+    the sizes of ``names`` against its manifest (and their checksums with ``deep``)."""
+    if not folder.manifest.exists():
+        return _legacy_problem(folder, names)
+    try:
+        manifest = read_json(folder.manifest)
+        expected = {name: (int(entry["size"]), entry["blake2b"]) for name, entry in manifest.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return "manifest.json is unreadable"
+    for name, (size, checksum) in expected.items():
+        if name not in names:
+            continue
+        path = folder.path / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, {size} were written"
+        if deep and _checksum(path) != checksum:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def _legacy_problem(folder: RunFolder, names: tuple[str, ...]) -> str | None:
+    """Runs committed before manifests: every file there, none empty."""
+    for name in names:
+        path = folder.path / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size == 0:
+            return f"{name} is empty"
+    return None
+
+
+def _read_summary(folder: RunFolder) -> Summary:
+    try:
+        return Summary.from_dict(read_json(folder.summary))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise RunDamaged(
+            f"run {folder.run_id}: summary.json is unreadable ({type(error).__name__})"
+        ) from None
+
+
 def run_state(cache_dir: Path, rid: str) -> str:
-    """complete, running, failed, cancelled, interrupted (killed mid-way), or missing."""
-    if is_complete(cache_dir, rid):
+    """One of :data:`STATES`: complete, running, failed, cancelled, interrupted (killed
+    mid-way), or missing. A damaged complete folder counts as missing: it will be retrained."""
+    final = complete_dir(cache_dir, rid)
+    if final.path.is_dir() and problem(final) is None:
         return "complete"
-    status_file = partial_dir(cache_dir, rid) / "status.json"
-    if not status_file.exists():
+    try:
+        state = read_json(partial_dir(cache_dir, rid).status)["state"]
+    except (OSError, ValueError, TypeError, KeyError):
         return "missing"
-    state = read_json(status_file)["state"]
     if state == "running" and not is_locked(cache_dir, rid):
         return "interrupted"
     if state == "complete":  # killed between marking the folder and renaming it into place
         return "interrupted"
-    return state
+    return state if state in STATES else "interrupted"
 
 
-def find_run(cache_dir: Path, rid: str) -> Path:
-    """The folder of a complete run.
+def is_complete(cache_dir: Path, rid: str) -> bool:
+    return run_state(cache_dir, rid) == "complete"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A complete run: its summary, and its other files read on demand."""
+
+    folder: RunFolder
+    summary: Summary
+    cache_dir: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    def _check(self, name: str) -> None:
+        trouble = problem(self.folder, deep=True, names=(name,))
+        if trouble:
+            raise RunDamaged(f"run {self.run_id} is damaged: {trouble}; train it again to replace it")
+
+    def predictions(self) -> Predictions:
+        """Holdout predictions, checked against the manifest and the run's holdout size.
+
+        Raises:
+            RunDamaged: the file was lost, cut short or changed since the run was committed.
+        """
+        self._check("predictions.csv")
+        return read_predictions(self.folder.predictions, self.summary.classes, self.summary.n_holdout)
+
+    def metrics(self) -> Metrics:
+        return read_metrics(self.folder.metrics)
+
+    def model(self):
+        """The trained classifier, in eval mode on the CPU.
+
+        Raises:
+            RunDamaged: ``weights.pt`` is missing or does not match its checksum.
+        """
+        import torch
+
+        from core.backbones import build_backbone, get_spec
+        from core.training import Classifier
+
+        self._check("weights.pt")
+        config = self.summary.config
+        # only a frozen backbone is not in weights.pt: it is the pretrained one
+        backbone = build_backbone(config.backbone, pretrained=config.mode == "frozen")
+        model = Classifier(
+            backbone,
+            get_spec(config.backbone).num_features,
+            len(self.summary.classes),
+            config.lr,
+            config.mode,
+        )
+        trained = torch.load(self.folder.weights, map_location="cpu", weights_only=True)
+        model.head.load_state_dict(trained["head"])
+        if "backbone" in trained:
+            model.backbone.load_state_dict(trained["backbone"])
+        return model.eval()
+
+    def images(self) -> np.ndarray:
+        """The run's dataset as it saw it (uint8 N x S x S x 3, dataset order), from the cache.
+
+        Raises:
+            UserError: the cached images were deleted (and the dataset may be gone too).
+        """
+        from core.images import cached_array
+
+        images = cached_array(self.summary.info.fingerprint, self.summary.config.image_size, self.cache_dir)
+        if images is None:
+            raise UserError(
+                f"the cached images of run {self.run_id} were deleted; run it again to rebuild them"
+            )
+        return images
+
+
+def load(cache_dir: Path, rid: str) -> Run:
+    """A complete run by id.
 
     Raises:
+        RunDamaged: its folder is there but its files do not check out.
         UserError: no complete run has this id (it may be unfinished or deleted).
     """
     folder = complete_dir(cache_dir, rid)
-    if not (folder / "summary.json").exists():
-        state = run_state(cache_dir, rid)
-        hint = f"it is {state}" if state != "missing" else "it does not exist or was deleted"
-        raise UserError(f"run {rid} has no complete results in {runs_dir(cache_dir)}: {hint}")
-    return folder
+    if folder.path.is_dir():
+        trouble = problem(folder)
+        if trouble:
+            raise RunDamaged(
+                f"run {rid} is damaged: {trouble}; train it again to replace it "
+                "(python -m core doctor --fix moves it aside)"
+            )
+        return Run(folder, _read_summary(folder), cache_dir)
+    state = run_state(cache_dir, rid)
+    hint = f"it is {state}" if state != "missing" else "it does not exist or was deleted"
+    raise UserError(f"run {rid} has no complete results in {runs_dir(cache_dir)}: {hint}")
 
 
-def load_summary(folder: Path) -> dict:
-    return read_json(folder / "summary.json")
+@dataclass(frozen=True)
+class Listing:
+    """Every complete run's summary (newest first), and the damaged ones by id with the reason."""
+
+    summaries: list[Summary]
+    damaged: dict[str, str]
 
 
-def load_predictions(folder: Path) -> pd.DataFrame:
-    """The holdout predictions of a complete run.
-
-    Raises:
-        UserError: the file was deleted from the run's folder.
-    """
-    path = folder / "predictions.csv"
-    if not path.exists():
-        raise UserError(f"run {folder.name} has lost its predictions.csv; delete its folder "
-                        f"{folder} and run it again")
-    return pd.read_csv(path)
-
-
-def load_metrics(folder: Path) -> pd.DataFrame:
-    """Per-step and per-epoch metrics; readable while the run is still writing them."""
-    path = folder / "metrics.jsonl"
-    if not path.exists():
-        return pd.DataFrame()
-    lines = path.read_text().splitlines()
-    records = []
-    for line in lines:
-        with contextlib.suppress(json.JSONDecodeError):  # the last line may be half-written
-            records.append(json.loads(line))
-    return pd.DataFrame.from_records(records)
+def scan_runs(cache_dir: Path) -> Listing:
+    """Read every complete run's summary; one bad folder never hides the others."""
+    root = runs_dir(cache_dir)
+    summaries, damaged = [], {}
+    for path in sorted(root.iterdir()) if root.exists() else []:
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        folder = RunFolder(path)
+        trouble = problem(folder)
+        try:
+            if trouble is None:
+                summaries.append(_read_summary(folder))
+                continue
+        except RunDamaged as error:
+            trouble = str(error).split(": ", 1)[1]
+        damaged[path.name] = trouble
+    summaries.sort(key=lambda s: s.finished, reverse=True)
+    return Listing(summaries, damaged)
 
 
-def list_runs(cache_dir: Path) -> list[dict]:
-    """Summaries of every complete run (config and headline numbers), newest first."""
+def list_runs(cache_dir: Path) -> list[Summary]:
+    """Summaries of every complete run that checks out, newest first."""
+    return scan_runs(cache_dir).summaries
+
+
+def complete_ids(cache_dir: Path) -> tuple[str, ...]:
+    """Names of the complete-run folders, cheaply (for caches keyed on what changed)."""
     root = runs_dir(cache_dir)
     if not root.exists():
-        return []
-    rows = []
-    for folder in root.iterdir():
-        if folder.name.startswith(".") or not (folder / "summary.json").exists():
-            continue
-        rows.append(load_summary(folder))
-    return sorted(rows, key=lambda row: row.get("finished", 0), reverse=True)
+        return ()
+    return tuple(sorted(p.name for p in root.iterdir() if not p.name.startswith(".")))

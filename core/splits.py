@@ -20,9 +20,22 @@ MIN_PER_CLASS = 3  # one holdout, one validation and one training image
 HOLDOUT_SHARE = 0.1  # the original experiment's 10% holdout
 VAL_SHARE = 0.1
 
-# The original experiment's grid: 1 and 3 images per class, then 5% ... 100% of the pool.
-SEED_GRID = ("1/class", "3/class", "5%", "10%", "20%", "30%", "40%", "50%",
-             "60%", "70%", "80%", "90%", "100%")
+# The original experiment's slices: 1 and 3 images per class, then 5% ... 100% of the pool.
+ORIGINAL_SLICES = (
+    "1/class",
+    "3/class",
+    "5%",
+    "10%",
+    "20%",
+    "30%",
+    "40%",
+    "50%",
+    "60%",
+    "70%",
+    "80%",
+    "90%",
+    "100%",
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,10 @@ class Splits:
     val: np.ndarray
     pools: tuple[np.ndarray, ...]  # per class, in file order
 
-    def train(self, spec: SliceSpec, sample_seed: int, classes: tuple[str, ...]) -> np.ndarray:
+    def pool_size(self) -> int:
+        return int(sum(len(pool) for pool in self.pools))
+
+    def slice_indices(self, spec: SliceSpec, sample_seed: int, classes: tuple[str, ...]) -> np.ndarray:
         """The training indices of one slice; nested across slices for one sample seed.
 
         Raises:
@@ -87,22 +103,30 @@ class Splits:
             if wanted > len(pool):
                 raise UserError(
                     f"slice {spec} needs {wanted} training images of class '{classes[label]}' "
-                    f"but its training pool has {len(pool)}")
+                    f"but its training pool has {len(pool)}"
+                )
             order = np.random.default_rng([sample_seed, label]).permutation(pool)
             chosen.append(order[:wanted])
         return np.sort(np.concatenate(chosen))
 
 
-def make_splits(labels: np.ndarray, classes: tuple[str, ...], holdout: float = HOLDOUT_SHARE,
-                val: float = VAL_SHARE, seed: int = 0) -> Splits:
+def make_splits(
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    holdout: float = HOLDOUT_SHARE,
+    val: float = VAL_SHARE,
+    seed: int = 0,
+) -> Splits:
     """Draw the stratified holdout and validation sets; the rest of each class is its pool.
 
     Raises:
         UserError: a class has fewer than 3 images, or the shares leave no training pool.
     """
     if not (0 < holdout < 1 and 0 < val < 1 and holdout + val < 1):
-        raise UserError(f"--holdout ({holdout:g}) and --val ({val:g}) are shares of each class: "
-                        "each must be between 0 and 1, and together below 1")
+        raise UserError(
+            f"--holdout ({holdout:g}) and --val ({val:g}) are shares of each class: "
+            "each must be between 0 and 1, and together below 1"
+        )
     if seed < 0:
         raise UserError(f"--split-seed must be 0 or more, not {seed}")
     held, validation, pools = [], [], []
@@ -111,16 +135,18 @@ def make_splits(labels: np.ndarray, classes: tuple[str, ...], holdout: float = H
         if len(members) < MIN_PER_CLASS:
             raise UserError(
                 f"class '{name}' has {len(members)} readable image(s); it needs at least "
-                f"{MIN_PER_CLASS} (one each for holdout, validation and training)")
+                f"{MIN_PER_CLASS} (one each for holdout, validation and training)"
+            )
         order = np.random.default_rng([seed, label]).permutation(members)
         n_hold = max(1, round(len(members) * holdout))
         n_val = max(1, round(len(members) * val))
         n_hold, n_val = _leave_one(len(members), n_hold, n_val)
         held.append(order[:n_hold])
-        validation.append(order[n_hold:n_hold + n_val])
-        pools.append(np.sort(order[n_hold + n_val:]))
-    return Splits(holdout=np.sort(np.concatenate(held)), val=np.sort(np.concatenate(validation)),
-                  pools=tuple(pools))
+        validation.append(order[n_hold : n_hold + n_val])
+        pools.append(np.sort(order[n_hold + n_val :]))
+    return Splits(
+        holdout=np.sort(np.concatenate(held)), val=np.sort(np.concatenate(validation)), pools=tuple(pools)
+    )
 
 
 def _leave_one(total: int, n_hold: int, n_val: int) -> tuple[int, int]:
@@ -131,3 +157,33 @@ def _leave_one(total: int, n_hold: int, n_val: int) -> tuple[int, int]:
         else:
             n_hold -= 1
     return n_hold, n_val
+
+
+def slice_sizes(
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    slices: list[str] | tuple[str, ...],
+    holdout: float = HOLDOUT_SHARE,
+    val: float = VAL_SHARE,
+    split_seed: int = 0,
+    sample_seed: int = 0,
+) -> list[dict]:
+    """Images in each fixed set and in each slice, or why a slice cannot be drawn, as rows
+    ``{"set", "images", "note"}`` (``note`` is empty unless the slice is impossible).
+
+    Raises:
+        UserError: the dataset cannot be split at all (a class with too few images).
+    """
+    splits = make_splits(labels, classes, holdout, val, split_seed)
+    rows = [
+        {"set": "holdout (fixed)", "images": len(splits.holdout), "note": ""},
+        {"set": "validation (fixed)", "images": len(splits.val), "note": ""},
+        {"set": "training pool", "images": splits.pool_size(), "note": ""},
+    ]
+    for text in slices:
+        try:
+            count = len(splits.slice_indices(SliceSpec.parse(text), sample_seed, classes))
+            rows.append({"set": f"slice {text}", "images": count, "note": ""})
+        except UserError as error:
+            rows.append({"set": f"slice {text}", "images": None, "note": str(error)})
+    return rows

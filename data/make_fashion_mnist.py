@@ -17,15 +17,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CLASSES = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"]
+CLASSES = [
+    "T-shirt_top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle_boot",
+]
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file: magic (its 4th byte is the rank), big-endian uint32 sizes, uint8 data."""
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     rank = raw[3]
-    shape = struct.unpack(f">{rank}I", raw[4:4 + 4 * rank])
+    shape = struct.unpack(f">{rank}I", raw[4 : 4 + 4 * rank])
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(shape)
 
 

@@ -8,13 +8,17 @@ import streamlit as st
 from core import jobs, runs
 from core.augment import POLICIES
 from core.backbones import get_spec, list_backbones, weights_available
+from core.config import MODES, RunConfig, grid, parse_seeds, parse_slices
 from core.errors import UserError
-from core.paths import read_json
-from core.splits import SEED_GRID
-from pages.common import charts, state
+from core.record import read_metrics, read_progress
+from core.splits import ORIGINAL_SLICES
+from pages.common import charts, layout, state
 
-state.header("Train", "Queue runs on the background worker; the page stays responsive and "
-             "nothing is lost when the browser closes.")
+layout.header(
+    "Train",
+    "Queue runs on the background worker; the page stays responsive and "
+    "nothing is lost when the browser closes.",
+)
 cache = state.cache_dir()
 st.markdown(f"Dataset: `{state.dataset()}` (change it on the Data page)")
 
@@ -27,13 +31,15 @@ def _backbone_label(name: str) -> str:
 
 
 with st.form("train_form"):
-    slices = st.multiselect("Slices", list(SEED_GRID), default=["1/class", "3/class", "5%", "20%"],
-                            key="train_slices")
+    slices = st.multiselect(
+        "Slices", list(ORIGINAL_SLICES), default=["1/class", "3/class", "5%", "20%"], key="train_slices"
+    )
     extra = st.text_input("More slices (comma-separated, e.g. 10/class, 12.5%)", key="train_extra")
     cols = st.columns(4)
-    backbone = cols[0].selectbox("Backbone", list_backbones(), format_func=_backbone_label,
-                                 key="train_backbone")
-    mode = cols[1].selectbox("Mode", runs.MODES, key="train_mode")
+    backbone = cols[0].selectbox(
+        "Backbone", list_backbones(), format_func=_backbone_label, key="train_backbone"
+    )
+    mode = cols[1].selectbox("Mode", MODES, key="train_mode")
     aug = cols[2].selectbox("Augmentation", POLICIES, key="train_aug")
     seeds = cols[3].text_input("Seeds", "1", key="train_seeds")
     with st.expander("Hyper-parameters (0 = the default for the mode)"):
@@ -44,25 +50,25 @@ with st.form("train_form"):
         size = cols[3].number_input("Image size (px)", 0, 1024, 0, key="train_size")
     launch = st.form_submit_button("Launch", type="primary")
 
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(s) for s in text.replace(" ", "").split(",") if s]
-    except ValueError:
-        raise UserError(f"seeds must be whole numbers separated by commas, not '{text}'") from None
-
-
 if launch:
     try:
-        chosen = slices + [s.strip() for s in extra.split(",") if s.strip()]
-        seed_list = _seeds(seeds)
+        chosen = list(dict.fromkeys(slices + parse_slices(extra)))
+        seed_list = parse_seeds(seeds, flag="Seeds")
         if not chosen or not seed_list:
             raise UserError("choose at least one slice and one seed")
-        configs = [runs.RunConfig(data=state.dataset(), backbone=backbone, mode=mode, slice=s,
-                                  aug=aug, seed=seed, epochs=epochs or None, lr=lr or None,
-                                  batch_size=batch or None, image_size=size or None)
-                   for s in chosen for seed in seed_list]
+        base = RunConfig(
+            data=state.dataset(),
+            backbone=backbone,
+            mode=mode,
+            slice=chosen[0],
+            aug=aug,
+            epochs=epochs or None,
+            lr=lr or None,
+            batch_size=batch or None,
+            image_size=size or None,
+        )
         known = {job.id for job in jobs.list_jobs(cache)}
-        st.success(jobs.tally(jobs.submit(cache, configs), known))
+        st.success(jobs.tally(jobs.submit(cache, grid(base, chosen, seed_list)), known))
     except UserError as error:
         st.error(str(error))
 
@@ -70,18 +76,17 @@ if launch:
 def _active_panel(job: jobs.Job) -> None:
     folder = runs.partial_dir(cache, job.run_id)
     c = job.config
-    st.markdown(f"**Training** `{job.run_id}`: {c['backbone']} · {c['mode']} · aug {c['aug']} · "
-                f"slice {c['slice']} · seed {c['seed']}")
-    progress = folder / "progress.json"
-    if not progress.exists():
+    st.markdown(
+        f"**Training** `{job.run_id}`: {c.backbone} · {c.mode} · aug {c.aug} · "
+        f"slice {c.slice} · seed {c.seed}"
+    )
+    progress = read_progress(folder.progress)
+    if progress is None:
         st.progress(0.0, text="Preparing: checking and decoding images, extracting features…")
     else:
-        p = read_json(progress)
-        eta = f", about {p['eta_s']:.0f} s left" if p.get("eta_s") is not None else ""
-        st.progress(min(1.0, p["step"] / max(1, p["total_steps"])),
-                    text=f"epoch {p['epoch'] + 1}/{p['epochs']}, step {p['step']}/{p['total_steps']}{eta}")
-        live = runs.load_metrics(folder)
-        if not live.empty and (live["kind"] == "epoch").any():
+        st.progress(progress.fraction, text=progress.describe())
+        live = read_metrics(folder.metrics)
+        if not live.empty:
             left, right = st.columns(2)
             left.plotly_chart(charts.curves({job.run_id: live}, "loss"), key=f"live_loss_{job.run_id}")
             right.plotly_chart(charts.curves({job.run_id: live}, "acc"), key=f"live_acc_{job.run_id}")
@@ -91,21 +96,31 @@ def _active_panel(job: jobs.Job) -> None:
 
 
 def _table(items: list[jobs.Job]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "state": j.state, "run": j.run_id, "slice": j.config["slice"], "seed": j.config["seed"],
-        "backbone": j.config["backbone"], "mode": j.config["mode"], "aug": j.config["aug"],
-        "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
-        "error": j.error or ""} for j in items])
+    return pd.DataFrame(
+        [
+            {
+                "state": j.state,
+                "run": j.run_id,
+                "slice": j.config.slice,
+                "seed": j.config.seed,
+                "backbone": j.config.backbone,
+                "mode": j.config.mode,
+                "aug": j.config.aug,
+                "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
+                "error": j.error or "",
+            }
+            for j in items
+        ]
+    )
 
 
 @st.fragment(run_every=1.5)
 def queue_view() -> None:
+    jobs.resume(cache)  # also takes up a job whose worker died mid-run
     everything = jobs.list_jobs(cache)
     queued = [j for j in everything if j.state == "queued"]
     active = [j for j in everything if j.state == "running"]
     finished = [j for j in everything if j.state not in ("queued", "running")]
-    if (queued or active) and not jobs.worker_alive(cache):
-        jobs.ensure_worker(cache)  # also takes up a job whose worker died mid-run
     st.subheader("Queue")
     if not everything:
         st.info("Nothing queued yet: choose slices above and press Launch.")
@@ -120,7 +135,11 @@ def queue_view() -> None:
     if finished:
         st.markdown(f"**Finished: {len(finished)}** (complete runs are on the other pages)")
         st.dataframe(_table(finished[:50]), hide_index=True, key="finished_table")
-        if st.button("Clear this list", key="clear_finished"):
+        cols = st.columns(2)
+        failed = [j.id for j in finished if j.state in ("failed", "cancelled")]
+        if failed and cols[0].button(f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed"):
+            jobs.retry(cache, failed)
+        if cols[1].button("Clear this list", key="clear_finished"):
             jobs.clear_finished(cache)
 
 

@@ -2,13 +2,16 @@
 
 import streamlit as st
 
-from core.report import FILTERS, slice_order
-from pages.common import charts, loaders, state
+from core.tables import FILTERS, slice_order
+from pages.common import charts, layout, loaders, state
 
-state.header("Experiments", "How did each run train? Train curves are solid, validation dashed; "
-             "click a legend entry to hide a run, double-click to isolate it.")
+layout.header(
+    "Experiments",
+    "How did each run train? Train curves are solid, validation dashed; "
+    "click a legend entry to hide a run, double-click to isolate it.",
+)
 cache = state.cache_dir()
-table = state.runs_or_stop(cache)
+table = layout.runs_or_stop(cache)
 
 with st.sidebar:
     st.header("Filter")
@@ -16,8 +19,14 @@ with st.sidebar:
     for column in FILTERS:
         options = slice_order(table) if column == "slice" else sorted(table[column].unique().tolist())
         chosen[column] = st.multiselect(column, options, key=f"exp_{column}")
-    limit = st.slider("Most runs drawn", 1, 60, 12, key="exp_limit",
-                      help="The newest matching runs; narrow the filters to see others")
+    limit = st.slider(
+        "Most runs drawn",
+        1,
+        60,
+        12,
+        key="exp_limit",
+        help="The newest matching runs; narrow the filters to see others",
+    )
     smoothing = st.slider("Smoothing", 0.0, 0.95, 0.0, 0.05, key="exp_smoothing")
 
 shown = table
@@ -30,13 +39,20 @@ if shown.empty:
     st.warning("No run matches these filters.")
     st.stop()
 
-series = {f"{r.slice} s{r.seed} · {r.experiment} [{r.run_id[:6]}]": loaders.metrics(str(cache), r.run_id)
-          for r in shown.itertuples()}
+series = {
+    f"{r.slice} s{r.seed} · {r.experiment} [{r.run_id[:6]}]": loaders.metrics(str(cache), r.run_id)
+    for r in shown.itertuples()
+}
 left, right = st.columns(2)
 left.plotly_chart(charts.curves(series, "loss", smoothing), key="exp_loss")
 right.plotly_chart(charts.curves(series, "acc", smoothing), key="exp_acc")
 
-st.dataframe(shown.drop(columns=["slice_order", "data", "finished"]), hide_index=True,
-             column_config={"accuracy": st.column_config.ProgressColumn("holdout accuracy",
-                                                                        min_value=0, max_value=1,
-                                                                        format="%.3f")})
+st.dataframe(
+    shown.drop(columns=["slice_order", "data", "finished"]),
+    hide_index=True,
+    column_config={
+        "accuracy": st.column_config.ProgressColumn(
+            "holdout accuracy", min_value=0, max_value=1, format="%.3f"
+        )
+    },
+)

@@ -3,13 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from core.report import holdout_bars, slice_order, threshold_table
-from pages.common import charts, loaders, state
+from core.tables import holdout_bars, run_label, slice_order, threshold_table
+from pages.common import charts, layout, loaders, state
 
-state.header("Holdout", "How accurate is each slice on the same fixed holdout images, and how "
-             "often is the model confidently right?")
+layout.header(
+    "Holdout",
+    "How accurate is each slice on the same fixed holdout images, and how "
+    "often is the model confidently right?",
+)
 cache = state.cache_dir()
-table = state.runs_or_stop(cache)
+table = layout.runs_or_stop(cache)
 
 datasets = sorted(table["dataset"].unique())
 dataset = st.selectbox("Dataset", datasets, key="hold_dataset") if len(datasets) > 1 else datasets[0]
@@ -27,25 +30,32 @@ st.caption("Bars are means over seeds; error bars are the standard deviation ove
 
 st.subheader("Argmax accuracy against confidence")
 t = st.slider("Threshold t", 0.05, 0.99, 0.8, 0.01, key="hold_threshold")
-probs = {rid: loaders.probabilities(str(cache), rid) for rid in table["run_id"]}
-thresholds = threshold_table(table, probs, t)
+predictions = {rid: loaders.predictions(str(cache), rid) for rid in table["run_id"]}
+thresholds = threshold_table(table, predictions, t)
 numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "slice", "seeds")]
 st.table(thresholds.style.format("{:.3f}", subset=numbers).hide(axis="index"))
-st.caption("P(true)>t: the article's reading (an image counts only if the true class gets more "
-           "than t). Coverage@t: share of images whose top probability is at least t; "
-           "selective@t: accuracy on those images alone. Confidence depends on the training "
-           "recipe as well as on the data: the head's L2 penalty (as in logistic regression) is "
-           "what keeps a 1-image-per-class model from being confident about most images.")
+st.caption(
+    "accuracy: argmax accuracy. P(true)>t: the article's reading (an image counts only if "
+    "the true class gets more than t). Coverage@t: share of images whose top probability "
+    "is at least t; selective@t: accuracy on those images alone. Confidence depends on the "
+    "training recipe as well as on the data: the head's L2 penalty (as in logistic "
+    "regression) is what keeps a 1-image-per-class model from being confident about most "
+    "images."
+)
 
 st.subheader("One run in detail")
-labels = {r.run_id: f"{r.slice} · seed {r.seed} · {r.experiment} · acc {r.accuracy:.3f} [{r.run_id}]"
-          for r in table.sort_values("slice_order").itertuples()}
+labels = {r.run_id: run_label(r) for r in table.sort_values("slice_order").itertuples()}
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="hold_run")
 detail = loaders.summary(str(cache), run_id)
 left, right = st.columns([2, 3])
-left.dataframe(pd.DataFrame({"class": list(detail["per_class_accuracy"]),
-                             "accuracy": list(detail["per_class_accuracy"].values())}),
-               hide_index=True,
-               column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                          format="%.2f")})
-right.plotly_chart(charts.confusion(detail["confusion"], detail["classes"]), key="hold_confusion")
+left.dataframe(
+    pd.DataFrame(
+        {
+            "class": list(detail.holdout.per_class_accuracy),
+            "accuracy": list(detail.holdout.per_class_accuracy.values()),
+        }
+    ),
+    hide_index=True,
+    column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
+)
+right.plotly_chart(charts.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")

@@ -2,27 +2,35 @@
 
 import streamlit as st
 
-from core.cam import METHODS, gallery, overlays, run_images
+from core import runs
+from core.cam import GALLERIES, METHODS, gallery, pair_overlays
 from core.errors import UserError
-from pages.common import loaders, state
+from core.tables import run_label
+from pages.common import layout, state
 
-state.header("Grad-CAM", "Is the model right for the right reason? Where it looked for the class it "
-             "predicted, beside where it would look for the true class.")
+layout.header(
+    "Grad-CAM",
+    "Is the model right for the right reason? Where it looked for the class it "
+    "predicted, beside where it would look for the true class.",
+)
 cache = state.cache_dir()
-table = state.runs_or_stop(cache)
+table = layout.runs_or_stop(cache)
 
-labels = {r.run_id: f"{r.dataset} · {r.slice} · seed {r.seed} · {r.experiment} · acc {r.accuracy:.3f} "
-                    f"[{r.run_id}]" for r in table.itertuples()}
+labels = {r.run_id: f"{r.dataset} · {run_label(r)}" for r in table.itertuples()}
 cols = st.columns([4, 2, 2, 1])
 run_id = cols[0].selectbox("Run", list(labels), format_func=labels.get, key="cam_run")
-method = cols[1].selectbox("Method", list(METHODS), key="cam_method",
-                           help="scorecam runs one forward pass per channel: slow on a CPU")
-which = cols[2].selectbox("Images", ["misclassified", "correct", "all"], key="cam_which")
+method = cols[1].selectbox(
+    "Method",
+    list(METHODS),
+    key="cam_method",
+    help="scorecam runs one forward pass per channel: slow on a CPU",
+)
+which = cols[2].selectbox("Images", GALLERIES, key="cam_which")
 per_page = cols[3].number_input("Per page", 1, 24, 6, key="cam_per_page")
 
 try:
     rows = gallery(cache, run_id, which)
-    pixels = run_images(cache, run_id)
+    pixels = runs.load(cache, run_id).images()
 except UserError as error:
     st.error(str(error))
     st.stop()
@@ -30,32 +38,33 @@ if rows.empty:
     st.success(f"No {which} holdout images in this run.")
     st.stop()
 pages = (len(rows) - 1) // per_page + 1
-page = st.number_input(f"Page (of {pages}; {len(rows)} images, least convincing first)", 1, pages, 1,
-                       key="cam_page")
-shown = rows.iloc[(page - 1) * per_page: page * per_page]
-classes = loaders.summary(str(cache), run_id)["classes"]
-requests = [(int(r.image_index), c) for r in shown.itertuples()
-            for c in (classes.index(r.pred), int(r.label))]
+page = st.number_input(
+    f"Page (of {pages}; {len(rows)} images, least convincing first)", 1, pages, 1, key="cam_page"
+)
+shown = rows.iloc[(page - 1) * per_page : page * per_page]
 bar = st.empty()
 
 
 def report(done: int, total: int) -> None:
-    bar.progress(done / total, text=f"Computing {method}: {done} of {total} overlays "
-                                    "(cached after the first time)")
+    bar.progress(
+        done / total, text=f"Computing {method}: {done} of {total} overlays (cached after the first time)"
+    )
 
 
 try:
-    maps = overlays(cache, run_id, requests, method, on_progress=report)
+    pairs = pair_overlays(cache, run_id, shown, method, on_progress=report)
 except UserError as error:
     st.error(str(error))
     st.stop()
 bar.empty()
 
-for i, r in enumerate(shown.itertuples()):
+for r, (predicted_map, true_map) in zip(shown.itertuples(), pairs, strict=True):
     verdict = ":green[right]" if r.pred == r.true else ":red[wrong]"
-    st.markdown(f"{verdict}: **{r.true}** predicted as **{r.pred}**: P(true) {r.p_true:.2f}, "
-                f"P(predicted) {r.p_max:.2f} · `{r.path}`")
+    st.markdown(
+        f"{verdict}: **{r.true}** predicted as **{r.pred}**: P(true) {r.p_true:.2f}, "
+        f"P(predicted) {r.p_max:.2f} · `{r.path}`"
+    )
     left, middle, right = st.columns(3)
     left.image(pixels[int(r.image_index)], caption="holdout image", width=224)
-    middle.image(str(maps[2 * i]), caption=f"{method} for predicted '{r.pred}'", width=224)
-    right.image(str(maps[2 * i + 1]), caption=f"{method} for true '{r.true}'", width=224)
+    middle.image(str(predicted_map), caption=f"{method} for predicted '{r.pred}'", width=224)
+    right.image(str(true_map), caption=f"{method} for true '{r.true}'", width=224)

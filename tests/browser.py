@@ -18,16 +18,25 @@ import pytest
 from core.paths import PROJECT_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 
 
 def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip("SKIPPED LOUDLY: Debian's chromium is not installed (apt-get install chromium); "
-                    "browser tests did not run")
+        pytest.skip(
+            "SKIPPED LOUDLY: Debian's chromium is not installed (apt-get install chromium); "
+            "browser tests did not run"
+        )
 
 
 def free_port() -> int:
@@ -46,7 +55,12 @@ def serve(cache_dir: Path, timeout: float = 60) -> Iterator[str]:
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the end)
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -95,8 +109,7 @@ def _report_failure(page) -> None:
 def wait_rendered(page, timeout_ms: int = 60_000) -> None:
     """Wait until Streamlit has finished running the page script. Right after a page loads the
     state reads "notRunning" before the run starts: wait for an element first, then this."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                           timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     page.wait_for_timeout(300)
 
 

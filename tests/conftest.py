@@ -17,7 +17,7 @@ def copy_sample(source: Path, target: Path, classes, per_class: int, offset: int
     """Copy ``per_class`` real images of each class from the bundled dataset."""
     for name in classes:
         (target / name).mkdir(parents=True, exist_ok=True)
-        for path in sorted((source / name).iterdir())[offset:offset + per_class]:
+        for path in sorted((source / name).iterdir())[offset : offset + per_class]:
             shutil.copy(path, target / name / path.name)
     return target
 

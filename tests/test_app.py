@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, runs
+from core import jobs
+from core.locks import try_lock
 from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import train_run
-from core.splits import SEED_GRID
+from core.splits import ORIGINAL_SLICES
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
+from tests.quick import quick_run
 
 
 def test_home_page_on_an_empty_cache_says_what_to_do(cache_dir, monkeypatch):
@@ -19,9 +22,12 @@ def test_home_page_on_an_empty_cache_says_what_to_do(cache_dir, monkeypatch):
     assert "No runs cached yet" in app.info[0].value
 
 
+@pytest.mark.train
 def test_home_page_counts_cached_runs(tiny_data, cache_dir, monkeypatch):
-    train_run(runs.RunConfig(data=str(tiny_data), backbone="efficientnet_lite0", mode="frozen",
-                             slice="1/class", image_size=64, epochs=2), cache_dir)
+    train_run(
+        quick_run(tiny_data),
+        cache_dir,
+    )
     monkeypatch.setenv("HMD_CACHE", str(cache_dir))
     write_json(cache_dir / "ui.json", {"dataset": str(tiny_data)})
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
@@ -32,16 +38,17 @@ def test_home_page_counts_cached_runs(tiny_data, cache_dir, monkeypatch):
 
 def test_one_click_queues_the_original_grid(cache_dir, monkeypatch):
     monkeypatch.setenv("HMD_CACHE", str(cache_dir))
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)  # queue only; no training here
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
-    app.button(key="home_grid").click().run()
+    with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
+        app.button(key="home_grid").click().run()
     assert not app.exception
     queued = jobs.list_jobs(cache_dir)
     assert len(queued) == 39 and {j.state for j in queued} == {"queued"}
-    assert {j.config["slice"] for j in queued} == set(SEED_GRID)
+    assert {j.config.slice for j in queued} == set(ORIGINAL_SLICES)
     assert app.metric[2].value == "39"
 
 
+@pytest.mark.browser
 def test_served_home_page_renders_in_chromium(cache_dir):
     need_chromium()
     with serve(cache_dir) as url, browser_page() as page:

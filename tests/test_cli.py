@@ -13,14 +13,19 @@ from PIL import Image
 
 from core import runs
 from core.paths import PROJECT_ROOT
-from core.splits import SEED_GRID
+from core.splits import ORIGINAL_SLICES
 
 QUICK = ["--image-size", "64", "--epochs", "3"]
 
 
 def cli(cache: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "core", "--cache", str(cache), *args],
-                            cwd=PROJECT_ROOT, text=True, capture_output=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "--cache", str(cache), *args],
+        cwd=PROJECT_ROOT,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     if ok:
         assert result.returncode == 0, result.stderr
     return result
@@ -46,8 +51,9 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(cache, messy_data) -> dict:
-    return as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
-                       *QUICK, "--json"))
+    return as_json(
+        cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1", *QUICK, "--json")
+    )
 
 
 def test_inspect_lists_counts_and_unreadable_files(cache, messy_data):
@@ -59,39 +65,71 @@ def test_inspect_lists_counts_and_unreadable_files(cache, messy_data):
     assert "unreadable: Bag/broken.png" in text
 
 
+@pytest.mark.train
 def test_run_reports_the_headline_numbers_then_hits_the_cache(cache, messy_data, trained):
     for key in ("run_id", "n_train", "n_val", "n_holdout", "holdout_accuracy"):
         assert key in trained
     assert trained["cached"] is False and trained["n_train"] == 9
     assert set(trained["threshold_accuracy"]) == set(trained["coverage"]) == {"0.5", "0.8"}
-    again = as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
-                        *QUICK, "--json"))
+    again = as_json(
+        cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1", *QUICK, "--json")
+    )
     assert again["cached"] is True and again["run_id"] == trained["run_id"]
     table = cli(cache, "runs").stdout
     assert trained["run_id"] in table and "3/class" in table
 
 
+@pytest.mark.train
 def test_a_larger_holdout_is_another_experiment(cache, messy_data, trained):
-    assert as_json(cli(cache, "inspect", "--data", str(messy_data), "--holdout", "0.25",
-                       "--json"))["splits"] == {"holdout": 9, "val": 3, "train_pool": 24}
-    larger = as_json(cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1",
-                         "--holdout", "0.25", *QUICK, "--json"))
+    assert as_json(cli(cache, "inspect", "--data", str(messy_data), "--holdout", "0.25", "--json"))[
+        "splits"
+    ] == {"holdout": 9, "val": 3, "train_pool": 24}
+    larger = as_json(
+        cli(
+            cache,
+            "run",
+            "--data",
+            str(messy_data),
+            "--slice",
+            "3/class",
+            "--seed",
+            "1",
+            "--holdout",
+            "0.25",
+            *QUICK,
+            "--json",
+        )
+    )
     assert larger["n_holdout"] == 9 and trained["n_holdout"] == 3
     assert larger["run_id"] != trained["run_id"] and larger["cached"] is False
 
 
+@pytest.mark.train
 def test_evaluate_on_another_folder(cache, trained, other_data):
-    result = as_json(cli(cache, "evaluate", "--run", trained["run_id"], "--data", str(other_data),
-                         "--json"))
+    result = as_json(cli(cache, "evaluate", "--run", trained["run_id"], "--data", str(other_data), "--json"))
     assert result["n"] == 24
     assert 0 <= result["accuracy"] <= 1
 
 
+@pytest.mark.train
 def test_cam_writes_overlays_for_misclassified_images(cache, trained, tmp_path):
-    result = as_json(cli(cache, "cam", "--run", trained["run_id"], "--misclassified", "2",
-                         "--method", "gradcam", "--out", str(tmp_path), "--json"))
+    result = as_json(
+        cli(
+            cache,
+            "cam",
+            "--run",
+            trained["run_id"],
+            "--misclassified",
+            "2",
+            "--method",
+            "gradcam",
+            "--out",
+            str(tmp_path),
+            "--json",
+        )
+    )
     files = [Path(p) for p in result["files"]]
-    predictions = runs.load_predictions(runs.find_run(cache, trained["run_id"]))
+    predictions = runs.load(cache, trained["run_id"]).predictions().frame()
     expected = min(2, int((predictions.true != predictions.pred).sum()))
     assert len(files) == 2 * expected and all(f.parent == tmp_path for f in files)
     assert {f.name.rsplit("_", 1)[1] for f in files} <= {"pred.png", "true.png"}
@@ -99,10 +137,11 @@ def test_cam_writes_overlays_for_misclassified_images(cache, trained, tmp_path):
         assert Image.open(file).size == (64, 64)
 
 
+@pytest.mark.train
 def test_sweep_runs_the_whole_grid_and_resumes(cache, tiny_data):
     args = ["sweep", "--data", str(tiny_data), "--preset", "seed-grid", "--seeds", "1", *QUICK, "--json"]
     rows = as_json(cli(cache, *args))
-    assert [r["config"]["slice"] for r in rows] == list(SEED_GRID)
+    assert [r["config"]["slice"] for r in rows] == list(ORIGINAL_SLICES)
     assert [r["n_train"] for r in rows][:2] == [3, 9]
     assert rows[-1]["n_train"] == 30
     assert all(r["cached"] for r in as_json(cli(cache, *args)))
@@ -116,16 +155,21 @@ def test_backbones_say_which_weights_are_offline(cache):
     assert {"resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"} <= set(rows)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["inspect", "--data", "/no/such/folder"], "error: data folder not found: /no/such/folder"),
-    (["run", "--slice", "3 per class"], "error: slice '3perclass' not understood"),
-    (["run", "--slice", "1/class", "--backbone", "vgg99"], "error: unknown backbone 'vgg99'"),
-    (["evaluate", "--run", "feedfacecafe", "--data", "."], "error: run feedfacecafe has no complete"),
-    (["sweep", "--seeds", "1,x"], "error: --seeds must be whole numbers"),
-    (["run", "--slice", "1/class", "--holdout", "0.6", "--val", "0.5"],
-     "error: --holdout (0.6) and --val (0.5) are shares of each class"),
-    (["run", "--slice", "1/class", "--split-seed", "-1"], "error: --split-seed must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["inspect", "--data", "/no/such/folder"], "error: data folder not found: /no/such/folder"),
+        (["run", "--slice", "3 per class"], "error: slice '3perclass' not understood"),
+        (["run", "--slice", "1/class", "--backbone", "vgg99"], "error: unknown backbone 'vgg99'"),
+        (["evaluate", "--run", "feedfacecafe", "--data", "."], "error: run feedfacecafe has no complete"),
+        (["sweep", "--seeds", "1,x"], "error: --seeds must be whole numbers"),
+        (
+            ["run", "--slice", "1/class", "--holdout", "0.6", "--val", "0.5"],
+            "error: --holdout (0.6) and --val (0.5) are shares of each class",
+        ),
+        (["run", "--slice", "1/class", "--split-seed", "-1"], "error: --split-seed must be 0 or more"),
+    ],
+)
 def test_errors_are_one_line_on_stderr(cache, tiny_data, args, message):
     if args[0] in ("run", "sweep"):
         args = [*args, "--data", str(tiny_data)]

@@ -131,3 +131,31 @@ def test_folder_stamp_changes_when_images_come_or_go(tiny_data, tmp_path):
     _photo().save(copy / "Bag" / "new.png")
     assert folder_stamp(copy) > before
     assert folder_stamp(tmp_path / "gone") == 0
+
+
+def test_links_that_lead_nowhere_or_in_circles_are_reported(tiny_data, tmp_path, cache_dir):
+    data = tmp_path / "linked"
+    shutil.copytree(tiny_data, data)
+    (data / "Bag" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (data / "Bag" / "loop").symlink_to(data / "Bag")
+    dataset = scan(data, cache_dir)
+    reasons = dict(dataset.unreadable)
+    assert reasons["Bag/gone.png"] == "broken link: its target is missing"
+    assert reasons["Bag/loop"].startswith("link loop")
+    assert dataset.counts()["Bag"] == 12, "the loop is not walked again"
+
+
+def test_unreadable_files_get_reasons_a_person_can_act_on(tmp_path, cache_dir):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        _photo().save(tmp_path / name / "ok.png")
+    (tmp_path / "a" / "text.jpg").write_text("hello, not a picture")
+    good = (tmp_path / "a" / "ok.png").read_bytes()
+    (tmp_path / "b" / "cut.png").write_bytes(good[: len(good) // 2])
+    Image.new("L", (10_000, 10_000)).save(tmp_path / "b" / "huge.png")
+    reasons = dict(scan(tmp_path, cache_dir).unreadable)
+    assert reasons["a/text.jpg"] == "not an image this tool can read (unknown format, or a damaged header)"
+    assert "object at 0x" not in " ".join(reasons.values())
+    assert reasons["b/cut.png"].startswith(("truncated", "damaged image data"))
+    assert reasons["b/huge.png"].startswith("too large to decode safely (100 megapixels; the limit is 89")
+    assert "HMD_MAX_PIXELS" in reasons["b/huge.png"]

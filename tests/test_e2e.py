@@ -12,6 +12,7 @@ import pytest
 from core import jobs, runs
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 
+pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: worker start-up and four runs on a 2-core CPU
 
 
@@ -105,7 +106,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         assert page.locator(".js-plotly-plot").first.locator(".bars .point").count() == 4, "a bar per slice"
         ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
         assert ticks == ["1/class", "3/class", "5%", "20%"]
-        for header in ("argmax", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"):
+        for header in ("accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"):
             assert table.get_by_text(header, exact=True).count() == 1
         assert table.get_by_text("1/class", exact=True).count() == 1
         screenshot(page, "4-holdout")
@@ -145,12 +146,12 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         states = [j.state for j in jobs.list_jobs(cache_dir)]
         assert "cancelled" in states and "complete" in states
 
-        worst = min(runs.list_runs(cache_dir), key=lambda s: s["holdout_accuracy"])
-        assert worst["holdout_accuracy"] < 1, "no run misclassified anything"
+        worst = min(runs.list_runs(cache_dir), key=lambda s: s.accuracy)
+        assert worst.accuracy < 1, "no run misclassified anything"
         visit(page, url, "Grad-CAM", "Per page")
         page.get_by_label("Run", exact=True).click()
-        page.keyboard.type(worst["run_id"])
-        page.get_by_role("option", name=re.compile(worst["run_id"])).click()
+        page.keyboard.type(worst.run_id)
+        page.get_by_role("option", name=re.compile(worst.run_id)).click()
         page.get_by_text(re.compile(r"wrong: .* predicted as")).first.wait_for(timeout=120_000)
         wait_rendered(page)
         assert page.locator('[data-testid="stImage"] img').count() >= 3

@@ -5,39 +5,43 @@ import pytest
 
 from core.evaluate import summarize
 
-PROBS = np.array([
-    [0.90, 0.05, 0.05],  # true 0, right and confident
-    [0.60, 0.30, 0.10],  # true 0, right, unsure
-    [0.10, 0.85, 0.05],  # true 2, wrong and confident
-    [0.20, 0.30, 0.50],  # true 2, right, unsure
-])
+PROBS = np.array(
+    [
+        [0.90, 0.05, 0.05],  # true 0, right and confident
+        [0.60, 0.30, 0.10],  # true 0, right, unsure
+        [0.10, 0.85, 0.05],  # true 2, wrong and confident
+        [0.20, 0.30, 0.50],  # true 2, right, unsure
+    ]
+)
 LABELS = np.array([0, 0, 2, 2])
 
 
 def test_argmax_threshold_selective_and_coverage():
     s = summarize(PROBS, LABELS, ["a", "b", "c"])
-    assert s["accuracy"] == 0.75
+    assert s.accuracy == 0.75
     # the article's threshold accuracy: P(true) > t, strictly
-    assert s["threshold_accuracy"] == {"0.5": 0.5, "0.8": 0.25}
+    assert (s.at(0.5).threshold_accuracy, s.at(0.8).threshold_accuracy) == (0.5, 0.25)
     # keep images whose top probability is >= t
-    assert s["coverage"] == {"0.5": 1.0, "0.8": 0.5}
-    assert s["selective_accuracy"]["0.5"] == 0.75
-    assert s["selective_accuracy"]["0.8"] == 0.5
+    assert (s.at(0.5).coverage, s.at(0.8).coverage) == (1.0, 0.5)
+    assert s.at(0.5).selective_accuracy == 0.75
+    assert s.at(0.8).selective_accuracy == 0.5
+    # the JSON layout summaries have always had
+    assert s.to_dict()["threshold_accuracy"] == {"0.5": 0.5, "0.8": 0.25}
 
 
 def test_per_class_and_confusion():
     s = summarize(PROBS, LABELS, ["a", "b", "c"])
-    assert s["per_class_accuracy"] == {"a": 1.0, "b": None, "c": 0.5}
-    assert s["confusion"] == [[2, 0, 0], [0, 0, 0], [0, 1, 1]]
+    assert s.per_class_accuracy == {"a": 1.0, "b": None, "c": 0.5}
+    assert s.confusion == ((2, 0, 0), (0, 0, 0), (0, 1, 1))
 
 
 def test_a_class_without_images_has_no_accuracy_rather_than_zero():
     s = summarize(PROBS, LABELS, ["a", "b", "c"])
-    assert s["per_class_accuracy"]["b"] is None
+    assert s.per_class_accuracy["b"] is None
 
 
 def test_no_image_kept_gives_nan_not_a_crash():
-    s = summarize(PROBS, LABELS, ["a", "b", "c"], thresholds=(0.95,))
-    assert s["coverage"]["0.95"] == 0.0
-    assert np.isnan(s["selective_accuracy"]["0.95"])
-    assert s["threshold_accuracy"]["0.95"] == pytest.approx(0.0)
+    s = summarize(PROBS, LABELS, ["a", "b", "c"], thresholds=(0.95,)).at(0.95)
+    assert s.coverage == 0.0
+    assert np.isnan(s.selective_accuracy)
+    assert s.threshold_accuracy == pytest.approx(0.0)

@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from core import jobs, runs
+from core.config import RunConfig
 from core.errors import UserError
 from core.paths import PROJECT_ROOT
+from tests.quick import quick_run
+
+pytestmark = pytest.mark.train
 
 
-def request(data: Path, **overrides) -> runs.RunConfig:
-    return runs.RunConfig(**{"data": str(data), "backbone": "efficientnet_lite0", "mode": "frozen",
-                             "slice": "1/class", "seed": 1, "image_size": 64, "epochs": 2, **overrides})
+def request(data: Path, **overrides) -> RunConfig:
+    return quick_run(data, **overrides)
 
 
 def wait_until(condition, timeout: float = 120) -> None:
@@ -48,34 +51,30 @@ def test_submitted_runs_are_trained_by_a_background_worker(tiny_data, cache_dir)
     assert again[0].state == "cached" and not jobs.worker_alive(cache_dir)
 
 
-def test_a_run_is_not_queued_twice(tiny_data, cache_dir, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    first = jobs.submit(cache_dir, [request(tiny_data), request(tiny_data)])
+def test_a_run_is_not_queued_twice(tiny_data, cache_dir):
+    first = jobs.submit(cache_dir, [request(tiny_data), request(tiny_data)], start_worker=False)
     assert jobs.tally(first, set()) == "1 run(s) queued, 0 already cached."
     known = {j.id for j in jobs.list_jobs(cache_dir)}
-    second = jobs.submit(cache_dir, [request(tiny_data)])
+    second = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)
     assert first[0].id == second[0].id
     assert [j.state for j in jobs.list_jobs(cache_dir)] == ["queued"]
     assert jobs.tally(second, known) == "0 run(s) queued, 0 already cached, 1 already waiting or training."
 
 
-def test_cancel_a_waiting_run(tiny_data, cache_dir, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+def test_cancel_a_waiting_run(tiny_data, cache_dir):
+    job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     jobs.cancel(cache_dir, job.id)
     assert states(cache_dir) == {job.run_id: "cancelled"}
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 0
     assert not runs.is_complete(cache_dir, job.run_id)
 
 
-def test_cancel_the_running_run(tiny_data, cache_dir, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32,
-                   epochs=500)
-    job = jobs.submit(cache_dir, [slow])[0]
+def test_cancel_the_running_run(tiny_data, cache_dir):
+    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32, epochs=500)
+    job = jobs.submit(cache_dir, [slow], start_worker=False)[0]
     worker = threading.Thread(target=jobs.work, args=(cache_dir, 0.1))
     worker.start()
-    wait_until(lambda: (runs.partial_dir(cache_dir, job.run_id) / "metrics.jsonl").exists())
+    wait_until(lambda: (runs.partial_dir(cache_dir, job.run_id).metrics).exists())
     jobs.cancel(cache_dir, job.id)
     worker.join(timeout=60)
     assert not worker.is_alive()
@@ -83,11 +82,10 @@ def test_cancel_the_running_run(tiny_data, cache_dir, monkeypatch):
     assert runs.run_state(cache_dir, job.run_id) == "cancelled"
 
 
-def test_cancel_right_after_the_worker_claims_the_run(tiny_data, cache_dir, monkeypatch):
+def test_cancel_right_after_the_worker_claims_the_run(tiny_data, cache_dir):
     """The user clicks cancel in the instant between the worker taking the job off the queue
     and its training starting: the run must still stop."""
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     claimed = jobs._next(cache_dir)  # what the worker does first
     jobs.cancel(cache_dir, job.id)
     jobs._run(cache_dir, claimed)
@@ -96,12 +94,11 @@ def test_cancel_right_after_the_worker_claims_the_run(tiny_data, cache_dir, monk
     assert not runs.cancel_path(cache_dir, job.run_id).exists()  # nothing stale is left
 
 
-def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
+def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path):
     doomed = tmp_path / "doomed"
     shutil.copytree(tiny_data, doomed)
     next((doomed / "Bag").iterdir()).unlink()  # other content, so another run id
-    bad, good = jobs.submit(cache_dir, [request(doomed), request(tiny_data)])
+    bad, good = jobs.submit(cache_dir, [request(doomed), request(tiny_data)], start_worker=False)
     shutil.rmtree(doomed)  # the folder vanishes between submit and training
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 2
     finished = {j.run_id: j for j in jobs.list_jobs(cache_dir)}
@@ -110,41 +107,41 @@ def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path, m
     assert finished[good.run_id].state == "complete"
 
 
-def test_a_dead_workers_run_is_taken_up_again(tiny_data, cache_dir, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+def test_a_dead_workers_run_is_taken_up_again(tiny_data, cache_dir):
+    job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     queued = cache_dir / "jobs" / "queue" / f"{job.id}.json"
     queued.rename(cache_dir / "jobs" / "active" / queued.name)  # as a killed worker leaves it
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 1
     assert states(cache_dir) == {job.run_id: "complete"}
 
 
-def test_a_run_that_keeps_killing_its_worker_fails(tiny_data, cache_dir, monkeypatch):
+def test_a_run_that_keeps_killing_its_worker_fails(tiny_data, cache_dir):
     """Out of memory, say: the worker dies, the next one takes the run up, dies again. The run
     is then failed rather than blocking the queue forever."""
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    job = jobs.submit(cache_dir, [request(tiny_data)])[0]
+    job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     queued = cache_dir / "jobs" / "queue" / f"{job.id}.json"
-    record = {**json.loads(queued.read_text()), "state": "running", "attempts": 1}
+    record = {**json.loads(queued.read_text()), "state": "running", "attempts": jobs.MAX_ATTEMPTS - 1}
     (cache_dir / "jobs" / "active" / queued.name).write_text(json.dumps(record))
-    queued.unlink()  # as the second worker left it
+    queued.unlink()  # as the last worker left it
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 0
     failed = jobs.list_jobs(cache_dir)
     assert [(j.id, j.state) for j in failed] == [(job.id, "failed")]
-    assert "the worker died 2 times while training this run" in failed[0].error
+    assert f"the worker was killed {jobs.MAX_ATTEMPTS} times while training this run" in failed[0].error
 
 
-def test_a_stopped_worker_leaves_its_run_queued(tiny_data, cache_dir, monkeypatch):
+def test_a_stopped_worker_leaves_its_run_queued(tiny_data, cache_dir):
     """SIGTERM (a shutdown, a kill) reaches the worker mid-run: Lightning raises SystemExit.
     The run is not lost: it waits on the queue for the next worker."""
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32,
-                   epochs=500)
-    job = jobs.submit(cache_dir, [slow])[0]
-    worker = subprocess.Popen([sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
-                              cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
-    metrics = runs.partial_dir(cache_dir, job.run_id) / "metrics.jsonl"
+    slow = request(tiny_data, backbone="smallcnn", mode="scratch", slice="100%", image_size=32, epochs=500)
+    job = jobs.submit(cache_dir, [slow], start_worker=False)[0]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = runs.partial_dir(cache_dir, job.run_id).metrics
     wait_until(lambda: metrics.exists() and metrics.stat().st_size > 0)
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=60)
@@ -165,14 +162,14 @@ def test_only_one_worker_per_cache(cache_dir):
 
 def test_a_bad_request_queues_nothing(tiny_data, cache_dir):
     with pytest.raises(UserError, match="slice"):
-        jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="lots")])
+        jobs.submit(cache_dir, [request(tiny_data), request(tiny_data, slice="lots")], start_worker=False)
     assert jobs.list_jobs(cache_dir) == []
 
 
-def test_weights_that_cannot_download_fail_the_job_with_a_hint(tiny_data, cache_dir, monkeypatch,
-                                                                no_downloads):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda cache: False)
-    job = jobs.submit(cache_dir, [request(tiny_data, backbone="resnet18")])[0]
+def test_weights_that_cannot_download_fail_the_job_with_a_hint(
+    tiny_data, cache_dir, monkeypatch, no_downloads
+):
+    job = jobs.submit(cache_dir, [request(tiny_data, backbone="resnet18")], start_worker=False)[0]
     assert jobs.work(cache_dir, idle_exit_s=0.1) == 1
     failed = jobs.list_jobs(cache_dir)[0]
     assert (failed.run_id, failed.state) == (job.run_id, "failed")

@@ -12,9 +12,15 @@ from streamlit.testing.v1 import AppTest
 from core import jobs, runs
 from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import sweep
+from tests.quick import quick_run
 
-PAGES = ["pages/1_Data.py", "pages/2_Train.py", "pages/3_Experiments.py", "pages/4_Holdout.py",
-         "pages/5_Grad-CAM.py"]
+PAGES = [
+    "pages/1_Data.py",
+    "pages/2_Train.py",
+    "pages/3_Experiments.py",
+    "pages/4_Holdout.py",
+    "pages/5_Grad-CAM.py",
+]
 
 
 def open_page(cache: Path, page: str | None, monkeypatch, data: Path | None = None) -> AppTest:
@@ -29,16 +35,18 @@ def open_page(cache: Path, page: str | None, monkeypatch, data: Path | None = No
 
 
 def texts(app: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "info", "warning", "error", "success", "caption")
-             for e in getattr(app, kind)]
+    parts = [
+        e.value
+        for kind in ("markdown", "info", "warning", "error", "success", "caption")
+        for e in getattr(app, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
 @pytest.fixture(scope="module")
 def grid_cache(tiny_data, tmp_path_factory) -> Path:
     cache = tmp_path_factory.mktemp("pages-cache")
-    base = runs.RunConfig(data=str(tiny_data), backbone="efficientnet_lite0", mode="frozen",
-                          slice="1/class", image_size=64, epochs=3)
+    base = quick_run(tiny_data, epochs=3)
     sweep(base, ["1/class", "3/class", "100%"], [1, 2], cache)
     return cache
 
@@ -80,6 +88,7 @@ def test_data_page_rejects_a_missing_folder(cache_dir, monkeypatch):
     assert "data folder not found: /no/such/dataset" in texts(app)
 
 
+@pytest.mark.train
 def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, tiny_data):
     app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
     app.multiselect(key="train_slices").set_value(["1/class"])
@@ -97,6 +106,7 @@ def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, t
     assert "0 run(s) queued, 2 already cached" in texts(app)
 
 
+@pytest.mark.train
 def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch):
     app = open_page(grid_cache, "pages/3_Experiments.py", monkeypatch)
     assert len(app.get("plotly_chart")) == 2
@@ -105,16 +115,18 @@ def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch):
     assert "**2** of 6 runs match" in texts(app)
 
 
+@pytest.mark.train
 def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch):
     app = open_page(grid_cache, "pages/4_Holdout.py", monkeypatch)
     assert len(app.get("plotly_chart")) == 2  # bars and confusion matrix
     table = app.table[0].value
     assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
-    assert {"argmax", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
+    assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
     app.slider(key="hold_threshold").set_value(0.6).run()
     assert "coverage@0.6" in app.table[0].value.columns
 
 
+@pytest.mark.train
 def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch):
     app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch)
     app.selectbox(key="cam_which").set_value("all").run()
@@ -124,6 +136,7 @@ def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch):
     assert "predicted as" in texts(app)
 
 
+@pytest.mark.train
 def test_pages_survive_a_deleted_run(grid_cache, tmp_path, monkeypatch):
     cache = tmp_path / "copy"
     shutil.copytree(grid_cache, cache)
@@ -132,3 +145,24 @@ def test_pages_survive_a_deleted_run(grid_cache, tmp_path, monkeypatch):
     for page in PAGES[2:]:
         app = open_page(cache, page, monkeypatch)
         assert victim.name not in texts(app)
+
+
+@pytest.mark.train
+def test_a_damaged_run_is_named_on_the_pages_and_left_out(grid_cache, tmp_path, monkeypatch):
+    cache = tmp_path / "copy"
+    shutil.copytree(grid_cache, cache)
+    victim = runs.list_runs(cache)[0].run_id
+    runs.complete_dir(cache, victim).predictions.write_text("image_index,path\n0,")  # cut short
+    for page in PAGES[2:]:
+        app = open_page(cache, page, monkeypatch)
+        assert f"Run {victim} is damaged (predictions.csv has" in texts(app)
+    assert victim not in {s.run_id for s in runs.list_runs(cache)}
+
+
+@pytest.mark.parametrize("page", PAGES[2:])
+def test_a_cache_written_before_the_typed_record_opens_on_every_page(tmp_path, monkeypatch, page):
+    cache = tmp_path / "legacy"
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "legacy-runs", runs.runs_dir(cache))
+    app = open_page(cache, page, monkeypatch)
+    assert "No runs cached yet" not in texts(app)
+    assert not app.exception

@@ -12,43 +12,46 @@ import torch
 
 from core import runs
 from core.backbones import build_backbone
-from core.cam import run_images
-from core.errors import UserError
-from core.evaluate import predict_probs
-from core.pipeline import load_model, prepare, train_run
+from core.config import DEFAULTS, RunConfig
+from core.inference import predict_probs
+from core.pipeline import prepare, train_run
 
+pytestmark = pytest.mark.train
 FAST = dict(backbone="efficientnet_lite0", mode="frozen", image_size=64, epochs=5)
 
 
-def config(data, **overrides) -> runs.RunConfig:
-    return runs.RunConfig(data=str(data), **{"slice": "1/class", "seed": 1, **FAST, **overrides})
+def config(data, **overrides) -> RunConfig:
+    return RunConfig(data=str(data), **{"slice": "1/class", "seed": 1, **FAST, **overrides})
 
 
 def test_frozen_run_writes_everything_a_user_reads(tiny_data, cache_dir):
-    summary = train_run(config(tiny_data), cache_dir)
-    assert summary["cached"] is False
-    assert (summary["n_train"], summary["n_val"], summary["n_holdout"]) == (3, 3, 3)
-    assert 0 <= summary["holdout_accuracy"] <= 1
-    assert set(summary["threshold_accuracy"]) == set(summary["coverage"]) == {"0.5", "0.8"}
-    folder = runs.find_run(cache_dir, summary["run_id"])
-    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    result = train_run(config(tiny_data), cache_dir)
+    summary = result.summary
+    assert result.cached is False
+    assert (summary.n_train, summary.n_val, summary.n_holdout) == (3, 3, 3)
+    assert 0 <= summary.accuracy <= 1
+    assert [s.threshold for s in summary.holdout.thresholds] == [0.5, 0.8]
+    folder = runs.load(cache_dir, summary.run_id).folder
+    metrics = [json.loads(line) for line in folder.metrics.read_text().splitlines()]
     epochs = [m for m in metrics if m["kind"] == "epoch"]
     assert len(epochs) == 5, "one validation point per epoch, even at 1 image per class"
     assert all(0 <= m["val_acc"] <= 1 and m["val_loss"] > 0 for m in epochs)
     assert [m for m in metrics if m["kind"] == "step"]
-    predictions = pd.read_csv(folder / "predictions.csv")
+    predictions = pd.read_csv(folder.predictions)
     assert len(predictions) == 3
     probs = predictions[[c for c in predictions if c.startswith("p:")]].to_numpy()
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
-    assert summary["holdout_accuracy"] == pytest.approx((predictions.true == predictions.pred).mean())
+    assert summary.accuracy == pytest.approx((predictions.true == predictions.pred).mean())
+    # the JSON a user reads is today's layout
+    record = json.loads(folder.summary.read_text())
+    assert record["holdout_accuracy"] == summary.accuracy and set(record["coverage"]) == {"0.5", "0.8"}
 
 
 def test_same_request_is_a_cache_hit(tiny_data, cache_dir):
     first = train_run(config(tiny_data), cache_dir)
-    again = train_run(config(tiny_data, epochs=5, batch_size=runs.DEFAULTS["features"]["batch_size"]),
-                      cache_dir)
-    assert again["cached"] is True and again["run_id"] == first["run_id"]
-    assert train_run(config(tiny_data, seed=2), cache_dir)["run_id"] != first["run_id"]
+    again = train_run(config(tiny_data, epochs=5, batch_size=DEFAULTS["features"]["batch_size"]), cache_dir)
+    assert again.cached is True and again.summary.run_id == first.summary.run_id
+    assert train_run(config(tiny_data, seed=2), cache_dir).summary.run_id != first.summary.run_id
 
 
 def test_runs_reproduce_from_their_seeds(tiny_data, cache_dir, tmp_path_factory):
@@ -56,23 +59,26 @@ def test_runs_reproduce_from_their_seeds(tiny_data, cache_dir, tmp_path_factory)
     images another run already computed."""
     warm_cache = tmp_path_factory.mktemp("warm-cache")
     train_run(config(tiny_data, slice="1/class", seed=7), warm_cache)
-    train_run(config(tiny_data, backbone="smallcnn", mode="scratch", image_size=32, epochs=1,
-                     seed=7), warm_cache)
-    for request in (config(tiny_data, slice="3/class"),
-                    config(tiny_data, backbone="smallcnn", mode="scratch", image_size=32, epochs=2)):
+    train_run(
+        config(tiny_data, backbone="smallcnn", mode="scratch", image_size=32, epochs=1, seed=7), warm_cache
+    )
+    for request in (
+        config(tiny_data, slice="3/class"),
+        config(tiny_data, backbone="smallcnn", mode="scratch", image_size=32, epochs=2),
+    ):
         a, b = train_run(request, cache_dir), train_run(request, warm_cache)
-        assert a["run_id"] == b["run_id"] and b["cached"] is False
-        pa = runs.load_predictions(runs.find_run(cache_dir, a["run_id"]))
-        pb = runs.load_predictions(runs.find_run(warm_cache, b["run_id"]))
+        assert a.summary.run_id == b.summary.run_id and b.cached is False
+        pa = runs.load(cache_dir, a.summary.run_id).predictions().frame()
+        pb = runs.load(warm_cache, b.summary.run_id).predictions().frame()
         pd.testing.assert_frame_equal(pa, pb)
 
 
 def test_sample_seed_is_separate_from_training_seed(tiny_data, cache_dir):
     base = config(tiny_data, slice="3/class")
-    _, _, _, same_images = prepare(dataclasses.replace(base, seed=5, sample_seed=1), cache_dir)
-    _, _, _, images = prepare(base, cache_dir)
+    same_images = prepare(dataclasses.replace(base, seed=5, sample_seed=1), cache_dir).train_indices
+    images = prepare(base, cache_dir).train_indices
     assert np.array_equal(same_images, images)
-    _, _, _, other_images = prepare(dataclasses.replace(base, sample_seed=2), cache_dir)
+    other_images = prepare(dataclasses.replace(base, sample_seed=2), cache_dir).train_indices
     assert not np.array_equal(other_images, images)
 
 
@@ -81,8 +87,9 @@ def _pretrained_state() -> dict[str, torch.Tensor]:
 
 
 def test_finetune_unfreezes_only_the_top_layers(tiny_data, cache_dir):
-    summary = train_run(config(tiny_data, mode="finetune", slice="100%", epochs=3, batch_size=8), cache_dir)
-    model = load_model(cache_dir, summary["run_id"])
+    result = train_run(config(tiny_data, mode="finetune", slice="100%", epochs=3, batch_size=8), cache_dir)
+    run = runs.load(cache_dir, result.summary.run_id)
+    model = run.model()
     tuned = model.backbone.state_dict()
     before = _pretrained_state()
     changed = {k for k in before if not torch.equal(before[k], tuned[k])}
@@ -90,35 +97,23 @@ def test_finetune_unfreezes_only_the_top_layers(tiny_data, cache_dir):
     assert not any(k.startswith(("net.conv_stem", "net.blocks.0")) for k in changed)
     assert not any("running_" in k for k in changed), "BatchNorm statistics stay pretrained"
     # the model that CAMs and evaluations reload is the one that made the run's predictions
-    predictions = runs.load_predictions(runs.find_run(cache_dir, summary["run_id"]))
-    pixels = run_images(cache_dir, summary["run_id"])[predictions.image_index]
-    recorded = predictions[[c for c in predictions if c.startswith("p:")]].to_numpy()
-    assert np.allclose(predict_probs(model, pixels), recorded, atol=1e-4)
+    predictions = run.predictions()
+    pixels = run.images()[predictions.image_index]
+    assert np.allclose(predict_probs(model, pixels), predictions.probs, atol=1e-4)
 
 
 def test_frozen_with_augmentation_trains_the_head_through_images(tiny_data, cache_dir):
-    summary = train_run(config(tiny_data, aug="light", slice="3/class", epochs=2), cache_dir)
-    model = load_model(cache_dir, summary["run_id"])
+    result = train_run(config(tiny_data, aug="light", slice="3/class", epochs=2), cache_dir)
+    model = runs.load(cache_dir, result.summary.run_id).model()
     before = _pretrained_state()
     assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
-    assert summary["n_train"] == 9
+    assert result.summary.n_train == 9
 
 
 @pytest.mark.parametrize("aug", ["mixup", "heavy"])
 def test_scratch_baseline_trains_with_batch_and_image_policies(tiny_data, cache_dir, aug):
-    summary = train_run(config(tiny_data, backbone="smallcnn", mode="scratch", aug=aug,
-                               slice="100%", image_size=32, epochs=2), cache_dir)
-    assert summary["n_train"] == 30 and summary["config"]["aug"] == aug
-
-
-def test_bad_requests_fail_before_anything_is_written(tiny_data, cache_dir):
-    for bad, message in [(dict(mode="linear"), "unknown mode 'linear'"),
-                         (dict(slice="20/class"), "needs 20 training images of class"),
-                         (dict(backbone="smallcnn"), "use --mode scratch"),
-                         (dict(aug="wild"), "unknown augmentation 'wild'"),
-                         (dict(image_size=16), "at least 32 pixels"),
-                         (dict(seed=-1), "seeds must be 0 or more"),
-                         (dict(mode="finetune", epochs=1), "finetune needs at least 2 epochs")]:
-        with pytest.raises(UserError, match=message):
-            train_run(config(tiny_data, **bad), cache_dir)
-    assert not (cache_dir / "runs").exists() or not list((cache_dir / "runs").glob("*/summary.json"))
+    request = config(
+        tiny_data, backbone="smallcnn", mode="scratch", aug=aug, slice="100%", image_size=32, epochs=2
+    )
+    summary = train_run(request, cache_dir).summary
+    assert summary.n_train == 30 and summary.config.aug == aug

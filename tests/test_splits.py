@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.splits import SEED_GRID, SliceSpec, make_splits
+from core.splits import ORIGINAL_SLICES, SliceSpec, make_splits, slice_sizes
 
 CLASSES = tuple(f"c{i}" for i in range(5))
 
@@ -41,8 +41,8 @@ def test_slices_are_nested_and_never_touch_holdout_or_validation(labels, sample_
     splits = make_splits(labels, CLASSES)
     fixed = set(splits.holdout) | set(splits.val)
     previous: set = set()
-    for text in SEED_GRID:
-        train = set(splits.train(SliceSpec.parse(text), sample_seed, CLASSES))
+    for text in ORIGINAL_SLICES:
+        train = set(splits.slice_indices(SliceSpec.parse(text), sample_seed, CLASSES))
         assert previous <= train, f"{text} does not contain the smaller slice"
         assert not train & fixed
         previous = train
@@ -51,16 +51,19 @@ def test_slices_are_nested_and_never_touch_holdout_or_validation(labels, sample_
 
 def test_slice_sizes_per_class(labels):
     splits = make_splits(labels, CLASSES)
-    for text, expected in [("1/class", [1] * 5), ("3/class", [3] * 5),
-                           ("5%", [max(1, round(len(p) * 0.05)) for p in splits.pools])]:
-        train = splits.train(SliceSpec.parse(text), 1, CLASSES)
+    for text, expected in [
+        ("1/class", [1] * 5),
+        ("3/class", [3] * 5),
+        ("5%", [max(1, round(len(p) * 0.05)) for p in splits.pools]),
+    ]:
+        train = splits.slice_indices(SliceSpec.parse(text), 1, CLASSES)
         assert np.bincount(labels[train], minlength=5).tolist() == expected
 
 
 def test_sample_seed_changes_which_images(labels):
     splits = make_splits(labels, CLASSES)
     one = SliceSpec.parse("3/class")
-    picks = {tuple(splits.train(one, seed, CLASSES)) for seed in range(5)}
+    picks = {tuple(splits.slice_indices(one, seed, CLASSES)) for seed in range(5)}
     assert len(picks) == 5
 
 
@@ -84,8 +87,16 @@ def test_bad_slice_text(text):
 def test_slice_larger_than_pool_names_the_class(labels):
     splits = make_splits(labels, CLASSES)
     with pytest.raises(UserError, match="class 'c2' but its training pool has 96"):
-        splits.train(SliceSpec.parse("100/class"), 1, CLASSES)
+        splits.slice_indices(SliceSpec.parse("100/class"), 1, CLASSES)
 
 
 def test_slice_text_round_trips():
     assert [str(SliceSpec.parse(t)) for t in ["3/Class", " 5 %", "12.5%"]] == ["3/class", "5%", "12.5%"]
+
+
+def test_slice_sizes_explain_impossible_slices():
+    labels = np.repeat(np.arange(3), 12)
+    sizes = {row["set"]: row for row in slice_sizes(labels, ("a", "b", "c"), ["1/class", "50/class"])}
+    assert sizes["holdout (fixed)"]["images"] == 3
+    assert sizes["slice 1/class"]["images"] == 3
+    assert "pool has 10" in sizes["slice 50/class"]["note"]

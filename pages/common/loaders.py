@@ -1,5 +1,6 @@
-"""Cached reads of the on-disk cache. A complete run never changes, so its files are cached by
-run id; the list of runs is re-read only when the set of run folders changes."""
+"""Cached reads of the on-disk cache, through :mod:`core.runs`. A complete run never changes,
+so its files are cached by run id; the list of runs is re-read only when the set of run
+folders changes."""
 
 from __future__ import annotations
 
@@ -10,43 +11,59 @@ import pandas as pd
 import streamlit as st
 
 from core import runs
-from core.report import probabilities as probabilities_of
-from core.report import runs_frame
-
-
-def _complete_ids(cache: Path) -> tuple[str, ...]:
-    root = runs.runs_dir(cache)
-    if not root.exists():
-        return ()
-    return tuple(sorted(p.name for p in root.iterdir() if not p.name.startswith(".")))
+from core.datasets import Dataset, folder_stamp, load_rgb, scan
+from core.images import square
+from core.record import Metrics, Predictions, Summary
+from core.tables import runs_frame
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _frame(cache: str, ids: tuple[str, ...]) -> pd.DataFrame:
-    return runs_frame(runs.list_runs(Path(cache)))
+def _listing(cache: str, ids: tuple[str, ...]) -> runs.Listing:
+    return runs.scan_runs(Path(cache))
 
 
 def run_table(cache: Path) -> pd.DataFrame:
-    """Every complete run as a row (see :func:`core.report.runs_frame`)."""
-    return _frame(str(cache), _complete_ids(cache))
+    """Every complete run as a row (see :func:`core.tables.runs_frame`), newest first."""
+    return runs_frame(_listing(str(cache), runs.complete_ids(cache)).summaries)
+
+
+def damaged_runs(cache: Path) -> dict[str, str]:
+    """Run ids whose folders do not check out, with the reason."""
+    return _listing(str(cache), runs.complete_ids(cache)).damaged
 
 
 @st.cache_resource(show_spinner=False, max_entries=5000)
-def probabilities(cache: str, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """A run's holdout probabilities and labels, shared by all sessions without copies
-    (st.cache_data would unpickle a copy per call: 200 runs took most of a second). The arrays
-    are read-only, so no page can change what another sees."""
-    arrays = probabilities_of(runs.load_predictions(runs.find_run(Path(cache), run_id)))
-    for array in arrays:
+def predictions(cache: str, run_id: str) -> Predictions:
+    """A run's holdout predictions, shared by all sessions without copies (st.cache_data would
+    unpickle a copy per call: 200 runs took most of a second). The arrays are read-only, so no
+    page can change what another sees."""
+    loaded = runs.load(Path(cache), run_id).predictions()
+    for array in (loaded.probs, loaded.labels, loaded.image_index):
         array.flags.writeable = False
-    return arrays
+    return loaded
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def metrics(cache: str, run_id: str) -> pd.DataFrame:
-    return runs.load_metrics(runs.find_run(Path(cache), run_id))
+def metrics(cache: str, run_id: str) -> Metrics:
+    return runs.load(Path(cache), run_id).metrics()
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
-def summary(cache: str, run_id: str) -> dict:
-    return runs.load_summary(runs.find_run(Path(cache), run_id))
+def summary(cache: str, run_id: str) -> Summary:
+    return runs.load(Path(cache), run_id).summary
+
+
+@st.cache_data(show_spinner="Checking images…", max_entries=16)
+def _dataset(path: str, cache: str, stamp: int) -> Dataset:
+    return scan(path, Path(cache))
+
+
+def dataset(path: str, cache: Path) -> Dataset:
+    """A scanned dataset, re-scanned when files in the folder come or go."""
+    return _dataset(path, str(cache), folder_stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def thumbnails(root: str, relative_paths: tuple[str, ...], size: int) -> list[np.ndarray]:
+    """Square thumbnails of dataset images, decoded once per page session set."""
+    return [square(load_rgb(Path(root) / p), size) for p in relative_paths]

@@ -16,7 +16,6 @@ images per batch, batch statistics would wreck the pretrained running statistics
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -36,6 +35,8 @@ from core.augment import batch_mixer, image_transform
 from core.backbones import get_spec
 from core.device import lightning_precision
 from core.errors import RunCancelled
+from core.record import Progress, metrics_line, write_progress
+from core.runs import RunFolder
 
 BACKBONE_LR_FACTOR = 0.1
 # An epoch is at least this many batches: a tiny slice is passed over several times (reshuffled
@@ -49,8 +50,16 @@ HEAD_L2 = 0.5
 class Classifier(L.LightningModule):
     """A backbone (or none, when the inputs are cached features) and a linear head."""
 
-    def __init__(self, backbone: nn.Module | None, num_features: int, num_classes: int,
-                 lr: float, mode: str, aug: str = "none", n_train: int = 1) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module | None,
+        num_features: int,
+        num_classes: int,
+        lr: float,
+        mode: str,
+        aug: str = "none",
+        n_train: int = 1,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["backbone"])
         # channels_last for weights and inputs alike: 1.5x faster on CPU, and mixing the two
@@ -120,7 +129,10 @@ class FreezeBackbone(BaseFinetuning):
         if epoch == self.unfreeze_at_epoch:
             self.unfreeze_and_add_param_group(
                 modules=[pl_module.backbone.net.get_submodule(path) for path in self.layers],
-                optimizer=optimizer, lr=pl_module.hparams.lr * BACKBONE_LR_FACTOR, train_bn=False)
+                optimizer=optimizer,
+                lr=pl_module.hparams.lr * BACKBONE_LR_FACTOR,
+                train_bn=False,
+            )
 
 
 class MetricsWriter(Callback):
@@ -133,8 +145,8 @@ class MetricsWriter(Callback):
     the next step while the GPU works.
     """
 
-    def __init__(self, run_dir: Path, cancel_file: Path, every_s: float = 0.5) -> None:
-        self.run_dir = run_dir
+    def __init__(self, folder: RunFolder, cancel_file: Path, every_s: float = 0.5) -> None:
+        self.folder = folder
         self.cancel_file = cancel_file
         self.every_s = every_s
         self._file = None
@@ -145,21 +157,21 @@ class MetricsWriter(Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
         # held open across callbacks, closed in teardown or on an exception
-        self._file = open(self.run_dir / "metrics.jsonl", "a", buffering=1)  # noqa: SIM115
+        self._file = open(self.folder.metrics, "a", buffering=1)  # noqa: SIM115
         self._started = time.monotonic()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
         self._flush()
         self._sums[:] = 0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Classifier, outputs, batch,
-                           batch_idx: int) -> None:
-        record = {"kind": "step", "step": trainer.global_step, "epoch": trainer.current_epoch,
-                  "t": self._elapsed()}
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Classifier, outputs, batch, batch_idx: int
+    ) -> None:
+        record = {"step": trainer.global_step, "epoch": trainer.current_epoch, "t": self._elapsed()}
         self._pending.append((record, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"]))
         if self.cancel_file.exists():
             self._flush()
-            raise RunCancelled(f"run {self.run_dir.name} cancelled")
+            raise RunCancelled(f"run {self.folder.run_id} cancelled")
         if time.monotonic() - self._last > self.every_s:
             self._flush()
             self._progress(trainer)
@@ -172,10 +184,18 @@ class MetricsWriter(Callback):
             return
         metrics = trainer.callback_metrics
         loss_sum, correct, n = self._sums
-        self._write({"kind": "epoch", "step": trainer.global_step, "epoch": trainer.current_epoch,
-                     "train_loss": loss_sum / n, "train_acc": correct / n,
-                     "val_loss": float(metrics["val_loss"]), "val_acc": float(metrics["val_acc"]),
-                     "t": self._elapsed()})
+        self._write(
+            "epoch",
+            {
+                "step": trainer.global_step,
+                "epoch": trainer.current_epoch,
+                "train_loss": loss_sum / n,
+                "train_acc": correct / n,
+                "val_loss": float(metrics["val_loss"]),
+                "val_acc": float(metrics["val_acc"]),
+                "t": self._elapsed(),
+            },
+        )
         self._progress(trainer)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: Classifier) -> None:
@@ -183,9 +203,11 @@ class MetricsWriter(Callback):
         self._progress(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: Classifier, exception: BaseException) -> None:
-        with contextlib.suppress(RuntimeError):  # a broken GPU may not give its values back
+        # a broken GPU may not give its values back, a full disk may not take them: the error
+        # that stopped training is the one to report
+        with contextlib.suppress(RuntimeError, OSError):
             self._flush()
-        self._close()
+            self._close()
 
     def teardown(self, trainer: L.Trainer, pl_module: Classifier, stage: str) -> None:
         self._close()
@@ -205,23 +227,24 @@ class MetricsWriter(Callback):
         values = torch.stack([pair for _, pair, _ in self._pending]).float().tolist()
         for (record, _, n), (loss, acc) in zip(self._pending, values, strict=True):
             self._sums += (loss * n, acc * n, n)
-            self._write({**record, "train_loss": loss, "train_acc": acc})
+            self._write("step", {**record, "train_loss": loss, "train_acc": acc})
         self._pending.clear()
 
-    def _write(self, record: dict) -> None:
-        self._file.write(json.dumps(record) + "\n")
+    def _write(self, kind: str, values: dict) -> None:
+        self._file.write(metrics_line(kind, values))
 
     def _progress(self, trainer: L.Trainer) -> None:
-        from core.paths import write_json
-
         self._last = time.monotonic()
-        elapsed = self._last - self._started
-        total = trainer.estimated_stepping_batches
-        done = trainer.global_step
-        write_json(self.run_dir / "progress.json", {
-            "epoch": trainer.current_epoch, "epochs": trainer.max_epochs, "step": done,
-            "total_steps": int(total), "elapsed_s": round(elapsed, 2),
-            "eta_s": round(elapsed / done * (total - done), 1) if done else None})
+        write_progress(
+            self.folder.progress,
+            Progress.measure(
+                trainer.current_epoch,
+                trainer.max_epochs,
+                trainer.global_step,
+                trainer.estimated_stepping_batches,
+                self._last - self._started,
+            ),
+        )
 
 
 class ImageSet(Dataset):
@@ -256,30 +279,52 @@ class SliceData(L.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed)
         samples = max(len(self.train_set), MIN_STEPS_PER_EPOCH * self.batch_size)
         sampler = RandomSampler(self.train_set, num_samples=samples, generator=generator)
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
-                          num_workers=self.workers, persistent_workers=self.workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            persistent_workers=self.workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=max(self.batch_size, 256),
-                          num_workers=self.workers, persistent_workers=self.workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.val_set,
+            batch_size=max(self.batch_size, 256),
+            num_workers=self.workers,
+            persistent_workers=self.workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
 
-def feature_data(features: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
-                 batch_size: int, seed: int) -> SliceData:
+def feature_data(
+    features: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int
+) -> SliceData:
     def subset(indices: np.ndarray) -> TensorDataset:
         return TensorDataset(torch.from_numpy(features[indices]), torch.from_numpy(labels[indices]))
 
     return SliceData(subset(train), subset(val), batch_size, seed)
 
 
-def image_data(images: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray,
-               aug: str, batch_size: int, seed: int, workers: int) -> SliceData:
+def image_data(
+    images: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    aug: str,
+    batch_size: int,
+    seed: int,
+    workers: int,
+) -> SliceData:
     size = images.shape[1]
-    return SliceData(ImageSet(images, train, labels, image_transform(aug, size)),
-                     ImageSet(images, val, labels, image_transform("none", size)),
-                     batch_size, seed, workers)
+    return SliceData(
+        ImageSet(images, train, labels, image_transform(aug, size)),
+        ImageSet(images, val, labels, image_transform("none", size)),
+        batch_size,
+        seed,
+        workers,
+    )
 
 
 def quiet_lightning() -> None:
@@ -289,20 +334,34 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def fit(model: Classifier, data: SliceData, epochs: int, run_dir: Path, backbone_name: str,
-        cancel_file: Path, show_progress: bool = False) -> Classifier:
-    """Train ``model`` with Lightning, writing metrics into ``run_dir`` as it goes."""
+def fit(
+    model: Classifier,
+    data: SliceData,
+    epochs: int,
+    folder: RunFolder,
+    backbone_name: str,
+    cancel_file: Path,
+    show_progress: bool = False,
+) -> Classifier:
+    """Train ``model`` with Lightning, writing metrics into the run's ``folder`` as it goes."""
     quiet_lightning()
-    callbacks: list[Callback] = [MetricsWriter(run_dir, cancel_file)]
+    callbacks: list[Callback] = [MetricsWriter(folder, cancel_file)]
     mode = model.hparams.mode
     if model.backbone is not None and mode != "scratch":
         spec = get_spec(backbone_name)
         unfreeze = max(1, epochs // 3) if mode == "finetune" else None
         callbacks.append(FreezeBackbone(spec.finetune_layers, unfreeze))
     trainer = L.Trainer(
-        max_epochs=epochs, accelerator="auto", devices=1, precision=lightning_precision(),
-        logger=False, enable_checkpointing=False, enable_model_summary=False,
-        enable_progress_bar=show_progress and sys.stderr.isatty(), num_sanity_val_steps=0,
-        callbacks=callbacks)
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=1,
+        precision=lightning_precision(),
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=show_progress and sys.stderr.isatty(),
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
     trainer.fit(model, datamodule=data)
     return model.cpu().eval()

@@ -1,0 +1,82 @@
+"""What a run is: defaults filled in, bad values refused with the flag named, grids spelled out."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import RunConfig, grid, original_grid, parse_seeds, parse_slices, resolve, run_id
+from core.errors import UserError
+from core.pipeline import train_run
+from core.splits import ORIGINAL_SLICES
+
+
+def request(**overrides) -> RunConfig:
+    return RunConfig(
+        **{
+            "data": "/data",
+            "backbone": "efficientnet_lite0",
+            "mode": "frozen",
+            "slice": "1/class",
+            **overrides,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(mode="linear"), "unknown mode 'linear'; choose one of: frozen, finetune, scratch"),
+        (dict(backbone="smallcnn"), "use --mode scratch"),
+        (dict(aug="wild"), "unknown augmentation 'wild'"),
+        (dict(image_size=16), "--image-size must be between 32 and 1024 pixels, not 16"),
+        (dict(image_size=100000), "--image-size must be between 32 and 1024 pixels, not 100000"),
+        (dict(seed=-1), "seeds must be 0 or more"),
+        (dict(lr=-0.1), "--lr must be a positive learning rate"),
+        (dict(mode="finetune", epochs=1), "finetune needs at least 2 epochs"),
+        (dict(slice="3 per class"), "slice '3perclass' not understood"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_flag(bad, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve(request(**bad), median_side=28)
+
+
+def test_a_bad_request_fails_before_anything_is_written(tiny_data, cache_dir):
+    with pytest.raises(UserError, match="needs 20 training images of class"):
+        train_run(request(data=str(tiny_data), slice="20/class", image_size=64), cache_dir)
+    with pytest.raises(UserError, match="--lr must be a positive"):
+        train_run(request(data=str(tiny_data), lr=-1.0), cache_dir)
+    assert not (cache_dir / "runs").exists()
+
+
+def test_defaults_fill_in_so_equal_runs_share_a_key():
+    plain = resolve(request(), median_side=28)
+    spelled = resolve(request(epochs=20, batch_size=256, lr=0.01, image_size=96, sample_seed=0), 28)
+    assert plain == spelled and run_id(plain, "f" * 32) == run_id(spelled, "f" * 32)
+    assert plain.image_size == 96, "small images are not upscaled to the native 224 px"
+    assert run_id(plain, "f" * 32) != run_id(plain, "e" * 32), "other images, another run"
+
+
+def test_seeds_and_slices_as_typed():
+    assert parse_seeds(" 1, 2,2 ,3") == [1, 2, 3]
+    with pytest.raises(UserError, match="--seeds must be whole numbers separated by commas, not '1,x'"):
+        parse_seeds("1,x")
+    with pytest.raises(UserError, match="seeds must be 0 or more"):
+        parse_seeds("-2")
+    assert parse_slices("3/Class, 5 %,12.5%,") == ["3/class", "5%", "12.5%"]
+    with pytest.raises(UserError, match="slice 'lots' not understood"):
+        parse_slices("1/class, lots")
+
+
+def test_grids_vary_the_two_seeds_separately():
+    runs = grid(request(), ["1/class", "5%"], [1, 2], sample_seeds=[7, 8])
+    assert len(runs) == 8
+    assert {(r.sample_seed, r.seed) for r in runs if r.slice == "5%"} == {(7, 1), (7, 2), (8, 1), (8, 2)}
+    original = original_grid("/data")
+    assert len(original) == 39 and {r.slice for r in original} == set(ORIGINAL_SLICES)
+    assert {r.seed for r in original} == {1, 2, 3} and {r.sample_seed for r in original} == {None}
+
+
+def test_a_newer_record_with_unknown_keys_still_reads():
+    record = {**request().to_dict(), "precision": "bf16"}
+    assert RunConfig.from_dict(record) == request()

@@ -1,0 +1,95 @@
+"""The tables behind the Holdout and Experiments pages agree with the runs' own summaries."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import runs
+from core.pipeline import sweep
+from core.record import Summary
+from core.tables import cli_table, holdout_bars, run_row, runs_frame, slice_order, threshold_table
+from tests.quick import quick_run
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def grid(tiny_data, shared_cache) -> list[Summary]:
+    base = quick_run(tiny_data)
+    return [r.summary for r in sweep(base, ["5/class", "1/class", "50%"], [1, 2], shared_cache)]
+
+
+def changed(summary: Summary, fingerprint: str | None = None, **config) -> Summary:
+    """The same summary as if the run had another configuration or other images."""
+    info = dataclasses.replace(
+        summary.info,
+        config=dataclasses.replace(summary.config, **config),
+        fingerprint=fingerprint or summary.info.fingerprint,
+    )
+    return dataclasses.replace(summary, info=info)
+
+
+def test_runs_frame_and_slice_order(grid):
+    frame = runs_frame(grid)
+    assert len(frame) == 6
+    assert slice_order(frame) == ["1/class", "5/class", "50%"]
+    assert frame["experiment"].unique().tolist() == [
+        "efficientnet_lite0 · frozen · aug none · 2 ep · 64 px · bs 256 · lr 0.01"
+    ]
+
+
+def test_runs_on_another_holdout_split_are_never_averaged_together(grid):
+    frame = runs_frame(grid + [changed(s, holdout=0.25) for s in grid])
+    default = f"{Path(grid[0].config.data).name} · {grid[0].info.fingerprint[:6]}"
+    assert sorted(frame["dataset"].unique()) == [default, f"{default} · holdout 0.25, val 0.1, split seed 0"]
+    assert len(holdout_bars(frame)) == 6
+
+
+def test_same_folder_name_with_other_images_is_another_dataset(grid):
+    bars = holdout_bars(runs_frame(grid + [changed(s, fingerprint="f" * 32) for s in grid]))
+    assert bars["dataset"].nunique() == 2 and len(bars) == 6
+
+
+def test_runs_that_differ_in_a_hyperparameter_are_not_averaged_as_seeds(grid):
+    longer = [changed(s, epochs=5) for s in grid if s.config.seed == 1]
+    bars = holdout_bars(runs_frame(grid + longer))
+    assert len(bars) == 6  # 3 slices x 2 experiments
+    assert set(bars.groupby("experiment")["seeds"].max()) == {1, 2}
+
+
+def test_bars_are_means_and_spreads_over_seeds(grid):
+    bars = holdout_bars(runs_frame(grid)).set_index("slice")
+    for text in ("1/class", "5/class", "50%"):
+        accuracies = [s.accuracy for s in grid if s.config.slice == text]
+        assert bars.loc[text, "accuracy"] == pytest.approx(np.mean(accuracies))
+        assert bars.loc[text, "spread"] == pytest.approx(np.std(accuracies, ddof=1))
+        assert bars.loc[text, "seeds"] == 2
+
+
+def test_threshold_table_matches_the_summaries(grid, shared_cache):
+    frame = runs_frame(grid)
+    predictions = {rid: runs.load(shared_cache, rid).predictions() for rid in frame.run_id}
+    table = threshold_table(frame, predictions, 0.8).set_index("slice")
+    for text in ("1/class", "50%"):
+        mine = [s for s in grid if s.config.slice == text]
+        assert table.loc[text, "P(true)>0.8"] == pytest.approx(
+            np.mean([s.holdout.at(0.8).threshold_accuracy for s in mine])
+        )
+        assert table.loc[text, "coverage@0.8"] == pytest.approx(
+            np.mean([s.holdout.at(0.8).coverage for s in mine])
+        )
+        assert table.loc[text, "accuracy"] == pytest.approx(np.mean([s.accuracy for s in mine]))
+    lenient = threshold_table(frame, predictions, 0.3).set_index("slice")
+    assert (lenient["coverage@0.3"] >= table["coverage@0.8"]).all()
+
+
+def test_one_name_per_column_in_the_pages_and_the_cli(grid):
+    """The runs table, the threshold table and the CLI call each quantity the same."""
+    row = run_row(grid[0])
+    assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"} <= set(row)
+    header = cli_table([row]).splitlines()[0].split()
+    assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"} <= set(header)
