@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
 
-    from bench import cam, dashboard, grid, throughput
+    from bench import budget, cam, dashboard, grid, throughput
     from core.training import quiet_lightning
 
     quiet_lightning()
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         largest = max(results, key=lambda r: r.summary.n_train).summary.run_id
         rows += cam.run(cache, largest, args.full)
         print(f"grad-cam done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        rows += budget.run(cache)
+        print(f"budget done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += dashboard.run(cache, Path(scratch) / "dashboard")
     seconds = time.perf_counter() - started
     info = machine()

@@ -113,11 +113,25 @@ def _cmd_run(args: argparse.Namespace):
 
 
 def _cmd_sweep(args: argparse.Namespace) -> list:
-    from core.config import parse_seeds
+    from core.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, ORIGINAL_SEEDS, parse_seeds, parse_slices
     from core.pipeline import sweep
+
+    curve = args.preset == "curve"
+    slices = parse_slices(args.slices) if args.slices else _preset_slices(args)
+    seeds = parse_seeds(args.seeds) if args.seeds else list(CURVE_SEEDS if curve else ORIGINAL_SEEDS)
+    sample_seeds = parse_seeds(args.sample_seeds, "--sample-seeds") if args.sample_seeds else None
+    if curve and sample_seeds is None:
+        sample_seeds = list(CURVE_SAMPLE_SEEDS)
+    return sweep(_config(args), slices, seeds, args.cache_dir, show_progress=True, sample_seeds=sample_seeds)
+
+
+def _preset_slices(args: argparse.Namespace) -> list[str]:
+    from core.budget import curve_grid
     from core.splits import ORIGINAL_SLICES
 
-    return sweep(_config(args), ORIGINAL_SLICES, parse_seeds(args.seeds), args.cache_dir, show_progress=True)
+    if args.preset == "seed-grid":
+        return list(ORIGINAL_SLICES)
+    return list(dict.fromkeys(c.slice for c in curve_grid(_config(args), args.cache_dir)))
 
 
 def _print_results(results: list) -> None:
@@ -220,6 +234,33 @@ def _print_doctor(result: dict) -> None:
         print(f"{len(problems)} thing(s) need attention; python -m core doctor --fix repairs them")
 
 
+def _cmd_budget(args: argparse.Namespace):
+    from core import budget
+
+    budget.check_target(args.target)
+    selection = budget.select(
+        args.cache_dir, args.data, args.experiment, args.holdout, args.val, args.split_seed
+    )
+    if args.per_class and args.budget is None:
+        raise UserError("--per-class needs --budget N: how many more labels to share among the classes")
+    analysis = budget.analyse(selection, args.fit_up_to)
+    per_class = args.budget if args.per_class else None
+    return budget.report(analysis, args.target, args.accuracy_at, per_class)
+
+
+def _print_budget(report) -> None:
+    from core.budget import describe
+
+    print(describe(report))
+
+
+def _cmd_report(args: argparse.Namespace) -> dict:
+    from core.report_html import write_report
+
+    path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
+    return {"out": str(path), "bytes": path.stat().st_size}
+
+
 def _cmd_worker(args: argparse.Namespace) -> dict:
     from core.jobs import work
 
@@ -266,7 +307,6 @@ def _add_split_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from core.cam import METHODS
-    from core.config import ORIGINAL_SEEDS
 
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     parser.add_argument("--cache", dest="cache", help="cache folder (default: $HMD_CACHE or ./cache)")
@@ -287,10 +327,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--sample-seed", type=int, help="which images the slice holds (default: --seed)")
 
-    p = command("sweep", "the original experiment's grid of slices over several seeds")
+    p = command("sweep", "a grid of slices over several seeds: the original experiment, or a learning curve")
     _add_training_flags(p)
-    p.add_argument("--preset", default="seed-grid", choices=["seed-grid"])
-    p.add_argument("--seeds", default=",".join(map(str, ORIGINAL_SEEDS)), help="comma-separated seeds")
+    p.add_argument(
+        "--preset",
+        default="seed-grid",
+        choices=["seed-grid", "curve"],
+        help="seed-grid: 1/class, 3/class, 5%%...100%%, seeds 1-3; curve: 1, 2, 3, 5, 8, 13, ... "
+        "images per class up to the pool, sample seeds 1-3",
+    )
+    p.add_argument("--slices", help="comma-separated slices instead of the preset's (e.g. 1/class,5%%,100%%)")
+    p.add_argument("--seeds", help="comma-separated training seeds (seed-grid: 1,2,3; curve: 1)")
+    p.add_argument(
+        "--sample-seeds",
+        help="comma-separated sample seeds, varied apart from the training "
+        "seeds (curve: 1,2,3; seed-grid: each run's training seed)",
+    )
 
     p = command("evaluate", "score a trained run on another labelled folder")
     p.add_argument("--run", required=True)
@@ -301,6 +353,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--misclassified", type=int, default=8, metavar="N")
     p.add_argument("--method", default="gradcam", choices=list(METHODS))
     p.add_argument("--out", type=Path, required=True)
+
+    p = command(
+        "budget", "images per class needed for a target holdout accuracy, with its interval and backtest"
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--target", type=float, required=True, help="holdout accuracy to reach, e.g. 0.9")
+    p.add_argument(
+        "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
+    )
+    p.add_argument(
+        "--accuracy-at", type=float, metavar="N", help="also the accuracy expected at N images per class"
+    )
+    p.add_argument(
+        "--per-class", action="store_true", help="also share --budget more labels among the classes"
+    )
+    p.add_argument(
+        "--budget", type=int, metavar="B", help="labels to share among the classes (with --per-class)"
+    )
+    p.add_argument("--fit-up-to", type=float, metavar="N", help="backtest: fit up to N images per class")
+    _add_split_flags(p)
+
+    p = command("report", "one self-contained HTML report (opens offline) of a dataset's experiment")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--out", type=Path, required=True, help="the .html file to write")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="holdout accuracy to answer for (default: halfway from the last measured point to the ceiling)",
+    )
+    p.add_argument("--experiment", help="experiment label, or a part of it")
 
     command("backbones", "the backbone registry and which weights are available offline")
     command("runs", "the runs in the cache")
@@ -316,6 +399,8 @@ COMMANDS = {
     "sweep": (_cmd_sweep, _print_results),
     "evaluate": (_cmd_evaluate, _print_evaluate),
     "cam": (_cmd_cam, _print_cam),
+    "budget": (_cmd_budget, _print_budget),
+    "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),

@@ -32,6 +32,9 @@ DEFAULT_DATA = PROJECT_ROOT / "data" / "fashion-mnist"
 RESERVE_NAME = ".reserve"
 RESERVE_BYTES = 1 << 20
 STALE_AFTER_S = 60.0  # a temporary file untouched this long, and unlocked, is stale
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give: mkstemp's 0600 would hide reports from others
 
 
 def cache_root(override: str | os.PathLike | None = None) -> Path:
@@ -101,6 +104,7 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], Any], needed: in
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     try:
         with open(tmp, "wb") as handle:  # ``handle.name`` is the path, for writers that need it

@@ -145,37 +145,21 @@ def _train_and_score(
     from core.training import fit
 
     config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
-    model, data, holdout_inputs = _build(prepared, cache_dir)
+    model, data, inputs = _build(prepared, cache_dir)
     started = time.time()
-    model = fit(
-        model,
-        data,
-        config.epochs,
-        folder,
-        config.backbone,
-        runs.cancel_path(cache_dir, folder.run_id),
-        show_progress,
-    )
+    cancel = runs.cancel_path(cache_dir, folder.run_id)
+    model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
     seconds = time.time() - started
     _save_weights(model, config, folder)
-    labels = dataset.labels[splits.holdout]
-    probs = predict_probs(model, holdout_inputs)
-    write_predictions(
-        folder.predictions,
-        Predictions(
-            classes=dataset.classes,
-            image_index=splits.holdout,
-            paths=tuple(dataset.paths[i] for i in splits.holdout),
-            labels=labels,
-            probs=probs,
-        ),
-    )
+    holdout = score(model, inputs, dataset, splits.holdout)
+    write_predictions(folder.predictions, holdout)
+    write_predictions(folder.validation, score(model, inputs, dataset, splits.val))
     summary = Summary(
         info=prepared.info,
         n_train=len(prepared.train_indices),
         n_val=len(splits.val),
         n_holdout=len(splits.holdout),
-        holdout=summarize(probs, labels, dataset.classes),
+        holdout=summarize(holdout.probs, holdout.labels, dataset.classes),
         train_seconds=round(seconds, 2),
         finished=time.time(),
         device=best_device().type,
@@ -184,38 +168,53 @@ def _train_and_score(
     return summary
 
 
-def _build(prepared: PreparedRun, cache_dir: Path):
-    """The model and data for a run: cached features when the backbone is frozen and the
-    images are not augmented, else cached images through the network."""
-    from core import training
+def score(model, inputs: np.ndarray, dataset: Dataset, indices: np.ndarray) -> Predictions:
+    """A trained model's probabilities on some of a dataset's images (``inputs`` holds every
+    image's cached pixels or features, in dataset order)."""
+    return Predictions(
+        classes=dataset.classes,
+        image_index=indices,
+        paths=tuple(dataset.paths[i] for i in indices),
+        labels=dataset.labels[indices],
+        probs=predict_probs(model, inputs[indices]),
+    )
+
+
+def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> np.ndarray:
+    """What a run's model reads, for every image of its dataset: cached features when the
+    backbone is frozen and the images are not augmented, else cached images."""
     from core.features import cached_features
 
-    config, dataset, splits, train = (
-        prepared.config,
-        prepared.dataset,
-        prepared.splits,
-        prepared.train_indices,
-    )
+    if uses_features(config):
+        return cached_features(dataset, config.backbone, config.image_size, cache_dir)
+    return image_array(dataset, config.image_size, cache_dir)
+
+
+def _build(prepared: PreparedRun, cache_dir: Path):
+    """The model, its data and its inputs (see :func:`run_inputs`): a head on cached features,
+    or the network on cached images."""
+    from core import training
+
+    config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
+    train = prepared.train_indices
     spec = get_spec(config.backbone)
     num_classes = len(dataset.classes)
+    inputs = run_inputs(config, dataset, cache_dir)
+    _seed(config.seed)
     if uses_features(config):
-        features = cached_features(dataset, config.backbone, config.image_size, cache_dir)
-        _seed(config.seed)
         model = training.Classifier(
             None, spec.num_features, num_classes, config.lr, config.mode, n_train=len(train)
         )
         data = training.feature_data(
-            features, dataset.labels, train, splits.val, config.batch_size, config.seed
+            inputs, dataset.labels, train, splits.val, config.batch_size, config.seed
         )
-        return model, data, features[splits.holdout]
-    images = image_array(dataset, config.image_size, cache_dir)
-    _seed(config.seed)
+        return model, data, inputs
     backbone = build_backbone(config.backbone, pretrained=config.mode != "scratch")
     model = training.Classifier(
         backbone, spec.num_features, num_classes, config.lr, config.mode, config.aug, n_train=len(train)
     )
     data = training.image_data(
-        images,
+        inputs,
         dataset.labels,
         train,
         splits.val,
@@ -224,7 +223,7 @@ def _build(prepared: PreparedRun, cache_dir: Path):
         config.seed,
         workers=loader_workers(config.aug),
     )
-    return model, data, images[splits.holdout]
+    return model, data, inputs
 
 
 def _seed(seed: int) -> None:
@@ -282,6 +281,27 @@ class FolderScores:
         }
 
 
+def validation_of(run: runs.Run) -> Predictions:
+    """A run's probabilities on its fixed validation set: as written at commit, or computed now
+    from its model for runs committed before that (their dataset folder must still be there).
+
+    Raises:
+        UserError: the run's dataset folder is gone or its images changed.
+    """
+    recorded = run.validation()
+    if recorded is not None:
+        return recorded
+    config = run.summary.config
+    dataset = scan(config.data, run.cache_dir)
+    if dataset.fingerprint != run.summary.info.fingerprint:
+        raise UserError(
+            f"run {run.run_id}: the images in {config.data} changed since it was trained; its "
+            "validation set cannot be rebuilt (train it again)"
+        )
+    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    return score(run.model(), run_inputs(config, dataset, run.cache_dir), dataset, splits.val)
+
+
 def evaluate_folder(cache_dir: Path, rid: str, data: str | Path, show_progress: bool = False) -> FolderScores:
     """Score a trained run on another labelled folder whose classes are among the run's.
 
@@ -298,6 +318,5 @@ def evaluate_folder(cache_dir: Path, rid: str, data: str | Path, show_progress: 
             f"run's classes ({', '.join(classes)})"
         )
     labels = np.array([classes.index(dataset.classes[i]) for i in dataset.labels])
-    images = image_array(dataset, run.summary.config.image_size, cache_dir)
-    probs = predict_probs(run.model(), images)
+    probs = predict_probs(run.model(), image_array(dataset, run.summary.config.image_size, cache_dir))
     return FolderScores(rid, str(dataset.root), len(dataset.unreadable), summarize(probs, labels, classes))

@@ -38,6 +38,7 @@ from core.record import Metrics, Predictions, RunInfo, Summary, read_metrics, re
 
 STATES = ("complete", "running", "failed", "cancelled", "interrupted", "missing")
 CHECKED_FILES = ("config.json", "metrics.jsonl", "predictions.csv", "summary.json", "weights.pt")
+LATER_FILES = ("validation.csv",)  # checked too where present; runs committed before them lack them
 LOCK_TIMEOUT_S = 3600.0  # how long a request waits for another process training the same run
 
 
@@ -59,6 +60,7 @@ class RunFolder:
     metrics = _file("metrics.jsonl")
     progress = _file("progress.json")
     predictions = _file("predictions.csv")
+    validation = _file("validation.csv")
     summary = _file("summary.json")
     weights = _file("weights.pt")
     status = _file("status.json")
@@ -156,11 +158,12 @@ def _checksum(path: Path) -> str:
 
 def write_manifest(folder: RunFolder) -> None:
     """Record the size and checksum of every checked file of the folder."""
+    names = [*CHECKED_FILES, *(name for name in LATER_FILES if (folder.path / name).exists())]
     write_json(
         folder.manifest,
         {
             name: {"size": (folder.path / name).stat().st_size, "blake2b": _checksum(folder.path / name)}
-            for name in CHECKED_FILES
+            for name in names
         },
     )
 
@@ -272,6 +275,18 @@ class Run:
         """
         self._check("predictions.csv")
         return read_predictions(self.folder.predictions, self.summary.classes, self.summary.n_holdout)
+
+    def validation(self) -> Predictions | None:
+        """Probabilities on the fixed validation set, as written at commit; ``None`` for runs
+        committed before they were (:func:`core.pipeline.validation_of` computes those).
+
+        Raises:
+            RunDamaged: the file was cut short or changed since the run was committed.
+        """
+        if not self.folder.validation.exists():
+            return None
+        self._check("validation.csv")
+        return read_predictions(self.folder.validation, self.summary.classes, self.summary.n_val)
 
     def metrics(self) -> Metrics:
         return read_metrics(self.folder.metrics)

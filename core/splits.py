@@ -36,22 +36,59 @@ ORIGINAL_SLICES = (
     "90%",
     "100%",
 )
+# Images per class for learning curves: roughly geometric (each about 1.6x the last), so the
+# few-shot bend and the plateau both get points on a log axis.
+CURVE_COUNTS = (
+    1,
+    2,
+    3,
+    5,
+    8,
+    13,
+    20,
+    30,
+    50,
+    80,
+    130,
+    200,
+    300,
+    500,
+    800,
+    1300,
+    2000,
+    3000,
+    5000,
+    8000,
+    13000,
+)
+
+
+def curve_slices(pool_sizes: list[int]) -> list[str]:
+    """Learning-curve slices for per-class training pools of these sizes: every count of
+    :data:`CURVE_COUNTS` that every class can give, then the whole pool (``100%``)."""
+    smallest = min(pool_sizes)
+    return [f"{n}/class" for n in CURVE_COUNTS if n < smallest] + ["100%"]
 
 
 @dataclass(frozen=True)
 class SliceSpec:
-    """How many training images per class: a count (``3/class``) or a share (``5%``)."""
+    """How many training images per class: a count (``3/class``), a share (``5%``), or counts
+    that differ per class (``Bag=12;Coat=30;*=5``: ``*`` is every class not named), which is
+    how a suggested allocation of new labels is trained and checked."""
 
     per_class: int | None = None
     percent: float | None = None
+    counts: tuple[tuple[str, int], ...] = ()  # (class, count); "*" for the rest
 
     @classmethod
     def parse(cls, text: str) -> SliceSpec:
-        """Parse ``N/class`` or ``P%``.
+        """Parse ``N/class``, ``P%`` or ``class=N;class=N;*=N``.
 
         Raises:
-            UserError: the text is neither form, or the number is out of range.
+            UserError: the text is none of these, or a number is out of range.
         """
+        if "=" in text:
+            return cls._parse_counts(text)
         text = text.strip().lower().replace(" ", "")
         if match := re.fullmatch(r"(\d+)/class", text):
             count = int(match.group(1))
@@ -63,20 +100,57 @@ class SliceSpec:
             if not 0 < share <= 100:
                 raise UserError(f"slice '{text}': the share must be in (0, 100]")
             return cls(percent=share)
-        raise UserError(f"slice '{text}' not understood; use N/class (e.g. 3/class) or P% (e.g. 5%)")
+        raise UserError(
+            f"slice '{text}' not understood; use N/class (e.g. 3/class), P% (e.g. 5%) or "
+            "per-class counts (e.g. Bag=12;Coat=30;*=5)"
+        )
+
+    @classmethod
+    def _parse_counts(cls, text: str) -> SliceSpec:
+        counts = {}
+        for part in (p.strip() for p in text.split(";") if p.strip()):
+            name, _, number = part.rpartition("=")
+            if not name.strip() or not number.strip().isdigit() or int(number) < 1:
+                raise UserError(f"slice '{text}': '{part}' is not class=count with a count of at least 1")
+            counts[name.strip()] = int(number)
+        rest = counts.pop("*", None)
+        ordered = sorted(counts.items()) + ([("*", rest)] if rest is not None else [])
+        return cls(counts=tuple(ordered))
 
     def __str__(self) -> str:
+        if self.counts:
+            return ";".join(f"{name}={count}" for name, count in self.counts)
         if self.per_class is not None:
             return f"{self.per_class}/class"
         return f"{self.percent:g}%"
 
-    def count(self, pool_size: int) -> int:
-        """Images to take from a class whose training pool holds ``pool_size`` images."""
+    def count(self, name: str, pool_size: int) -> int:
+        """Images to take from class ``name``, whose training pool holds ``pool_size`` images.
+
+        Raises:
+            UserError: per-class counts that neither name the class nor give ``*``.
+        """
+        if self.counts:
+            given = dict(self.counts)
+            if name not in given and "*" not in given:
+                raise UserError(f"slice '{self}' gives no count for class '{name}' (add {name}=N or *=N)")
+            return given.get(name, given.get("*"))
         if self.per_class is not None:
             return self.per_class
         return max(1, round(pool_size * self.percent / 100))
 
+    def check_classes(self, classes: tuple[str, ...]) -> None:
+        """Raises UserError when the slice names a class the dataset does not have."""
+        unknown = [name for name, _ in self.counts if name != "*" and name not in classes]
+        if unknown:
+            raise UserError(
+                f"slice '{self}' names class(es) {', '.join(unknown)} that the dataset does not "
+                f"have; its classes are {', '.join(classes)}"
+            )
+
     def sort_key(self) -> tuple[int, float]:
+        if self.counts:
+            return (2, sum(count for _, count in self.counts))
         return (0, self.per_class) if self.per_class is not None else (1, self.percent)
 
 
@@ -97,9 +171,10 @@ class Splits:
         Raises:
             UserError: a per-class count exceeds a class's training pool.
         """
+        spec.check_classes(classes)
         chosen = []
         for label, pool in enumerate(self.pools):
-            wanted = spec.count(len(pool))
+            wanted = spec.count(classes[label], len(pool))
             if wanted > len(pool):
                 raise UserError(
                     f"slice {spec} needs {wanted} training images of class '{classes[label]}' "

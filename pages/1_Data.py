@@ -3,12 +3,13 @@
 import numpy as np
 import streamlit as st
 
+from core import figures
 from core.augment import POLICIES, augmented_views
 from core.datasets import find_datasets
 from core.errors import UserError
 from core.paths import DEFAULT_DATA, PROJECT_ROOT
 from core.splits import HOLDOUT_SHARE, ORIGINAL_SLICES, VAL_SHARE, slice_sizes
-from pages.common import charts, layout, loaders, state
+from pages.common import layout, loaders, state
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
@@ -50,7 +51,7 @@ counts = dataset.counts()
 left, right = st.columns([3, 2])
 with left:
     st.subheader(f"{len(dataset):,} readable images in {len(dataset.classes)} classes")
-    st.plotly_chart(charts.class_counts(counts), key="counts")
+    st.plotly_chart(figures.class_counts(counts), key="counts")
 with right:
     st.subheader("Splits")
     st.caption(

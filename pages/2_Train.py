@@ -5,14 +5,14 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import jobs, runs
+from core import figures, jobs, runs
 from core.augment import POLICIES
 from core.backbones import get_spec, list_backbones, weights_available
 from core.config import MODES, RunConfig, grid, parse_seeds, parse_slices
 from core.errors import UserError
 from core.record import read_metrics, read_progress
 from core.splits import ORIGINAL_SLICES
-from pages.common import charts, layout, state
+from pages.common import layout, state
 
 layout.header(
     "Train",
@@ -88,8 +88,8 @@ def _active_panel(job: jobs.Job) -> None:
         live = read_metrics(folder.metrics)
         if not live.empty:
             left, right = st.columns(2)
-            left.plotly_chart(charts.curves({job.run_id: live}, "loss"), key=f"live_loss_{job.run_id}")
-            right.plotly_chart(charts.curves({job.run_id: live}, "acc"), key=f"live_acc_{job.run_id}")
+            left.plotly_chart(figures.curves({job.run_id: live}, "loss"), key=f"live_loss_{job.run_id}")
+            right.plotly_chart(figures.curves({job.run_id: live}, "acc"), key=f"live_acc_{job.run_id}")
     if st.button("Cancel this run", key=f"cancel_{job.id}"):
         jobs.cancel(cache, job.id)
         st.toast("Cancelling…")

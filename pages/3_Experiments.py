@@ -2,8 +2,9 @@
 
 import streamlit as st
 
+from core import figures
 from core.tables import FILTERS, slice_order
-from pages.common import charts, layout, loaders, state
+from pages.common import layout, loaders, state
 
 layout.header(
     "Experiments",
@@ -44,8 +45,8 @@ series = {
     for r in shown.itertuples()
 }
 left, right = st.columns(2)
-left.plotly_chart(charts.curves(series, "loss", smoothing), key="exp_loss")
-right.plotly_chart(charts.curves(series, "acc", smoothing), key="exp_acc")
+left.plotly_chart(figures.curves(series, "loss", smoothing), key="exp_loss")
+right.plotly_chart(figures.curves(series, "acc", smoothing), key="exp_acc")
 
 st.dataframe(
     shown.drop(columns=["slice_order", "data", "finished"]),

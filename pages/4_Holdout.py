@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from core import figures
 from core.tables import holdout_bars, run_label, slice_order, threshold_table
-from pages.common import charts, layout, loaders, state
+from pages.common import layout, loaders, state
 
 layout.header(
     "Holdout",
@@ -25,7 +26,7 @@ if table.empty:
     st.stop()
 
 st.subheader("Holdout accuracy by slice")
-st.plotly_chart(charts.holdout_bars(holdout_bars(table), slice_order(table)), key="hold_bars")
+st.plotly_chart(figures.holdout_bars(holdout_bars(table), slice_order(table)), key="hold_bars")
 st.caption("Bars are means over seeds; error bars are the standard deviation over seeds.")
 
 st.subheader("Argmax accuracy against confidence")
@@ -58,4 +59,4 @@ left.dataframe(
     hide_index=True,
     column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
 )
-right.plotly_chart(charts.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")
+right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")

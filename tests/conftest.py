@@ -11,6 +11,7 @@ from core.paths import DEFAULT_DATA
 
 TINY_CLASSES = ("Trouser", "Bag", "Sneaker")
 TINY_PER_CLASS = 12
+CURVE_CLASSES = ("T-shirt_top", "Pullover", "Coat", "Shirt")
 
 
 def copy_sample(source: Path, target: Path, classes, per_class: int, offset: int = 0) -> Path:
@@ -55,3 +56,10 @@ def no_downloads(monkeypatch, tmp_path_factory) -> None:
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.setenv("NO_PROXY", "")
+
+
+@pytest.fixture(scope="session")
+def curve_data(tmp_path_factory) -> Path:
+    """4 look-alike classes x 150 real images: holdout 15 and validation 15 per class, pools of
+    120, so a learning curve has 12 slices and room to rise (the tiny set's 3 holdout images do not)."""
+    return copy_sample(DEFAULT_DATA, tmp_path_factory.mktemp("curve"), CURVE_CLASSES, 150)

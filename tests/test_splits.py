@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import UserError
-from core.splits import ORIGINAL_SLICES, SliceSpec, make_splits, slice_sizes
+from core.splits import ORIGINAL_SLICES, SliceSpec, curve_slices, make_splits, slice_sizes
 
 CLASSES = tuple(f"c{i}" for i in range(5))
 
@@ -100,3 +100,23 @@ def test_slice_sizes_explain_impossible_slices():
     assert sizes["holdout (fixed)"]["images"] == 3
     assert sizes["slice 1/class"]["images"] == 3
     assert "pool has 10" in sizes["slice 50/class"]["note"]
+
+
+def test_per_class_counts_round_trip_and_name_every_class():
+    spec = SliceSpec.parse(" *=2 ; Coat = 5;Bag=3")
+    assert str(spec) == "Bag=3;Coat=5;*=2"
+    assert (spec.count("Coat", 100), spec.count("Shirt", 100)) == (5, 2)
+    assert SliceSpec.parse("Bag=3;*=2").sort_key() > SliceSpec.parse("100%").sort_key()
+    with pytest.raises(UserError, match="'Bag=0' is not class=count"):
+        SliceSpec.parse("Bag=0;*=1")
+    with pytest.raises(UserError, match="gives no count for class 'c1'"):
+        make_splits(np.repeat(np.arange(2), 10), ("c0", "c1")).slice_indices(
+            SliceSpec.parse("c0=2"), 0, ("c0", "c1")
+        )
+
+
+def test_curve_slices_stop_at_the_smallest_pool():
+    assert curve_slices([400, 380]) == [
+        f"{n}/class" for n in (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130, 200, 300)
+    ] + ["100%"]
+    assert curve_slices([4, 10]) == ["1/class", "2/class", "3/class", "100%"]

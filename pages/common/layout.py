@@ -14,6 +14,21 @@ NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled M
     "pages/3_Experiments.py": ("Experiments", "training and validation curves", ":material/show_chart:"),
     "pages/4_Holdout.py": ("Holdout", "accuracy bars and argmax against confidence", ":material/bar_chart:"),
     "pages/5_Grad-CAM.py": ("Grad-CAM", "where the model looked on its mistakes", ":material/visibility:"),
+    "pages/6_Learning_curve.py": (
+        "Learning curve",
+        "how many labels a target accuracy takes, with an interval and a backtest",
+        ":material/trending_up:",
+    ),
+    "pages/7_Label_next.py": (
+        "Label next",
+        "which classes more labels pay most in, checked by training",
+        ":material/label:",
+    ),
+    "pages/8_Quiz.py": (
+        "Quiz",
+        "guess the accuracy, then see it: for a room of stakeholders",
+        ":material/quiz:",
+    ),
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import runs
+from core import budget, runs
 from core.datasets import Dataset, folder_stamp, load_rgb, scan
 from core.images import square
 from core.record import Metrics, Predictions, Summary
@@ -67,3 +67,44 @@ def dataset(path: str, cache: Path) -> Dataset:
 def thumbnails(root: str, relative_paths: tuple[str, ...], size: int) -> list[np.ndarray]:
     """Square thumbnails of dataset images, decoded once per page session set."""
     return [square(load_rgb(Path(root) / p), size) for p in relative_paths]
+
+
+@st.cache_data(show_spinner="Fitting five curve families with bootstrap intervals…", max_entries=32)
+def _analysis(cache: str, data: str, experiment: str | None, ids: tuple[str, ...]) -> budget.Analysis:
+    return budget.analyse(budget.select(Path(cache), data, experiment))
+
+
+def analysis(cache: Path, data: str, experiment: str | None = None) -> budget.Analysis:
+    """The learning curve of an experiment on a dataset, fitted once per set of cached runs.
+
+    Raises:
+        UserError: no runs for the dataset, or fewer than 3 slices.
+    """
+    return _analysis(str(cache), data, experiment, runs.complete_ids(cache))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def selection(cache: str, data: str, experiment: str | None, ids: tuple[str, ...]) -> budget.Selection:
+    return budget.select(Path(cache), data, experiment)
+
+
+def html_report(cache: Path, data: str, experiment: str, target: float):
+    """A callable the download button runs only when pressed (it draws CAMs and inlines plotly)."""
+    from core.report_html import render
+
+    return lambda: render(cache, data, target, experiment)
+
+
+@st.cache_data(show_spinner="Fitting each class's curve…", max_entries=32)
+def allocation(selection: budget.Selection, labels: int, base: str | None):
+    """:func:`core.budget.allocate` from ``base`` (within the pool when it is given)."""
+    return budget.allocate(selection, labels, base, room=base is not None)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def class_curves(selection: budget.Selection) -> dict[str, list[tuple[float, float]]]:
+    return budget.class_curves(selection)
+
+
+def base_counts(selection: budget.Selection, base: str) -> dict[str, int]:
+    return budget.per_class_counts(selection, next(s for s in selection.summaries if s.config.slice == base))

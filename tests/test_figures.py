@@ -1,8 +1,8 @@
-"""Chart helpers that need no run: smoothing."""
+"""Figures that need no run."""
 
 import pandas as pd
 
-from pages.common.charts import smooth
+from core.figures import smooth
 
 
 def test_smoothing_keeps_length_and_zero_is_raw():

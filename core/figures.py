@@ -1,0 +1,208 @@
+"""Plotly figures for the pages and the HTML report: training curves, holdout bars, learning curves,
+confusion matrices, class counts. Plain plotly, no Streamlit."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from core.record import Metrics
+
+PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
+
+
+def smooth(values: pd.Series, weight: float) -> pd.Series:
+    """Exponential moving average, as TensorBoard smooths (0 = raw, 0.99 = very smooth)."""
+    if weight <= 0:
+        return values
+    return values.ewm(alpha=1 - weight, adjust=True).mean()
+
+
+def curves(series: dict[str, Metrics], metric: str, smoothing: float = 0.0) -> go.Figure:
+    """Train (solid) and validation (dashed) ``metric`` per epoch, one colour per run; a legend
+    click hides a run, a double click isolates it."""
+    figure = go.Figure()
+    for i, (label, metrics) in enumerate(series.items()):
+        epochs = metrics.epochs
+        colour = PALETTE[i % len(PALETTE)]
+        for stage, dash in (("train", "solid"), ("val", "dash")):
+            column = f"{stage}_{metric}"
+            if column not in epochs or epochs.empty:
+                continue
+            figure.add_trace(
+                go.Scatter(
+                    x=epochs["epoch"] + 1,
+                    y=smooth(epochs[column], smoothing),
+                    mode="lines",
+                    line={"color": colour, "dash": dash},
+                    name=f"{label} ({stage})",
+                    legendgroup=label,
+                    hovertemplate=f"{label}<br>{stage} {metric} %{{y:.3f}}<extra></extra>",
+                )
+            )
+    figure.update_layout(
+        xaxis_title="epoch", yaxis_title=metric, height=420, legend={"font": {"size": 10}}, margin={"t": 30}
+    )
+    return figure
+
+
+def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
+    """Holdout accuracy per slice, one bar per experiment, error bars = std over seeds."""
+    figure = px.bar(
+        bars,
+        x="slice",
+        y="accuracy",
+        color="experiment",
+        barmode="group",
+        error_y="spread",
+        category_orders={"slice": order},
+        hover_data={"seeds": True, "n_train": ":.0f", "spread": ":.3f"},
+        color_discrete_sequence=PALETTE,
+        text_auto=".2f",
+    )
+    figure.update_layout(
+        yaxis={"range": [0, 1], "title": "holdout accuracy"},
+        height=440,
+        legend={"orientation": "h", "y": -0.2},
+        margin={"t": 30},
+    )
+    figure.update_xaxes(type="category")  # else plotly reads "5%" as 5 and drops "1/class"
+    figure.update_traces(textposition="inside", insidetextanchor="start")  # clear of error bars
+    return figure
+
+
+def confusion(matrix, classes) -> go.Figure:
+    figure = px.imshow(
+        [list(row) for row in matrix],
+        x=list(classes),
+        y=list(classes),
+        text_auto=True,
+        color_continuous_scale="Blues",
+        labels={"x": "predicted", "y": "true", "color": "images"},
+    )
+    figure.update_layout(height=480, margin={"t": 30})
+    return figure
+
+
+def class_counts(counts: dict[str, int]) -> go.Figure:
+    figure = px.bar(
+        x=list(counts),
+        y=list(counts.values()),
+        labels={"x": "class", "y": "readable images"},
+        color_discrete_sequence=PALETTE,
+    )
+    figure.update_layout(height=320, margin={"t": 20})
+    return figure
+
+
+def learning_curve(
+    points,
+    band: list[tuple[float, object]] | None = None,
+    target: float | None = None,
+    answer=None,
+    level: float = 0.8,
+) -> go.Figure:
+    """Holdout accuracy against images per class on a log axis: measured means with their seed
+    spreads (sample seeds as a shaded band, training seeds as error bars, told apart in the
+    legend), the fitted curves' median and ``level`` interval beyond them, and the target with
+    the answer's interval. ``points`` are :class:`core.budget.CurvePoint`; ``band`` pairs of
+    (images per class, Estimate); ``answer`` an Estimate of images per class."""
+    figure = go.Figure()
+    xs = [p.images_per_class for p in points]
+    means = [p.accuracy for p in points]
+    if band:
+        ns = [n for n, _ in band]
+        figure.add_trace(
+            go.Scatter(
+                x=ns + ns[::-1],
+                y=[e.high for _, e in band] + [e.low for _, e in band][::-1],
+                fill="toself",
+                fillcolor="rgba(255,127,14,0.18)",
+                line={"width": 0},
+                hoverinfo="skip",
+                name=f"fitted curves, {level:.0%} interval",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=ns,
+                y=[e.estimate for _, e in band],
+                mode="lines",
+                line={"color": "#ff7f0e", "dash": "dash"},
+                name="fitted (median of 5 families)",
+                hovertemplate="%{x:,.0f} images/class: %{y:.3f}<extra>fitted</extra>",
+            )
+        )
+    sample = [p.sample_spread or 0.0 for p in points]
+    together = any(p.together for p in points)
+    label = "spread over seeds (sample and training together)" if together else "spread over sample seeds"
+    figure.add_trace(
+        go.Scatter(
+            x=xs + xs[::-1],
+            y=[m + s for m, s in zip(means, sample, strict=True)]
+            + [m - s for m, s in zip(means, sample, strict=True)][::-1],
+            fill="toself",
+            fillcolor="rgba(31,119,180,0.18)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name=f"{label} (±1 sd)",
+        )
+    )
+    seed_spread = [p.seed_spread or 0.0 for p in points]
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=means,
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+            name="measured (mean over runs)",
+            error_y={"type": "data", "array": seed_spread, "visible": any(seed_spread), "color": "#1f77b4"},
+            customdata=[[p.slice, p.runs] for p in points],
+            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.3f} over "
+            "%{customdata[1]} runs<extra></extra>",
+        )
+    )
+    if any(seed_spread):
+        figure.data[-1].name = "measured; error bars: spread over training seeds"
+    if target is not None:
+        figure.add_hline(
+            y=target,
+            line={"dash": "dot", "color": "#2ca02c"},
+            annotation_text=f"target {target:g}",
+            annotation_position="top left",
+        )
+    if answer is not None:
+        figure.add_vrect(x0=answer.low, x1=answer.high, fillcolor="rgba(44,160,44,0.12)", line_width=0)
+        figure.add_vline(x=answer.estimate, line={"color": "#2ca02c"})
+    right = max(xs[-1] * 4, answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0)
+    figure.update_xaxes(
+        type="log", title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
+    )
+    floor = min(min(means) - 0.1, target - 0.1 if target is not None else 1.0)
+    figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0])
+    figure.update_layout(height=460, margin={"t": 30}, legend={"orientation": "h", "y": -0.22})
+    return figure
+
+
+def per_class_curves(curves: dict[str, list[tuple[float, float]]]) -> go.Figure:
+    """Each class's holdout recall against its own training images (means over runs)."""
+    figure = go.Figure()
+    for i, (name, pairs) in enumerate(sorted(curves.items())):
+        pairs = sorted(pairs)
+        figure.add_trace(
+            go.Scatter(
+                x=[n for n, _ in pairs],
+                y=[r for _, r in pairs],
+                mode="lines+markers",
+                name=name,
+                line={"color": PALETTE[i % len(PALETTE)]},
+                hovertemplate=f"{name}: %{{x:,.0f}} images, recall %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.update_xaxes(type="log", title="training images of the class (log scale)")
+    figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02])
+    figure.update_layout(height=420, margin={"t": 30})
+    return figure

@@ -1,0 +1,50 @@
+"""Numbers from finite samples come with intervals: the estimate type, and the Wilson interval
+for a proportion (accuracy on n images, a share automated).
+
+Wilson rather than the normal approximation: it stays inside [0, 1] and is honest at the
+extremes (30 of 30 right is not "1.000 ± 0"), which is where small holdouts live.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy.stats import norm
+
+
+def json_float(value: float | None) -> float | None:
+    """The value, or None where JSON has no number for it (NaN, inf)."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number from a finite sample, with the ends of its interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict:
+        return {
+            "estimate": json_float(self.estimate),
+            "low": json_float(self.low),
+            "high": json_float(self.high),
+        }
+
+    def overlaps(self, other: Estimate) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+def wilson(successes: float, n: int, level: float = 0.95) -> Estimate:
+    """The share ``successes / n`` with its Wilson score interval at ``level``; NaN when n is 0."""
+    if n <= 0:
+        return Estimate(math.nan, math.nan, math.nan)
+    z = float(norm.ppf((1 + level) / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)  # exact ends, not 0.9999999999999999
+    return Estimate(p, low, high)

@@ -1,0 +1,113 @@
+"""Learning curve: how many labelled images per class a target accuracy takes, and how far to trust it."""
+
+import pandas as pd
+import streamlit as st
+
+from core import budget, figures, jobs, runs
+from core.config import default_config
+from core.errors import UserError
+from pages.common import layout, loaders, state
+
+layout.header(
+    "Learning curve",
+    "How many labelled images per class does the accuracy I need take, and how "
+    "far can I trust the answer on my own data?",
+)
+cache = state.cache_dir()
+data = state.dataset()
+
+
+def queue_curve(base) -> None:
+    known = {j.id for j in jobs.list_jobs(cache)}
+    try:
+        st.session_state["curve_message"] = jobs.tally(
+            jobs.submit(cache, budget.curve_grid(base, cache)), known
+        )
+    except UserError as error:
+        st.session_state["curve_message"] = f"error: {error}"
+
+
+if message := st.session_state.pop("curve_message", None):
+    (st.error if message.startswith("error") else st.success)(message)
+try:
+    chosen = loaders.selection(str(cache), data, None, runs.complete_ids(cache))
+except UserError as error:
+    st.info(f"{error}. Or queue it here:")
+    st.button(
+        "Queue a learning curve (frozen EfficientNet-Lite0, sample seeds 1-3)",
+        key="curve_queue",
+        on_click=queue_curve,
+        args=(default_config(data),),
+        type="primary",
+    )
+    st.stop()
+experiment = st.selectbox(
+    "Experiment",
+    chosen.experiments,
+    key="curve_experiment",
+    help="Runs that differ in any setting are separate curves; the longest comes first",
+)
+try:
+    analysis = loaders.analysis(cache, data, experiment)
+except UserError as error:
+    st.warning(str(error))
+    st.button(
+        "Queue the learning-curve slices for this experiment",
+        key="curve_queue_more",
+        on_click=queue_curve,
+        args=(chosen.summaries[0].config,),
+    )
+    st.stop()
+
+left, right = st.columns(2)
+target = left.number_input(
+    "Target holdout accuracy",
+    0.01,
+    0.99,
+    analysis.suggested_target(),
+    0.01,
+    key="curve_target",
+    format="%.2f",
+)
+top = analysis.points[-1].images_per_class
+at = right.number_input("Accuracy expected at images per class", 1, 10_000_000, int(top * 4), key="curve_at")
+report = budget.report(analysis, target, float(at))
+needed, level = report.needed, report.level
+if needed.estimate:
+    st.success(
+        f"To reach **{target:g}**: about **{budget.stated(needed.estimate, level, ',.0f')}** images per "
+        f"class (now {top:,.0f})."
+    )
+else:
+    st.warning(f"To reach {target:g}: no estimate. {needed.reason}")
+n, answer = report.accuracy_at
+st.info(
+    f"At {n:,.0f} images per class: "
+    + (f"**{budget.stated(answer.estimate, level)}**" if answer.estimate else f"no estimate. {answer.reason}")
+)
+st.plotly_chart(
+    figures.learning_curve(report.points, report.band, target, needed.estimate, level), key="curve_chart"
+)
+st.caption(
+    f"Intervals are {level:.0%} bootstrap intervals over seeds, slices and five curve families (power "
+    "law with a ceiling, piecewise power law, arctan, logarithmic, algebraic root); one family alone "
+    "misjudges the data needed far too often to be trusted."
+)
+
+st.subheader("How far to trust it: the backtest on this data")
+st.markdown(budget.backtest_sentence(report.backtest, level))
+if report.backtest.rows:
+    numbers = {
+        c: st.column_config.NumberColumn(format="%.3f") for c in ("measured", "predicted", "low", "high")
+    }
+    numbers["images_per_class"] = st.column_config.NumberColumn("images per class", format="%g")
+    st.dataframe(budget.backtest_rows(report.backtest), hide_index=True, column_config=numbers)
+with st.expander("Measured points"):
+    st.dataframe(pd.DataFrame([p.to_dict() for p in report.points]), hide_index=True)
+st.download_button(
+    "Download this as a report (one HTML file, opens offline)",
+    data=loaders.html_report(cache, data, experiment, target),
+    file_name="how-much-data.html",
+    mime="text/html",
+    key="curve_report",
+)

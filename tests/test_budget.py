@@ -1,0 +1,324 @@
+"""The budget answer end to end on a real learning curve of the tiny dataset: the CLI contract,
+per-class slices, the allocation check, the offline report, and the pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import budget, runs
+from core.locks import try_lock
+from core.paths import PROJECT_ROOT, write_json
+from core.pipeline import prepare, train_run
+from core.splits import SliceSpec
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    browser_page,
+    need_chromium,
+    screenshot,
+    serve,
+    wait_rendered,
+)
+from tests.quick import quick_run
+
+pytestmark = pytest.mark.train
+CURVE = [
+    "sweep",
+    "--preset",
+    "curve",
+    "--sample-seeds",
+    "1,2,3",
+    "--seeds",
+    "1",
+    "--image-size",
+    "64",
+    "--epochs",
+    "3",
+    "--json",
+]
+
+
+def cli(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "core", "--cache", str(cache), *args],
+        cwd=PROJECT_ROOT,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def curve_cache(curve_data, tmp_path_factory) -> Path:
+    """The learning-curve sweep of 4 classes x 150 images (pools of 120 per class): 1, 2, 3, 5, 8,
+    13, 20, 30, 50, 80/class and 100%, over sample seeds 1 to 3, through the CLI contract."""
+    cache = tmp_path_factory.mktemp("curve-cache")
+    done = cli(cache, *CURVE, "--data", str(curve_data))
+    assert done.returncode == 0, done.stderr
+    return cache
+
+
+def test_the_curve_preset_varies_which_images_are_labelled(curve_cache, curve_data):
+    rows = json.loads(cli(curve_cache, *CURVE, "--data", str(curve_data)).stdout)
+    slices = list(dict.fromkeys(r["config"]["slice"] for r in rows))
+    assert slices == [*(f"{n}/class" for n in (1, 2, 3, 5, 8, 13, 20, 30, 50, 80)), "100%"]
+    assert {(r["config"]["sample_seed"], r["config"]["seed"]) for r in rows} == {(1, 1), (2, 1), (3, 1)}
+    assert all(r["cached"] for r in rows), "the fixture trained them; asking again trains nothing"
+
+
+def test_budget_json_carries_the_contract(curve_cache, curve_data):
+    done = cli(
+        curve_cache, "budget", "--data", str(curve_data), "--target", "0.9", "--accuracy-at", "1000", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["target"] == 0.9
+    assert isinstance(report["beyond_reach"], bool)
+    if report["images_per_class"] is None:
+        assert report["reason"], "no estimate without a reason"
+    else:
+        assert set(report["images_per_class"]) == {"estimate", "low", "high"}
+        e = report["images_per_class"]
+        assert e["low"] <= e["estimate"] <= e["high"]
+    assert [p["images_per_class"] for p in report["points"]] == [1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 120]
+    assert all(p["runs"] == 3 for p in report["points"])
+    backtest = report["backtest"]
+    assert {"fit_up_to", "rows", "mean_abs_error", "coverage"} <= set(backtest)
+    for row in backtest["rows"]:
+        assert {"images_per_class", "measured", "predicted", "low", "high", "inside"} <= set(row)
+        assert row["images_per_class"] > backtest["fit_up_to"]
+    assert set(report["accuracy_at"]) >= {"estimate", "low", "high"}
+    assert report["ceiling"] is None or set(report["ceiling"]) == {"estimate", "low", "high"}
+
+
+def test_budget_per_class_shares_the_labels(curve_cache, curve_data):
+    done = cli(
+        curve_cache,
+        "budget",
+        "--data",
+        str(curve_data),
+        "--target",
+        "0.9",
+        "--per-class",
+        "--budget",
+        "30",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["allocation"]) == {"T-shirt_top", "Pullover", "Coat", "Shirt"}
+    assert sum(report["allocation"].values()) <= 30
+    for key in ("expected_gain", "even_gain"):
+        assert set(report[key]) == {"estimate", "low", "high"}
+    text = cli(curve_cache, "budget", "--data", str(curve_data), "--target", "0.9").stdout
+    assert "To reach 0.9" in text and "Backtest" in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "1.5"], "error: --target must be a holdout accuracy between 0 and 1"),
+        (["--target", "0"], "error: --target must be a holdout accuracy between 0 and 1"),
+        (["--target", "0.9", "--per-class"], "error: --per-class needs --budget N"),
+        (["--target", "0.9", "--experiment", "resnet"], "error: --experiment 'resnet' matches none"),
+    ],
+)
+def test_budget_bad_input_is_one_line_and_exit_2(curve_cache, curve_data, args, message):
+    done = cli(curve_cache, "budget", "--data", str(curve_data), *args)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().startswith(message) and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_budget_without_runs_or_with_too_few_slices_says_what_to_run(tiny_data, other_data, cache_dir):
+    done = cli(cache_dir, "budget", "--data", str(other_data), "--target", "0.9")
+    assert done.returncode == 2 and "error: no cached runs for" in done.stderr
+    assert "python -m core sweep --preset curve" in done.stderr
+    for text in ("1/class", "3/class"):
+        train_run(quick_run(tiny_data, slice=text), cache_dir)
+    done = cli(cache_dir, "budget", "--data", str(tiny_data), "--target", "0.9")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: too few slices to fit a learning curve: 2 measured")
+
+
+def test_a_per_class_slice_is_nested_in_the_sample_order(tiny_data, cache_dir):
+    spec = "Bag=5;*=2"
+    base = prepare(quick_run(tiny_data, slice="2/class", sample_seed=3), cache_dir)
+    custom = prepare(quick_run(tiny_data, slice=spec, sample_seed=3), cache_dir)
+    labels = base.dataset.labels
+    assert np.bincount(labels[custom.train_indices]).tolist() == [5, 2, 2]  # Bag, Sneaker, Trouser
+    assert set(base.train_indices) <= set(custom.train_indices)
+    assert str(SliceSpec.parse(" *=2 ; Bag=5")) == spec
+    with pytest.raises(Exception, match="names class\\(es\\) Cat that the dataset does not have"):
+        prepare(quick_run(tiny_data, slice="Cat=3;*=1"), cache_dir)
+    with pytest.raises(Exception, match="gives no count for class 'Sneaker'"):
+        prepare(quick_run(tiny_data, slice="Bag=3;Trouser=2"), cache_dir)
+
+
+def test_checking_an_allocation_trains_both_and_measures_the_gain(curve_cache, curve_data, tmp_path):
+    cache = tmp_path / "check"
+    shutil.copytree(curve_cache, cache)
+    selection = budget.select(cache, curve_data)
+    plan = budget.check_plan(selection, "20/class", 20)
+    counts = SliceSpec.parse(plan.suggested).counts
+    assert sum(n for _, n in counts) == 4 * 20 + 20 and all(n <= 120 for _, n in counts), "within the pool"
+    assert dict(SliceSpec.parse(plan.even).counts) == {
+        "Coat": 25,
+        "Pullover": 25,
+        "Shirt": 25,
+        "T-shirt_top": 25,
+    }
+    assert [r["measured gain"] for r in budget.check_results(selection, plan)] == [None, None]
+    for config in plan.configs(selection):
+        train_run(config, cache)
+    selection = budget.select(cache, curve_data)
+    measured = budget.check_results(selection, plan)
+    assert [r["runs"] for r in measured] == ["3 of 3", "3 of 3"]
+    assert all(-1 <= r["measured gain"] <= 1 for r in measured)
+
+
+def test_the_report_opens_offline_with_charts_and_no_request(curve_cache, curve_data, tmp_path):
+    need_chromium()
+    out = tmp_path / "report.html"
+    done = cli(curve_cache, "report", "--data", str(curve_data), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "How much data does" in text and "Backtest" in text and "data:image/png;base64," in text
+    assert "http://" not in text.split("<script>")[0] and 'src="http' not in text
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(offline=True)
+        page = context.new_page()
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(out.as_uri())
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() == 2, "the learning curve and the holdout bars"
+        curve, bars = page.locator(".js-plotly-plot").nth(0), page.locator(".js-plotly-plot").nth(1)
+        assert curve.locator(".scatterlayer .points path").count() >= 6, "a marker per measured slice"
+        assert bars.locator(".bars .point").count() == 11, "a bar per slice"
+        wrong = budget_mistakes(curve_cache, curve_data)
+        assert page.locator(".cams img").count() == 3 * min(4, wrong), "image, predicted CAM, true CAM"
+        browser.close()
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+
+
+def budget_mistakes(cache: Path, data: Path) -> int:
+    """Holdout mistakes of the run the report shows: the largest slice, first seeds."""
+    selection = budget.select(cache, data)
+    largest = max(selection.summaries, key=lambda s: (s.n_train, -s.config.sample_seed, -s.config.seed))
+    return int(len(largest.classes) and (1 - largest.accuracy) * largest.n_holdout + 0.5)
+
+
+def open_page(cache: Path, data: Path, page: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("HMD_CACHE", str(cache))
+    write_json(cache / "ui.json", {"dataset": str(data)})
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join(
+        str(e.value)
+        for kind in ("markdown", "info", "warning", "error", "success", "caption")
+        for e in getattr(app, kind)
+    )
+
+
+def test_learning_curve_page_answers_and_backtests(curve_cache, curve_data, monkeypatch):
+    app = open_page(curve_cache, curve_data, "pages/6_Learning_curve.py", monkeypatch)
+    assert "Backtest (fitted up to" in texts(app)
+    assert len(app.get("plotly_chart")) == 1
+    app.number_input(key="curve_target").set_value(0.5).run()
+    assert "To reach **0.5**: about" in texts(app)
+    app.number_input(key="curve_target").set_value(0.99).run()
+    assert "To reach 0.99: no estimate." in texts(app) or "To reach **0.99**" in texts(app)
+
+
+def test_learning_curve_page_on_a_dataset_without_runs_offers_the_sweep(cache_dir, other_data, monkeypatch):
+    app = open_page(cache_dir, other_data, "pages/6_Learning_curve.py", monkeypatch)
+    assert "no cached runs for" in texts(app)
+    with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
+        app.button(key="curve_queue").click().run()
+    assert "run(s) queued" in texts(app)
+
+
+def test_label_next_page_plans_and_checks(curve_cache, curve_data, tmp_path, monkeypatch):
+    cache = tmp_path / "pages"
+    shutil.copytree(curve_cache, cache)
+    app = open_page(cache, curve_data, "pages/7_Label_next.py", monkeypatch)
+    assert "Predicted gain in holdout accuracy" in texts(app)
+    app.selectbox(key="label_base").set_value("20/class").run()
+    plan = budget.check_plan(budget.select(cache, curve_data), "20/class", 40)
+    with try_lock(cache / "jobs" / "worker.lock"):
+        app.button(key="label_check").click().run()
+    assert f"{len({plan.suggested, plan.even}) * 3} run(s) queued" in texts(app)
+
+
+def test_quiz_page_hides_then_reveals(curve_cache, curve_data, monkeypatch):
+    app = open_page(curve_cache, curve_data, "pages/8_Quiz.py", monkeypatch)
+    assert not app.dataframe, "answers stay hidden until Reveal"
+    app.button(key="quiz_reveal").click().run()
+    answers = app.dataframe[0].value
+    assert list(answers.columns)[:3] == ["slice", "your guess", "argmax accuracy"]
+    assert "1/class" in answers["slice"].tolist()
+
+
+def test_runs_of_another_split_are_another_curve(curve_cache, curve_data):
+    selection = budget.select(curve_cache, curve_data)
+    assert {s.config.holdout for s in selection.summaries} == {0.1}
+    with pytest.raises(Exception, match="no cached runs"):
+        budget.select(curve_cache, curve_data, holdout=0.25)
+    assert runs.list_runs(curve_cache)
+
+
+@pytest.mark.browser
+def test_the_answer_in_a_real_browser(curve_cache, curve_data, tmp_path):
+    """Learning curve, Label next and Quiz served by streamlit in Chromium: the answer and its
+    chart, a report downloaded from the button, the quiz revealed."""
+    need_chromium()
+    cache = tmp_path / "served"
+    shutil.copytree(curve_cache, cache)
+    write_json(cache / "ui.json", {"dataset": str(curve_data)})
+    with serve(cache) as url, browser_page() as page:
+        page.goto(f"{url}/Learning_curve", wait_until="domcontentloaded")
+        page.get_by_text("How far to trust it").wait_for(timeout=120_000)
+        wait_rendered(page)
+        chart = page.locator(".js-plotly-plot").first
+        chart.locator(".scatterlayer .points path").nth(10).wait_for(timeout=30_000)
+        assert page.get_by_text(re.compile(r"To reach (\*\*)?0\.\d+")).count() >= 1
+        box = page.get_by_label("Target holdout accuracy")
+        box.fill("0.5")
+        box.press("Enter")
+        page.get_by_text(re.compile(r"To reach 0\.5: about [\d,]+ \(80% interval")).wait_for(timeout=60_000)
+        wait_rendered(page)
+        screenshot(page, "9-learning-curve")
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name=re.compile("Download this as a report")).click()
+        saved = tmp_path / "report.html"
+        download.value.save_as(saved)
+        assert "How much data does" in saved.read_text()
+
+        page.goto(f"{url}/Label_next", wait_until="domcontentloaded")
+        page.get_by_text("Predicted gain in holdout accuracy").wait_for(timeout=120_000)
+        wait_rendered(page)
+        screenshot(page, "10-label-next")
+
+        page.goto(f"{url}/Quiz", wait_until="domcontentloaded")
+        page.get_by_role("button", name="Reveal").wait_for(timeout=120_000)
+        page.get_by_role("button", name="Reveal").click()
+        page.get_by_text("Confident and right:").wait_for(timeout=60_000)
+        wait_rendered(page)
+        screenshot(page, "11-quiz")
