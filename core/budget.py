@@ -22,7 +22,7 @@ import numpy as np
 from core import curves, runs
 from core.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, grid
 from core.datasets import Dataset, scan
-from core.errors import UserError
+from core.errors import UserError, check_share
 from core.intervals import Estimate
 from core.record import Summary
 from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
@@ -39,6 +39,7 @@ class Selection:
     experiment: str
     experiments: tuple[str, ...]  # every experiment with runs on this dataset and split
     summaries: tuple[Summary, ...]
+    cache_dir: Path
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -86,7 +87,20 @@ def select(
         )
     )
     chosen = labels[0] if experiment is None else _match(experiment, labels)
-    return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]))
+    return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir)
+
+
+def siblings(cache_dir: Path, summary: Summary) -> list[Summary]:
+    """The runs of ``summary``'s experiment: same images, same split, same label (its dataset
+    folder need not exist any more)."""
+    split = (summary.config.holdout, summary.config.val, summary.config.split_seed)
+    return [
+        s
+        for s in runs.list_runs(cache_dir)
+        if s.info.fingerprint == summary.info.fingerprint
+        and (s.config.holdout, s.config.val, s.config.split_seed) == split
+        and experiment_label(s.config) == experiment_label(summary.config)
+    ]
 
 
 def _match(wanted: str, labels: tuple[str, ...]) -> str:
@@ -275,12 +289,6 @@ def backtest_rows(backtest: curves.Backtest) -> list[dict]:
     ]
 
 
-def check_target(target: float) -> float:
-    if not 0 < target < 1:
-        raise UserError(f"--target must be a holdout accuracy between 0 and 1 (exclusive), not {target:g}")
-    return target
-
-
 @dataclass(frozen=True)
 class Analysis:
     """The target-independent part of an answer: the measured curve, the fitted curves (or why
@@ -354,7 +362,7 @@ def report(
     Raises:
         UserError: a target outside (0, 1), or a bad count or budget.
     """
-    check_target(target)
+    check_share("--target", target)
     selection, level = analysis.selection, analysis.level
     at = None
     if accuracy_at is not None:

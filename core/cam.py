@@ -7,7 +7,9 @@ for every parameter, so CAMs work for frozen backbones too.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +154,69 @@ def export_misclassified(cache_dir: Path, rid: str, n: int, method: str, out: Pa
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+@dataclass(frozen=True)
+class SliceCam:
+    """One run's view of one holdout image: its slice, its prediction, its CAM for the true class."""
+
+    slice: str
+    run_id: str
+    images_per_class: float
+    true: str
+    predicted: str
+    p_true: float
+    overlay: Path
+
+    @property
+    def right(self) -> bool:
+        return self.true == self.predicted
+
+
+def across_slices(cache_dir: Path, summaries, image_index: int, method: str = "gradcam") -> list[SliceCam]:
+    """The CAM for the true class of one holdout image from each slice's run (the first sample and
+    training seeds of each slice), smallest slice first: how where the model looks changes as
+    labels are added. ``summaries`` are the runs of one experiment (they share the holdout)."""
+    check_method(method)
+    first = {}
+    for summary in sorted(summaries, key=lambda s: (s.n_train, s.config.sample_seed, s.config.seed)):
+        first.setdefault(summary.config.slice, summary)
+    found = []
+    for summary in first.values():
+        predictions = runs.load(cache_dir, summary.run_id).predictions()
+        row = int(np.flatnonzero(predictions.image_index == image_index)[0])
+        label = int(predictions.labels[row])
+        [overlay] = overlays(cache_dir, summary.run_id, [(image_index, label)], method)
+        found.append(
+            SliceCam(
+                summary.config.slice,
+                summary.run_id,
+                summary.n_train / len(summary.classes),
+                summary.classes[label],
+                summary.classes[int(predictions.predicted[row])],
+                float(predictions.p_true[row]),
+                overlay,
+            )
+        )
+    return found
+
+
+def animation(frames: list[SliceCam], seconds: float = 0.9) -> bytes:
+    """The CAMs across slices as one looping GIF, each frame captioned with its slice."""
+    from PIL import ImageDraw
+
+    pictures = []
+    for frame in frames:
+        picture = Image.open(frame.overlay).convert("RGB").resize((224, 224), Image.Resampling.NEAREST)
+        canvas = Image.new("RGB", (224, 250), "white")
+        canvas.paste(picture, (0, 0))
+        verdict = "right" if frame.right else f"says {frame.predicted}"
+        ImageDraw.Draw(canvas).text(
+            (6, 230), f"{frame.slice}: P(true) {frame.p_true:.2f}, {verdict}", fill="black"
+        )
+        pictures.append(canvas)
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer, "GIF", save_all=True, append_images=pictures[1:], duration=int(seconds * 1000), loop=0
+    )
+    return buffer.getvalue()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError
+from core.errors import UserError, check_share
 from core.paths import DEFAULT_DATA, cache_root
 
 
@@ -237,7 +237,7 @@ def _print_doctor(result: dict) -> None:
 def _cmd_budget(args: argparse.Namespace):
     from core import budget
 
-    budget.check_target(args.target)
+    check_share("--target", args.target)
     selection = budget.select(
         args.cache_dir, args.data, args.experiment, args.holdout, args.val, args.split_seed
     )
@@ -259,6 +259,43 @@ def _cmd_report(args: argparse.Namespace) -> dict:
 
     path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
     return {"out": str(path), "bytes": path.stat().st_size}
+
+
+def _cmd_calibration(args: argparse.Namespace):
+    from core.trust import run_calibration
+
+    return run_calibration(args.cache_dir, args.run, args.scheme, args.bins)
+
+
+def _print_calibration(result) -> None:
+    print(
+        f"ECE {result.ece.estimate:.4f} (95% interval {result.ece.low:.4f} to {result.ece.high:.4f}), "
+        f"{result.direction}; after temperature scaling (T = {result.temperature:.3f}, fitted on the "
+        f"validation set): {result.ece_scaled.estimate:.4f} ({result.ece_scaled.low:.4f} to "
+        f"{result.ece_scaled.high:.4f}). Holdout accuracy {result.accuracy:.3f} before and "
+        f"{result.accuracy_scaled:.3f} after, over {result.n} images."
+    )
+    print("  confidence  accuracy  images")
+    for b in result.bins:
+        print(f"  {b.confidence:10.3f}  {b.accuracy:8.3f}  {b.count:6d}")
+
+
+def _cmd_threshold(args: argparse.Namespace):
+    from core.trust import run_threshold
+
+    return run_threshold(args.cache_dir, args.run, args.target, args.scaled)
+
+
+def _print_threshold(plan) -> None:
+    if plan.threshold is None or plan.automated_share is None:
+        print(f"target {plan.target:g}: {plan.reason}")
+        return
+    k, a, h = plan.kept_accuracy, plan.automated_share, plan.human_share
+    print(
+        f"Threshold {plan.threshold:.4f} (chosen on the validation set for {plan.target:g}). On the holdout: "
+        f"kept images {k.estimate:.3f} accurate ({k.low:.3f} to {k.high:.3f}); {a.estimate:.1%} automated "
+        f"({a.low:.1%} to {a.high:.1%}), {h.estimate:.1%} to a human ({h.low:.1%} to {h.high:.1%})."
+    )
 
 
 def _cmd_worker(args: argparse.Namespace) -> dict:
@@ -385,6 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--experiment", help="experiment label, or a part of it")
 
+    p = command(
+        "calibration", "are a run's probabilities probabilities? ECE before and after temperature scaling"
+    )
+    p.add_argument("--run", required=True)
+    p.add_argument(
+        "--scheme", default="width", choices=["width", "mass"], help="equal-width or equal-mass bins"
+    )
+    p.add_argument("--bins", type=int, default=15)
+
+    p = command("threshold", "the confidence threshold for a target accuracy, and the share left to a human")
+    p.add_argument("--run", required=True)
+    p.add_argument(
+        "--target", type=float, required=True, help="accuracy wanted on the images kept, e.g. 0.95"
+    )
+    p.add_argument("--scaled", action="store_true", help="on temperature-scaled confidences")
+
     command("backbones", "the backbone registry and which weights are available offline")
     command("runs", "the runs in the cache")
     p = command("doctor", "check the cache: damaged runs, leftovers of killed processes, bad files")
@@ -401,6 +454,8 @@ COMMANDS = {
     "cam": (_cmd_cam, _print_cam),
     "budget": (_cmd_budget, _print_budget),
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
+    "calibration": (_cmd_calibration, _print_calibration),
+    "threshold": (_cmd_threshold, _print_threshold),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),

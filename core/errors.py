@@ -31,3 +31,14 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
     if value not in choices:
         raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
     return value
+
+
+def check_share(flag: str, value: float) -> float:
+    """``value`` if it is strictly between 0 and 1 (an accuracy, a level, a share).
+
+    Raises:
+        UserError: "<flag> must be between 0 and 1, not <value>".
+    """
+    if not 0 < value < 1:
+        raise UserError(f"{flag} must be between 0 and 1, not {value:g}")
+    return value

@@ -206,3 +206,124 @@ def per_class_curves(curves: dict[str, list[tuple[float, float]]]) -> go.Figure:
     figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02])
     figure.update_layout(height=420, margin={"t": 30})
     return figure
+
+
+def reliability(before, after) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin as trained (bars, one per non-empty
+    bin, its image count on it) and after temperature scaling (markers at each bin's mean
+    confidence); the diagonal is a calibrated model. ``before``/``after``: :class:`core.calibration.Bin`."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=[(b.low + b.high) / 2 for b in before],
+            y=[b.accuracy for b in before],
+            width=[(b.high - b.low) * 0.92 for b in before],
+            name="as trained",
+            marker_color="#1f77b4",
+            opacity=0.8,
+            text=[f"{b.count}" for b in before],
+            textposition="outside",
+            customdata=[[b.confidence, b.count] for b in before],
+            hovertemplate="mean confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>"
+            "%{customdata[1]} images<extra>as trained</extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[b.confidence for b in after],
+            y=[b.accuracy for b in after],
+            mode="lines+markers",
+            marker={"size": [6 + 14 * (b.count / max(1, max(a.count for a in after))) ** 0.5 for b in after]},
+            name="temperature-scaled",
+            line={"color": "#ff7f0e"},
+            customdata=[b.count for b in after],
+            hovertemplate="mean confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} images"
+            "<extra>temperature-scaled</extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#7f7f7f"},
+            name="perfectly calibrated",
+            hoverinfo="skip",
+        )
+    )
+    figure.update_layout(
+        height=420,
+        margin={"t": 30},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": "confidence (top-class probability)", "range": [0, 1]},
+        yaxis={"title": "accuracy of the images in the bin", "range": [0, 1.08]},
+    )
+    return figure
+
+
+def trust_by_size(points, target: float) -> go.Figure:
+    """ECE before and after scaling, and the share automated at ``target``, against images per
+    class (``points`` are :class:`core.trust.SizePoint`)."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("calibration error (ECE)", f"share automated at {target:.0%} accuracy"),
+    )
+    xs = [p.images_per_class for p in points]
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[p.ece for p in points],
+            name="ECE as trained",
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+        ),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[p.ece_scaled for p in points],
+            name="ECE temperature-scaled",
+            mode="lines+markers",
+            line={"color": "#ff7f0e"},
+        ),
+        row=1,
+        col=1,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=[p.automated_share for p in points],
+            name="share automated",
+            mode="lines+markers",
+            line={"color": "#2ca02c"},
+            connectgaps=False,
+        ),
+        row=1,
+        col=2,
+    )
+    figure.update_xaxes(type="log", title="images per class (log scale)")
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    figure.update_layout(height=380, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
+    return figure
+
+
+def policy_heatmap(grid: pd.DataFrame) -> go.Figure:
+    """Holdout accuracy by augmentation policy and slice (:func:`core.tables.policy_grid`)."""
+    figure = px.imshow(
+        grid.values,
+        x=list(grid.columns),
+        y=list(grid.index),
+        text_auto=".2f",
+        aspect="auto",
+        color_continuous_scale="Viridis",
+        labels={"x": "slice", "y": "augmentation", "color": "accuracy"},
+    )
+    figure.update_xaxes(type="category")
+    figure.update_layout(height=120 + 45 * len(grid.index), margin={"t": 20})
+    return figure

@@ -299,7 +299,9 @@ def validation_of(run: runs.Run) -> Predictions:
             "validation set cannot be rebuilt (train it again)"
         )
     splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
-    return score(run.model(), run_inputs(config, dataset, run.cache_dir), dataset, splits.val)
+    model = run.model()  # with its backbone; on cached features only the head reads them
+    net = model.head if uses_features(config) else model
+    return score(net, run_inputs(config, dataset, run.cache_dir), dataset, splits.val)
 
 
 def evaluate_folder(cache_dir: Path, rid: str, data: str | Path, show_progress: bool = False) -> FolderScores:

@@ -182,3 +182,28 @@ def cli_table(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     columns = [c for c in (*shown, "cached") if c in frame.columns]
     return frame[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def policy_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean holdout accuracy by augmentation policy (rows) and slice (columns, smallest first),
+    over the runs given (one dataset and backbone, say): what helps where."""
+    grid = frame.pivot_table(index="aug", columns="slice", values="accuracy", aggfunc="mean")
+    return grid[[s for s in slice_order(frame) if s in grid.columns]]
+
+
+def crossover(frame: pd.DataFrame, baseline: str, challenger: str) -> str | None:
+    """The smallest slice from which ``challenger``'s mean accuracy beats ``baseline``'s at that
+    slice and every larger slice both measured (experiment labels); None if it never does."""
+    means = (
+        frame[frame["experiment"].isin([baseline, challenger])]
+        .pivot_table(index="slice", columns="experiment", values="accuracy", aggfunc="mean")
+        .dropna()
+    )
+    if means.empty or len(means.columns) < 2:
+        return None
+    ordered = [s for s in slice_order(frame) if s in means.index]
+    ahead = [bool(means.loc[s, challenger] > means.loc[s, baseline]) for s in ordered]
+    for i, text in enumerate(ordered):
+        if all(ahead[i:]):
+            return text
+    return None

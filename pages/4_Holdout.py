@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core import figures
-from core.tables import holdout_bars, run_label, slice_order, threshold_table
+from core.tables import crossover, holdout_bars, policy_grid, run_label, slice_order, threshold_table
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -13,7 +13,7 @@ layout.header(
     "often is the model confidently right?",
 )
 cache = state.cache_dir()
-table = layout.runs_or_stop(cache)
+table = all_runs = layout.runs_or_stop(cache)
 
 datasets = sorted(table["dataset"].unique())
 dataset = st.selectbox("Dataset", datasets, key="hold_dataset") if len(datasets) > 1 else datasets[0]
@@ -60,3 +60,26 @@ left.dataframe(
     column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
 )
 right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")
+
+st.subheader("What helps where")
+everything = all_runs[all_runs["dataset"] == dataset]
+left, right = st.columns([3, 2])
+for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
+    if runs_of["aug"].nunique() > 1:
+        left.markdown(f"Augmentation by slice, {backbone} · {mode}")
+        left.plotly_chart(figures.policy_heatmap(policy_grid(runs_of)), key=f"hold_policy_{backbone}_{mode}")
+frozen = sorted(everything[everything["mode"] == "frozen"]["experiment"].unique())
+tuned = sorted(everything[everything["mode"] == "finetune"]["experiment"].unique())
+for baseline in frozen:
+    for challenger in tuned:
+        where = crossover(everything, baseline, challenger)
+        right.markdown(
+            f"**{challenger}** beats **{baseline}** "
+            + (f"from slice **{where}** on." if where else "at no slice measured (or not from any slice on).")
+        )
+if everything["aug"].nunique() < 2 and not (frozen and tuned):
+    st.caption(
+        "Train the same slices with another augmentation policy, or fine-tuned as well as frozen, to see "
+        "which helps at which amount of data (the original article found augmentation hurt at 1 and 3 "
+        "images per class)."
+    )

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import runs
-from core.cam import GALLERIES, METHODS, gallery, pair_overlays
+from core import budget, runs
+from core.cam import GALLERIES, METHODS, across_slices, animation, gallery, pair_overlays
 from core.errors import UserError
 from core.tables import run_label
 from pages.common import layout, state
@@ -17,6 +17,35 @@ cache = state.cache_dir()
 table = layout.runs_or_stop(cache)
 
 labels = {r.run_id: f"{r.dataset} · {run_label(r)}" for r in table.itertuples()}
+view = st.radio("View", ["mistakes of one run", "one image as labels grow"], horizontal=True, key="cam_view")
+if view == "one image as labels grow":
+    run_id = st.selectbox("Experiment of run", list(labels), format_func=labels.get, key="cam_grow_run")
+    experiment = budget.siblings(cache, runs.load(cache, run_id).summary)
+    predictions = runs.load(cache, run_id).predictions().frame().sort_values("p_true")
+    choices = {int(r.image_index): f"{r.path} ({r.true})" for r in predictions.itertuples()}
+    image = st.selectbox(
+        "Holdout image (hardest for this run first)",
+        list(choices),
+        format_func=choices.get,
+        key="cam_grow_image",
+    )
+    with st.spinner("Drawing the CAM of every slice's run (once; cached after)…"):
+        frames = across_slices(cache, experiment, image)
+    columns = st.columns(min(6, len(frames)))
+    for i, frame in enumerate(frames):
+        verdict = ":green[right]" if frame.right else f":red[says {frame.predicted}]"
+        columns[i % len(columns)].image(
+            str(frame.overlay), width=150, caption=f"{frame.slice}: P(true) {frame.p_true:.2f}"
+        )
+        columns[i % len(columns)].markdown(verdict)
+    st.image(
+        animation(frames),
+        caption=f"The same as an animation: CAM for the true class '{frames[0].true}'",
+        width=280,
+    )
+    st.caption("Red: where the evidence for the class lies; blue: none. One run per slice (the first seeds).")
+    st.stop()
+
 cols = st.columns([4, 2, 2, 1])
 run_id = cols[0].selectbox("Run", list(labels), format_func=labels.get, key="cam_run")
 method = cols[1].selectbox(

@@ -63,3 +63,15 @@ def curve_data(tmp_path_factory) -> Path:
     """4 look-alike classes x 150 real images: holdout 15 and validation 15 per class, pools of
     120, so a learning curve has 12 slices and room to rise (the tiny set's 3 holdout images do not)."""
     return copy_sample(DEFAULT_DATA, tmp_path_factory.mktemp("curve"), CURVE_CLASSES, 150)
+
+
+@pytest.fixture(scope="session")
+def curve_cache(curve_data, tmp_path_factory) -> Path:
+    """The learning-curve sweep of ``curve_data``: 1, 2, 3, 5, 8, 13, 20, 30, 50, 80/class and
+    100%, over sample seeds 1 to 3, trained through the CLI contract. Tests copy it to write."""
+    from tests.command import CURVE_SWEEP, core
+
+    cache = tmp_path_factory.mktemp("curve-cache")
+    done = core(cache, *CURVE_SWEEP, "--data", str(curve_data))
+    assert done.returncode == 0, done.stderr
+    return cache

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,47 +26,14 @@ from tests.browser import (
     serve,
     wait_rendered,
 )
+from tests.command import CURVE_SWEEP, core
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train
-CURVE = [
-    "sweep",
-    "--preset",
-    "curve",
-    "--sample-seeds",
-    "1,2,3",
-    "--seeds",
-    "1",
-    "--image-size",
-    "64",
-    "--epochs",
-    "3",
-    "--json",
-]
-
-
-def cli(cache: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core", "--cache", str(cache), *args],
-        cwd=PROJECT_ROOT,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
-
-
-@pytest.fixture(scope="module")
-def curve_cache(curve_data, tmp_path_factory) -> Path:
-    """The learning-curve sweep of 4 classes x 150 images (pools of 120 per class): 1, 2, 3, 5, 8,
-    13, 20, 30, 50, 80/class and 100%, over sample seeds 1 to 3, through the CLI contract."""
-    cache = tmp_path_factory.mktemp("curve-cache")
-    done = cli(cache, *CURVE, "--data", str(curve_data))
-    assert done.returncode == 0, done.stderr
-    return cache
 
 
 def test_the_curve_preset_varies_which_images_are_labelled(curve_cache, curve_data):
-    rows = json.loads(cli(curve_cache, *CURVE, "--data", str(curve_data)).stdout)
+    rows = json.loads(core(curve_cache, *CURVE_SWEEP, "--data", str(curve_data)).stdout)
     slices = list(dict.fromkeys(r["config"]["slice"] for r in rows))
     assert slices == [*(f"{n}/class" for n in (1, 2, 3, 5, 8, 13, 20, 30, 50, 80)), "100%"]
     assert {(r["config"]["sample_seed"], r["config"]["seed"]) for r in rows} == {(1, 1), (2, 1), (3, 1)}
@@ -76,7 +41,7 @@ def test_the_curve_preset_varies_which_images_are_labelled(curve_cache, curve_da
 
 
 def test_budget_json_carries_the_contract(curve_cache, curve_data):
-    done = cli(
+    done = core(
         curve_cache, "budget", "--data", str(curve_data), "--target", "0.9", "--accuracy-at", "1000", "--json"
     )
     assert done.returncode == 0, done.stderr
@@ -101,7 +66,7 @@ def test_budget_json_carries_the_contract(curve_cache, curve_data):
 
 
 def test_budget_per_class_shares_the_labels(curve_cache, curve_data):
-    done = cli(
+    done = core(
         curve_cache,
         "budget",
         "--data",
@@ -119,32 +84,32 @@ def test_budget_per_class_shares_the_labels(curve_cache, curve_data):
     assert sum(report["allocation"].values()) <= 30
     for key in ("expected_gain", "even_gain"):
         assert set(report[key]) == {"estimate", "low", "high"}
-    text = cli(curve_cache, "budget", "--data", str(curve_data), "--target", "0.9").stdout
+    text = core(curve_cache, "budget", "--data", str(curve_data), "--target", "0.9").stdout
     assert "To reach 0.9" in text and "Backtest" in text
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--target", "1.5"], "error: --target must be a holdout accuracy between 0 and 1"),
-        (["--target", "0"], "error: --target must be a holdout accuracy between 0 and 1"),
+        (["--target", "1.5"], "error: --target must be between 0 and 1, not "),
+        (["--target", "0"], "error: --target must be between 0 and 1, not "),
         (["--target", "0.9", "--per-class"], "error: --per-class needs --budget N"),
         (["--target", "0.9", "--experiment", "resnet"], "error: --experiment 'resnet' matches none"),
     ],
 )
 def test_budget_bad_input_is_one_line_and_exit_2(curve_cache, curve_data, args, message):
-    done = cli(curve_cache, "budget", "--data", str(curve_data), *args)
+    done = core(curve_cache, "budget", "--data", str(curve_data), *args)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().startswith(message) and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_budget_without_runs_or_with_too_few_slices_says_what_to_run(tiny_data, other_data, cache_dir):
-    done = cli(cache_dir, "budget", "--data", str(other_data), "--target", "0.9")
+    done = core(cache_dir, "budget", "--data", str(other_data), "--target", "0.9")
     assert done.returncode == 2 and "error: no cached runs for" in done.stderr
     assert "python -m core sweep --preset curve" in done.stderr
     for text in ("1/class", "3/class"):
         train_run(quick_run(tiny_data, slice=text), cache_dir)
-    done = cli(cache_dir, "budget", "--data", str(tiny_data), "--target", "0.9")
+    done = core(cache_dir, "budget", "--data", str(tiny_data), "--target", "0.9")
     assert done.returncode == 2
     assert done.stderr.startswith("error: too few slices to fit a learning curve: 2 measured")
 
@@ -188,7 +153,7 @@ def test_checking_an_allocation_trains_both_and_measures_the_gain(curve_cache, c
 def test_the_report_opens_offline_with_charts_and_no_request(curve_cache, curve_data, tmp_path):
     need_chromium()
     out = tmp_path / "report.html"
-    done = cli(curve_cache, "report", "--data", str(curve_data), "--out", str(out))
+    done = core(curve_cache, "report", "--data", str(curve_data), "--out", str(out))
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "How much data does" in text and "Backtest" in text and "data:image/png;base64," in text

@@ -5,27 +5,20 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from core import runs
-from core.paths import PROJECT_ROOT
 from core.splits import ORIGINAL_SLICES
+from tests.command import core
 
 QUICK = ["--image-size", "64", "--epochs", "3"]
 
 
 def cli(cache: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "core", "--cache", str(cache), *args],
-        cwd=PROJECT_ROOT,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
+    result = core(cache, *args)
     if ok:
         assert result.returncode == 0, result.stderr
     return result

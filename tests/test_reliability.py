@@ -28,21 +28,12 @@ from core.errors import DiskFull, RunDamaged
 from core.locks import is_held, try_lock
 from core.paths import PROJECT_ROOT, RESERVE_NAME, clean_temporaries, keep_reserve, write_json
 from core.pipeline import train_run
+from tests.command import core
 from tests.quick import quick_run
 
 
 def request(data: Path, **overrides) -> RunConfig:
     return quick_run(data, **overrides)
-
-
-def cli(cache: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "core", "--cache", str(cache), *args],
-        cwd=PROJECT_ROOT,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
 
 
 def wait_until(condition, timeout: float = 120) -> None:
@@ -182,7 +173,7 @@ def test_a_corrupt_summary_is_reported_by_name_and_retrained_on_request(
     other = train_run(request(tiny_data, slice="3/class"), cache_dir).summary.run_id
     runs.complete_dir(cache_dir, trained).summary.write_bytes(content)
     assert [s.run_id for s in runs.list_runs(cache_dir)] == [other]
-    listed = cli(cache_dir, "runs", "--json")
+    listed = core(cache_dir, "runs", "--json")
     assert listed.returncode == 0 and [r["run_id"] for r in json.loads(listed.stdout)] == [other]
     assert f"warning: run {trained} is damaged" in listed.stderr
     with pytest.raises(RunDamaged, match=f"run {trained} is damaged"):
@@ -358,15 +349,15 @@ def test_doctor_reports_then_repairs_and_the_home_page_warns(tiny_data, cache_di
         in home.warning[0].value
     )
 
-    report = cli(cache_dir, "doctor", "--json")
+    report = core(cache_dir, "doctor", "--json")
     assert report.returncode == 0, report.stderr
     kinds = sorted(f["kind"] for f in json.loads(report.stdout)["findings"])
     assert kinds == ["damaged_run", "leftover_partial", "stale_temporary"]
-    fixed = json.loads(cli(cache_dir, "doctor", "--fix", "--json").stdout)
+    fixed = json.loads(core(cache_dir, "doctor", "--fix", "--json").stdout)
     assert len(fixed["repaired"]) == 3
-    after = json.loads(cli(cache_dir, "doctor", "--json").stdout)["findings"]
+    after = json.loads(core(cache_dir, "doctor", "--json").stdout)["findings"]
     assert [f["kind"] for f in after] == ["quarantined"], "only the record of what was set aside is left"
-    assert "nothing needs attention" in cli(cache_dir, "doctor").stdout
+    assert "nothing needs attention" in core(cache_dir, "doctor").stdout
 
 
 # --- a sweep killed at random moments -----------------------------------------------------------
@@ -387,7 +378,7 @@ def test_a_sweep_killed_at_random_moments_ends_as_if_never_killed(tiny_data, tmp
         "--json",
     ]
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    expected = [r["run_id"] for r in json.loads(cli(reference, *args).stdout)]
+    expected = [r["run_id"] for r in json.loads(core(reference, *args).stdout)]
     rng = np.random.default_rng(7)
     for _ in range(3):
         process = subprocess.Popen(
@@ -399,7 +390,7 @@ def test_a_sweep_killed_at_random_moments_ends_as_if_never_killed(tiny_data, tmp
         time.sleep(rng.uniform(2.0, 9.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
-    finished = cli(killed, *args)
+    finished = core(killed, *args)
     assert finished.returncode == 0, finished.stderr
     assert [r["run_id"] for r in json.loads(finished.stdout)] == expected
     for rid in expected:

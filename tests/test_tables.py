@@ -11,7 +11,14 @@ import pytest
 from core import runs
 from core.pipeline import sweep
 from core.record import Summary
-from core.tables import cli_table, holdout_bars, run_row, runs_frame, slice_order, threshold_table
+from core.tables import (
+    cli_table,
+    holdout_bars,
+    run_row,
+    runs_frame,
+    slice_order,
+    threshold_table,
+)
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

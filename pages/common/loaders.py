@@ -108,3 +108,30 @@ def class_curves(selection: budget.Selection) -> dict[str, list[tuple[float, flo
 
 def base_counts(selection: budget.Selection, base: str) -> dict[str, int]:
     return budget.per_class_counts(selection, next(s for s in selection.summaries if s.config.slice == base))
+
+
+@st.cache_data(show_spinner="Measuring calibration…", max_entries=256)
+def calibration(cache: str, run_id: str):
+    from core.trust import run_calibration
+
+    return run_calibration(Path(cache), run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def threshold(cache: str, run_id: str, target: float):
+    from core.trust import run_threshold
+
+    return run_threshold(Path(cache), run_id, target)
+
+
+@st.cache_data(show_spinner="Measuring every run of the experiment…", max_entries=32)
+def trust_by_size(cache: str, data: str, run_id: str, target: float, ids: tuple[str, ...]):
+    """Calibration and automation against images per class, for the experiment of ``run_id``."""
+    from core.tables import experiment_label
+    from core.trust import by_size
+
+    config = runs.load(Path(cache), run_id).summary.config
+    selection = budget.select(
+        Path(cache), data, experiment_label(config), config.holdout, config.val, config.split_seed
+    )
+    return by_size(selection, target)
