@@ -1,5 +1,7 @@
 """Home: what the tool answers, the dataset in use, the cache, and the original experiment."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from core import jobs
@@ -20,8 +22,6 @@ cache = state.cache_dir()
 @st.cache_data(ttl=30, show_spinner=False)
 def cache_warning(cache_path: str) -> str | None:
     """The quick cache check, at most every 30 s."""
-    from pathlib import Path
-
     return headline(check(Path(cache_path), deep=False))
 
 
@@ -33,13 +33,17 @@ def queue_original_grid() -> None:
     """Runs before the page redraws, so the counts below already include the new jobs."""
     known = {j.id for j in jobs.list_jobs(cache)}
     try:
-        submitted = jobs.submit(cache, original_grid(state.dataset()))
+        fits, left_out = jobs.drawable(cache, original_grid(state.dataset(), state.split()))
+        submitted = jobs.submit(cache, fits)
     except UserError as error:
         st.session_state["home_message"] = ("error", str(error))
         return
+    skipped = f" Left out, too large for this dataset: {', '.join(left_out)}." if left_out else ""
     st.session_state["home_message"] = (
         "success",
-        jobs.tally(submitted, known) + " Watch them on the Train page; bars fill in on the Holdout page.",
+        jobs.tally(submitted, known)
+        + skipped
+        + " Watch them on the Train page; bars fill in on the Holdout page.",
     )
 
 
@@ -50,7 +54,7 @@ cols[0].metric("Dataset in use", state.dataset().rstrip("/").rsplit("/", 1)[-1])
 cols[1].metric("Cached runs", len(table))
 cols[2].metric("Queued or training", len(waiting))
 
-st.subheader("The original experiment")
+st.subheader(f"The original experiment on {Path(state.dataset()).name}")
 st.markdown(
     "Frozen EfficientNet-Lite0 (ImageNet weights), a new head trained on 1/class, 3/class, 5%, "
     "10%, 20% … 100% of the training pool, seeds 1, 2 and 3: 39 runs, about two minutes on a "

@@ -8,7 +8,7 @@ for every parameter, so CAMs work for frozen backbones too.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,21 @@ def _compute(
     method: str,
     on_progress: Callable[[int, int], None],
 ) -> None:
+    images = run.images()
+    pixels = [images[index] for _, (index, _) in missing]
+    drawn = _draw(run, pixels, [c for _, (_, c) in missing], method, on_progress)
+    for (path, _), overlay in zip(missing, drawn, strict=True):
+        write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
+
+
+def _draw(
+    run: runs.Run,
+    pixels: list[np.ndarray],
+    classes: list[int],
+    method: str,
+    on_progress: Callable[[int, int], None],
+) -> Iterator[np.ndarray]:
+    """Overlays (uint8 RGB) of each image's CAM for its class, in order, batch by batch."""
     import pytorch_grad_cam
     import torch
     from pytorch_grad_cam.utils.image import show_cam_on_image
@@ -98,7 +113,6 @@ def _compute(
     from core.device import best_device
     from core.images import to_tensor
 
-    images = run.images()
     model = run.model().to(best_device())  # grad-cam moves inputs to the model
     model.requires_grad_(True)
     target_layers = [cam_target(model.backbone, run.summary.config.backbone)]
@@ -106,24 +120,56 @@ def _compute(
     # ScoreCAM runs the model once per feature channel for each image whatever the batch, and
     # holds images x channels masked copies in memory: one image at a time costs nothing extra
     batch = 1 if method == "scorecam" else BATCH
-    on_progress(0, len(missing))
+    on_progress(0, len(pixels))
     with torch.enable_grad(), cam_class(model=model, target_layers=target_layers) as cam:
-        for start in range(0, len(missing), batch):
-            chunk = missing[start : start + batch]
-            pixels = np.stack([images[index] for _, (index, _) in chunk])
+        for start in range(0, len(pixels), batch):
+            chunk = np.stack(pixels[start : start + batch])
+            targets = [ClassifierOutputTarget(c) for c in classes[start : start + batch]]
             try:
-                masks = cam(
-                    input_tensor=to_tensor(pixels), targets=[ClassifierOutputTarget(c) for _, (_, c) in chunk]
-                )
+                masks = cam(input_tensor=to_tensor(chunk), targets=targets)
             except torch.OutOfMemoryError:  # a GPU shared with a training run, say
                 raise UserError(
                     f"out of GPU memory computing {method} overlays; try another "
                     "method, or again once training has finished"
                 ) from None
-            for rgb, mask, (path, _) in zip(pixels, masks, chunk, strict=True):
-                overlay = show_cam_on_image(rgb.astype(np.float32) / 255, mask, use_rgb=True)
-                write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
-            on_progress(start + len(chunk), len(missing))
+            for rgb, mask in zip(chunk, masks, strict=True):
+                yield show_cam_on_image(rgb.astype(np.float32) / 255, mask, use_rgb=True)
+            on_progress(start + len(chunk), len(pixels))
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A run's answer for a new image: its classes by probability and where it looked."""
+
+    pixels: np.ndarray  # the image as the model saw it (square, the run's size)
+    top: tuple[tuple[str, float], ...]  # best first
+    overlay: np.ndarray  # the CAM for the top class
+
+
+def explain(
+    cache_dir: Path, rid: str, images: list[Image.Image], top: int = 3, method: str = "gradcam"
+) -> list[Explained]:
+    """Predict new images with a trained run, prepared as its training images were (RGB, the
+    shorter side resized to its size, centre-cropped), with the CAM of each top class.
+
+    Raises:
+        UserError: unknown method, or the run is missing or damaged.
+    """
+    from core.datasets import to_rgb
+    from core.images import square
+    from core.inference import predict_probs
+
+    check_method(method)
+    run = runs.load(cache_dir, rid)
+    size, classes = run.summary.config.image_size, run.summary.classes
+    pixels = [square(to_rgb(image), size) for image in images]
+    probs = predict_probs(run.model(), np.stack(pixels))
+    best = [list(np.argsort(-row)[:top]) for row in probs]
+    drawn = _draw(run, pixels, [int(order[0]) for order in best], method, lambda done, total: None)
+    return [
+        Explained(p, tuple((classes[k], float(row[k])) for k in order), overlay)
+        for p, row, order, overlay in zip(pixels, probs, best, drawn, strict=True)
+    ]
 
 
 def gallery(cache_dir: Path, rid: str, which: str = "misclassified") -> pd.DataFrame:
@@ -220,3 +266,19 @@ def animation(frames: list[SliceCam], seconds: float = 0.9) -> bytes:
         buffer, "GIF", save_all=True, append_images=pictures[1:], duration=int(seconds * 1000), loop=0
     )
     return buffer.getvalue()
+
+
+def colour_scale(width: int = 320, height: int = 14) -> np.ndarray:
+    """The overlays' colour map as a horizontal bar (uint8 RGB), none (blue) to strong (red)."""
+    import cv2
+
+    ramp = np.tile(np.linspace(0, 255, width, dtype=np.uint8), (height, 1))
+    return cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+READING_GUIDE = (
+    "Red marks where the image holds evidence for the class named under the map, blue where it holds none. "
+    "A map blue everywhere means the model found no evidence for that class anywhere: common for the true "
+    "class of a confident mistake. A right answer whose red sits on the background is right for the wrong "
+    "reason."
+)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError, check_share
-from core.paths import DEFAULT_DATA, cache_root
+from core.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full
 
 
 @dataclass(frozen=True)
@@ -491,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; unfinished runs are not marked complete", file=sys.stderr)
         return 130
     except Exception as error:
+        if is_disk_full(error):
+            print(f"error: {disk_full(getattr(args, 'cache_dir', Path.cwd()))}", file=sys.stderr)
+            return 2
         if os.environ.get("HMD_DEBUG"):
             raise
         message = str(error).splitlines()[0] if str(error) else ""

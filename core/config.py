@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from core.augment import check_policy
 from core.backbones import get_spec
@@ -37,6 +38,14 @@ ORIGINAL_SEEDS = (1, 2, 3)
 # a learning curve varies which images are labelled (sample seeds) and keeps the training seed
 CURVE_SAMPLE_SEEDS = (1, 2, 3)
 CURVE_SEEDS = (1,)
+
+
+class Split(NamedTuple):
+    """Which images are the fixed holdout and validation sets: shares of each class, and a seed."""
+
+    holdout: float = HOLDOUT_SHARE
+    val: float = VAL_SHARE
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,12 +185,23 @@ def grid(
     ]
 
 
-def default_config(data: str) -> RunConfig:
+DEFAULT_SPLIT = Split()
+
+
+def default_config(data: str, split: Split = DEFAULT_SPLIT) -> RunConfig:
     """What a dataset is first trained with: a head on frozen EfficientNet-Lite0 features."""
-    return RunConfig(data=data, backbone=ORIGINAL_BACKBONE, mode="frozen", slice="1/class")
+    return RunConfig(
+        data=data,
+        backbone=ORIGINAL_BACKBONE,
+        mode="frozen",
+        slice="1/class",
+        holdout=split.holdout,
+        val=split.val,
+        split_seed=split.seed,
+    )
 
 
-def original_grid(data: str) -> list[RunConfig]:
+def original_grid(data: str, split: Split = DEFAULT_SPLIT) -> list[RunConfig]:
     """The original experiment: frozen EfficientNet-Lite0, 1/class, 3/class, 5% ... 100%,
     seeds 1 to 3 (39 runs)."""
-    return grid(default_config(data), ORIGINAL_SLICES, ORIGINAL_SEEDS)
+    return grid(default_config(data, split), ORIGINAL_SLICES, ORIGINAL_SEEDS)

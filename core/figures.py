@@ -10,6 +10,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from core.record import Metrics
+from core.tables import short_names
 
 PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
 
@@ -21,11 +22,15 @@ def smooth(values: pd.Series, weight: float) -> pd.Series:
     return values.ewm(alpha=1 - weight, adjust=True).mean()
 
 
-def curves(series: dict[str, Metrics], metric: str, smoothing: float = 0.0) -> go.Figure:
-    """Train (solid) and validation (dashed) ``metric`` per epoch, one colour per run; a legend
-    click hides a run, a double click isolates it."""
+def curves(
+    series: dict[str, Metrics], metric: str, smoothing: float = 0.0, hover: dict[str, str] | None = None
+) -> go.Figure:
+    """Train (solid) and validation (dashed) ``metric`` per epoch, one colour per run (legend:
+    the short label; hover: ``hover``'s full one); a legend click hides a run, a double click
+    isolates it. The legend sits under the plot, so the plot keeps its width."""
     figure = go.Figure()
     for i, (label, metrics) in enumerate(series.items()):
+        full = (hover or {}).get(label, label)
         epochs = metrics.epochs
         colour = PALETTE[i % len(PALETTE)]
         for stage, dash in (("train", "solid"), ("val", "dash")):
@@ -40,37 +45,80 @@ def curves(series: dict[str, Metrics], metric: str, smoothing: float = 0.0) -> g
                     line={"color": colour, "dash": dash},
                     name=f"{label} ({stage})",
                     legendgroup=label,
-                    hovertemplate=f"{label}<br>{stage} {metric} %{{y:.3f}}<extra></extra>",
+                    hovertemplate=f"{full}<br>epoch %{{x}}: {stage} {metric} %{{y:.3f}}<extra></extra>",
                 )
             )
     figure.update_layout(
-        xaxis_title="epoch", yaxis_title=metric, height=420, legend={"font": {"size": 10}}, margin={"t": 30}
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        height=460,
+        margin={"t": 30, "l": 60},
+        legend={"font": {"size": 11}, "orientation": "h", "y": -0.25},
     )
     return figure
 
 
 def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
-    """Holdout accuracy per slice, one bar per experiment, error bars = std over seeds."""
-    figure = px.bar(
-        bars,
-        x="slice",
-        y="accuracy",
-        color="experiment",
-        barmode="group",
-        error_y="spread",
-        category_orders={"slice": order},
-        hover_data={"seeds": True, "n_train": ":.0f", "spread": ":.3f"},
-        color_discrete_sequence=PALETTE,
-        text_auto=".2f",
-    )
+    """Holdout accuracy per slice, one bar per experiment (:func:`core.tables.holdout_bars`).
+    Black whiskers: the standard deviation over seeds; grey: the 95% interval of the finite
+    holdout. Legends name only what differs between the experiments; hover gives everything."""
+    names = short_names(sorted(bars["experiment"].unique()))
+    figure = go.Figure()
+    for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
+        rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
+        colour = PALETTE[i % len(PALETTE)]
+        hover = [
+            f"{experiment}<br>{r.slice}: {r.accuracy:.3f} over {r.seeds} seed(s), sd {r.spread:.3f}<br>"
+            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.3f} to {r.high:.3f}<br>"
+            f"{r.n_train:,.0f} training images"
+            for r in rows.itertuples()
+        ]
+        common = {
+            "x": rows["slice"],
+            "y": rows["accuracy"],
+            "offsetgroup": experiment,
+            "legendgroup": experiment,
+        }
+        figure.add_trace(
+            go.Bar(
+                **common,
+                name=names[experiment],
+                marker_color=colour,
+                text=rows["accuracy"],
+                texttemplate="%{text:.2f}",
+                textposition="inside",
+                insidetextanchor="start",
+                hovertext=hover,
+                hoverinfo="text",
+                error_y={"type": "data", "array": rows["spread"], "color": "#222", "width": 3},
+            )
+        )
+        figure.add_trace(
+            go.Bar(
+                **common,
+                showlegend=False,
+                marker={"color": "rgba(0,0,0,0)"},
+                hoverinfo="skip",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": rows["high"] - rows["accuracy"],
+                    "arrayminus": rows["accuracy"] - rows["low"],
+                    "color": "#9aa5b1",
+                    "thickness": 1.5,
+                    "width": 8,
+                },
+            )
+        )
     figure.update_layout(
-        yaxis={"range": [0, 1], "title": "holdout accuracy"},
+        barmode="group",
+        yaxis={"range": [0, 1.05], "title": "holdout accuracy"},
         height=440,
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "y": -0.2, "title": {"text": "experiment"}},
         margin={"t": 30},
+        bargap=0.25,
     )
-    figure.update_xaxes(type="category")  # else plotly reads "5%" as 5 and drops "1/class"
-    figure.update_traces(textposition="inside", insidetextanchor="start")  # clear of error bars
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)  # "5%" is not 5
     return figure
 
 

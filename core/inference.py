@@ -33,7 +33,7 @@ def outputs(
     chunks = []
     starts = range(0, len(inputs), batch_size)
     with torch.inference_mode(), torch.autocast(device.type, enabled=device.type == "cuda"):
-        for start in progress(starts, label or "", enabled=label is not None, unit="batch"):
+        for start in progress(starts, label, unit=f"batch of {batch_size}") if label else starts:
             chunk = inputs[start : start + batch_size]
             batch = (
                 to_tensor(chunk, device)

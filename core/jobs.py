@@ -21,6 +21,7 @@ Progress and live curves of the active job are the run's own files (see :mod:`co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -33,8 +34,18 @@ from pathlib import Path
 from core import runs
 from core.config import RunConfig, run_id
 from core.errors import DiskFull, RunCancelled, UserError
-from core.locks import is_held, try_lock
-from core.paths import PROJECT_ROOT, quarantine, read_json, release_reserve, write_json
+from core.locks import is_held, try_lock, wait_lock
+from core.paths import (
+    PROJECT_ROOT,
+    disk_full,
+    is_disk_full,
+    quarantine,
+    read_json,
+    release_reserve,
+    write_json,
+)
+from core.progress import reporting
+from core.record import Progress
 
 MAX_ATTEMPTS = 3
 MIN_FREE_BYTES = 4 << 20  # below this a worker is not started: it could record nothing
@@ -128,25 +139,55 @@ def submit(cache_dir: Path, configs: list[RunConfig], start_worker: bool = True)
         scanned[config.data] = dataset
         prepared = prepare(config, cache_dir, dataset=dataset)
         planned.append((prepared.config, run_id(prepared.config, dataset.fingerprint)))
-    pending = {job.run_id: job for job in list_jobs(cache_dir) if job.state in ("queued", "running")}
-    jobs = []
-    for resolved, rid in planned:
-        if rid in pending:
-            jobs.append(pending[rid])
-            continue
-        now = time.time()
-        job = Job(id=f"{time.time_ns()}-{rid}", run_id=rid, config=resolved, state="queued", submitted=now)
-        if runs.is_complete(cache_dir, rid):
-            job = dataclasses.replace(job, state="cached", finished=now)
-            _write(_dir(cache_dir, "done"), job)
-        else:
-            runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)
-            _write(_dir(cache_dir, "queue"), job)
-            pending[rid] = job
-        jobs.append(job)
+    # two tabs launching the same runs at once: the second must see the first's jobs
+    with wait_lock(cache_dir / "jobs" / "submit.lock", 60.0, lambda pid: None):
+        waiting = {job.run_id: job for job in list_jobs(cache_dir) if job.state in ("queued", "running")}
+        jobs = []
+        for resolved, rid in planned:
+            if rid in waiting:
+                jobs.append(waiting[rid])
+                continue
+            now = time.time()
+            job = Job(
+                id=f"{time.time_ns()}-{rid}", run_id=rid, config=resolved, state="queued", submitted=now
+            )
+            if runs.is_complete(cache_dir, rid):
+                job = dataclasses.replace(job, state="cached", finished=now)
+                _write(_dir(cache_dir, "done"), job)
+            else:
+                runs.cancel_path(cache_dir, rid).unlink(missing_ok=True)
+                _write(_dir(cache_dir, "queue"), job)
+                waiting[rid] = job
+            jobs.append(job)
     if start_worker and any(job.state == "queued" for job in jobs):
         ensure_worker(cache_dir)
     return jobs
+
+
+def drawable(cache_dir: Path, configs: list[RunConfig]) -> tuple[list[RunConfig], dict[str, str]]:
+    """The configurations whose slice the dataset can give, and the slices it cannot with why
+    (``3/class`` on a class of 4 images, say), so that a grid queues what fits.
+
+    Raises:
+        UserError: a dataset is missing or cannot be split at all.
+    """
+    from core.datasets import scan
+    from core.splits import SliceSpec, make_splits
+
+    fits, left_out, splits = [], {}, {}
+    for config in configs:
+        key = (config.data, config.holdout, config.val, config.split_seed)
+        if key not in splits:
+            dataset = scan(config.data, cache_dir)
+            splits[key] = (dataset, make_splits(dataset.labels, dataset.classes, *key[1:]))
+        dataset, split = splits[key]
+        try:
+            split.slice_indices(SliceSpec.parse(config.slice), 0, dataset.classes)
+        except UserError as error:
+            left_out[config.slice] = str(error)
+        else:
+            fits.append(config)
+    return fits, left_out
 
 
 def tally(submitted: list[Job], known_ids: set[str]) -> str:
@@ -251,7 +292,11 @@ def pending(cache_dir: Path) -> bool:
 
 
 def resume(cache_dir: Path) -> bool:
-    """Start a worker if jobs wait and none is alive (also takes up a job whose worker died)."""
+    """Start a worker if jobs wait and none is alive (also takes up a job whose worker died);
+    a worker this process started that has exited is reaped, not left a zombie."""
+    starting = _started.get(cache_dir)
+    if starting is not None and starting.poll() is not None:
+        del _started[cache_dir]
     return pending(cache_dir) and ensure_worker(cache_dir)
 
 
@@ -285,6 +330,7 @@ def _take_up(cache_dir: Path, orphan: Path) -> None:
     job = _read(orphan, "running")
     if job is None:
         return
+    _stage_path(cache_dir, job).unlink(missing_ok=True)
     job = dataclasses.replace(job, state="queued", attempts=job.attempts + 1)
     if job.attempts >= MAX_ATTEMPTS:
         _close(
@@ -321,18 +367,27 @@ def _run(cache_dir: Path, job: Job) -> None:
 
     active = _dir(cache_dir, "active") / f"{job.id}.json"
     try:
-        result = train_run(job.config, cache_dir, new_request=False)
+        with reporting(_stage_writer(cache_dir, job)):
+            result = train_run(job.config, cache_dir, new_request=False)
         done = _finished(job, "cached" if result.cached else "complete")
     except RunCancelled:
         done = _finished(job, "cancelled")
     except UserError as error:
         done = _finished(job, "failed", str(error))
     except Exception as error:  # a worker must outlive any one bad run; the error is recorded
-        done = _finished(job, "failed", f"{type(error).__name__}: {error}".splitlines()[0])
+        if is_disk_full(error):
+            release_reserve(cache_dir)
+            error = disk_full(cache_dir)
+        done = _finished(
+            job,
+            "failed",
+            str(error) if isinstance(error, DiskFull) else f"{type(error).__name__}: {error}".splitlines()[0],
+        )
     except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the job waits
         os.replace(active, _dir(cache_dir, "queue") / active.name)
         raise
     _close(cache_dir, active, done)
+    _stage_path(cache_dir, job).unlink(missing_ok=True)
     runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)
 
 
@@ -350,3 +405,85 @@ def _close(cache_dir: Path, active: Path, done: Job) -> None:
             os.replace(active, _dir(cache_dir, "queue") / active.name)
             raise
     active.unlink(missing_ok=True)
+
+
+# --- what the active job is doing before training starts, and how long the queue will take -----
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A preparation stage of the active job: checking images, decoding them, extracting features
+    (each once per dataset, image size and backbone; later runs reuse the cache)."""
+
+    name: str
+    done: int
+    total: int | None
+    unit: str
+    seconds: float
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
+
+    def describe(self) -> str:
+        """``decoding images: 1,200 of 5,000 img, 950/s, about 4 s left``."""
+        text = f"{self.name}: {self.done:,}" + (f" of {self.total:,}" if self.total else "") + f" {self.unit}"
+        if self.done and self.seconds > 0:
+            rate = self.done / self.seconds
+            text += f", {rate:,.0f}/s" + (
+                f", about {(self.total - self.done) / rate:,.0f} s left" if self.total else ""
+            )
+        return text
+
+
+def _stage_path(cache_dir: Path, job: Job) -> Path:
+    return _dir(cache_dir, "active") / f"{job.id}.stage"
+
+
+def _stage_writer(cache_dir: Path, job: Job):
+    path = _stage_path(cache_dir, job)
+
+    def write(name: str, done: int, total: int | None, unit: str, seconds: float) -> None:
+        record = {"name": name, "done": done, "total": total, "unit": unit, "seconds": round(seconds, 2)}
+        with contextlib.suppress(OSError, DiskFull):  # progress is for show: it never fails a job
+            write_json(path, record)
+
+    return write
+
+
+def stage(cache_dir: Path, job: Job) -> Stage | None:
+    """What the active job is preparing now, if it is past the queue and not yet training."""
+    try:
+        return Stage(**read_json(_stage_path(cache_dir, job)))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def activity(cache_dir: Path, job: Job) -> Stage | Progress | None:
+    """What the active job is doing: a preparation stage, or training (whichever was written
+    last), or nothing yet."""
+    from core.record import read_progress
+
+    progress_file, stage_file = runs.partial_dir(cache_dir, job.run_id).progress, _stage_path(cache_dir, job)
+    training = read_progress(progress_file)
+    preparing = stage(cache_dir, job)
+    if training is not None and (
+        preparing is None or progress_file.stat().st_mtime >= stage_file.stat().st_mtime
+    ):
+        return training
+    return preparing
+
+
+def queue_seconds(queued: list[Job], summaries) -> tuple[float, int]:
+    """Seconds the queued jobs will train, from the median training time of finished runs of the
+    same backbone, mode, augmentation and image size; and how many jobs have no such run yet."""
+    from statistics import median
+
+    def kind(config: RunConfig) -> tuple:
+        return (config.backbone, config.mode, config.aug, config.image_size)
+
+    seen: dict[tuple, list[float]] = {}
+    for summary in summaries:
+        seen.setdefault(kind(summary.config), []).append(summary.train_seconds)
+    known = [median(seen[kind(job.config)]) for job in queued if kind(job.config) in seen]
+    return float(sum(known)), len(queued) - len(known)

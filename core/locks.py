@@ -58,10 +58,11 @@ def try_lock(path: Path) -> Iterator[bool]:
             yield False
             return
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            with contextlib.suppress(OSError):  # the pid is for messages; a full disk must not stop the lock
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
             yield True
         finally:
             release(handle)

@@ -74,6 +74,13 @@ def is_disk_full(error: BaseException) -> bool:
     )
 
 
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
 def disk_full(folder: Path, needed: int | None = None) -> DiskFull:
     """The one-line error for a full disk at ``folder``."""
     free = shutil.disk_usage(folder).free if folder.exists() else 0
@@ -117,7 +124,9 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], Any], needed: in
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        if is_disk_full(error):
+        # some writers report a full disk as their own error (torch.save: RuntimeError "unexpected
+        # pos"): an error with under a megabyte left is taken for what it most likely is
+        if is_disk_full(error) or (isinstance(error, Exception) and _nearly_full(path.parent)):
             size = needed or (len(data) if isinstance(data, bytes) else None)
             raise disk_full(path.parent, size) from error
         raise

@@ -1,20 +1,60 @@
-"""Progress bars for long work, on stderr so that ``--json`` output on stdout stays clean."""
+"""Progress of long work, told twice: a tqdm bar on stderr for a person at a terminal (so that
+``--json`` output on stdout stays clean), and, inside :func:`reporting`, a callback that another
+process can follow (the dashboard's worker writes it where the Train page reads it)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 T = TypeVar("T")
+Reporter = Callable[[str, int, int | None, str, float], None]  # stage, done, total, unit, seconds so far
+_reporter: ContextVar[Reporter | None] = ContextVar("reporter", default=None)
+EVERY_S = 0.5
+
+
+@contextlib.contextmanager
+def reporting(reporter: Reporter) -> Iterator[None]:
+    """Every :func:`progress` inside the block also calls ``reporter`` (at most twice a second,
+    and at the end of each stage)."""
+    token = _reporter.set(reporter)
+    try:
+        yield
+    finally:
+        _reporter.reset(token)
 
 
 def progress(
     items: Iterable[T], description: str, total: int | None = None, enabled: bool = True, unit: str = "it"
-) -> Iterator[T] | Iterable[T]:
-    """Wrap ``items`` in a tqdm bar on stderr when enabled and stderr is a terminal."""
+) -> Iterable[T]:
+    """``items``, reported to the current reporter, and in a tqdm bar on stderr when enabled
+    and stderr is a terminal."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)
+    reporter = _reporter.get()
+    if reporter is not None:
+        items = _reported(items, description, total, unit, reporter)
     if not enabled or not sys.stderr.isatty():
         return items
     from tqdm import tqdm
 
     return tqdm(items, desc=description, total=total, unit=unit, leave=False, file=sys.stderr)
+
+
+def _reported(
+    items: Iterable[T], description: str, total: int | None, unit: str, reporter: Reporter
+) -> Iterator[T]:
+    started = last = time.monotonic()
+    reporter(description, 0, total, unit, 0.0)
+    done = 0
+    for done, item in enumerate(items, start=1):
+        yield item
+        now = time.monotonic()
+        if now - last >= EVERY_S:
+            reporter(description, done, total, unit, now - started)
+            last = now
+    reporter(description, done, total, unit, time.monotonic() - started)

@@ -395,3 +395,14 @@ def complete_ids(cache_dir: Path) -> tuple[str, ...]:
     if not root.exists():
         return ()
     return tuple(sorted(p.name for p in root.iterdir() if not p.name.startswith(".")))
+
+
+def delete(cache_dir: Path, rid: str) -> None:
+    """Delete a complete run and its cached CAMs, at a person's request (the only deletion of a
+    run; damaged ones are moved to the quarantine instead). Its dataset's cached images and
+    features stay: other runs use them."""
+    folder = complete_dir(cache_dir, rid).path
+    if not folder.is_dir():
+        raise UserError(f"run {rid} has no complete results in {runs_dir(cache_dir)}; nothing to delete")
+    shutil.rmtree(folder)
+    shutil.rmtree(cache_dir / "cams" / rid, ignore_errors=True)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from core.config import RunConfig
 from core.evaluate import THRESHOLDS, argmax_accuracy, selective, threshold_accuracy
+from core.intervals import wilson
 from core.record import Predictions, Summary
 from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 
@@ -38,6 +39,7 @@ def selective_column(t: float) -> str:
 COLUMNS = [
     "run_id",
     "dataset",
+    "fingerprint",
     "data",
     "experiment",
     "backbone",
@@ -53,7 +55,9 @@ COLUMNS = [
     "accuracy",
     *[p_true_column(t) for t in THRESHOLDS],
     coverage_column(THRESHOLDS[-1]),
+    "n_holdout",
     "train_seconds",
+    "device",
     "finished",
 ]
 
@@ -67,11 +71,12 @@ def experiment_label(config: RunConfig) -> str:
     )
 
 
-def dataset_label(config: RunConfig, fingerprint: str) -> str:
-    """What a run is scored on: the folder by name and content (the name alone would merge two
-    folders of one name, or a folder before and after images were added), and its holdout
-    split where it is not the default one. Runs with different labels saw different holdouts."""
-    label = f"{Path(config.data).name} · {fingerprint[:6]}"
+def dataset_label(config: RunConfig, fingerprint: str, with_hash: bool = False) -> str:
+    """What a run is scored on, for people: the folder's name, its content's short hash where
+    another dataset of the same name is shown beside it (a copy with other images, or the folder
+    before images were added), and its holdout split where it is not the default one. Runs with
+    different labels saw different holdouts."""
+    label = Path(config.data).name + (f" · {fingerprint[:6]}" if with_hash else "")
     split = (config.holdout, config.val, config.split_seed)
     if split != (HOLDOUT_SHARE, VAL_SHARE, 0):
         label += f" · holdout {split[0]:g}, val {split[1]:g}, split seed {split[2]}"
@@ -85,6 +90,7 @@ def run_row(summary: Summary) -> dict:
     return {
         "run_id": summary.run_id,
         "dataset": dataset_label(c, summary.info.fingerprint),
+        "fingerprint": summary.info.fingerprint,
         "data": c.data,
         "experiment": experiment_label(c),
         "backbone": c.backbone,
@@ -100,19 +106,33 @@ def run_row(summary: Summary) -> dict:
         "accuracy": scores.accuracy,
         **{p_true_column(t): scores.at(t).threshold_accuracy for t in THRESHOLDS},
         coverage_column(last.threshold): last.coverage,
+        "n_holdout": summary.n_holdout,
         "train_seconds": summary.train_seconds,
+        "device": summary.device,
         "finished": summary.finished,
     }
 
 
 def runs_frame(summaries: list[Summary]) -> pd.DataFrame:
-    """One row per run, in the order given, with the columns the pages filter, group and sort on."""
-    return pd.DataFrame([run_row(s) for s in summaries], columns=COLUMNS)
+    """One row per run, in the order given, with the columns the pages filter, group and sort on.
+    Datasets are named by folder; two different datasets of one name get their short hashes."""
+    frame = pd.DataFrame([run_row(s) for s in summaries], columns=COLUMNS)
+    if frame.empty:
+        return frame
+    shared = frame.groupby("dataset")["fingerprint"].transform("nunique") > 1
+    if shared.any():
+        frame.loc[shared, "dataset"] = [
+            dataset_label(s.config, s.info.fingerprint, with_hash=True)
+            for s, flag in zip(summaries, shared, strict=True)
+            if flag
+        ]
+    return frame
 
 
 def run_label(row) -> str:
-    """How a page names one run in a picker: slice, seed, experiment, accuracy and id."""
-    return f"{row.slice} · seed {row.seed} · {row.experiment} · acc {row.accuracy:.3f} [{row.run_id}]"
+    """How a page names one run in a picker: what tells runs apart first (slice, seed,
+    accuracy), then the experiment and the id."""
+    return f"{row.slice} · seed {row.seed} · acc {row.accuracy:.3f} · {row.experiment} [{row.run_id}]"
 
 
 def slice_order(frame: pd.DataFrame) -> list[str]:
@@ -122,15 +142,23 @@ def slice_order(frame: pd.DataFrame) -> list[str]:
 
 
 def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of holdout accuracy over seeds, per experiment and slice."""
+    """Mean holdout accuracy per experiment and slice, with two different spreads: ``spread``,
+    the standard deviation over seeds (how much the result moves with which images were labelled
+    and how training started), and ``low``/``high``, the 95% Wilson interval of the finite
+    holdout itself (how much it would move on another holdout of the same size)."""
     grouped = frame.groupby(["dataset", "experiment", "slice"], as_index=False).agg(
         accuracy=("accuracy", "mean"),
         spread=("accuracy", "std"),
         seeds=("seed", "nunique"),
+        runs=("run_id", "size"),
         n_train=("n_train", "mean"),
+        n_holdout=("n_holdout", "first"),
         slice_order=("slice_order", "first"),
     )
     grouped["spread"] = grouped["spread"].fillna(0.0)
+    bounds = [wilson(a * n, int(n)) for a, n in zip(grouped["accuracy"], grouped["n_holdout"], strict=True)]
+    grouped["low"] = [b.low for b in bounds]
+    grouped["high"] = [b.high for b in bounds]
     return grouped.sort_values(["slice_order", "accuracy"], ascending=[True, False])
 
 
@@ -207,3 +235,28 @@ def crossover(frame: pd.DataFrame, baseline: str, challenger: str) -> str | None
         if all(ahead[i:]):
             return text
     return None
+
+
+def inseparable(bars: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(experiment, smallest slice, largest slice) for each experiment whose smallest and largest
+    slices' holdout intervals overlap: on this holdout the chart cannot tell them apart."""
+    found = []
+    for experiment, rows in bars.groupby("experiment"):
+        rows = rows.sort_values("slice_order")
+        first, last = rows.iloc[0], rows.iloc[-1]
+        if len(rows) > 1 and first.low <= last.high and last.low <= first.high:
+            found.append((experiment, first.slice, last.slice))
+    return found
+
+
+def short_names(labels: list[str], sep: str = " · ") -> dict[str, str]:
+    """Each label cut down to the parts that differ between the labels given (all of them if
+    none differs), so that legends stay short and the full label goes to the hover text."""
+    parts = [label.split(sep) for label in labels]
+    if len({len(p) for p in parts}) != 1:
+        return {label: label for label in labels}
+    differ = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return {
+        label: sep.join(p[i] for i in differ) if differ else label
+        for label, p in zip(labels, parts, strict=True)
+    }

@@ -5,10 +5,11 @@ import streamlit as st
 
 from core import figures
 from core.augment import POLICIES, augmented_views
+from core.config import Split
 from core.datasets import find_datasets
 from core.errors import UserError
 from core.paths import DEFAULT_DATA, PROJECT_ROOT
-from core.splits import HOLDOUT_SHARE, ORIGINAL_SLICES, VAL_SHARE, slice_sizes
+from core.splits import ORIGINAL_SLICES, slice_sizes
 from pages.common import layout, loaders, state
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
@@ -54,15 +55,33 @@ with left:
     st.plotly_chart(figures.class_counts(counts), key="counts")
 with right:
     st.subheader("Splits")
-    st.caption(
-        f"Every run on this dataset is scored on the same holdout ({HOLDOUT_SHARE:.0%} of "
-        f"each class) and validated on the same {VAL_SHARE:.0%}; slices come from the rest. "
-        "Sizes for sample seed 0:"
+    chosen_split = state.split()
+    cols = st.columns(3)
+    holdout = cols[0].number_input(
+        "Holdout share",
+        0.02,
+        0.6,
+        chosen_split.holdout,
+        0.01,
+        key="data_holdout",
+        help="Of each class; larger gives tighter intervals on every number",
     )
+    val = cols[1].number_input("Validation share", 0.02, 0.6, chosen_split.val, 0.01, key="data_val")
+    split_seed = cols[2].number_input("Split seed", 0, 10_000, chosen_split.seed, key="data_split_seed")
     try:
-        st.dataframe(slice_sizes(dataset.labels, dataset.classes, ORIGINAL_SLICES), hide_index=True)
+        sizes = slice_sizes(dataset.labels, dataset.classes, ORIGINAL_SLICES, holdout, val, int(split_seed))
     except UserError as error:
         st.error(str(error))
+    else:
+        state.set_split(Split(holdout, val, int(split_seed)))
+        st.caption(
+            f"Every run on this dataset is scored on the same holdout ({holdout:.0%} of each class) and "
+            f"validated on the same {val:.0%}; slices come from the rest. New runs use this split; runs "
+            "on another split are shown as another holdout. Sizes for sample seed 0:"
+        )
+        if not any(row["note"] for row in sizes):
+            sizes = [{k: v for k, v in row.items() if k != "note"} for row in sizes]
+        st.table(sizes)
 if dataset.unreadable:
     with st.expander(f"{len(dataset.unreadable)} unreadable file(s), skipped", expanded=True):
         st.dataframe([{"file": p, "reason": r} for p, r in dataset.unreadable], hide_index=True)
@@ -74,7 +93,7 @@ for label, name in enumerate(dataset.classes):
     members = np.flatnonzero(dataset.labels == label)
     picks = rng.choice(members, size=min(per_class, len(members)), replace=False)
     st.image(
-        loaders.thumbnails(str(dataset.root), tuple(dataset.paths[i] for i in picks), 96),
+        loaders.thumbnails(str(dataset.root), tuple(dataset.paths[i] for i in picks), 160),
         caption=[name] * len(picks),
     )
 

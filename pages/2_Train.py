@@ -10,9 +10,9 @@ from core.augment import POLICIES
 from core.backbones import get_spec, list_backbones, weights_available
 from core.config import MODES, RunConfig, grid, parse_seeds, parse_slices
 from core.errors import UserError
-from core.record import read_metrics, read_progress
+from core.record import read_metrics
 from core.splits import ORIGINAL_SLICES
-from pages.common import layout, state
+from pages.common import layout, loaders, state
 
 layout.header(
     "Train",
@@ -56,6 +56,7 @@ if launch:
         seed_list = parse_seeds(seeds, flag="Seeds")
         if not chosen or not seed_list:
             raise UserError("choose at least one slice and one seed")
+        split = state.split()
         base = RunConfig(
             data=state.dataset(),
             backbone=backbone,
@@ -66,6 +67,9 @@ if launch:
             lr=lr or None,
             batch_size=batch or None,
             image_size=size or None,
+            holdout=split.holdout,
+            val=split.val,
+            split_seed=split.seed,
         )
         known = {job.id for job in jobs.list_jobs(cache)}
         st.success(jobs.tally(jobs.submit(cache, grid(base, chosen, seed_list)), known))
@@ -80,38 +84,58 @@ def _active_panel(job: jobs.Job) -> None:
         f"**Training** `{job.run_id}`: {c.backbone} · {c.mode} · aug {c.aug} · "
         f"slice {c.slice} · seed {c.seed}"
     )
-    progress = read_progress(folder.progress)
-    if progress is None:
-        st.progress(0.0, text="Preparing: checking and decoding images, extracting features…")
+    doing = jobs.activity(cache, job)
+    if doing is None:
+        st.progress(0.0, text="Starting…")
+    elif isinstance(doing, jobs.Stage):
+        st.progress(doing.fraction or 0.0, text=f"Preparing, {doing.describe()}")
+        st.caption(
+            "Checking, decoding and feature extraction happen once per dataset, image size and backbone; "
+            "every later run on them starts training at once."
+        )
     else:
-        st.progress(progress.fraction, text=progress.describe())
+        st.progress(doing.fraction, text=doing.describe())
         live = read_metrics(folder.metrics)
         if not live.empty:
             left, right = st.columns(2)
-            left.plotly_chart(figures.curves({job.run_id: live}, "loss"), key=f"live_loss_{job.run_id}")
-            right.plotly_chart(figures.curves({job.run_id: live}, "acc"), key=f"live_acc_{job.run_id}")
+            name = {f"{c.slice} s{c.seed}": live}
+            left.plotly_chart(figures.curves(name, "loss"), key=f"live_loss_{job.run_id}")
+            right.plotly_chart(figures.curves(name, "acc"), key=f"live_acc_{job.run_id}")
     if st.button("Cancel this run", key=f"cancel_{job.id}"):
         jobs.cancel(cache, job.id)
         st.toast("Cancelling…")
 
 
-def _table(items: list[jobs.Job]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "state": j.state,
-                "run": j.run_id,
-                "slice": j.config.slice,
-                "seed": j.config.seed,
-                "backbone": j.config.backbone,
-                "mode": j.config.mode,
-                "aug": j.config.aug,
-                "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
+def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
+    """Jobs as rows; finished ones with their holdout accuracy, training time and a link to them."""
+    results = loaders.run_table(cache).set_index("run_id") if finished else None
+    rows = []
+    for j in items:
+        row = {
+            "state": j.state,
+            "slice": j.config.slice,
+            "seed": j.config.seed,
+            "experiment": f"{j.config.backbone} · {j.config.mode} · aug {j.config.aug}",
+            "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
+            "run": j.run_id,
+        }
+        if finished:
+            known = results is not None and j.run_id in results.index
+            row |= {
+                "accuracy": results.at[j.run_id, "accuracy"] if known else None,
+                "train s": results.at[j.run_id, "train_seconds"] if known else None,
+                "open": f"/Holdout?run={j.run_id}" if known else None,
                 "error": j.error or "",
             }
-            for j in items
-        ]
-    )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+FINISHED_COLUMNS = {
+    "accuracy": st.column_config.ProgressColumn("holdout accuracy", min_value=0, max_value=1, format="%.3f"),
+    "train s": st.column_config.NumberColumn(format="%.1f"),
+    "open": st.column_config.LinkColumn("results", display_text="Holdout page"),
+}
 
 
 @st.fragment(run_every=1.5)
@@ -127,14 +151,22 @@ def queue_view() -> None:
     for job in active:
         _active_panel(job)
     if queued:
-        st.markdown(f"**Waiting: {len(queued)} run(s)**")
+        seconds, unknown = jobs.queue_seconds(queued, loaders.summaries(cache))
+        eta = f"; about {seconds / 60:,.1f} min of training" if seconds else ""
+        eta += f" plus {unknown} run(s) of a kind not timed yet" if unknown and seconds else ""
+        st.markdown(f"**Waiting: {len(queued)} run(s)**{eta}")
         st.dataframe(_table(queued), hide_index=True, key="queued_table")
         if st.button("Cancel all waiting runs", key="cancel_queued"):
             for job in queued:
                 jobs.cancel(cache, job.id)
     if finished:
         st.markdown(f"**Finished: {len(finished)}** (complete runs are on the other pages)")
-        st.dataframe(_table(finished[:50]), hide_index=True, key="finished_table")
+        st.dataframe(
+            _table(finished[:50], finished=True),
+            hide_index=True,
+            key="finished_table",
+            column_config=FINISHED_COLUMNS,
+        )
         cols = st.columns(2)
         failed = [j.id for j in finished if j.state in ("failed", "cancelled")]
         if failed and cols[0].button(f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed"):

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import figures
-from core.tables import FILTERS, slice_order
+from core.tables import FILTERS, short_names, slice_order
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -12,7 +12,7 @@ layout.header(
     "click a legend entry to hide a run, double-click to isolate it.",
 )
 cache = state.cache_dir()
-table = layout.runs_or_stop(cache)
+table, _ = layout.dataset_runs(cache)
 
 with st.sidebar:
     st.header("Filter")
@@ -40,13 +40,18 @@ if shown.empty:
     st.warning("No run matches these filters.")
     st.stop()
 
-series = {
-    f"{r.slice} s{r.seed} · {r.experiment} [{r.run_id[:6]}]": loaders.metrics(str(cache), r.run_id)
+short = short_names(sorted(shown["experiment"].unique()))
+names = {
+    r.run_id: f"{r.slice} s{r.seed}" + (f" · {short[r.experiment]}" if len(short) > 1 else "")
     for r in shown.itertuples()
 }
+series = {names[r.run_id]: loaders.metrics(str(cache), r.run_id) for r in shown.itertuples()}
+hover = {
+    names[r.run_id]: f"{r.slice} · seed {r.seed} · {r.experiment} [{r.run_id}]" for r in shown.itertuples()
+}
 left, right = st.columns(2)
-left.plotly_chart(figures.curves(series, "loss", smoothing), key="exp_loss")
-right.plotly_chart(figures.curves(series, "acc", smoothing), key="exp_acc")
+left.plotly_chart(figures.curves(series, "loss", smoothing, hover), key="exp_loss")
+right.plotly_chart(figures.curves(series, "acc", smoothing, hover), key="exp_acc")
 
 st.dataframe(
     shown.drop(columns=["slice_order", "data", "finished"]),

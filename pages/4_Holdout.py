@@ -3,8 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-from core import figures
-from core.tables import crossover, holdout_bars, policy_grid, run_label, slice_order, threshold_table
+from core import figures, runs
+from core.tables import (
+    crossover,
+    holdout_bars,
+    inseparable,
+    policy_grid,
+    run_label,
+    slice_order,
+    threshold_table,
+)
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -13,21 +21,42 @@ layout.header(
     "often is the model confidently right?",
 )
 cache = state.cache_dir()
-table = all_runs = layout.runs_or_stop(cache)
-
-datasets = sorted(table["dataset"].unique())
-dataset = st.selectbox("Dataset", datasets, key="hold_dataset") if len(datasets) > 1 else datasets[0]
-table = table[table["dataset"] == dataset]
+asked = st.query_params.get("run")  # a link from the Train page's finished runs
+known = loaders.run_table(cache).set_index("run_id")
+if asked in known.index:
+    state.set_dataset(known.at[asked, "data"])
+table, _ = layout.dataset_runs(cache)
+variants = sorted(table["dataset"].unique())  # other images or another split under the same folder
+dataset = (
+    st.selectbox("Holdout", variants, key=f"hold_dataset::{state.dataset()}")
+    if len(variants) > 1
+    else variants[0]
+)
+table = all_runs = table[table["dataset"] == dataset]
 experiments = sorted(table["experiment"].unique())
-picked = st.multiselect("Experiments", experiments, default=experiments[:6], key="hold_experiments")
+picked = st.multiselect(
+    "Experiments", experiments, default=experiments[:6], key=f"hold_experiments::{dataset}"
+)
 table = table[table["experiment"].isin(picked)]
 if table.empty:
     st.warning("Pick at least one experiment.")
     st.stop()
 
 st.subheader("Holdout accuracy by slice")
-st.plotly_chart(figures.holdout_bars(holdout_bars(table), slice_order(table)), key="hold_bars")
-st.caption("Bars are means over seeds; error bars are the standard deviation over seeds.")
+bars = holdout_bars(table)
+st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
+n_holdout = int(bars["n_holdout"].iloc[0])
+st.caption(
+    f"Bars: means over seeds. Black whiskers: the standard deviation over seeds (which images were "
+    f"labelled, how training started). Grey whiskers: the 95% interval of the holdout itself, "
+    f"{n_holdout:,} images: another holdout of that size could move a bar that far."
+)
+for experiment, smallest, largest in inseparable(bars):
+    st.warning(
+        f"With {n_holdout:,} holdout images, {smallest} and {largest} of {experiment} cannot be told apart: "
+        "their intervals overlap. A larger holdout (the split controls on the Data page, or --holdout) "
+        "would separate them."
+    )
 
 st.subheader("Argmax accuracy against confidence")
 t = st.slider("Threshold t", 0.05, 0.99, 0.8, 0.01, key="hold_threshold")
@@ -45,8 +74,14 @@ st.caption(
 )
 
 st.subheader("One run in detail")
-labels = {r.run_id: run_label(r) for r in table.sort_values("slice_order").itertuples()}
-run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="hold_run")
+labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+run_id = st.selectbox(
+    "Run",
+    list(labels),
+    format_func=labels.get,
+    key=f"hold_run::{dataset}",
+    index=list(labels).index(asked) if asked in labels else 0,
+)
 detail = loaders.summary(str(cache), run_id)
 left, right = st.columns([2, 3])
 left.dataframe(
@@ -62,7 +97,7 @@ left.dataframe(
 right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")
 
 st.subheader("What helps where")
-everything = all_runs[all_runs["dataset"] == dataset]
+everything = all_runs
 left, right = st.columns([3, 2])
 for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
     if runs_of["aug"].nunique() > 1:
@@ -83,3 +118,18 @@ if everything["aug"].nunique() < 2 and not (frozen and tuned):
         "which helps at which amount of data (the original article found augmentation hurt at 1 and 3 "
         "images per class)."
     )
+
+with st.expander("Delete runs"):
+    st.caption(
+        "Deleting frees the disk and takes runs off every page; the dataset's cached images and features "
+        "stay for other runs. It cannot be undone."
+    )
+    cols = st.columns(2)
+    if cols[0].button(f"Delete run {run_id}", key="hold_delete_run"):
+        runs.delete(cache, run_id)
+        st.rerun()
+    same = table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]
+    if cols[1].button(f"Delete all {len(same)} runs of its experiment", key="hold_delete_experiment"):
+        for rid in same["run_id"]:
+            runs.delete(cache, rid)
+        st.rerun()

@@ -3,7 +3,16 @@
 import streamlit as st
 
 from core import budget, runs
-from core.cam import GALLERIES, METHODS, across_slices, animation, gallery, pair_overlays
+from core.cam import (
+    GALLERIES,
+    METHODS,
+    READING_GUIDE,
+    across_slices,
+    animation,
+    colour_scale,
+    gallery,
+    pair_overlays,
+)
 from core.errors import UserError
 from core.tables import run_label
 from pages.common import layout, state
@@ -14,10 +23,15 @@ layout.header(
     "predicted, beside where it would look for the true class.",
 )
 cache = state.cache_dir()
-table = layout.runs_or_stop(cache)
+table, _ = layout.dataset_runs(cache)
 
-labels = {r.run_id: f"{r.dataset} · {run_label(r)}" for r in table.itertuples()}
-view = st.radio("View", ["mistakes of one run", "one image as labels grow"], horizontal=True, key="cam_view")
+labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+view = st.radio(
+    "View",
+    ["mistakes of one run", "one image as labels grow", "your own images"],
+    horizontal=True,
+    key="cam_view",
+)
 if view == "one image as labels grow":
     run_id = st.selectbox("Experiment of run", list(labels), format_func=labels.get, key="cam_grow_run")
     experiment = budget.siblings(cache, runs.load(cache, run_id).summary)
@@ -43,7 +57,8 @@ if view == "one image as labels grow":
         caption=f"The same as an animation: CAM for the true class '{frames[0].true}'",
         width=280,
     )
-    st.caption("Red: where the evidence for the class lies; blue: none. One run per slice (the first seeds).")
+    st.caption(f"{READING_GUIDE} One run per slice (the first seeds).")
+    st.image(colour_scale(), caption="no evidence → strong evidence", width=320)
     st.stop()
 
 cols = st.columns([4, 2, 2, 1])
@@ -86,6 +101,9 @@ except UserError as error:
     st.error(str(error))
     st.stop()
 bar.empty()
+guide, scale = st.columns([3, 1])
+guide.caption(READING_GUIDE)
+scale.image(colour_scale(), caption="no evidence → strong evidence")
 
 for r, (predicted_map, true_map) in zip(shown.itertuples(), pairs, strict=True):
     verdict = ":green[right]" if r.pred == r.true else ":red[wrong]"

@@ -37,7 +37,7 @@ except UserError as error:
         "Queue a learning curve (frozen EfficientNet-Lite0, sample seeds 1-3)",
         key="curve_queue",
         on_click=queue_curve,
-        args=(default_config(data),),
+        args=(default_config(data, state.split()),),
         type="primary",
     )
     st.stop()

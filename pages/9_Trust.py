@@ -13,8 +13,8 @@ layout.header(
     "alone and how much goes to a person?",
 )
 cache = state.cache_dir()
-table = layout.runs_or_stop(cache)
-labels = {r.run_id: f"{r.dataset} · {run_label(r)}" for r in table.itertuples()}
+table, _ = layout.dataset_runs(cache)
+labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="trust_run")
 try:
     calibration = loaders.calibration(str(cache), run_id)

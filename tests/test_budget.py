@@ -171,7 +171,7 @@ def test_the_report_opens_offline_with_charts_and_no_request(curve_cache, curve_
         assert page.locator(".js-plotly-plot").count() == 2, "the learning curve and the holdout bars"
         curve, bars = page.locator(".js-plotly-plot").nth(0), page.locator(".js-plotly-plot").nth(1)
         assert curve.locator(".scatterlayer .points path").count() >= 6, "a marker per measured slice"
-        assert bars.locator(".bars .point").count() == 11, "a bar per slice"
+        assert bars.locator(".bars .bartext").count() == 11, "a labelled bar per slice"
         wrong = budget_mistakes(curve_cache, curve_data)
         assert page.locator(".cams img").count() == 3 * min(4, wrong), "image, predicted CAM, true CAM"
         browser.close()

@@ -53,8 +53,8 @@ def launch(page, cache_dir, button: str, report: str) -> None:
 
 def bars(page) -> int:
     chart = page.locator(".js-plotly-plot").first
-    chart.locator(".bars .point").first.wait_for(timeout=30_000)
-    return chart.locator(".bars .point").count()
+    chart.locator(".bars .bartext").first.wait_for(timeout=30_000)
+    return chart.locator(".bars .bartext").count()  # the visible bars carry their values
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         visit(page, url, "Holdout", "Holdout accuracy by slice")
         table = page.locator('[data-testid="stTable"]')
         table.wait_for(timeout=30_000)
-        page.locator(".js-plotly-plot .bars .point").nth(3).wait_for(timeout=30_000)
-        assert page.locator(".js-plotly-plot").first.locator(".bars .point").count() == 4, "a bar per slice"
+        page.locator(".js-plotly-plot .bars .bartext").nth(3).wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").first.locator(".bars .bartext").count() == 4, "a bar per slice"
         ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
         assert ticks == ["1/class", "3/class", "5%", "20%"]
         for header in ("accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"):

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import jobs, runs
+from core.locks import try_lock
 from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import sweep
 from tests.quick import quick_run
@@ -64,10 +65,27 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
     app = open_page(cache_dir, "pages/1_Data.py", monkeypatch, data=messy)
     assert "36 readable images in 3 classes" in [h.value for h in app.subheader][0]
     frames = [d.value for d in app.dataframe]
-    splits = next(f for f in frames if "set" in f.columns).set_index("set")["images"]
-    assert splits["holdout (fixed)"] == 3 and splits["slice 1/class"] == 3
+    splits = app.table[0].value
+    assert "note" not in splits.columns, "no empty column when every slice fits"
+    sizes = splits.set_index("set")["images"]
+    assert sizes["holdout (fixed)"] == 3 and sizes["slice 1/class"] == 3
+    assert "pool has 10" in " ".join(splits.astype(str).values.ravel()) or "slice 20%" in sizes.index
     assert any("file" in f.columns and "Bag/broken.jpg" in f["file"].tolist() for f in frames)
+    reasons = next(f for f in frames if "file" in f.columns).set_index("file")["reason"]
+    assert reasons["Bag/broken.jpg"].startswith("not an image this tool can read")
     assert len(app.get("image")) >= 4  # sample grid and augmentation preview
+
+
+def test_the_split_chosen_on_the_data_page_is_what_new_runs_use(cache_dir, monkeypatch, tiny_data):
+    app = open_page(cache_dir, "pages/1_Data.py", monkeypatch, data=tiny_data)
+    app.number_input(key="data_holdout").set_value(0.25).run()
+    sizes = app.table[0].value.set_index("set")["images"]
+    assert sizes["holdout (fixed)"] == 9
+    app.switch_page("pages/2_Train.py").run()
+    app.multiselect(key="train_slices").set_value(["1/class"])
+    with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
+        app.button[0].click().run()
+    assert [j.config.holdout for j in jobs.list_jobs(cache_dir)] == [0.25]
 
 
 def test_data_page_rejects_class_folders_without_images(tmp_path, cache_dir, monkeypatch):
@@ -107,8 +125,8 @@ def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, t
 
 
 @pytest.mark.train
-def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch):
-    app = open_page(grid_cache, "pages/3_Experiments.py", monkeypatch)
+def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch, tiny_data):
+    app = open_page(grid_cache, "pages/3_Experiments.py", monkeypatch, data=tiny_data)
     assert len(app.get("plotly_chart")) == 2
     assert "**6** of 6 runs match" in texts(app)
     app.multiselect(key="exp_slice").set_value(["100%"]).run()
@@ -116,8 +134,8 @@ def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch):
 
 
 @pytest.mark.train
-def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch):
-    app = open_page(grid_cache, "pages/4_Holdout.py", monkeypatch)
+def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch, tiny_data):
+    app = open_page(grid_cache, "pages/4_Holdout.py", monkeypatch, data=tiny_data)
     assert len(app.get("plotly_chart")) == 2  # bars and confusion matrix
     table = app.table[0].value
     assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
@@ -127,8 +145,8 @@ def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch
 
 
 @pytest.mark.train
-def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch):
-    app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch)
+def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch, tiny_data):
+    app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch, data=tiny_data)
     app.selectbox(key="cam_which").set_value("all").run()
     assert not app.exception
     images = app.get("image")
@@ -137,24 +155,24 @@ def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch):
 
 
 @pytest.mark.train
-def test_pages_survive_a_deleted_run(grid_cache, tmp_path, monkeypatch):
+def test_pages_survive_a_deleted_run(grid_cache, tmp_path, monkeypatch, tiny_data):
     cache = tmp_path / "copy"
     shutil.copytree(grid_cache, cache)
     victim = next(p for p in (cache / "runs").iterdir() if not p.name.startswith("."))
     shutil.rmtree(victim)
     for page in PAGES[2:]:
-        app = open_page(cache, page, monkeypatch)
+        app = open_page(cache, page, monkeypatch, data=tiny_data)
         assert victim.name not in texts(app)
 
 
 @pytest.mark.train
-def test_a_damaged_run_is_named_on_the_pages_and_left_out(grid_cache, tmp_path, monkeypatch):
+def test_a_damaged_run_is_named_on_the_pages_and_left_out(grid_cache, tmp_path, monkeypatch, tiny_data):
     cache = tmp_path / "copy"
     shutil.copytree(grid_cache, cache)
     victim = runs.list_runs(cache)[0].run_id
     runs.complete_dir(cache, victim).predictions.write_text("image_index,path\n0,")  # cut short
     for page in PAGES[2:]:
-        app = open_page(cache, page, monkeypatch)
+        app = open_page(cache, page, monkeypatch, data=tiny_data)
         assert f"Run {victim} is damaged (predictions.csv has" in texts(app)
     assert victim not in {s.run_id for s in runs.list_runs(cache)}
 
@@ -164,5 +182,9 @@ def test_a_cache_written_before_the_typed_record_opens_on_every_page(tmp_path, m
     cache = tmp_path / "legacy"
     shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "legacy-runs", runs.runs_dir(cache))
     app = open_page(cache, page, monkeypatch)
-    assert "No runs cached yet" not in texts(app)
-    assert not app.exception
+    assert "No runs on fashion-mnist yet" in texts(app), (
+        "the runs' dataset folder is gone; the bundled one is in use"
+    )
+    switch = next(box for box in app.selectbox if box.key.startswith("dataset_switch::"))
+    switch.set_value("/tmp/legacy-data/tiny").run()  # where the legacy runs were trained
+    assert not app.exception and "No runs on" not in texts(app)

@@ -51,14 +51,19 @@ def test_runs_frame_and_slice_order(grid):
 
 def test_runs_on_another_holdout_split_are_never_averaged_together(grid):
     frame = runs_frame(grid + [changed(s, holdout=0.25) for s in grid])
-    default = f"{Path(grid[0].config.data).name} · {grid[0].info.fingerprint[:6]}"
+    default = Path(grid[0].config.data).name
     assert sorted(frame["dataset"].unique()) == [default, f"{default} · holdout 0.25, val 0.1, split seed 0"]
     assert len(holdout_bars(frame)) == 6
 
 
 def test_same_folder_name_with_other_images_is_another_dataset(grid):
-    bars = holdout_bars(runs_frame(grid + [changed(s, fingerprint="f" * 32) for s in grid]))
+    frame = runs_frame(grid + [changed(s, fingerprint="f" * 32) for s in grid])
+    bars = holdout_bars(frame)
     assert bars["dataset"].nunique() == 2 and len(bars) == 6
+    name = Path(grid[0].config.data).name
+    assert set(frame["dataset"]) == {f"{name} · {grid[0].info.fingerprint[:6]}", f"{name} · ffffff"}, (
+        "a short hash only where two datasets share a name"
+    )
 
 
 def test_runs_that_differ_in_a_hyperparameter_are_not_averaged_as_seeds(grid):

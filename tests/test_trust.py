@@ -128,4 +128,4 @@ def test_grad_cam_page_shows_one_image_as_labels_grow(curve_cache, curve_data, t
     app.switch_page("pages/5_Grad-CAM.py").run()
     app.radio(key="cam_view").set_value("one image as labels grow").run()
     assert not app.exception, app.exception
-    assert len(app.get("image")) == 11 + 1, "a CAM per slice and the animation"
+    assert len(app.get("image")) == 11 + 2, "a CAM per slice, the animation and the colour scale"

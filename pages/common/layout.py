@@ -38,13 +38,60 @@ def page_link(path: str, describe: bool = False) -> None:
 
 
 def header(title: str, question: str) -> None:
-    """Page title, the one question the page answers, and the links to every page."""
+    """Page title, the one question the page answers, the links to every page, and the dataset
+    in use, which every page follows and any page can switch."""
+    from pages.common import state
+
     st.set_page_config(page_title=f"{title} · How Much Data?", page_icon="📊", layout="wide")
     with st.sidebar:
         for path in NAVIGATION:
             page_link(path)
+        _dataset_switch(state)
     st.title(title)
     st.caption(question)
+
+
+def _dataset_switch(state) -> None:
+    """A picker of the datasets that have runs, plus the one in use; picking one makes it the
+    dataset in use everywhere (and on the next visit)."""
+    from pages.common.loaders import run_table
+
+    current = state.dataset()
+    table = run_table(state.cache_dir())
+    names = dict(zip(table["data"], table["dataset"], strict=True)) if not table.empty else {}
+    names.setdefault(current, Path(current).name)
+    paths = sorted(names, key=lambda p: names[p].lower())
+    st.divider()
+    chosen = st.selectbox(
+        "Dataset in use",
+        paths,
+        index=paths.index(current),
+        format_func=names.get,
+        key=f"dataset_switch::{current}",
+        help="Every page follows it; the Data page adds others",
+    )
+    if chosen != current:
+        state.set_dataset(chosen)
+        st.rerun()
+
+
+def dataset_runs(cache: Path) -> tuple[pd.DataFrame, str]:
+    """The runs of the dataset in use and its name; when it has none, say so (naming the
+    datasets that do) and stop the page."""
+    from pages.common import state
+
+    table = runs_or_stop(cache)
+    current = state.dataset()
+    mine = table[table["data"] == current]
+    if mine.empty:
+        others = ", ".join(sorted(table["dataset"].unique()))
+        st.info(
+            f"No runs on {Path(current).name} yet: launch some on the Train page, or switch the dataset in "
+            f"use in the sidebar (runs exist for {others})."
+        )
+        page_link("pages/2_Train.py", describe=True)
+        st.stop()
+    return mine, mine["dataset"].iloc[0]
 
 
 def runs_or_stop(cache: Path) -> pd.DataFrame:

@@ -27,6 +27,11 @@ def run_table(cache: Path) -> pd.DataFrame:
     return runs_frame(_listing(str(cache), runs.complete_ids(cache)).summaries)
 
 
+def summaries(cache: Path) -> list[Summary]:
+    """Every complete run's summary, newest first (re-read when run folders come or go)."""
+    return _listing(str(cache), runs.complete_ids(cache)).summaries
+
+
 def damaged_runs(cache: Path) -> dict[str, str]:
     """Run ids whose folders do not check out, with the reason."""
     return _listing(str(cache), runs.complete_ids(cache)).damaged

@@ -1,7 +1,7 @@
-"""What every page shares: the cache folder and the dataset in use.
+"""What every page shares: the cache folder, the dataset in use and the split new runs use.
 
-The dataset in use is kept in the session and in ``cache/ui.json``, so a browser refresh, a new
-tab or a restarted server opens on the same dataset.
+Both are kept in ``cache/ui.json`` (the dataset in the session too), so a browser refresh, a new
+tab or a restarted server opens on the same dataset and split.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.config import Split
 from core.paths import DEFAULT_DATA, cache_root, read_json, write_json
 
 
@@ -21,17 +22,22 @@ def _settings() -> Path:
     return cache_dir() / "ui.json"
 
 
-def _saved_dataset() -> str | None:
+def _saved() -> dict:
     try:
-        return read_json(_settings()).get("dataset")
-    except (OSError, ValueError, AttributeError):  # no settings yet, or a damaged file
-        return None
+        saved = read_json(_settings())
+    except (OSError, ValueError):  # no settings yet, or a damaged file
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _save(**values) -> None:
+    write_json(_settings(), {**_saved(), **values})
 
 
 def dataset() -> str:
     """The dataset folder chosen on the Data page (the bundled one until then)."""
     if "dataset" not in st.session_state:
-        saved = _saved_dataset()
+        saved = _saved().get("dataset")
         st.session_state["dataset"] = saved if saved and Path(saved).is_dir() else str(DEFAULT_DATA)
     return st.session_state["dataset"]
 
@@ -39,4 +45,17 @@ def dataset() -> str:
 def set_dataset(path: str) -> None:
     if st.session_state.get("dataset") != path:
         st.session_state["dataset"] = path
-        write_json(_settings(), {"dataset": path})
+        _save(dataset=path)
+
+
+def split() -> Split:
+    """The holdout share, validation share and split seed new runs use (set on the Data page)."""
+    saved = _saved().get("split")
+    try:
+        return Split(*saved) if saved else Split()
+    except TypeError:
+        return Split()
+
+
+def set_split(chosen: Split) -> None:
+    _save(split=list(chosen))
