@@ -36,8 +36,12 @@ def check_method(method: str) -> str:
     return check_choice("CAM method", method, METHODS)
 
 
-def overlay_path(cache_dir: Path, rid: str, method: str, index: int, class_index: int) -> Path:
-    return cache_dir / "cams" / rid / method / f"{index}-{class_index}.png"
+def overlay_path(
+    cache_dir: Path, rid: str, method: str, index: int, class_index: int, source: str = ""
+) -> Path:
+    """Where an overlay is cached. ``source``: the fingerprint of another folder the image comes
+    from (a second test set); empty for the run's own dataset."""
+    return cache_dir / "cams" / rid / method / f"{source + '-' if source else ''}{index}-{class_index}.png"
 
 
 def overlays(
@@ -46,16 +50,18 @@ def overlays(
     requests: list[tuple[int, int]],
     method: str = "gradcam",
     on_progress: Callable[[int, int], None] | None = None,
+    source: str = "",
 ) -> list[Path]:
     """Overlay PNGs for (dataset image index, class index) pairs of a run, computing the missing
     ones (a pair asked for twice is computed once). ``on_progress(done, total)`` hears about
-    the computing, from (0, total) on; it is not called when every overlay is cached.
+    the computing, from (0, total) on; it is not called when every overlay is cached. With
+    ``source`` (a folder's fingerprint) the images are that folder's, as a test set scored them.
 
     Raises:
         UserError: unknown method, missing run, or the run's cached images were deleted.
     """
     check_method(method)
-    paths = [overlay_path(cache_dir, rid, method, i, c) for i, c in requests]
+    paths = [overlay_path(cache_dir, rid, method, i, c, source) for i, c in requests]
     missing = {path: request for request, path in zip(requests, paths, strict=True) if not path.exists()}
     if missing:
         _compute(
@@ -63,8 +69,20 @@ def overlays(
             list(missing.items()),
             method,
             on_progress or (lambda done, total: None),
+            source,
         )
     return paths
+
+
+def pair_requests(classes: tuple[str, ...], rows: pd.DataFrame) -> list[tuple[int, int]]:
+    """(image, class) pairs for each row of a :func:`gallery` frame: the predicted class, then
+    the true one."""
+    return [(int(r.image_index), c) for r in rows.itertuples() for c in (classes.index(r.pred), int(r.label))]
+
+
+def pairs_of(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """Overlay paths of :func:`pair_requests`, as (predicted, true) pairs."""
+    return list(zip(paths[0::2], paths[1::2], strict=True))
 
 
 def pair_overlays(
@@ -75,12 +93,8 @@ def pair_overlays(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[Path, Path]]:
     """(predicted-class, true-class) overlays for each row of a :func:`gallery` frame."""
-    classes = runs.load(cache_dir, rid).summary.classes
-    requests = [
-        (int(r.image_index), c) for r in rows.itertuples() for c in (classes.index(r.pred), int(r.label))
-    ]
-    paths = overlays(cache_dir, rid, requests, method, on_progress)
-    return list(zip(paths[0::2], paths[1::2], strict=True))
+    requests = pair_requests(runs.load(cache_dir, rid).summary.classes, rows)
+    return pairs_of(overlays(cache_dir, rid, requests, method, on_progress))
 
 
 def _compute(
@@ -88,12 +102,29 @@ def _compute(
     missing: list[tuple[Path, tuple[int, int]]],
     method: str,
     on_progress: Callable[[int, int], None],
+    source: str = "",
 ) -> None:
-    images = run.images()
+    images = source_images(run, source)
     pixels = [images[index] for _, (index, _) in missing]
     drawn = _draw(run, pixels, [c for _, (_, c) in missing], method, on_progress)
     for (path, _), overlay in zip(missing, drawn, strict=True):
         write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
+
+
+def source_images(run: runs.Run, source: str = "") -> np.ndarray:
+    """The images overlays are drawn on: the run's own dataset, or the folder ``source`` names.
+
+    Raises:
+        UserError: those cached images were deleted.
+    """
+    if not source:
+        return run.images()
+    from core.images import cached_array
+
+    images = cached_array(source, run.summary.config.image_size, run.cache_dir)
+    if images is None:
+        raise UserError(f"the cached images of test set {source[:6]} were deleted; score it again")
+    return images
 
 
 def _draw(
@@ -172,11 +203,13 @@ def explain(
     ]
 
 
-def gallery(cache_dir: Path, rid: str, which: str = "misclassified") -> pd.DataFrame:
-    """The run's holdout predictions to look at, least convincing first: misclassified ones
-    (most confidently wrong first), correct ones (least confident first), or all."""
+def gallery(cache_dir: Path, rid: str, which: str = "misclassified", predictions=None) -> pd.DataFrame:
+    """The run's holdout predictions (or the ``predictions`` given: a second test set's) to look
+    at, least convincing first: misclassified ones (most confidently wrong first), correct ones
+    (least confident first), or all."""
     check_choice("image set", which, GALLERIES)
-    frame = runs.load(cache_dir, rid).predictions().frame().sort_values("p_true")
+    chosen = predictions if predictions is not None else runs.load(cache_dir, rid).predictions()
+    frame = chosen.frame().sort_values("p_true")
     wrong = frame["true"] != frame["pred"]
     return {"misclassified": frame[wrong], "correct": frame[~wrong], "all": frame}[which]
 
@@ -219,16 +252,21 @@ class SliceCam:
         return self.true == self.predicted
 
 
-def across_slices(cache_dir: Path, summaries, image_index: int, method: str = "gradcam") -> list[SliceCam]:
-    """The CAM for the true class of one holdout image from each slice's run (the first sample and
-    training seeds of each slice), smallest slice first: how where the model looks changes as
-    labels are added. ``summaries`` are the runs of one experiment (they share the holdout)."""
-    check_method(method)
+def first_runs(summaries) -> list:
+    """One run per slice, the first sample and training seeds of each, smallest slice first."""
     first = {}
     for summary in sorted(summaries, key=lambda s: (s.n_train, s.config.sample_seed, s.config.seed)):
         first.setdefault(summary.config.slice, summary)
+    return list(first.values())
+
+
+def across_slices(cache_dir: Path, summaries, image_index: int, method: str = "gradcam") -> list[SliceCam]:
+    """The CAM for the true class of one holdout image from each slice's run (see
+    :func:`first_runs`), smallest slice first: how where the model looks changes as labels are
+    added. ``summaries`` are the runs of one experiment (they share the holdout)."""
+    check_method(method)
     found = []
-    for summary in first.values():
+    for summary in first_runs(summaries):
         predictions = runs.load(cache_dir, summary.run_id).predictions()
         row = int(np.flatnonzero(predictions.image_index == image_index)[0])
         label = int(predictions.labels[row])

@@ -141,9 +141,9 @@ def _print_results(results: list) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace):
-    from core.pipeline import evaluate_folder
+    from core.testsets import score
 
-    return evaluate_folder(args.cache_dir, args.run, args.data, show_progress=True)
+    return score(args.cache_dir, args.run, args.data, show_progress=True)
 
 
 def _print_evaluate(result) -> None:
@@ -152,6 +152,8 @@ def _print_evaluate(result) -> None:
         f"run {result.run_id} on {result.data}: accuracy {result.scores.accuracy:.3f} over "
         f"{result.scores.n} images; P(true)>{last.threshold:g}: {last.threshold_accuracy:.3f}"
     )
+    for name, count in result.unknown.items():
+        print(f"not scored: class {name} ({count} images) is not among the run's classes")
 
 
 def _cmd_cam(args: argparse.Namespace) -> dict:
@@ -194,8 +196,10 @@ def _print_backbones(rows: list[dict]) -> None:
         print(f"{row['name']:<20} {row['default_size']:>4}px  {ready:<22} {row['description']}")
 
 
-def _cmd_runs(args: argparse.Namespace) -> list:
+def _cmd_runs(args: argparse.Namespace):
+    from core.paths import write_atomic
     from core.runs import scan_runs
+    from core.tables import results_frame, table_bytes
 
     listing = scan_runs(args.cache_dir)
     for rid, reason in listing.damaged.items():
@@ -203,12 +207,20 @@ def _cmd_runs(args: argparse.Namespace) -> list:
             f"warning: run {rid} is damaged ({reason}); python -m core doctor --fix moves it aside",
             file=sys.stderr,
         )
+    if args.format:
+        if not args.out:
+            raise UserError(f"--format {args.format} needs --out FILE")
+        write_atomic(args.out, table_bytes(results_frame(listing.summaries), args.format))
+        return {"out": str(args.out), "runs": len(listing.summaries), "format": args.format}
     return listing.summaries
 
 
-def _print_runs(summaries: list) -> None:
+def _print_runs(summaries) -> None:
     from core.tables import cli_table, run_row
 
+    if isinstance(summaries, dict):
+        print(f"wrote {summaries['runs']} run(s) to {summaries['out']}")
+        return
     print(cli_table([run_row(s) for s in summaries]) if summaries else "no runs cached yet")
 
 
@@ -296,6 +308,28 @@ def _print_threshold(plan) -> None:
         f"kept images {k.estimate:.3f} accurate ({k.low:.3f} to {k.high:.3f}); {a.estimate:.1%} automated "
         f"({a.low:.1%} to {a.high:.1%}), {h.estimate:.1%} to a human ({h.low:.1%} to {h.high:.1%})."
     )
+
+
+def _cmd_export(args: argparse.Namespace) -> dict:
+    from core.export import card_path, export
+
+    card = export(args.cache_dir, args.run, args.format, args.out)
+    return {**card.to_dict(), "out": str(args.out), "card": str(card_path(args.out))}
+
+
+def _print_export(result: dict) -> None:
+    verified = result["verified"]
+    print(
+        f"wrote {result['out']} and {result['card']}: {result['format']} model of run {result['run_id']}, "
+        f"verified on {verified['images']} holdout images (same class on every one, probabilities within "
+        f"{verified['max_abs_prob_diff']:.1e} of predictions.csv)"
+    )
+
+
+def _cmd_cam_worker(args: argparse.Namespace) -> dict:
+    from core.cam_requests import work
+
+    return {"drawn": work(args.cache_dir)}
 
 
 def _cmd_worker(args: argparse.Namespace) -> dict:
@@ -438,11 +472,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scaled", action="store_true", help="on temperature-scaled confidences")
 
+    p = command(
+        "export", "a run's network as ONNX or TorchScript, verified against its predictions, with a card"
+    )
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument(
+        "--out", type=Path, required=True, help="the model file to write (the card goes to <out>.json)"
+    )
+
     command("backbones", "the backbone registry and which weights are available offline")
-    command("runs", "the runs in the cache")
+    p = command(
+        "runs", "the runs in the cache; with --format and --out, every run's configuration and numbers"
+    )
+    p.add_argument("--format", choices=["csv", "parquet"], help="write the table to --out as CSV or Parquet")
+    p.add_argument("--out", type=Path, help="the file to write")
     p = command("doctor", "check the cache: damaged runs, leftovers of killed processes, bad files")
     p.add_argument("--fix", action="store_true", help="move what cannot be trusted aside, delete leftovers")
     command("worker", "train the dashboard's queued runs until the queue is empty")
+    command("cam-worker", "draw the dashboard's requested CAM overlays until none is left")
     return parser
 
 
@@ -456,10 +504,12 @@ COMMANDS = {
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),
+    "export": (_cmd_export, _print_export),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),
     "worker": (_cmd_worker, lambda result: print(f"{result['trained']} job(s) done")),
+    "cam-worker": (_cmd_cam_worker, lambda result: print(f"{result['drawn']} request(s) drawn")),
 }
 
 

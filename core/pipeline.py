@@ -29,7 +29,7 @@ from core.images import image_array
 from core.inference import predict_probs
 from core.paths import disk_full, is_disk_full, release_reserve, write_json
 from core.progress import progress
-from core.record import Predictions, RunInfo, Scores, Summary, write_predictions
+from core.record import Predictions, RunInfo, Summary, write_predictions
 from core.splits import SliceSpec, Splits, make_splits
 
 
@@ -263,24 +263,6 @@ def sweep(
     ]
 
 
-@dataclass(frozen=True)
-class FolderScores:
-    """A trained run scored on another labelled folder."""
-
-    run_id: str
-    data: str
-    unreadable: int
-    scores: Scores
-
-    def to_dict(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "data": self.data,
-            "unreadable": self.unreadable,
-            **self.scores.to_dict(),
-        }
-
-
 def validation_of(run: runs.Run) -> Predictions:
     """A run's probabilities on its fixed validation set: as written at commit, or computed now
     from its model for runs committed before that (their dataset folder must still be there).
@@ -302,23 +284,3 @@ def validation_of(run: runs.Run) -> Predictions:
     model = run.model()  # with its backbone; on cached features only the head reads them
     net = model.head if uses_features(config) else model
     return score(net, run_inputs(config, dataset, run.cache_dir), dataset, splits.val)
-
-
-def evaluate_folder(cache_dir: Path, rid: str, data: str | Path, show_progress: bool = False) -> FolderScores:
-    """Score a trained run on another labelled folder whose classes are among the run's.
-
-    Raises:
-        UserError: the run is missing, or the folder has a class the run never saw.
-    """
-    run = runs.load(cache_dir, rid)
-    classes = run.summary.classes
-    dataset = scan(data, cache_dir, progress=show_progress)
-    unknown = [name for name in dataset.classes if name not in classes]
-    if unknown:
-        raise UserError(
-            f"{dataset.root}: class folder(s) {', '.join(unknown)} are not among the "
-            f"run's classes ({', '.join(classes)})"
-        )
-    labels = np.array([classes.index(dataset.classes[i]) for i in dataset.labels])
-    probs = predict_probs(run.model(), image_array(dataset, run.summary.config.image_size, cache_dir))
-    return FolderScores(rid, str(dataset.root), len(dataset.unreadable), summarize(probs, labels, classes))

@@ -260,3 +260,29 @@ def short_names(labels: list[str], sep: str = " · ") -> dict[str, str]:
         label: sep.join(p[i] for i in differ) if differ else label
         for label, p in zip(labels, parts, strict=True)
     }
+
+
+TABLE_FORMATS = ("csv", "parquet")
+
+
+def results_frame(summaries: list[Summary]) -> pd.DataFrame:
+    """Every run with its whole configuration and its headline numbers, for use elsewhere."""
+    frame = runs_frame(summaries).drop(columns=["slice_order"])
+    configs = pd.DataFrame(
+        [{f"config.{k}": v for k, v in s.config.to_dict().items()} for s in summaries], index=frame.index
+    )
+    return pd.concat([frame, configs], axis=1)
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """``frame`` as a CSV or Parquet file's bytes."""
+    import io
+
+    from core.errors import check_choice
+
+    check_choice("table format", fmt, TABLE_FORMATS)
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

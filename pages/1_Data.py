@@ -10,30 +10,47 @@ from core.datasets import find_datasets
 from core.errors import UserError
 from core.paths import DEFAULT_DATA, PROJECT_ROOT
 from core.splits import ORIGINAL_SLICES, slice_sizes
-from pages.common import layout, loaders, state
+from core.upload import UPLOADS
+from pages.common import layout, loaders, state, uploads
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
 
-choices = {str(p.relative_to(PROJECT_ROOT)): str(p) for p in find_datasets(PROJECT_ROOT / "data")}
+found = [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
+choices = {
+    str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else str(p): str(p) for p in found
+}
 current = state.dataset()
+if st.session_state.pop("data_show_imported", False):  # set before the radio exists, as Streamlit requires
+    st.session_state["data_source"] = "bundled, under data/ or uploaded"
+    uploads.imported_summary()
 source = st.radio(
     "Dataset",
-    ["bundled or under data/", "a folder path"],
+    ["bundled, under data/ or uploaded", "a folder path", "upload your own"],
     horizontal=True,
     key="data_source",
     index=0 if current in choices.values() else 1,
 )
+if source == "upload your own":
+    if imported := uploads.block():
+        state.set_dataset(imported)
+        st.session_state["data_show_imported"] = True
+        st.rerun()
+    uploads.deletion()
+    st.stop()
 if source == "a folder path":
     typed = st.text_input(
-        "Class-folder dataset", value=current, key="data_path", help="A folder of class sub-folders of images"
+        "Class-folder dataset",
+        value=current,
+        key=f"data_path::{current}",
+        help="A folder of class sub-folders of images",
     )
     chosen = typed.strip()
 else:
     names = list(choices)
     default = next((n for n, p in choices.items() if p == current), names[0] if names else None)
     chosen = (
-        choices[st.selectbox("Dataset", names, index=names.index(default), key="data_pick")]
+        choices[st.selectbox("Dataset", names, index=names.index(default), key=f"data_pick::{current}")]
         if names
         else str(DEFAULT_DATA)
     )

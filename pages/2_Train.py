@@ -124,7 +124,7 @@ def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
             row |= {
                 "accuracy": results.at[j.run_id, "accuracy"] if known else None,
                 "train s": results.at[j.run_id, "train_seconds"] if known else None,
-                "open": f"/Holdout?run={j.run_id}" if known else None,
+                "open": f"/Run?run={j.run_id}" if known else None,
                 "error": j.error or "",
             }
         rows.append(row)
@@ -134,7 +134,7 @@ def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
 FINISHED_COLUMNS = {
     "accuracy": st.column_config.ProgressColumn("holdout accuracy", min_value=0, max_value=1, format="%.3f"),
     "train s": st.column_config.NumberColumn(format="%.1f"),
-    "open": st.column_config.LinkColumn("results", display_text="Holdout page"),
+    "open": st.column_config.LinkColumn("results", display_text="open the run"),
 }
 
 

@@ -1,15 +1,13 @@
 """Holdout: accuracy on the fixed holdout set across slices, and how much of it is confident."""
 
-import pandas as pd
 import streamlit as st
 
-from core import figures, runs
+from core import figures
 from core.tables import (
     crossover,
     holdout_bars,
     inseparable,
     policy_grid,
-    run_label,
     slice_order,
     threshold_table,
 )
@@ -21,10 +19,6 @@ layout.header(
     "often is the model confidently right?",
 )
 cache = state.cache_dir()
-asked = st.query_params.get("run")  # a link from the Train page's finished runs
-known = loaders.run_table(cache).set_index("run_id")
-if asked in known.index:
-    state.set_dataset(known.at[asked, "data"])
 table, _ = layout.dataset_runs(cache)
 variants = sorted(table["dataset"].unique())  # other images or another split under the same folder
 dataset = (
@@ -73,29 +67,6 @@ st.caption(
     "images."
 )
 
-st.subheader("One run in detail")
-labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
-run_id = st.selectbox(
-    "Run",
-    list(labels),
-    format_func=labels.get,
-    key=f"hold_run::{dataset}",
-    index=list(labels).index(asked) if asked in labels else 0,
-)
-detail = loaders.summary(str(cache), run_id)
-left, right = st.columns([2, 3])
-left.dataframe(
-    pd.DataFrame(
-        {
-            "class": list(detail.holdout.per_class_accuracy),
-            "accuracy": list(detail.holdout.per_class_accuracy.values()),
-        }
-    ),
-    hide_index=True,
-    column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
-)
-right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="hold_confusion")
-
 st.subheader("What helps where")
 everything = all_runs
 left, right = st.columns([3, 2])
@@ -119,17 +90,5 @@ if everything["aug"].nunique() < 2 and not (frozen and tuned):
         "images per class)."
     )
 
-with st.expander("Delete runs"):
-    st.caption(
-        "Deleting frees the disk and takes runs off every page; the dataset's cached images and features "
-        "stay for other runs. It cannot be undone."
-    )
-    cols = st.columns(2)
-    if cols[0].button(f"Delete run {run_id}", key="hold_delete_run"):
-        runs.delete(cache, run_id)
-        st.rerun()
-    same = table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]
-    if cols[1].button(f"Delete all {len(same)} runs of its experiment", key="hold_delete_experiment"):
-        for rid in same["run_id"]:
-            runs.delete(cache, rid)
-        st.rerun()
+st.caption("Each run in detail (per class, a second test set, export, delete) is on the Run page.")
+layout.page_link("pages/11_Run.py", describe=True)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import budget, runs
+from core import budget, runs, testsets
 from core.cam import (
     GALLERIES,
     METHODS,
@@ -10,12 +10,16 @@ from core.cam import (
     across_slices,
     animation,
     colour_scale,
+    first_runs,
     gallery,
-    pair_overlays,
+    overlay_path,
+    pair_requests,
+    pairs_of,
+    source_images,
 )
 from core.errors import UserError
 from core.tables import run_label
-from pages.common import layout, state
+from pages.common import cams, layout, state
 
 layout.header(
     "Grad-CAM",
@@ -43,8 +47,10 @@ if view == "one image as labels grow":
         format_func=choices.get,
         key="cam_grow_image",
     )
-    with st.spinner("Drawing the CAM of every slice's run (once; cached after)…"):
-        frames = across_slices(cache, experiment, image)
+    firsts = first_runs(experiment)
+    label = int(predictions.set_index("image_index").at[image, "label"])
+    cams.drawn(cache, [(s.run_id, image, label) for s in firsts], "gradcam")
+    frames = across_slices(cache, firsts, image)
     columns = st.columns(min(6, len(frames)))
     for i, frame in enumerate(frames):
         verdict = ":green[right]" if frame.right else f":red[says {frame.predicted}]"
@@ -72,35 +78,34 @@ method = cols[1].selectbox(
 which = cols[2].selectbox("Images", GALLERIES, key="cam_which")
 per_page = cols[3].number_input("Per page", 1, 24, 6, key="cam_per_page")
 
+sets = {"": "the holdout"} | {t.fingerprint: f"test set {t.name}" for t in testsets.scored(cache, run_id)}
+source = st.radio(
+    "Images from",
+    list(sets),
+    format_func=sets.get,
+    horizontal=True,
+    key=f"cam_source::{run_id}",
+    help="Score a run on another folder on the Run page to browse its mistakes here",
+)
 try:
-    rows = gallery(cache, run_id, which)
-    pixels = runs.load(cache, run_id).images()
+    run = runs.load(cache, run_id)
+    chosen = next((t for t in testsets.scored(cache, run_id) if t.fingerprint == source), None)
+    rows = gallery(cache, run_id, which, testsets.predictions(cache, chosen) if chosen else None)
+    pixels = source_images(run, source)
 except UserError as error:
     st.error(str(error))
     st.stop()
 if rows.empty:
-    st.success(f"No {which} holdout images in this run.")
+    st.success(f"No {which} images of {sets[source]} in this run.")
     st.stop()
 pages = (len(rows) - 1) // per_page + 1
 page = st.number_input(
     f"Page (of {pages}; {len(rows)} images, least convincing first)", 1, pages, 1, key="cam_page"
 )
 shown = rows.iloc[(page - 1) * per_page : page * per_page]
-bar = st.empty()
-
-
-def report(done: int, total: int) -> None:
-    bar.progress(
-        done / total, text=f"Computing {method}: {done} of {total} overlays (cached after the first time)"
-    )
-
-
-try:
-    pairs = pair_overlays(cache, run_id, shown, method, on_progress=report)
-except UserError as error:
-    st.error(str(error))
-    st.stop()
-bar.empty()
+requests = pair_requests(runs.load(cache, run_id).summary.classes, shown)
+cams.drawn(cache, [(run_id, index, label) for index, label in requests], method, source)
+pairs = pairs_of([overlay_path(cache, run_id, method, index, label, source) for index, label in requests])
 guide, scale = st.columns([3, 1])
 guide.caption(READING_GUIDE)
 scale.image(colour_scale(), caption="no evidence → strong evidence")
@@ -112,6 +117,6 @@ for r, (predicted_map, true_map) in zip(shown.itertuples(), pairs, strict=True):
         f"P(predicted) {r.p_max:.2f} · `{r.path}`"
     )
     left, middle, right = st.columns(3)
-    left.image(pixels[int(r.image_index)], caption="holdout image", width=224)
+    left.image(pixels[int(r.image_index)], caption=sets[source].removeprefix("the "), width=224)
     middle.image(str(predicted_map), caption=f"{method} for predicted '{r.pred}'", width=224)
     right.image(str(true_map), caption=f"{method} for true '{r.true}'", width=224)

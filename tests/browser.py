@@ -46,10 +46,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(cache_dir: Path, timeout: float = 60) -> Iterator[str]:
-    """``streamlit run app.py`` against ``cache_dir``; yields the base URL."""
+def serve(cache_dir: Path, timeout: float = 60, uploads: Path | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` against ``cache_dir`` (and ``uploads`` for uploaded datasets,
+    never the repository's data/ folder in a test); yields the base URL."""
     port = free_port()
-    env = {**os.environ, "HMD_CACHE": str(cache_dir)}
+    env = {**os.environ, "HMD_CACHE": str(cache_dir), "HMD_UPLOADS": str(uploads or cache_dir / "uploads")}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"streamlit-{cache_dir.name}.log"
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the end)

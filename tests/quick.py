@@ -20,3 +20,17 @@ def quick_run(data: Path | str, **overrides) -> RunConfig:
             **overrides,
         }
     )
+
+
+def until_drawn(app, timeout: float = 180.0):
+    """Rerun an AppTest page until the CAM worker has drawn what it asked for (the page shows a
+    progress bar meanwhile), and return it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    app.run()
+    while app.get("progress") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        app.run()
+    assert not app.get("progress"), "the CAM worker did not finish"
+    return app

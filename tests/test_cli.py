@@ -171,3 +171,41 @@ def test_errors_are_one_line_on_stderr(cache, tiny_data, args, message):
     assert result.stdout == ""
     assert result.stderr.strip().startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.train
+def test_export_writes_a_verified_model_and_its_card(cache, trained, tmp_path):
+    result = as_json(
+        cli(
+            cache,
+            "export",
+            "--run",
+            trained["run_id"],
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "model.onnx"),
+            "--json",
+        )
+    )
+    card = json.loads((tmp_path / "model.onnx.json").read_text())
+    assert result["verified"]["argmax_agreement"] == 1.0 and card["run_id"] == trained["run_id"]
+    assert card["classes"] == ["Bag", "Sneaker", "Trouser"] and card["input"]["shape"][1:] == [3, 64, 64]
+    from core.export import load_exported
+
+    probs = load_exported(tmp_path / "model.onnx")(runs.load(cache, trained["run_id"]).images()[:2])
+    assert probs.shape == (2, 3)
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_every_run_as_a_table_file(cache, trained, tmp_path, fmt):
+    import pandas as pd
+
+    out = tmp_path / f"runs.{fmt}"
+    assert "wrote" in cli(cache, "runs", "--format", fmt, "--out", str(out)).stdout
+    frame = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+    assert trained["run_id"] in set(frame["run_id"])
+    assert {"accuracy", "P(true)>0.8", "config.seed", "config.image_size", "train_seconds"} <= set(
+        frame.columns
+    )

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, runs
+from core import jobs, runs, testsets
 from core.locks import try_lock
 from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import sweep
-from tests.quick import quick_run
+from tests.quick import quick_run, until_drawn
 
 PAGES = [
     "pages/1_Data.py",
@@ -33,6 +33,11 @@ def open_page(cache: Path, page: str | None, monkeypatch, data: Path | None = No
         app.switch_page(page).run()
     assert not app.exception, app.exception
     return app
+
+
+def path_box(app: AppTest):
+    """The Data page's folder-path box (keyed by the dataset in use, so it follows it)."""
+    return next(box for box in app.text_input if box.key.startswith("data_path::"))
 
 
 def texts(app: AppTest) -> str:
@@ -93,7 +98,7 @@ def test_data_page_rejects_class_folders_without_images(tmp_path, cache_dir, mon
         (tmp_path / "empty" / name).mkdir(parents=True)
     app = open_page(cache_dir, "pages/1_Data.py", monkeypatch)
     app.radio(key="data_source").set_value("a folder path").run()
-    app.text_input(key="data_path").set_value(str(tmp_path / "empty")).run()
+    path_box(app).set_value(str(tmp_path / "empty")).run()
     assert not app.exception
     assert "has class folders but no readable images" in texts(app)
 
@@ -101,7 +106,7 @@ def test_data_page_rejects_class_folders_without_images(tmp_path, cache_dir, mon
 def test_data_page_rejects_a_missing_folder(cache_dir, monkeypatch):
     app = open_page(cache_dir, "pages/1_Data.py", monkeypatch)
     app.radio(key="data_source").set_value("a folder path").run()
-    app.text_input(key="data_path").set_value("/no/such/dataset").run()
+    path_box(app).set_value("/no/such/dataset").run()
     assert not app.exception
     assert "data folder not found: /no/such/dataset" in texts(app)
 
@@ -134,9 +139,10 @@ def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch, tiny
 
 
 @pytest.mark.train
-def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch, tiny_data):
+def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_data):
     app = open_page(grid_cache, "pages/4_Holdout.py", monkeypatch, data=tiny_data)
-    assert len(app.get("plotly_chart")) == 2  # bars and confusion matrix
+    assert len(app.get("plotly_chart")) == 1  # the bars
+    assert "cannot be told apart" in texts(app), "3 holdout images cannot separate 1/class from 100%"
     table = app.table[0].value
     assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
     assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
@@ -147,7 +153,8 @@ def test_holdout_page_bars_threshold_table_and_confusion(grid_cache, monkeypatch
 @pytest.mark.train
 def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch, tiny_data):
     app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch, data=tiny_data)
-    app.selectbox(key="cam_which").set_value("all").run()
+    app.selectbox(key="cam_which").set_value("all")
+    until_drawn(app)  # drawn by the CAM worker, not in the page's thread
     assert not app.exception
     images = app.get("image")
     assert len(images) >= 3  # holdout image, predicted-class map, true-class map
@@ -188,3 +195,35 @@ def test_a_cache_written_before_the_typed_record_opens_on_every_page(tmp_path, m
     switch = next(box for box in app.selectbox if box.key.startswith("dataset_switch::"))
     switch.set_value("/tmp/legacy-data/tiny").run()  # where the legacy runs were trained
     assert not app.exception and "No runs on" not in texts(app)
+
+
+@pytest.mark.train
+def test_run_page_per_class_test_set_export_and_delete(
+    grid_cache, tmp_path, monkeypatch, tiny_data, other_data
+):
+    """One run in detail: its confusions, scored on another folder (and its mistakes on the
+    Grad-CAM page), exported and verified, then deleted."""
+    cache = tmp_path / "copy"
+    shutil.copytree(grid_cache, cache)
+    app = open_page(cache, "pages/11_Run.py", monkeypatch, data=tiny_data)
+    assert len(app.get("plotly_chart")) == 1  # the confusion matrix
+    run_id = runs.list_runs(cache)[0].run_id
+    app.selectbox(key="run_testset").set_value("another folder…").run()
+    app.text_input(key="run_testset_path").set_value(str(other_data)).run()
+    app.button(key="run_score_1").click().run()
+    assert not app.exception, app.exception
+    scored = app.dataframe[-1].value
+    assert scored["test set"].tolist() == [other_data.name] and scored["images"].tolist() == [24]
+    app.button(key="run_export").click().run()
+    assert "model.onnx: verified on 3 holdout images" in texts(app)
+    assert (cache / "exports" / run_id / "model.onnx").exists()
+    cam = open_page(cache, "pages/5_Grad-CAM.py", monkeypatch, data=tiny_data)
+    sources = next(r for r in cam.radio if r.key.startswith("cam_source::"))
+    assert sources.options[1] == f"test set {other_data.name}"
+    sources.set_value(testsets.scored(cache, run_id)[0].fingerprint)
+    cam.selectbox(key="cam_which").set_value("all")
+    until_drawn(cam)
+    assert not cam.exception and "predicted as" in texts(cam)
+    assert len(cam.get("image")) >= 3 * 3, "the test set's images, each with its two maps"
+    app.button(key="run_delete_run").click().run()
+    assert run_id not in {s.run_id for s in runs.list_runs(cache)}

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core import budget, runs
 from core.paths import PROJECT_ROOT, write_json
 from tests.command import core
+from tests.quick import until_drawn
 
 pytestmark = pytest.mark.train
 
@@ -127,5 +128,7 @@ def test_grad_cam_page_shows_one_image_as_labels_grow(curve_cache, curve_data, t
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300).run()
     app.switch_page("pages/5_Grad-CAM.py").run()
     app.radio(key="cam_view").set_value("one image as labels grow").run()
+    assert app.get("progress"), "drawn in the background, with a progress bar"
+    until_drawn(app)
     assert not app.exception, app.exception
     assert len(app.get("image")) == 11 + 2, "a CAM per slice, the animation and the colour scale"

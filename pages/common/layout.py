@@ -9,26 +9,25 @@ import streamlit as st
 
 NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled Material font)
     "app.py": ("Home", "what the tool answers and the original experiment", ":material/home:"),
-    "pages/1_Data.py": ("Data", "classes, splits, samples, augmentation preview", ":material/folder_open:"),
+    "pages/1_Data.py": ("Data", "classes, splits, samples, your own images", ":material/folder_open:"),
     "pages/2_Train.py": ("Train", "queue runs and watch them train live", ":material/model_training:"),
     "pages/3_Experiments.py": ("Experiments", "training and validation curves", ":material/show_chart:"),
-    "pages/4_Holdout.py": ("Holdout", "accuracy bars and argmax against confidence", ":material/bar_chart:"),
-    "pages/5_Grad-CAM.py": ("Grad-CAM", "where the model looked on its mistakes", ":material/visibility:"),
+    "pages/4_Holdout.py": ("Holdout", "accuracy by slice, argmax against confidence", ":material/bar_chart:"),
+    "pages/11_Run.py": (
+        "Run",
+        "one run per class, on a test set of yours, exported",
+        ":material/description:",
+    ),
     "pages/6_Learning_curve.py": (
         "Learning curve",
-        "how many labels a target accuracy takes, with an interval and a backtest",
+        "how many labels a target takes, and a backtest",
         ":material/trending_up:",
     ),
-    "pages/7_Label_next.py": (
-        "Label next",
-        "which classes more labels pay most in, checked by training",
-        ":material/label:",
-    ),
-    "pages/8_Quiz.py": (
-        "Quiz",
-        "guess the accuracy, then see it: for a room of stakeholders",
-        ":material/quiz:",
-    ),
+    "pages/7_Label_next.py": ("Label next", "which classes more labels pay most in", ":material/label:"),
+    "pages/9_Trust.py": ("Trust", "calibration, and the share left to a person", ":material/verified_user:"),
+    "pages/5_Grad-CAM.py": ("Grad-CAM", "where the model looked on its mistakes", ":material/visibility:"),
+    "pages/10_Predict.py": ("Predict", "a trained run on your new images", ":material/image_search:"),
+    "pages/8_Quiz.py": ("Quiz", "guess the accuracy, then see it", ":material/quiz:"),
 }
 
 

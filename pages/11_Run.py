@@ -1,0 +1,170 @@
+"""Run: one trained run in detail: per class, confusions, a second test set, a verified model to
+take away, and deletion."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core import figures, runs, testsets
+from core.datasets import find_datasets
+from core.errors import UserError
+from core.export import FORMATS, SUFFIXES, card_path, export
+from core.intervals import wilson
+from core.paths import PROJECT_ROOT
+from core.tables import TABLE_FORMATS, results_frame, run_label, table_bytes
+from core.upload import UPLOADS
+from pages.common import layout, loaders, state
+
+layout.header(
+    "Run", "How does one run do per class, on a harder test set of my own, and how do I take it away?"
+)
+cache = state.cache_dir()
+asked = st.query_params.get("run")  # a link from the Train page's finished runs
+known = loaders.run_table(cache).set_index("run_id")
+if asked in known.index:
+    state.set_dataset(known.at[asked, "data"])
+table, _ = layout.dataset_runs(cache)
+labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+run_id = st.selectbox(
+    "Run",
+    list(labels),
+    format_func=labels.get,
+    key=f"run_pick::{state.dataset()}",
+    index=list(labels).index(asked) if asked in labels else 0,
+)
+detail = loaders.summary(str(cache), run_id)
+left, right = st.columns([2, 3])
+left.dataframe(
+    pd.DataFrame(
+        {
+            "class": list(detail.holdout.per_class_accuracy),
+            "accuracy": list(detail.holdout.per_class_accuracy.values()),
+        }
+    ),
+    hide_index=True,
+    column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
+)
+right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="run_confusion")
+
+st.subheader("On a second, harder test set")
+found = [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
+cols = st.columns([3, 1, 1])
+OTHER = "another folder…"
+picked = cols[0].selectbox(
+    "A labelled folder (class folders matched by name)",
+    [*map(str, found), OTHER],
+    key="run_testset",
+    help="A dataset under data/, one uploaded on the Data page, or any path",
+)
+folder = cols[0].text_input("Folder path", key="run_testset_path").strip() if picked == OTHER else picked
+experiment_runs = list(
+    table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]["run_id"]
+)
+for col, label, chosen in (
+    (cols[1], "Score this run", [run_id]),
+    (cols[2], f"Score its experiment ({len(experiment_runs)} runs)", experiment_runs),
+):
+    if col.button(label, key=f"run_score_{len(chosen)}", disabled=not folder):
+        bar = st.progress(0.0, text="Scoring…")
+        try:
+            for i, rid in enumerate(chosen):
+                testsets.score(cache, rid, folder)
+                bar.progress(
+                    (i + 1) / len(chosen), text=f"Scored {i + 1} of {len(chosen)} run(s) on {folder}"
+                )
+        except UserError as error:
+            st.error(str(error))
+        bar.empty()
+scored = [(r, t) for r in table.itertuples() for t in testsets.scored(cache, r.run_id)]
+if scored:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "slice": r.slice,
+                    "seed": r.seed,
+                    "experiment": r.experiment,
+                    "holdout accuracy": r.accuracy,
+                    "test set": t.name,
+                    "test accuracy": t.scores.accuracy,
+                    "95% interval": f"{wilson(t.scores.accuracy * t.scores.n, t.scores.n).low:.3f} to "
+                    f"{wilson(t.scores.accuracy * t.scores.n, t.scores.n).high:.3f}",
+                    "P(true)>0.8": t.scores.at(0.8).threshold_accuracy,
+                    "images": t.scores.n,
+                    "not scored": ", ".join(f"{c} ({n})" for c, n in t.unknown.items()),
+                }
+                for r, t in scored
+            ]
+        ),
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("holdout accuracy", "test accuracy", "P(true)>0.8")
+        },
+    )
+    for _, t in scored:
+        if t.unknown:
+            st.warning(
+                f"{t.name}: class(es) {', '.join(t.unknown)} are not among the runs' classes; their images "
+                "were not scored."
+            )
+            break
+    st.caption("Its mistakes are on the Grad-CAM page (Images from: test set).")
+
+st.subheader("Take it away: a verified model, and every run's numbers")
+fmt = st.radio("Model format", FORMATS, horizontal=True, key="run_export_format")
+target = cache / "exports" / run_id / f"model{SUFFIXES[fmt]}"
+if st.button(f"Export run {run_id} as {fmt} and verify it", key="run_export"):
+    with st.spinner("Exporting, then checking the export against the run's predictions…"):
+        try:
+            export(cache, run_id, fmt, target)
+        except UserError as error:
+            st.error(str(error))
+if target.exists() and card_path(target).exists():
+    verified = json.loads(card_path(target).read_text())["verified"]
+    st.success(
+        f"{target.name}: verified on {verified['images']} holdout images, the same class on every one, "
+        f"probabilities within {verified['max_abs_prob_diff']:.1e} of the run's."
+    )
+    cols = st.columns(2)
+    cols[0].download_button(
+        f"Download {target.name}",
+        target.read_bytes(),
+        file_name=target.name,
+        key="run_export_model",
+        on_click="ignore",
+    )
+    cols[1].download_button(
+        f"Download its card ({card_path(target).name})",
+        card_path(target).read_bytes(),
+        file_name=card_path(target).name,
+        mime="application/json",
+        key="run_export_card",
+        on_click="ignore",
+    )
+cols = st.columns(2)
+results = results_frame(loaders.summaries(cache))
+for col, table_format in zip(cols, TABLE_FORMATS, strict=True):
+    col.download_button(
+        f"Every run as {table_format.upper()} ({len(results)} runs)",
+        table_bytes(results, table_format),
+        file_name=f"runs.{table_format}",
+        key=f"run_runs_{table_format}",
+        on_click="ignore",
+    )
+
+with st.expander("Delete runs"):
+    st.caption(
+        "Deleting frees the disk and takes runs off every page; the dataset's cached images and features "
+        "stay for other runs. It cannot be undone."
+    )
+    cols = st.columns(2)
+    if cols[0].button(f"Delete run {run_id}", key="run_delete_run"):
+        runs.delete(cache, run_id)
+        st.rerun()
+    same = table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]
+    if cols[1].button(f"Delete all {len(same)} runs of its experiment", key="run_delete_experiment"):
+        for rid in same["run_id"]:
+            runs.delete(cache, rid)
+        st.rerun()
