@@ -26,7 +26,7 @@ from core.errors import UserError, check_share
 from core.intervals import Estimate
 from core.record import Summary
 from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
-from core.tables import experiment_label
+from core.tables import experiment_label, match_experiment
 
 LEVEL = 0.8  # the interval the answer states; the backtest checks how often it holds
 
@@ -86,7 +86,7 @@ def select(
             by_experiment, key=lambda e: (-len(_uniform_slices(by_experiment[e])), -len(by_experiment[e]), e)
         )
     )
-    chosen = labels[0] if experiment is None else _match(experiment, labels)
+    chosen = labels[0] if experiment is None else match_experiment(experiment, labels)
     return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir)
 
 
@@ -101,18 +101,6 @@ def siblings(cache_dir: Path, summary: Summary) -> list[Summary]:
         and (s.config.holdout, s.config.val, s.config.split_seed) == split
         and experiment_label(s.config) == experiment_label(summary.config)
     ]
-
-
-def _match(wanted: str, labels: tuple[str, ...]) -> str:
-    if wanted in labels:
-        return wanted
-    found = [label for label in labels if wanted.lower() in label.lower()]
-    if len(found) != 1:
-        how = "matches none" if not found else f"matches {len(found)}"
-        raise UserError(
-            f"--experiment '{wanted}' {how} of the experiments on this dataset: " + "; ".join(labels)
-        )
-    return found[0]
 
 
 def _uniform_slices(summaries: list[Summary] | tuple[Summary, ...]) -> set[str]:

@@ -310,6 +310,42 @@ def _print_threshold(plan) -> None:
     )
 
 
+def _cmd_audit(args: argparse.Namespace):
+    from core.audit import audit
+
+    split = (args.holdout, args.val, args.split_seed)
+    return audit(args.data, args.cache_dir, args.backbone, args.image_size, split, args.experiment)
+
+
+def _print_audit(found) -> None:
+    flagged = found.label_share()
+    print(
+        f"{found.dataset} ({found.backbone}, {found.image_size} px): {len(found.label_issues)} of "
+        f"{found.holdout_size} holdout labels look wrong ({flagged.estimate:.1%}, 95% interval "
+        f"{flagged.low:.1%} to {flagged.high:.1%}), worst first:"
+    )
+    for issue in found.label_issues[:20]:
+        print(
+            f"  {issue.path}: labelled {issue.given_label}, looks like {issue.suggested_label} "
+            f"({issue.score:.3f})"
+        )
+    if found.near_duplicates:
+        print(
+            f"{len(found.near_duplicates)} near-duplicate(s) of training images; the holdout measures memory:"
+        )
+        for pair in found.near_duplicates[:20]:
+            print(
+                f"  {pair.train_path} ~ {pair.other_path} ({pair.other_set}, "
+                f"similarity {pair.similarity:.3f})"
+            )
+    else:
+        print("No training image reappears in the holdout or validation set.")
+    if found.confused_pairs:
+        print("Most confused (true -> predicted, over the runs' holdouts):")
+        for pair in found.confused_pairs:
+            print(f"  {pair.true} -> {pair.predicted}: {pair.count} ({pair.share:.1%} of {pair.true})")
+
+
 def _cmd_export(args: argparse.Namespace) -> dict:
     from core.export import card_path, export
 
@@ -473,6 +509,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scaled", action="store_true", help="on temperature-scaled confidences")
 
     p = command(
+        "audit", "the holdout's likely label errors, near-duplicates of training images, confused classes"
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument(
+        "--backbone", help="features to audit with (default: the runs' backbone, else efficientnet_lite0)"
+    )
+    p.add_argument("--image-size", type=int, help="pixels (default: the runs' size, else the backbone's)")
+    p.add_argument("--experiment", help="count confused pairs over this experiment's runs only")
+    _add_split_flags(p)
+
+    p = command(
         "export", "a run's network as ONNX or TorchScript, verified against its predictions, with a card"
     )
     p.add_argument("--run", required=True)
@@ -504,6 +551,7 @@ COMMANDS = {
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),
+    "audit": (_cmd_audit, _print_audit),
     "export": (_cmd_export, _print_export),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),

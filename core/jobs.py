@@ -44,7 +44,7 @@ from core.paths import (
     release_reserve,
     write_json,
 )
-from core.progress import reporting
+from core.progress import Stage, reporting
 from core.record import Progress
 
 MAX_ATTEMPTS = 3
@@ -408,32 +408,6 @@ def _close(cache_dir: Path, active: Path, done: Job) -> None:
 
 
 # --- what the active job is doing before training starts, and how long the queue will take -----
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A preparation stage of the active job: checking images, decoding them, extracting features
-    (each once per dataset, image size and backbone; later runs reuse the cache)."""
-
-    name: str
-    done: int
-    total: int | None
-    unit: str
-    seconds: float
-
-    @property
-    def fraction(self) -> float | None:
-        return min(1.0, self.done / self.total) if self.total else None
-
-    def describe(self) -> str:
-        """``decoding images: 1,200 of 5,000 img, 950/s, about 4 s left``."""
-        text = f"{self.name}: {self.done:,}" + (f" of {self.total:,}" if self.total else "") + f" {self.unit}"
-        if self.done and self.seconds > 0:
-            rate = self.done / self.seconds
-            text += f", {rate:,.0f}/s" + (
-                f", about {(self.total - self.done) / rate:,.0f} s left" if self.total else ""
-            )
-        return text
 
 
 def _stage_path(cache_dir: Path, job: Job) -> Path:

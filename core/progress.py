@@ -9,12 +9,39 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
 Reporter = Callable[[str, int, int | None, str, float], None]  # stage, done, total, unit, seconds so far
 _reporter: ContextVar[Reporter | None] = ContextVar("reporter", default=None)
 EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one stage of long work is (a reporter's arguments as a value): checking images,
+    decoding them, extracting features, cross-validating heads."""
+
+    name: str
+    done: int
+    total: int | None
+    unit: str
+    seconds: float
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.done / self.total) if self.total else None
+
+    def describe(self) -> str:
+        """``decoding images: 1,200 of 5,000 img, 950/s, about 4 s left``."""
+        text = f"{self.name}: {self.done:,}" + (f" of {self.total:,}" if self.total else "") + f" {self.unit}"
+        if self.done and self.seconds > 0:
+            rate = self.done / self.seconds
+            text += f", {rate:,.0f}/s" + (
+                f", about {(self.total - self.done) / rate:,.0f} s left" if self.total else ""
+            )
+        return text
 
 
 @contextlib.contextmanager

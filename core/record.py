@@ -19,6 +19,7 @@ The JSON layouts are those written since the first version, so old caches still 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,6 +201,17 @@ class Predictions:
     @property
     def p_max(self) -> np.ndarray:
         return self.probs.max(1)
+
+    def without(self, paths: Collection[str]) -> Predictions:
+        """The same predictions less the images at ``paths`` (an audited holdout variant)."""
+        keep = np.array([p not in paths for p in self.paths], dtype=bool)
+        return Predictions(
+            self.classes,
+            self.image_index[keep],
+            tuple(p for p, k in zip(self.paths, keep, strict=True) if k),
+            self.labels[keep],
+            self.probs[keep],
+        )
 
     def frame(self) -> pd.DataFrame:
         """One row per image: ``image_index, path, label, true, pred, p_true, p_max`` and a

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import RunConfig
+from core.errors import UserError
 from core.evaluate import THRESHOLDS, argmax_accuracy, selective, threshold_accuracy
 from core.intervals import wilson
 from core.record import Predictions, Summary
@@ -69,6 +70,23 @@ def experiment_label(config: RunConfig) -> str:
         f"{config.backbone} · {config.mode} · aug {config.aug} · {config.epochs} ep · "
         f"{config.image_size} px · bs {config.batch_size} · lr {config.lr:g}"
     )
+
+
+def match_experiment(wanted: str, labels: tuple[str, ...]) -> str:
+    """The experiment ``wanted`` names: its label, or a part of it that only one label holds.
+
+    Raises:
+        UserError: it names none or several (the message lists them).
+    """
+    if wanted in labels:
+        return wanted
+    found = [label for label in labels if wanted.lower() in label.lower()]
+    if len(found) != 1:
+        how = "matches none" if not found else f"matches {len(found)}"
+        raise UserError(
+            f"--experiment '{wanted}' {how} of the experiments on this dataset: " + "; ".join(labels)
+        )
+    return found[0]
 
 
 def dataset_label(config: RunConfig, fingerprint: str, with_hash: bool = False) -> str:

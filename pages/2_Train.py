@@ -10,6 +10,7 @@ from core.augment import POLICIES
 from core.backbones import get_spec, list_backbones, weights_available
 from core.config import MODES, RunConfig, grid, parse_seeds, parse_slices
 from core.errors import UserError
+from core.progress import Stage
 from core.record import read_metrics
 from core.splits import ORIGINAL_SLICES
 from pages.common import layout, loaders, state
@@ -87,7 +88,7 @@ def _active_panel(job: jobs.Job) -> None:
     doing = jobs.activity(cache, job)
     if doing is None:
         st.progress(0.0, text="Starting…")
-    elif isinstance(doing, jobs.Stage):
+    elif isinstance(doing, Stage):
         st.progress(doing.fraction or 0.0, text=f"Preparing, {doing.describe()}")
         st.caption(
             "Checking, decoding and feature extraction happen once per dataset, image size and backbone; "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import figures
+from core import audit, figures
 from core.tables import (
     crossover,
     holdout_bars,
@@ -19,7 +19,7 @@ layout.header(
     "often is the model confidently right?",
 )
 cache = state.cache_dir()
-table, _ = layout.dataset_runs(cache)
+table, rescored = loaders.with_audited_variants(cache, layout.dataset_runs(cache)[0])
 variants = sorted(table["dataset"].unique())  # other images or another split under the same folder
 dataset = (
     st.selectbox("Holdout", variants, key=f"hold_dataset::{state.dataset()}")
@@ -27,6 +27,14 @@ dataset = (
     else variants[0]
 )
 table = all_runs = table[table["dataset"] == dataset]
+first = loaders.summary(str(cache), table["run_id"].iloc[0])
+split = (first.config.holdout, first.config.val, first.config.split_seed)
+if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.near_duplicates:
+    st.warning(
+        f"Leakage: the audit found {len(audited.near_duplicates)} holdout or validation image(s) that are "
+        "near-copies of training images, so these bars are too high. See the pairs on the Audit page."
+    )
+    layout.page_link("pages/12_Audit.py")
 experiments = sorted(table["experiment"].unique())
 picked = st.multiselect(
     "Experiments", experiments, default=experiments[:6], key=f"hold_experiments::{dataset}"
@@ -54,7 +62,10 @@ for experiment, smallest, largest in inseparable(bars):
 
 st.subheader("Argmax accuracy against confidence")
 t = st.slider("Threshold t", 0.05, 0.99, 0.8, 0.01, key="hold_threshold")
-predictions = {rid: loaders.predictions(str(cache), rid) for rid in table["run_id"]}
+predictions = {
+    rid: rescored[dataset, rid] if (dataset, rid) in rescored else loaders.predictions(str(cache), rid)
+    for rid in table["run_id"]
+}
 thresholds = threshold_table(table, predictions, t)
 numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "slice", "seeds")]
 st.table(thresholds.style.format("{:.3f}", subset=numbers).hide(axis="index"))

@@ -96,7 +96,7 @@ def test_a_killed_run_is_not_complete_and_reruns(tiny_data, cache_dir):
         cwd=PROJECT_ROOT,
         text=True,
         capture_output=True,
-        timeout=300,
+        timeout=600,
     )
     assert rerun.returncode == 0, rerun.stderr
     assert runs.run_state(cache_dir, rid) == "complete"

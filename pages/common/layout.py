@@ -25,6 +25,11 @@ NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled M
     ),
     "pages/7_Label_next.py": ("Label next", "which classes more labels pay most in", ":material/label:"),
     "pages/9_Trust.py": ("Trust", "calibration, and the share left to a person", ":material/verified_user:"),
+    "pages/12_Audit.py": (
+        "Audit",
+        "wrong labels and leaks in the holdout, confused classes",
+        ":material/fact_check:",
+    ),
     "pages/5_Grad-CAM.py": ("Grad-CAM", "where the model looked on its mistakes", ":material/visibility:"),
     "pages/10_Predict.py": ("Predict", "a trained run on your new images", ":material/image_search:"),
     "pages/8_Quiz.py": ("Quiz", "guess the accuracy, then see it", ":material/quiz:"),

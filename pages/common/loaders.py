@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import budget, runs
+from core import audit, budget, runs
 from core.datasets import Dataset, folder_stamp, load_rgb, scan
 from core.images import square
 from core.record import Metrics, Predictions, Summary
@@ -30,6 +30,29 @@ def run_table(cache: Path) -> pd.DataFrame:
 def summaries(cache: Path) -> list[Summary]:
     """Every complete run's summary, newest first (re-read when run folders come or go)."""
     return _listing(str(cache), runs.complete_ids(cache)).summaries
+
+
+def with_audited_variants(
+    cache: Path, table: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[tuple[str, str], Predictions]]:
+    """The runs of ``table`` and, for each dataset with holdout images left out on the Audit page,
+    the same runs rescored without them under the variant's own dataset label; with the rescored
+    predictions by (variant, run id)."""
+    by_id = {s.run_id: s for s in summaries(cache)}
+    frames, rescored = [table], {}
+    for label, rows in table.groupby("dataset"):
+        first = by_id[rows["run_id"].iloc[0]]
+        split = (first.config.holdout, first.config.val, first.config.split_seed)
+        left_out = set(audit.excluded(cache, first.info.fingerprint, split))
+        if not left_out:
+            continue
+        variant = audit.variant_label(label, len(left_out))
+        pairs = [audit.rescored(by_id[rid], predictions(str(cache), rid), left_out) for rid in rows["run_id"]]
+        frame = runs_frame([summary for summary, _ in pairs])
+        frame["dataset"] = variant
+        frames.append(frame)
+        rescored.update({(variant, summary.run_id): kept for summary, kept in pairs})
+    return pd.concat(frames, ignore_index=True), rescored
 
 
 def damaged_runs(cache: Path) -> dict[str, str]:

@@ -1,0 +1,157 @@
+"""Audit: is the holdout itself right? Labels that look wrong, training images that leak into it,
+and the classes the runs confuse most."""
+
+import pandas as pd
+import streamlit as st
+
+from core import audit
+from core.errors import UserError
+from core.progress import Stage, reporting
+from pages.common import layout, loaders, state
+
+layout.header(
+    "Audit",
+    "Can the holdout be trusted: are its labels right, does it repeat training images, and which "
+    "classes do the runs mix up?",
+)
+cache = state.cache_dir()
+split = tuple(state.split())
+try:
+    dataset = loaders.dataset(state.dataset(), cache)
+except UserError as error:
+    st.error(str(error))
+    st.stop()
+
+found = audit.cached(cache, dataset.fingerprint, split)
+if found is None:
+    st.info(
+        f"The holdout of {dataset.root.name} has not been audited yet. The audit reads every image's "
+        "features (seconds when runs have cached them, minutes for a new dataset), cross-validates "
+        "a classifier on them and compares every holdout and validation image with the training pool."
+    )
+    if not st.button("Audit the holdout", type="primary", key="audit_start"):
+        st.stop()
+    bar = st.progress(0.0, text="Starting…")
+
+    def show(*where) -> None:
+        stage = Stage(*where)
+        bar.progress(stage.fraction or 0.0, text=stage.describe())
+
+    try:
+        with reporting(show):
+            found = audit.audit(dataset.root, cache, split=split)
+    except UserError as error:
+        st.error(str(error))
+        st.stop()
+    bar.empty()
+
+experiments = sorted(
+    {r.experiment for r in loaders.run_table(cache).itertuples() if r.fingerprint == dataset.fingerprint}
+)
+name = dataset.root.name
+st.caption(
+    f"{name}, {found.holdout_size:,} holdout images, audited on {found.backbone} features at "
+    f"{found.image_size} px."
+)
+
+st.subheader("Labels that look wrong")
+share = found.label_share()
+st.metric(
+    "Holdout labels flagged",
+    f"{len(found.label_issues)} of {found.holdout_size:,}",
+    help="Images a classifier trained without them assigns to another class",
+)
+st.caption(f"{share.estimate:.1%} of the holdout (95% interval {share.low:.1%} to {share.high:.1%}).")
+excluded = set(audit.excluded(cache, found.fingerprint, split))
+if found.label_issues:
+    flagged = len(found.label_issues)
+    count = st.slider("Show", 1, flagged, min(18, flagged), key="audit_show") if flagged > 1 else 1
+    shown = found.label_issues[:count]
+    pictures = loaders.thumbnails(str(dataset.root), tuple(i.path for i in shown), 128)
+    chosen = set()
+    for start in range(0, len(shown), 6):
+        row = zip(st.columns(6), shown[start : start + 6], pictures[start : start + 6], strict=False)
+        for column, issue, picture in row:
+            column.image(picture, width="stretch")
+            column.caption(
+                f"labelled **{issue.given_label}**, looks like **{issue.suggested_label}** "
+                f"(its label got {1 - issue.score:.0%}) · {issue.path}"
+            )
+            if column.checkbox("leave out", value=issue.path in excluded, key=f"audit_out::{issue.path}"):
+                chosen.add(issue.path)
+    st.caption(
+        "Flagged when a classifier that never saw the image predicts another class; ranked worst first "
+        "by the probability it gives the image's own label (5-fold logistic regression on the frozen "
+        "features, the ranking of confident learning). "
+        "A flag is a reason to look, not a verdict: check the image, then leave it out or keep it."
+    )
+    left, right = st.columns(2)
+    keep = excluded - {i.path for i in shown}  # choices among images not shown stay as they were
+    checked = len(chosen | keep)
+    label = f"Score without the {checked} checked image{'s' * (checked != 1)}"
+    if left.button(label, key="audit_exclude", disabled=not checked):
+        audit.set_excluded(cache, found.fingerprint, split, chosen | keep)
+        st.rerun()
+    if excluded and right.button("Score on the whole holdout again", key="audit_restore"):
+        audit.set_excluded(cache, found.fingerprint, split, ())
+        st.rerun()
+    if excluded:
+        variant = audit.variant_label(name, len(excluded))
+        st.success(
+            f"The Holdout page offers **{variant}** beside the original {name}: every run rescored on the "
+            f"holdout without {'that image' if len(excluded) == 1 else f'those {len(excluded)} images'}, "
+            "never mixed with the original numbers."
+        )
+        layout.page_link("pages/4_Holdout.py")
+else:
+    st.success("No holdout label looks wrong to a classifier trained without it.")
+
+st.subheader("Training images in the holdout")
+if found.near_duplicates:
+    st.error(
+        f"{len(found.near_duplicates)} holdout or validation image(s) are near-copies of training images: "
+        "the holdout partly measures memory, and every accuracy on it is too high. Remove one image of "
+        "each pair from the folder."
+    )
+    pairs = found.near_duplicates[:24]
+    pictures = loaders.thumbnails(
+        str(dataset.root), tuple(p for d in pairs for p in (d.train_path, d.other_path)), 128
+    )
+    for start in range(0, len(pairs), 3):
+        for column, k in zip(st.columns(3), range(start, min(start + 3, len(pairs))), strict=False):
+            pair = pairs[k]
+            column.image(pictures[2 * k : 2 * k + 2], width=120)
+            column.caption(
+                f"training {pair.train_path} · {pair.other_set} {pair.other_path} · "
+                f"similarity {pair.similarity:.3f}, hash distance {pair.hash_distance}"
+            )
+else:
+    st.success(
+        "No holdout or validation image is a near-copy of a training image (resized or re-encoded "
+        "copies included)."
+    )
+st.caption(
+    "A pair is reported when the frozen features point the same way (cosine at least "
+    f"{audit.MIN_SIMILARITY}) and their perceptual hashes differ in at most {audit.MAX_HASH_DISTANCE} of "
+    f"{audit.HASH_BITS} bits: resized and re-encoded copies are found, crops are not."
+)
+
+st.subheader("Classes the runs confuse")
+if not experiments:
+    st.info("No runs on this dataset yet: confused classes come from the runs' holdout predictions.")
+    layout.page_link("pages/2_Train.py", describe=True)
+    st.stop()
+experiment = st.selectbox("Experiment", experiments, key=f"audit_experiment::{dataset.fingerprint}")
+pairs = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment).confused_pairs
+st.dataframe(
+    pd.DataFrame(
+        [(p.true, p.predicted, p.count, p.share) for p in pairs],
+        columns=["true class", "predicted as", "images", "share of the true class"],
+    ),
+    hide_index=True,
+    column_config={"share of the true class": st.column_config.NumberColumn(format="percent")},
+)
+st.caption(
+    f"Summed over every run of the experiment on {name}: the "
+    "pairs to give more labels, clearer guidelines or a merged class."
+)
