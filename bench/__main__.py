@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
 
-    from bench import budget, cam, dashboard, grid, ingest, throughput
+    from bench import audit, budget, cam, dashboard, grid, ingest, throughput
     from core.training import quiet_lightning
 
     quiet_lightning()
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grad-cam done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += budget.run(cache)
         print(f"budget done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        rows += audit.run(cache, Path(scratch), args.full)
+        print(f"audit done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += ingest.run(args.full)
         print(f"ingest done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += dashboard.run(cache, Path(scratch) / "dashboard")

@@ -55,6 +55,9 @@ def curves(
         margin={"t": 30, "l": 60},
         legend={"font": {"size": 11}, "orientation": "h", "y": -0.25},
     )
+    longest = max((len(m.epochs) for m in series.values()), default=0)
+    if longest <= 12:  # plotly would tick a short run at 1.5, 2.5: epochs are whole
+        figure.update_xaxes(dtick=1)
     return figure
 
 

@@ -136,6 +136,8 @@ def _record_failure(cache_dir: Path, folder: runs.RunFolder, error: BaseExceptio
     with contextlib.suppress(DiskFull):  # not even the reserve made room: the error still goes up
         folder.path.mkdir(parents=True, exist_ok=True)
         runs.set_status(folder, "cancelled" if stopped else "failed", error=message.splitlines()[0])
+        if stopped:  # asked to stop: its half-trained files are of no use (a failure's are kept)
+            runs.keep_only_status(folder)
     return error
 
 

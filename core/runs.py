@@ -137,6 +137,18 @@ def start_partial(cache_dir: Path, info: RunInfo) -> RunFolder:
     return folder
 
 
+def keep_only_status(folder: RunFolder) -> None:
+    """Delete a stopped run's partial files (weights, curves) but its configuration and status:
+    what the pages need to show it as cancelled, and a retry needs to start it again."""
+    for entry in folder.path.iterdir():
+        if entry in (folder.config, folder.status):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def set_status(folder: RunFolder, state: str, error: str | None = None) -> None:
     write_json(folder.status, {"state": state, "pid": os.getpid(), "error": error, "time": time.time()})
 

@@ -31,10 +31,42 @@ def _backbone_label(name: str) -> str:
     return f"{name} ({'weights ready' if weights_available(spec) else 'downloads weights'})"
 
 
+DEFAULTS = {
+    "train_slices": ["1/class", "3/class", "5%", "20%"],
+    "train_extra": "",
+    "train_backbone": list_backbones()[0],
+    "train_mode": MODES[0],
+    "train_aug": POLICIES[0],
+    "train_seeds": "1",
+    "train_epochs": 0,
+    "train_lr": 0.0,
+    "train_batch": 0,
+    "train_size": 0,
+}
+
+
+def _number(low: float, high: float):
+    return lambda value: isinstance(value, int | float) and low <= value <= high
+
+
+state.form_values(
+    "train",
+    DEFAULTS,
+    {
+        "train_slices": lambda value: isinstance(value, list) and set(value) <= set(ORIGINAL_SLICES),
+        "train_extra": lambda value: isinstance(value, str),
+        "train_backbone": lambda value: value in list_backbones(),
+        "train_mode": lambda value: value in MODES,
+        "train_aug": lambda value: value in POLICIES,
+        "train_seeds": lambda value: isinstance(value, str),
+        "train_epochs": _number(0, 500),
+        "train_lr": _number(0.0, 1.0),
+        "train_batch": _number(0, 1024),
+        "train_size": _number(0, 1024),
+    },
+)
 with st.form("train_form"):
-    slices = st.multiselect(
-        "Slices", list(ORIGINAL_SLICES), default=["1/class", "3/class", "5%", "20%"], key="train_slices"
-    )
+    slices = st.multiselect("Slices", list(ORIGINAL_SLICES), key="train_slices")
     extra = st.text_input("More slices (comma-separated, e.g. 10/class, 12.5%)", key="train_extra")
     cols = st.columns(4)
     backbone = cols[0].selectbox(
@@ -42,13 +74,13 @@ with st.form("train_form"):
     )
     mode = cols[1].selectbox("Mode", MODES, key="train_mode")
     aug = cols[2].selectbox("Augmentation", POLICIES, key="train_aug")
-    seeds = cols[3].text_input("Seeds", "1", key="train_seeds")
+    seeds = cols[3].text_input("Seeds", key="train_seeds")
     with st.expander("Hyper-parameters (0 = the default for the mode)"):
         cols = st.columns(4)
-        epochs = cols[0].number_input("Epochs", 0, 500, 0, key="train_epochs")
-        lr = cols[1].number_input("Learning rate", 0.0, 1.0, 0.0, format="%.4f", key="train_lr")
-        batch = cols[2].number_input("Batch size", 0, 1024, 0, key="train_batch")
-        size = cols[3].number_input("Image size (px)", 0, 1024, 0, key="train_size")
+        epochs = cols[0].number_input("Epochs", 0, 500, key="train_epochs")
+        lr = cols[1].number_input("Learning rate", 0.0, 1.0, format="%.4f", key="train_lr")
+        batch = cols[2].number_input("Batch size", 0, 1024, key="train_batch")
+        size = cols[3].number_input("Image size (px)", 0, 1024, key="train_size")
     launch = st.form_submit_button("Launch", type="primary")
 
 if launch:
@@ -72,6 +104,7 @@ if launch:
             val=split.val,
             split_seed=split.seed,
         )
+        state.remember_form("train", DEFAULTS)
         known = {job.id for job in jobs.list_jobs(cache)}
         st.success(jobs.tally(jobs.submit(cache, grid(base, chosen, seed_list)), known))
     except UserError as error:

@@ -119,3 +119,24 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def plot_share_at_widths(page, name: str, widths: tuple[int, ...] = (1280, 1920)) -> dict[int, float]:
+    """Screenshots at laptop and desktop widths (``<name>-<width>.png``), and at each the share of
+    the first chart's width its plot area gets (what a long legend or clipped axis would eat)."""
+    shares = {}
+    chart = page.locator(".js-plotly-plot").first
+    for width in widths:
+        before = chart.locator(".main-svg").first.get_attribute("width")
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_function(
+            "before => document.querySelector('.js-plotly-plot .main-svg').getAttribute('width') !== before",
+            arg=before,
+            timeout=30_000,
+        )
+        wait_rendered(page)
+        area = chart.locator(".nsewdrag").first.bounding_box()
+        shares[width] = area["width"] / float(chart.locator(".main-svg").first.get_attribute("width"))
+        screenshot(page, f"{name}-{width}")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    return shares

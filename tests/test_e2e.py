@@ -10,7 +10,7 @@ import time
 import pytest
 
 from core import jobs, runs
-from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
+from tests.browser import browser_page, need_chromium, plot_share_at_widths, screenshot, serve, wait_rendered
 
 pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: worker start-up and four runs on a 2-core CPU
@@ -98,6 +98,8 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         assert page.locator(".js-plotly-plot").count() == 2
         assert page.get_by_text("(val)").count() > 0  # dashed validation curves in the legend
         screenshot(page, "3-experiments")
+        for width, share in plot_share_at_widths(page, "3-experiments").items():
+            assert share >= 0.5, f"at {width} px the legend leaves the curves {share:.0%} of the chart"
 
         visit(page, url, "Holdout", "Holdout accuracy by slice")
         table = page.locator('[data-testid="stTable"]')
@@ -110,6 +112,8 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
             assert table.get_by_text(header, exact=True).count() == 1
         assert table.get_by_text("1/class", exact=True).count() == 1
         screenshot(page, "4-holdout")
+        for width, share in plot_share_at_widths(page, "4-holdout").items():
+            assert share >= 0.5, f"at {width} px the bars get {share:.0%} of the chart"
 
         visit(page, url, "Grad-CAM", "Per page")
         page.get_by_label("Images", exact=True).wait_for(timeout=30_000)

@@ -47,12 +47,16 @@ SLOW_RUN = slow_run(400)  # about a minute: always stopped long before it ends
 
 
 def start_cli(cache_dir: Path, data: Path, args: list[str]) -> subprocess.Popen:
+    """The CLI as typed at a terminal. Ctrl+C is restored for it: a shell script that starts the
+    test suite in the background (CI may) hands its children SIGINT ignored, and Python then
+    never turns SIGINT into KeyboardInterrupt."""
     return subprocess.Popen(
         [sys.executable, "-m", "core", "--cache", str(cache_dir), *args, "--data", str(data)],
         cwd=PROJECT_ROOT,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -113,6 +117,9 @@ def test_a_cancelled_run_is_marked_cancelled(tiny_data, cache_dir):
     assert stderr.strip().splitlines()[-1] == f"error: run {partial.name} cancelled"
     assert runs.run_state(cache_dir, partial.name) == "cancelled"
     assert runs.list_runs(cache_dir) == []
+    assert sorted(p.name for p in partial.iterdir()) == ["config.json", "status.json"], (
+        "no half-trained files"
+    )
 
 
 @pytest.mark.train

@@ -59,3 +59,23 @@ def split() -> Split:
 
 def set_split(chosen: Split) -> None:
     _save(split=list(chosen))
+
+
+def form_values(form: str, defaults: dict, valid: dict) -> None:
+    """Fill a form's widgets with the values it was last launched with (a reload, a new tab or a
+    restarted server keeps them), else ``defaults``; a saved value ``valid`` rejects (an option
+    that no longer exists) falls back to the default. Call before the widgets are drawn, and
+    give the widgets no value of their own."""
+    saved = _saved().get("forms", {}).get(form, {})
+    saved = saved if isinstance(saved, dict) else {}
+    for key, default in defaults.items():
+        if key not in st.session_state:
+            value = saved.get(key, default)
+            st.session_state[key] = value if valid.get(key, lambda _: True)(value) else default
+
+
+def remember_form(form: str, keys) -> None:
+    """Keep the values the form's widgets hold now, for :func:`form_values`."""
+    forms = _saved().get("forms", {})
+    forms = forms if isinstance(forms, dict) else {}
+    _save(forms={**forms, form: {key: st.session_state[key] for key in keys}})
