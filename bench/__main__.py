@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
 
-    from bench import audit, budget, cam, dashboard, grid, ingest, throughput
+    from bench import audit, budget, cam, dashboard, features, grid, ingest, throughput
     from core.training import quiet_lightning
 
     quiet_lightning()
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += finetune_rows
         rows += throughput.loader(cache, args.full, model_rate)
         rows += throughput.features(cache, args.full)
+        rows += features.run(cache, args.full)
         print(f"throughput done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         largest = max(results, key=lambda r: r.summary.n_train).summary.run_id
         rows += cam.run(cache, largest, args.full)

@@ -35,7 +35,7 @@ def _labels(cache: Path, draws: int) -> list[Row]:
     dataset = scan(DEFAULT_DATA, cache)
     splits = make_splits(dataset.labels, dataset.classes)
     size = default_image_size(BASE.backbone, dataset.median_side)
-    features = cached_features(dataset, BASE.backbone, size, cache)
+    features = cached_features(dataset, BASE.backbone, size, cache).array
     holdout, pool = splits.holdout, np.concatenate(splits.pools)
     rows = np.concatenate([holdout, pool])
     k = round(0.05 * len(holdout))

@@ -16,8 +16,9 @@ from core import runs
 from core.backbones import build_backbone
 from core.config import ORIGINAL_BACKBONE, ORIGINAL_SEEDS, RunConfig
 from core.datasets import scan
-from core.features import cached_features, extract
+from core.features import cached_features
 from core.images import image_array
+from core.inference import outputs
 from core.paths import DEFAULT_DATA
 from core.pipeline import Result, prepare, sweep
 from core.splits import ORIGINAL_SLICES
@@ -76,7 +77,7 @@ def _naive_epoch(backbone, images, labels, train, val, config: RunConfig) -> Non
     import torch
 
     shown = np.concatenate([train, val])
-    features = torch.from_numpy(extract(backbone, images[shown], show_progress=False))
+    features = torch.from_numpy(outputs(backbone, images[shown], 64, channels_last=True))
     targets = torch.from_numpy(labels[shown])
     head = torch.nn.Linear(features.shape[1], int(labels.max()) + 1)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr)
@@ -100,7 +101,9 @@ def _against_logistic_regression(cache: Path, slices, seeds, results: list[Resul
         for seed in seeds:
             prepared = prepare(dataclasses.replace(BASE, slice=text, seed=seed), cache, dataset=dataset)
             train, holdout = prepared.train_indices, prepared.splits.holdout
-            features = cached_features(dataset, prepared.config.backbone, prepared.config.image_size, cache)
+            features = cached_features(
+                dataset, prepared.config.backbone, prepared.config.image_size, cache, prepared.config.features
+            ).array
             model = LogisticRegression(max_iter=3000).fit(features[train], dataset.labels[train])
             predicted = model.predict(features[holdout])
             theirs.append(float(np.mean(predicted == dataset.labels[holdout])))

@@ -388,7 +388,7 @@ def audit(
     path = cache_dir / "audits" / f"{dataset.fingerprint}-{backbone}-{size}-{_split_key(split)}.json"
     found = _load(path) if path.exists() else None
     if found is None:
-        features = cached_features(dataset, backbone, size, cache_dir)
+        features = cached_features(dataset, backbone, size, cache_dir).array
         pool = np.concatenate(splits.pools)
         issues = label_issues(
             features, dataset.labels, splits.holdout, pool, dataset.classes, dataset.paths, progress=progress

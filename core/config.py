@@ -17,6 +17,7 @@ from typing import NamedTuple
 from core.augment import check_policy
 from core.backbones import get_spec
 from core.errors import UserError, check_choice
+from core.feature_backends import default_backend
 from core.splits import HOLDOUT_SHARE, ORIGINAL_SLICES, VAL_SHARE, SliceSpec
 
 ENGINE_VERSION = 1  # bump when a change alters what a configuration trains to
@@ -66,6 +67,7 @@ class RunConfig:
     holdout: float = HOLDOUT_SHARE
     val: float = VAL_SHARE
     split_seed: int = 0
+    features: str | None = None  # the backend that computes cached features (core.feature_backends)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -113,6 +115,7 @@ def resolve(config: RunConfig, median_side: int) -> RunConfig:
         batch_size=config.batch_size or defaults["batch_size"],
         lr=config.lr or defaults["lr"],
         image_size=config.image_size or default_image_size(config.backbone, median_side),
+        features=(config.features or default_backend()) if uses_features(config) else None,
     )
     _check_ranges(resolved)
     return resolved
@@ -136,8 +139,11 @@ def _check_ranges(config: RunConfig) -> None:
 
 def run_id(config: RunConfig, fingerprint: str) -> str:
     """The cache key: a hash of the resolved configuration (minus the folder path, which does
-    not change the result) and the dataset's content fingerprint."""
+    not change the result) and the dataset's content fingerprint. A run without cached features
+    leaves the backend out, so its key is what it was before backends were recorded."""
     key = {**config.to_dict(), "data": fingerprint, "engine": ENGINE_VERSION}
+    if key["features"] is None:
+        del key["features"]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 

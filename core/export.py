@@ -199,30 +199,39 @@ def _network(model):
 
 
 def _serialise(network, fmt: str, size: int) -> bytes:
-    """The exported file's bytes, with a dynamic batch size and the run's image size fixed
+    """The exported file's bytes, with a dynamic batch size and the run's image size fixed."""
+    if fmt == "onnx":
+        return onnx_bytes(network, size)
+    import torch
+
+    buffer = io.BytesIO()
+    # tracing warns that shapes become constants: fine here, the verification is the judge
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(network, torch.zeros(2, 3, size, size), check_trace=False)
+        torch.jit.save(traced, buffer, _extra_files={SIZE_FILE: str(size)})
+    return buffer.getvalue()
+
+
+def onnx_bytes(network, size: int) -> bytes:
+    """``network`` (images in) as an ONNX model with a dynamic batch size and ``size`` px images
     (TF-style "same" padding in EfficientNet-Lite is computed for that size)."""
     import torch
 
-    example = torch.zeros(2, 3, size, size)
     buffer = io.BytesIO()
-    # the legacy exporter and tracing warn that they are deprecated, and tracing that shapes
-    # become constants: both fine here, and the verification is the judge of the result
+    # the legacy exporter warns that it is deprecated: the dynamo one needs onnxscript
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        if fmt == "onnx":
-            torch.onnx.export(
-                network,
-                (example,),
-                buffer,
-                dynamo=False,  # the dynamo exporter needs onnxscript
-                opset_version=OPSET,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            )
-        else:
-            traced = torch.jit.trace(network, example, check_trace=False)
-            torch.jit.save(traced, buffer, _extra_files={SIZE_FILE: str(size)})
+        torch.onnx.export(
+            network.eval(),
+            (torch.zeros(2, 3, size, size),),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
     return buffer.getvalue()
 
 

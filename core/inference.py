@@ -14,12 +14,17 @@ BATCH = 128
 
 
 def outputs(
-    model, inputs: np.ndarray, batch_size: int = BATCH, channels_last: bool = False, label: str | None = None
+    model,
+    inputs: np.ndarray,
+    batch_size: int = BATCH,
+    channels_last: bool = False,
+    label: str | None = None,
+    half: bool = True,
 ) -> np.ndarray:
     """``model`` (put in eval mode on the best device) over ``inputs``, as float32 rows.
 
     ``channels_last`` suits convolutional backbones on images; on a GPU the batches run in
-    mixed precision. ``label`` shows a progress bar on a terminal.
+    fp16 mixed precision unless ``half`` is False. ``label`` shows a progress bar on a terminal.
     """
     import torch
 
@@ -32,7 +37,7 @@ def outputs(
         model = model.to(memory_format=torch.channels_last)
     chunks = []
     starts = range(0, len(inputs), batch_size)
-    with torch.inference_mode(), torch.autocast(device.type, enabled=device.type == "cuda"):
+    with torch.inference_mode(), torch.autocast(device.type, enabled=half and device.type == "cuda"):
         for start in progress(starts, label, unit=f"batch of {batch_size}") if label else starts:
             chunk = inputs[start : start + batch_size]
             batch = (

@@ -25,6 +25,7 @@ from core.datasets import Dataset, scan
 from core.device import best_device, loader_workers
 from core.errors import DiskFull, RunCancelled, UserError
 from core.evaluate import summarize
+from core.features import Features
 from core.images import image_array
 from core.inference import predict_probs
 from core.paths import disk_full, is_disk_full, release_reserve, write_json
@@ -147,15 +148,16 @@ def _train_and_score(
     from core.training import fit
 
     config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
-    model, data, inputs = _build(prepared, cache_dir)
+    inputs = run_inputs(config, dataset, cache_dir)
+    model, data = _build(prepared, inputs.array)
     started = time.time()
     cancel = runs.cancel_path(cache_dir, folder.run_id)
     model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
     seconds = time.time() - started
     _save_weights(model, config, folder)
-    holdout = score(model, inputs, dataset, splits.holdout)
+    holdout = score(model, inputs.array, dataset, splits.holdout)
     write_predictions(folder.predictions, holdout)
-    write_predictions(folder.validation, score(model, inputs, dataset, splits.val))
+    write_predictions(folder.validation, score(model, inputs.array, dataset, splits.val))
     summary = Summary(
         info=prepared.info,
         n_train=len(prepared.train_indices),
@@ -165,6 +167,7 @@ def _train_and_score(
         train_seconds=round(seconds, 2),
         finished=time.time(),
         device=best_device().type,
+        features_backend=inputs.backend,
     )
     write_json(folder.summary, summary.to_dict())
     return summary
@@ -182,18 +185,21 @@ def score(model, inputs: np.ndarray, dataset: Dataset, indices: np.ndarray) -> P
     )
 
 
-def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> np.ndarray:
+def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> Features:
     """What a run's model reads, for every image of its dataset: cached features when the
-    backbone is frozen and the images are not augmented, else cached images."""
+    backbone is frozen and the images are not augmented (computed by the configuration's
+    backend; runs from before backends were recorded used eager fp32), else cached images
+    (with no backend)."""
     from core.features import cached_features
 
     if uses_features(config):
-        return cached_features(dataset, config.backbone, config.image_size, cache_dir)
-    return image_array(dataset, config.image_size, cache_dir)
+        backend = config.features or "eager-fp32"
+        return cached_features(dataset, config.backbone, config.image_size, cache_dir, backend)
+    return Features(image_array(dataset, config.image_size, cache_dir), None)
 
 
-def _build(prepared: PreparedRun, cache_dir: Path):
-    """The model, its data and its inputs (see :func:`run_inputs`): a head on cached features,
+def _build(prepared: PreparedRun, inputs: np.ndarray):
+    """The model and its data (``inputs``: see :func:`run_inputs`): a head on cached features,
     or the network on cached images."""
     from core import training
 
@@ -201,7 +207,6 @@ def _build(prepared: PreparedRun, cache_dir: Path):
     train = prepared.train_indices
     spec = get_spec(config.backbone)
     num_classes = len(dataset.classes)
-    inputs = run_inputs(config, dataset, cache_dir)
     _seed(config.seed)
     if uses_features(config):
         model = training.Classifier(
@@ -210,7 +215,7 @@ def _build(prepared: PreparedRun, cache_dir: Path):
         data = training.feature_data(
             inputs, dataset.labels, train, splits.val, config.batch_size, config.seed
         )
-        return model, data, inputs
+        return model, data
     backbone = build_backbone(config.backbone, pretrained=config.mode != "scratch")
     model = training.Classifier(
         backbone, spec.num_features, num_classes, config.lr, config.mode, config.aug, n_train=len(train)
@@ -225,7 +230,7 @@ def _build(prepared: PreparedRun, cache_dir: Path):
         config.seed,
         workers=loader_workers(config.aug),
     )
-    return model, data, inputs
+    return model, data
 
 
 def _seed(seed: int) -> None:
@@ -285,4 +290,4 @@ def validation_of(run: runs.Run) -> Predictions:
     splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
     model = run.model()  # with its backbone; on cached features only the head reads them
     net = model.head if uses_features(config) else model
-    return score(net, run_inputs(config, dataset, run.cache_dir), dataset, splits.val)
+    return score(net, run_inputs(config, dataset, run.cache_dir).array, dataset, splits.val)

@@ -133,6 +133,7 @@ class Summary:
     train_seconds: float
     finished: float  # seconds since the epoch
     device: str
+    features_backend: str | None = None  # what computed the features (core.feature_backends)
 
     @property
     def run_id(self) -> str:
@@ -164,6 +165,7 @@ class Summary:
             "train_seconds": self.train_seconds,
             "finished": self.finished,
             "device": self.device,
+            "features_backend": self.features_backend,
         }
 
     @classmethod
@@ -177,6 +179,7 @@ class Summary:
             train_seconds=record["train_seconds"],
             finished=record["finished"],
             device=record.get("device", "cpu"),
+            features_backend=record.get("features_backend"),
         )
 
 

@@ -1,0 +1,118 @@
+"""Frozen features from ONNX Runtime agree with eager PyTorch; the backend keys the feature cache
+and the run; a failing backend falls back to eager fp32 and says so."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from core.backbones import build_backbone
+from core.config import ENGINE_VERSION, RunConfig, resolve, run_id
+from core.datasets import scan
+from core.errors import UserError
+from core.feature_backends import TOLERANCE, default_backend, extract
+from core.features import cached_features, feature_file
+from core.images import image_array
+from tests.quick import quick_run
+
+SIZE = 64
+
+
+def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("size", [64, 97])  # 97: an odd side, where "same" padding is uneven
+def test_onnxruntime_features_agree_with_eager_fp32(tiny_data, cache_dir, size):
+    images = image_array(scan(tiny_data, cache_dir), size, cache_dir)
+    backbone = build_backbone("efficientnet_lite0", pretrained=True)
+    eager, used_eager = extract(backbone, images, "eager-fp32", show_progress=False)
+    onnx, used_onnx = extract(backbone, images, "onnxruntime-fp32", show_progress=False)
+    assert (used_eager, used_onnx) == ("eager-fp32", "onnxruntime-fp32")
+    assert eager.shape == onnx.shape == (len(images), 1280)
+    assert _relative_error(onnx, eager) <= TOLERANCE
+
+
+def test_the_cpu_default_is_onnxruntime_and_the_variable_overrides_it(monkeypatch):
+    monkeypatch.delenv("HMD_FEATURE_BACKEND", raising=False)
+    assert default_backend() == "onnxruntime-fp32"
+    monkeypatch.setenv("HMD_FEATURE_BACKEND", "eager-fp32")
+    assert default_backend() == "eager-fp32"
+    monkeypatch.setenv("HMD_FEATURE_BACKEND", "tensorrt")
+    with pytest.raises(UserError, match="HMD_FEATURE_BACKEND"):
+        default_backend()
+
+
+def test_the_backend_is_part_of_the_feature_cache_key_and_of_the_run(tiny_data, cache_dir):
+    dataset = scan(tiny_data, cache_dir)
+    onnx = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
+    eager = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "eager-fp32")
+    files = sorted(p.name for p in (cache_dir / "features").glob("*.npy"))
+    assert files == sorted(
+        feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, b).name
+        for b in ("onnxruntime-fp32", "eager-fp32")
+    )
+    assert (onnx.backend, eager.backend) == ("onnxruntime-fp32", "eager-fp32")
+    assert _relative_error(onnx.array, eager.array) <= TOLERANCE
+    frozen = resolve(quick_run(tiny_data), dataset.median_side)
+    as_eager = resolve(quick_run(tiny_data, features="eager-fp32"), dataset.median_side)
+    assert (frozen.features, as_eager.features) == ("onnxruntime-fp32", "eager-fp32")
+    assert run_id(frozen, dataset.fingerprint) != run_id(as_eager, dataset.fingerprint)
+
+
+def test_runs_without_cached_features_keep_the_key_they_had_before_backends():
+    """A fine-tune run reads images, not features: no backend, and its id is unchanged."""
+    config = resolve(
+        RunConfig(data="/d", backbone="efficientnet_lite0", mode="finetune", slice="5%", image_size=64), 96
+    )
+    assert config.features is None
+    old_key = {k: v for k, v in config.to_dict().items() if k != "features"}
+    old_key |= {"data": "abc", "engine": ENGINE_VERSION}
+    expected = hashlib.sha256(json.dumps(old_key, sort_keys=True).encode()).hexdigest()[:12]
+    assert run_id(config, "abc") == expected
+
+
+def test_a_damaged_cached_export_is_exported_again(tiny_data, cache_dir):
+    dataset = scan(tiny_data, cache_dir)
+    onnx_file = cache_dir / "onnx" / f"efficientnet_lite0-{SIZE}.onnx"
+    onnx_file.parent.mkdir(parents=True)
+    onnx_file.write_bytes(b"not an onnx model")
+    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
+    assert features.backend == "onnxruntime-fp32"
+    assert onnx_file.stat().st_size > 1_000_000, "the export was written again, whole"
+
+
+def test_a_failing_onnxruntime_falls_back_to_eager_and_says_so(tiny_data, cache_dir, monkeypatch, capfd):
+    import onnxruntime
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("injected: no kernel for this node")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
+    dataset = scan(tiny_data, cache_dir)
+    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
+    assert features.backend == "eager-fp32"
+    assert "ONNX Runtime failed (RuntimeError: injected" in capfd.readouterr().err
+    assert feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, "eager-fp32").exists()
+    assert not feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, "onnxruntime-fp32").exists()
+    tried = len(calls)
+    again = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
+    assert again.backend == "eager-fp32" and len(calls) == tried, "a failed backend is not retried"
+
+
+@pytest.mark.train
+def test_a_run_records_the_backend_that_computed_its_features(tiny_data, cache_dir):
+    from core.pipeline import train_run
+
+    summary = train_run(quick_run(tiny_data), cache_dir).summary
+    assert summary.config.features == summary.features_backend == "onnxruntime-fp32"
+    eager = train_run(dataclasses.replace(quick_run(tiny_data), features="eager-fp32"), cache_dir).summary
+    assert eager.features_backend == "eager-fp32" and eager.run_id != summary.run_id
+    assert abs(eager.accuracy - summary.accuracy) <= 1 / summary.n_holdout
