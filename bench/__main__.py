@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
 
-    from bench import audit, budget, cam, dashboard, features, grid, ingest, throughput
+    from bench import audit, budget, cam, dashboard, features, grid, ingest, ray_grid, throughput
     from core.training import quiet_lightning
 
     quiet_lightning()
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += ingest.run(args.full)
         print(f"ingest done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         rows += dashboard.run(cache, Path(scratch) / "dashboard")
+        rows += ray_grid.run(Path(scratch) / "ray", args.full)
     seconds = time.perf_counter() - started
     info = machine()
     RESULTS.mkdir(exist_ok=True)

@@ -122,7 +122,26 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
     sample_seeds = parse_seeds(args.sample_seeds, "--sample-seeds") if args.sample_seeds else None
     if curve and sample_seeds is None:
         sample_seeds = list(CURVE_SAMPLE_SEEDS)
-    return sweep(_config(args), slices, seeds, args.cache_dir, show_progress=True, sample_seeds=sample_seeds)
+    return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds, ray=_ray_options(args))
+
+
+def _ray_options(args: argparse.Namespace):
+    """Where the sweep runs: ``None`` for here, or the Ray cluster's options (``--executor``,
+    else ``HMD_EXECUTOR``)."""
+    from core.jobs import executor as from_environment
+    from core.ray_executor import RayOptions
+
+    executor = args.executor or from_environment()
+    if executor == "local":
+        if args.address or args.gpus_per_run is not None or args.cpus_per_run is not None:
+            raise UserError("--address, --gpus-per-run and --cpus-per-run need --executor ray")
+        return None
+    defaults = RayOptions()
+    return RayOptions(
+        address=args.address,
+        gpus_per_run=defaults.gpus_per_run if args.gpus_per_run is None else args.gpus_per_run,
+        cpus_per_run=defaults.cpus_per_run if args.cpus_per_run is None else args.cpus_per_run,
+    )
 
 
 def _preset_slices(args: argparse.Namespace) -> list[str]:
@@ -450,6 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated sample seeds, varied apart from the training "
         "seeds (curve: 1,2,3; seed-grid: each run's training seed)",
     )
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="local: one run after another here; ray: each run a Ray task (default: $HMD_EXECUTOR or local)",
+    )
+    p.add_argument("--address", help="Ray cluster host:port (default: $HMD_RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--gpus-per-run", type=float, metavar="F", help="GPUs each Ray task reserves (default 0)")
+    p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPU cores per Ray task (default 1)")
 
     p = command("evaluate", "score a trained run on another labelled folder")
     p.add_argument("--run", required=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from core import runs
 from core.config import RunConfig, run_id
-from core.errors import DiskFull, RunCancelled, UserError
+from core.errors import DiskFull, RunCancelled, UserError, check_choice
 from core.locks import is_held, try_lock, wait_lock
 from core.paths import (
     PROJECT_ROOT,
@@ -50,6 +50,7 @@ from core.record import Progress
 MAX_ATTEMPTS = 3
 MIN_FREE_BYTES = 4 << 20  # below this a worker is not started: it could record nothing
 FINISHED = ("complete", "cached", "failed", "cancelled")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def cancel(cache_dir: Path, job_id: str) -> None:
         except FileNotFoundError:  # the worker claimed it meanwhile: stop it as the active job
             pass
         else:
-            _write(_dir(cache_dir, "done"), _finished(job, "cancelled"))
+            _write(_dir(cache_dir, "done"), finished(job, "cancelled"))
             return
     active = _read(_dir(cache_dir, "active") / f"{job_id}.json", "running")
     if active is not None:
@@ -242,7 +243,7 @@ def clear_finished(cache_dir: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _finished(job: Job, state: str, error: str | None = None) -> Job:
+def finished(job: Job, state: str, error: str | None = None) -> Job:
     return dataclasses.replace(job, state=state, finished=time.time(), error=error)
 
 
@@ -300,8 +301,21 @@ def resume(cache_dir: Path) -> bool:
     return pending(cache_dir) and ensure_worker(cache_dir)
 
 
+def executor() -> str:
+    """Where the worker trains jobs: ``local`` (here, one by one) or ``ray`` (on the Ray
+    cluster at ``HMD_RAY_ADDRESS``), from ``HMD_EXECUTOR``.
+
+    Raises:
+        UserError: ``HMD_EXECUTOR`` names neither.
+    """
+    chosen = os.environ.get("HMD_EXECUTOR") or "local"
+    check_choice("HMD_EXECUTOR", chosen, EXECUTORS)
+    return chosen
+
+
 def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
-    """Train queued jobs one by one until the queue stays empty; returns how many ran.
+    """Train queued jobs until the queue stays empty (one by one here, or all at once on a Ray
+    cluster, see :func:`executor`); returns how many ran.
 
     Only one worker runs per cache (a second one exits at once). Jobs left active by a worker
     that died are queued again first.
@@ -312,6 +326,8 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
             return 0
         for orphan in sorted(_dir(cache_dir, "active").glob("*.json")):
             _take_up(cache_dir, orphan)
+        if executor() == "ray":
+            return _work_on_ray(cache_dir, idle_exit_s)
         count, idle_since = 0, time.monotonic()
         while True:
             job = _next(cache_dir)
@@ -336,7 +352,7 @@ def _take_up(cache_dir: Path, orphan: Path) -> None:
         _close(
             cache_dir,
             orphan,
-            _finished(
+            finished(
                 job,
                 "failed",
                 f"the worker was killed {job.attempts} times while training this run (out "
@@ -362,33 +378,74 @@ def _next(cache_dir: Path) -> Job | None:
     return None
 
 
-def _run(cache_dir: Path, job: Job) -> None:
+def outcome(cache_dir: Path, job: Job) -> Job:
+    """Train a job's run (its preparation stages written beside its active record); the job's
+    finished record: complete, cached, failed with the reason, or cancelled. Runs in the local
+    worker, or as a Ray task on any node that sees the cache."""
     from core.pipeline import train_run
 
-    active = _dir(cache_dir, "active") / f"{job.id}.json"
     try:
         with reporting(_stage_writer(cache_dir, job)):
             result = train_run(job.config, cache_dir, new_request=False)
-        done = _finished(job, "cached" if result.cached else "complete")
+        return finished(job, "cached" if result.cached else "complete")
     except RunCancelled:
-        done = _finished(job, "cancelled")
+        return finished(job, "cancelled")
     except UserError as error:
-        done = _finished(job, "failed", str(error))
+        return finished(job, "failed", str(error))
     except Exception as error:  # a worker must outlive any one bad run; the error is recorded
         if is_disk_full(error):
             release_reserve(cache_dir)
             error = disk_full(cache_dir)
-        done = _finished(
-            job,
-            "failed",
-            str(error) if isinstance(error, DiskFull) else f"{type(error).__name__}: {error}".splitlines()[0],
-        )
+        reason = str(error) if isinstance(error, DiskFull) else f"{type(error).__name__}: {error}"
+        return finished(job, "failed", reason.splitlines()[0])
+
+
+def _run(cache_dir: Path, job: Job) -> None:
+    active = _dir(cache_dir, "active") / f"{job.id}.json"
+    try:
+        done = outcome(cache_dir, job)
     except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the job waits
         os.replace(active, _dir(cache_dir, "queue") / active.name)
         raise
-    _close(cache_dir, active, done)
+    _settle(cache_dir, job, done)
+
+
+def _settle(cache_dir: Path, job: Job, done: Job) -> None:
+    """Record a job as finished and drop what it left beside its active record."""
+    _close(cache_dir, _dir(cache_dir, "active") / f"{job.id}.json", done)
     _stage_path(cache_dir, job).unlink(missing_ok=True)
     runs.cancel_path(cache_dir, job.run_id).unlink(missing_ok=True)
+
+
+def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
+    """The worker's loop when ``HMD_EXECUTOR=ray``: every queued job is started as a Ray task
+    at once (the cluster places them), and each is recorded as it finishes. Stopping the worker
+    cancels the tasks and puts their jobs back on the queue."""
+    from core import ray_executor
+
+    options = ray_executor.RayOptions(address=os.environ.get("HMD_RAY_ADDRESS") or None)
+    started: dict = {}  # task handle -> job
+    count, idle_since = 0, time.monotonic()
+    try:
+        while True:
+            while (job := _next(cache_dir)) is not None:
+                started[ray_executor.submit_job(job, cache_dir, options)] = job
+            if not started:
+                if time.monotonic() - idle_since > idle_exit_s:
+                    return count
+                time.sleep(0.3)
+                continue
+            for handle in ray_executor.ready(list(started), timeout=0.3):
+                job = started.pop(handle)
+                _settle(cache_dir, job, ray_executor.job_outcome(handle, job))
+                count, idle_since = count + 1, time.monotonic()
+    except BaseException:
+        ray_executor.cancel(list(started))
+        for job in started.values():
+            active = _dir(cache_dir, "active") / f"{job.id}.json"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(active, _dir(cache_dir, "queue") / active.name)
+        raise
 
 
 def _close(cache_dir: Path, active: Path, done: Job) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from core import runs
 from core.backbones import build_backbone, get_spec
 from core.config import RunConfig, grid, resolve, run_id, uses_features
 from core.datasets import Dataset, scan
-from core.device import best_device, loader_workers
+from core.device import best_device, loader_workers, single_thread
 from core.errors import DiskFull, RunCancelled, UserError
 from core.evaluate import summarize
 from core.features import Features
@@ -32,6 +33,9 @@ from core.paths import disk_full, is_disk_full, release_reserve, write_json
 from core.progress import progress
 from core.record import Predictions, RunInfo, Summary, write_predictions
 from core.splits import SliceSpec, Splits, make_splits
+
+if TYPE_CHECKING:
+    from core.ray_executor import RayOptions
 
 
 @dataclass(frozen=True)
@@ -149,15 +153,17 @@ def _train_and_score(
 
     config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
     inputs = run_inputs(config, dataset, cache_dir)
-    model, data = _build(prepared, inputs.array)
-    started = time.time()
-    cancel = runs.cancel_path(cache_dir, folder.run_id)
-    model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
-    seconds = time.time() - started
-    _save_weights(model, config, folder)
-    holdout = score(model, inputs.array, dataset, splits.holdout)
-    write_predictions(folder.predictions, holdout)
-    write_predictions(folder.validation, score(model, inputs.array, dataset, splits.val))
+    # a head on features: the same bits on any machine and executor (see single_thread)
+    with single_thread(uses_features(config)):
+        model, data = _build(prepared, inputs.array)
+        started = time.time()
+        cancel = runs.cancel_path(cache_dir, folder.run_id)
+        model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
+        seconds = time.time() - started
+        _save_weights(model, config, folder)
+        holdout = score(model, inputs.array, dataset, splits.holdout)
+        write_predictions(folder.predictions, holdout)
+        write_predictions(folder.validation, score(model, inputs.array, dataset, splits.val))
     summary = Summary(
         info=prepared.info,
         n_train=len(prepared.train_indices),
@@ -260,10 +266,18 @@ def sweep(
     cache_dir: Path,
     show_progress: bool = False,
     sample_seeds: Iterable[int] | None = None,
+    ray: RayOptions | None = None,
 ) -> list[Result]:
-    """Every slice for every seed (see :func:`core.config.grid`), skipping cached runs; resumable."""
+    """Every slice for every seed (see :func:`core.config.grid`), skipping cached runs; resumable.
+    Here one after another, or with ``ray`` as tasks on a Ray cluster (:mod:`core.ray_executor`),
+    every configuration checked before anything runs."""
     dataset = scan(base.data, cache_dir, progress=show_progress)
     configs = grid(base, list(slices), list(seeds), None if sample_seeds is None else list(sample_seeds))
+    if ray is not None:
+        from core.ray_executor import sweep as on_ray
+
+        resolved = [prepare(config, cache_dir, dataset=dataset).config for config in configs]
+        return on_ray(resolved, cache_dir, ray, show_progress)
     return [
         train_run(config, cache_dir, dataset=dataset)
         for config in progress(configs, "sweep", enabled=show_progress, unit="run")

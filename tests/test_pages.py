@@ -95,25 +95,27 @@ def test_the_split_chosen_on_the_data_page_is_what_new_runs_use(cache_dir, monke
 
 
 def test_the_train_form_keeps_its_values_across_a_reload(cache_dir, monkeypatch, tiny_data):
-    app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
-    app.multiselect(key="train_slices").set_value(["3/class", "100%"])
-    app.selectbox(key="train_aug").set_value("light")
-    app.text_input(key="train_seeds").set_value("4, 5")
-    app.number_input(key="train_epochs").set_value(7)
-    with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
+    # as if a worker were busy throughout: nothing trains here, and no page starts a worker
+    with try_lock(cache_dir / "jobs" / "worker.lock"):
+        app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+        app.multiselect(key="train_slices").set_value(["3/class", "100%"])
+        app.selectbox(key="train_aug").set_value("light")
+        app.text_input(key="train_seeds").set_value("4, 5")
+        app.number_input(key="train_epochs").set_value(7)
         app.button[0].click().run()
-    reloaded = open_page(cache_dir, "pages/2_Train.py", monkeypatch)  # a new browser session
-    assert reloaded.multiselect(key="train_slices").value == ["3/class", "100%"]
-    assert reloaded.selectbox(key="train_aug").value == "light"
-    assert reloaded.text_input(key="train_seeds").value == "4, 5"
-    assert reloaded.number_input(key="train_epochs").value == 7
+        reloaded = open_page(cache_dir, "pages/2_Train.py", monkeypatch)  # a new browser session
+        assert reloaded.multiselect(key="train_slices").value == ["3/class", "100%"]
+        assert reloaded.selectbox(key="train_aug").value == "light"
+        assert reloaded.text_input(key="train_seeds").value == "4, 5"
+        assert reloaded.number_input(key="train_epochs").value == 7
 
-    saved = json.loads((cache_dir / "ui.json").read_text())
-    saved["forms"]["train"]["train_backbone"] = "a-backbone-since-removed"
-    (cache_dir / "ui.json").write_text(json.dumps(saved))
-    reloaded = open_page(cache_dir, "pages/2_Train.py", monkeypatch)
-    assert reloaded.selectbox(key="train_backbone").value == "efficientnet_lite0"
-    assert reloaded.text_input(key="train_seeds").value == "4, 5"
+        saved = json.loads((cache_dir / "ui.json").read_text())
+        saved["forms"]["train"]["train_backbone"] = "a-backbone-since-removed"
+        (cache_dir / "ui.json").write_text(json.dumps(saved))
+        reloaded = open_page(cache_dir, "pages/2_Train.py", monkeypatch)
+        assert reloaded.selectbox(key="train_backbone").value == "efficientnet_lite0"
+        assert reloaded.text_input(key="train_seeds").value == "4, 5"
+    assert not (cache_dir / "jobs" / "worker.log").exists(), "no worker was started"
 
 
 def test_data_page_rejects_class_folders_without_images(tmp_path, cache_dir, monkeypatch):

@@ -297,7 +297,7 @@ def test_a_job_whose_record_cannot_be_written_goes_back_on_the_queue(tiny_data, 
 
     monkeypatch.setattr(jobs, "_write", no_room)
     with pytest.raises(DiskFull):
-        jobs._close(cache_dir, active, jobs._finished(claimed, "failed", "x"))
+        jobs._close(cache_dir, active, jobs.finished(claimed, "failed", "x"))
     monkeypatch.undo()
     assert [(j.id, j.state) for j in jobs.list_jobs(cache_dir)] == [(job.id, "queued")]
 

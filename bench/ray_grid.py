@@ -1,0 +1,52 @@
+"""The same warm grid (features cached) through a local 2-node Ray cluster (a head and a second
+node, one CPU each) against the local executor, and where the Ray side's time goes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bench.grid import BASE, QUICK_SLICES
+from bench.measure import Row, timed
+from core import runs
+from core.config import ORIGINAL_SEEDS
+from core.pipeline import sweep
+from core.ray_executor import RayOptions, connect
+from core.splits import ORIGINAL_SLICES
+
+
+def run(cache: Path, full: bool) -> list[Row]:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    slices, seeds = (ORIGINAL_SLICES, ORIGINAL_SEEDS) if full else (QUICK_SLICES, (1, 2, 3))
+    sweep(BASE, slices, seeds, cache)  # features cached, as in a warm grid
+    shutil.rmtree(runs.runs_dir(cache))
+    _, local = timed(lambda: sweep(BASE, slices, seeds, cache))
+    shutil.rmtree(runs.runs_dir(cache))
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        nodes.add_node(num_cpus=1)
+        nodes.wait_for_nodes()
+        options = RayOptions(address=nodes.address)
+        _, joining = timed(lambda: connect(options))
+        _, on_ray = timed(lambda: sweep(BASE, slices, seeds, cache, ray=options))
+    finally:
+        ray.shutdown()
+        nodes.shutdown()
+    count = len(slices) * len(seeds)
+    note = (
+        f"{count} runs, 2 nodes x 1 CPU on this machine; joining the cluster took {joining:.1f} s "
+        "more (not counted); each task starts a Ray worker that imports torch and Lightning"
+    )
+    return [
+        Row(
+            "grid on Ray",
+            "warm grid, Ray cluster vs local executor",
+            on_ray,
+            local,
+            "s",
+            better="lower",
+            note=note,
+        )
+    ]

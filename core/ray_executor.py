@@ -1,0 +1,217 @@
+"""Runs as Ray tasks: a grid or the dashboard's queue spread over a Ray cluster.
+
+Every node must see the same cache folder and the dataset folders at the same paths (a shared
+filesystem: NFS, a cluster filesystem, or one machine); the ``core`` package travels with the
+job, the Python environment (torch, lightning, ...) must be installed on every node. A task
+calls :func:`core.pipeline.train_run`, the same function as the local executor, so run ids,
+folders and predictions are the same; the run's files are its record, and a run is complete
+only once its folder is committed, whichever node trained it.
+
+- Features first: each (dataset, backbone, size, backend) that a grid's frozen runs read is
+  extracted by one task before the heads that need it, so no two nodes compute it twice.
+- A worker or node that dies mid-run: Ray runs the task again elsewhere (up to
+  :data:`RETRIES` times); the dead attempt left an uncommitted folder, which the next one
+  replaces (the run lock died with its process).
+
+This is the only module that imports Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import RunConfig, uses_features
+from core.errors import UserError
+from core.progress import progress
+
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and with what each run is placed. ``address``: a cluster's ``host:port`` (or
+    ``auto``); ``None`` takes ``HMD_RAY_ADDRESS``, and without it a Ray instance is started on
+    this machine for the duration of the command."""
+
+    address: str | None = None
+    gpus_per_run: float = 0.0
+    cpus_per_run: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.gpus_per_run < 0 or self.cpus_per_run <= 0:
+            raise UserError(
+                f"--gpus-per-run must be 0 or more and --cpus-per-run more than 0, not "
+                f"{self.gpus_per_run:g} and {self.cpus_per_run:g}"
+            )
+
+
+def connect(options: RayOptions) -> None:
+    """Join the cluster (once per process), shipping the ``core`` package to its workers.
+
+    Raises:
+        UserError: no cluster answers at the address.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or None
+    if address not in (None, "auto"):
+        _check_reachable(address)
+    package = str(Path(__file__).resolve().parent)
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            runtime_env={"py_modules": [package], "excludes": ["__pycache__"]},
+        )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"no Ray cluster at {address or 'this machine'}: {first}") from None
+
+
+def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail at once on an address where nothing listens (Ray itself retries for minutes).
+
+    Raises:
+        UserError: not ``host:port``, or no answer there.
+    """
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address must be host:port (or auto), not '{address}'")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise UserError(f"no Ray cluster at {address}: {error.strerror or error}") from None
+
+
+def _task(function: Callable, options: RayOptions, cpus: float | None = None):
+    import ray
+
+    return ray.remote(
+        num_cpus=options.cpus_per_run if cpus is None else cpus,
+        num_gpus=options.gpus_per_run,
+        max_retries=RETRIES,
+        retry_exceptions=False,
+    )(function)
+
+
+def _features(config: dict, cache_dir: str) -> str | None:
+    """Extract (or find cached) the features a frozen run reads; the backend that did."""
+    from core.pipeline import prepare, run_inputs
+
+    prepared = prepare(RunConfig.from_dict(config), Path(cache_dir))
+    return run_inputs(prepared.config, prepared.dataset, Path(cache_dir)).backend
+
+
+def _train(config: dict, cache_dir: str) -> dict:
+    from core.pipeline import train_run
+
+    return train_run(RunConfig.from_dict(config), Path(cache_dir), on_wait=_log).to_dict()
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _completed(refs: list) -> Iterator:
+    """``refs`` one by one as their tasks finish."""
+    import ray
+
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield done[0]
+
+
+def _result(ref):
+    """A task's value; a task that raised raises its own error here (a UserError as one)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as error:
+        cause = error.cause
+        if isinstance(cause, UserError):  # DiskFull too
+            raise UserError(str(cause)) from None
+        raise (cause if isinstance(cause, BaseException) else error) from error
+
+
+def sweep(
+    configs: list[RunConfig], cache_dir: Path, options: RayOptions, show_progress: bool = False
+) -> list:
+    """Every run of ``configs`` (resolved, see :func:`core.pipeline.prepare`) as a Ray task, the
+    features they share extracted first; their :class:`core.pipeline.Result`, in order.
+
+    Raises:
+        UserError: no cluster, or a run's configuration or data is bad.
+    """
+    import ray
+
+    from core.pipeline import Result
+    from core.record import Summary
+
+    connect(options)
+    cache = str(Path(cache_dir).resolve())
+    extract = _task(_features, options)
+    needed = {(c.data, c.backbone, c.image_size, c.features): c for c in configs if uses_features(c)}.values()
+    features = [extract.remote(c.to_dict(), cache) for c in needed]
+    for ref in progress(_completed(features), "features on Ray", len(features), show_progress, "dataset"):
+        _result(ref)
+    train = _task(_train, options)
+    refs = [train.remote(c.to_dict(), cache) for c in configs]
+    try:
+        for ref in progress(_completed(refs), "sweep on Ray", len(refs), show_progress, "run"):
+            _result(ref)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+    records = [ray.get(ref) for ref in refs]
+    return [Result(Summary.from_dict(r), cached=r["cached"]) for r in records]
+
+
+def submit_job(job, cache_dir: Path, options: RayOptions):
+    """Start a queued dashboard job (:class:`core.jobs.Job`) as a task; a handle for
+    :func:`job_outcome`."""
+    from core import jobs
+
+    connect(options)
+    return _task(jobs.outcome, options).remote(Path(cache_dir).resolve(), job)
+
+
+def ready(handles: list, timeout: float) -> list:
+    """The handles whose tasks finished, waiting up to ``timeout`` seconds for the first."""
+    import ray
+
+    if not handles:
+        return []
+    done, _ = ray.wait(handles, num_returns=len(handles), timeout=timeout)
+    return done
+
+
+def job_outcome(handle, job):
+    """The finished record of a job's task; a task that died for good counts as failed."""
+    from core import jobs
+
+    try:
+        return _result(handle)
+    except UserError as error:
+        return jobs.finished(job, "failed", str(error))
+    except Exception as error:  # the task itself died RETRIES + 1 times (out of memory, a lost node)
+        return jobs.finished(job, "failed", f"on Ray: {type(error).__name__}: {error}".splitlines()[0])
+
+
+def cancel(handles: list) -> None:
+    import ray
+
+    for handle in handles:
+        ray.cancel(handle, force=True)

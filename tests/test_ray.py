@@ -1,0 +1,150 @@
+"""Grids and the dashboard's queue on a real Ray cluster: a head and a second node, as local
+processes on this machine's own address (Ray's drivers do not join a cluster bound to
+127.0.0.1). Same run ids and predictions as the local executor, a Ray worker killed mid-run is
+retried with nothing falsely complete, and the queue runs its jobs there."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs, runs
+from core.locks import holder
+from core.paths import PROJECT_ROOT
+from tests.command import core
+from tests.quick import quick_run
+
+GRID = ["--slices", "1/class,3/class,5/class", "--seeds", "1,2", "--image-size", "64"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    yield nodes
+    nodes.shutdown()
+
+
+def _sweep(cache: Path, data: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "--cache",
+            str(cache),
+            "sweep",
+            "--data",
+            str(data),
+            *GRID,
+            *extra,
+            "--json",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _training_pid(cache: Path, not_pid: int, timeout: float = 240.0) -> int:
+    """The process holding a run's lock (a Ray worker, training it), once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for lock in (cache / "runs" / ".partial").glob("*.lock"):
+            pid = holder(lock)
+            if pid and pid != not_pid and runs.is_locked(cache, lock.stem):
+                return pid
+        time.sleep(0.05)
+    raise AssertionError("no run started training on the cluster")
+
+
+@pytest.mark.train
+def test_a_grid_on_two_ray_nodes_matches_the_local_executor_though_a_worker_is_killed(
+    cluster, tiny_data, tmp_path_factory
+):
+    local_cache, ray_cache = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("on-ray")
+    local = _sweep(local_cache, tiny_data, "--epochs", "30")
+    out, err = local.communicate(timeout=600)
+    assert local.returncode == 0, err
+    expected = json.loads(out)
+
+    on_ray = _sweep(ray_cache, tiny_data, "--epochs", "30", "--executor", "ray", "--address", cluster.address)
+    killed = _training_pid(ray_cache, not_pid=on_ray.pid)
+    os.kill(killed, signal.SIGKILL)
+    out, err = on_ray.communicate(timeout=600)
+    assert on_ray.returncode == 0, err
+    got = json.loads(out)
+
+    assert [r["run_id"] for r in got] == [r["run_id"] for r in expected]
+    assert len({r["run_id"] for r in got}) == 6
+    for record in got:
+        folder = runs.load(ray_cache, record["run_id"]).folder
+        assert runs.problem(folder, deep=True) is None, "every run complete, and whole"
+        same = runs.load(local_cache, record["run_id"]).folder.predictions.read_bytes()
+        assert folder.predictions.read_bytes() == same, "the same predictions, bit for bit"
+    assert not list((ray_cache / "runs" / ".partial").glob("*/summary.json")), "no half-run left"
+
+
+@pytest.mark.train
+def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, cache_dir):
+    configs = [quick_run(tiny_data, slice=text, epochs=30) for text in ("1/class", "3/class", "5/class")]
+    queued = jobs.submit(cache_dir, configs, start_worker=False)
+    env = {**os.environ, "HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": cluster.address}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen_training = False
+    while worker.poll() is None:
+        running = [job for job in jobs.list_jobs(cache_dir) if job.state == "running"]
+        seen_training |= any(type(jobs.activity(cache_dir, job)).__name__ == "Progress" for job in running)
+        time.sleep(0.1)
+    log = worker.stdout.read()
+    assert worker.returncode == 0, log
+    finished = {job.run_id: job for job in jobs.list_jobs(cache_dir)}
+    assert {finished[job.run_id].state for job in queued} == {"complete"}, log
+    assert all(runs.is_complete(cache_dir, job.run_id) for job in queued)
+    assert seen_training, "the Train page's live progress reads the run's files as they are written"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["--address", "127.0.0.1:6379"],
+            {},
+            "--address, --gpus-per-run and --cpus-per-run need --executor ray",
+        ),
+        (["--executor", "ray", "--address", "127.0.0.1:1"], {}, "no Ray cluster at 127.0.0.1:1"),
+        (["--executor", "ray", "--address", "nowhere"], {}, "--address must be host:port"),
+        (["--executor", "ray", "--cpus-per-run", "0"], {}, "--cpus-per-run more than 0"),
+        ([], {"HMD_EXECUTOR": "spark"}, "HMD_EXECUTOR"),
+    ],
+)
+def test_executor_flags_fail_in_one_line_before_anything_runs(
+    tiny_data, cache_dir, monkeypatch, args, env, message
+):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    done = core(cache_dir, "sweep", "--data", str(tiny_data), *GRID, *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr.strip().splitlines()[-1]
+    assert not (cache_dir / "runs").exists() or not any((cache_dir / "runs").iterdir())
