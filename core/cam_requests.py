@@ -18,16 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import background
 from core.cam import check_method, overlay_path, overlays
 from core.errors import UserError
 from core.locks import is_held, try_lock
-from core.paths import PROJECT_ROOT, read_json, write_json
+from core.paths import read_json, write_json
 
 Item = tuple[str, int, int]  # run id, dataset image index, class index
 
@@ -118,16 +118,7 @@ def _started_exited(cache_dir: Path) -> bool:
 def _ensure_worker(cache_dir: Path) -> None:
     if is_held(_lock(cache_dir)) or not _started_exited(cache_dir):
         return
-    log = open(_folder(cache_dir) / "worker.log", "a")  # noqa: SIM115 (handed to the child)
-    _started[cache_dir] = subprocess.Popen(
-        [sys.executable, "-m", "core", "--cache", str(cache_dir), "cam-worker"],
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
+    _started[cache_dir] = background.start(cache_dir, "cam-worker", _folder(cache_dir) / "worker.log")
 
 
 def work(cache_dir: Path) -> int:

@@ -323,40 +323,17 @@ def trust_by_size(points, target: float) -> go.Figure:
         subplot_titles=("calibration error (ECE)", f"share automated at {target:.0%} accuracy"),
     )
     xs = [p.images_per_class for p in points]
-    figure.add_trace(
-        go.Scatter(
-            x=xs,
-            y=[p.ece for p in points],
-            name="ECE as trained",
-            mode="lines+markers",
-            line={"color": "#1f77b4"},
-        ),
-        row=1,
-        col=1,
+    lines = (
+        ("ECE as trained", [p.ece for p in points], "#1f77b4", 1),
+        ("ECE temperature-scaled", [p.ece_scaled for p in points], "#ff7f0e", 1),
+        ("share automated", [p.automated_share for p in points], "#2ca02c", 2),
     )
-    figure.add_trace(
-        go.Scatter(
-            x=xs,
-            y=[p.ece_scaled for p in points],
-            name="ECE temperature-scaled",
-            mode="lines+markers",
-            line={"color": "#ff7f0e"},
-        ),
-        row=1,
-        col=1,
-    )
-    figure.add_trace(
-        go.Scatter(
-            x=xs,
-            y=[p.automated_share for p in points],
-            name="share automated",
-            mode="lines+markers",
-            line={"color": "#2ca02c"},
-            connectgaps=False,
-        ),
-        row=1,
-        col=2,
-    )
+    for name, ys, color, col in lines:
+        figure.add_trace(
+            go.Scatter(x=xs, y=ys, name=name, mode="lines+markers", line={"color": color}, connectgaps=False),
+            row=1,
+            col=col,
+        )
     figure.update_xaxes(type="log", title="images per class (log scale)")
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
     figure.update_yaxes(range=[0, 1], row=1, col=2)

@@ -31,12 +31,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import runs
+from core import background, runs
 from core.config import RunConfig, run_id
 from core.errors import DiskFull, RunCancelled, UserError, check_choice
 from core.locks import is_held, try_lock, wait_lock
 from core.paths import (
-    PROJECT_ROOT,
     disk_full,
     is_disk_full,
     quarantine,
@@ -274,16 +273,7 @@ def ensure_worker(cache_dir: Path) -> bool:
         return False
     if shutil.disk_usage(cache_dir).free < MIN_FREE_BYTES:
         return False
-    log = open(cache_dir / "jobs" / "worker.log", "a")  # noqa: SIM115 (handed to the child)
-    _started[cache_dir] = subprocess.Popen(
-        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
-        cwd=PROJECT_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
+    _started[cache_dir] = background.start(cache_dir, "worker", cache_dir / "jobs" / "worker.log")
     return True
 
 

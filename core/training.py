@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning, Callback
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from core.augment import batch_mixer, image_transform
 from core.backbones import get_spec
@@ -262,6 +262,30 @@ class ImageSet(Dataset):
         return self.transform(image), int(self.labels[index])
 
 
+class Rows(Dataset):
+    """Feature rows and their labels, fetched a batch at a time: one indexing operation per
+    batch instead of one per row and a stack (the same values; a 4,000-image run spent half its
+    time on that Python loop)."""
+
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self.features, self.labels = features, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.features[i], self.labels[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.features[index], self.labels[index]
+
+
+def _whole_batch(batch):
+    """The collate function of :class:`Rows`: its batch is already collated."""
+    return batch
+
+
 @dataclass
 class SliceData(L.LightningDataModule):
     """Training slice and fixed validation set, as cached features or as cached images."""
@@ -279,30 +303,28 @@ class SliceData(L.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed)
         samples = max(len(self.train_set), MIN_STEPS_PER_EPOCH * self.batch_size)
         sampler = RandomSampler(self.train_set, num_samples=samples, generator=generator)
+        return self._loader(self.train_set, self.batch_size, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, max(self.batch_size, 256))
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler=None) -> DataLoader:
         return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
+            dataset,
+            batch_size=batch_size,
             sampler=sampler,
             num_workers=self.workers,
             persistent_workers=self.workers > 0,
             pin_memory=torch.cuda.is_available(),
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_set,
-            batch_size=max(self.batch_size, 256),
-            num_workers=self.workers,
-            persistent_workers=self.workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            collate_fn=_whole_batch if isinstance(dataset, Rows) else None,
         )
 
 
 def feature_data(
     features: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int
 ) -> SliceData:
-    def subset(indices: np.ndarray) -> TensorDataset:
-        return TensorDataset(torch.from_numpy(features[indices]), torch.from_numpy(labels[indices]))
+    def subset(indices: np.ndarray) -> Rows:
+        return Rows(torch.from_numpy(features[indices]), torch.from_numpy(labels[indices]))
 
     return SliceData(subset(train), subset(val), batch_size, seed)
 
