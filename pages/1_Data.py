@@ -98,7 +98,7 @@ with right:
         )
         if not any(row["note"] for row in sizes):
             sizes = [{k: v for k, v in row.items() if k != "note"} for row in sizes]
-        st.table(sizes)
+        st.table(sizes, hide_index=True)
 if dataset.unreadable:
     with st.expander(f"{len(dataset.unreadable)} unreadable file(s), skipped", expanded=True):
         st.dataframe([{"file": p, "reason": r} for p, r in dataset.unreadable], hide_index=True)

@@ -67,8 +67,10 @@ predictions = {
     for rid in table["run_id"]
 }
 thresholds = threshold_table(table, predictions, t)
+# one dataset or one experiment is named above the chart: no column repeating it on every row
+thresholds = thresholds.drop(columns=[c for c in ("dataset", "experiment") if thresholds[c].nunique() == 1])
 numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "slice", "seeds")]
-st.table(thresholds.style.format("{:.3f}", subset=numbers).hide(axis="index"))
+st.table(thresholds.style.format("{:.3f}", subset=numbers), hide_index=True)
 st.caption(
     "accuracy: argmax accuracy. P(true)>t: the article's reading (an image counts only if "
     "the true class gets more than t). Coverage@t: share of images whose top probability "

@@ -171,6 +171,7 @@ def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_dat
     table = app.table[0].value
     assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
     assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
+    assert not {"dataset", "experiment"} & set(table.columns), "one experiment: named once, above"
     app.slider(key="hold_threshold").set_value(0.6).run()
     assert "coverage@0.6" in app.table[0].value.columns
 
