@@ -303,6 +303,18 @@ def executor() -> str:
     return chosen
 
 
+def where() -> str:
+    """Where queued runs train, in words, for the Train page.
+
+    Raises:
+        UserError: ``HMD_EXECUTOR`` names no executor.
+    """
+    if executor() == "local":
+        return "on this machine, one run at a time"
+    address = os.environ.get("HMD_RAY_ADDRESS") or "a Ray instance started on this machine"
+    return f"on the Ray cluster at {address}, all waiting runs at once (HMD_EXECUTOR=ray)"
+
+
 def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
     """Train queued jobs until the queue stays empty (one by one here, or all at once on a Ray
     cluster, see :func:`executor`); returns how many ran.

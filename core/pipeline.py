@@ -151,19 +151,26 @@ def _train_and_score(
 ) -> Summary:
     from core.training import fit
 
-    config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
-    inputs = run_inputs(config, dataset, cache_dir)
+    config = prepared.config
+    inputs = run_inputs(config, prepared.dataset, cache_dir)
     # a head on features: the same bits on any machine and executor (see single_thread)
     with single_thread(uses_features(config)):
         model, data = _build(prepared, inputs.array)
         started = time.time()
         cancel = runs.cancel_path(cache_dir, folder.run_id)
         model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
-        seconds = time.time() - started
-        _save_weights(model, config, folder)
-        holdout = score(model, inputs.array, dataset, splits.holdout)
-        write_predictions(folder.predictions, holdout)
-        write_predictions(folder.validation, score(model, inputs.array, dataset, splits.val))
+        return _record(prepared, model, inputs, folder, time.time() - started)
+
+
+def _record(
+    prepared: PreparedRun, model, inputs: Features, folder: runs.RunFolder, seconds: float
+) -> Summary:
+    """Save a trained run's weights, its holdout and validation predictions and its summary."""
+    dataset, splits = prepared.dataset, prepared.splits
+    _save_weights(model, prepared.config, folder)
+    holdout = score(model, inputs.array, dataset, splits.holdout)
+    write_predictions(folder.predictions, holdout)
+    write_predictions(folder.validation, score(model, inputs.array, dataset, splits.val))
     summary = Summary(
         info=prepared.info,
         n_train=len(prepared.train_indices),
@@ -177,6 +184,59 @@ def _train_and_score(
     )
     write_json(folder.summary, summary.to_dict())
     return summary
+
+
+def train_heads(group: list[PreparedRun], cache_dir: Path, show_progress: bool = False) -> dict[str, Result]:
+    """Runs that train heads on the same cached features for as many epochs, trained together in
+    one Lightning fit (:func:`core.training.fit_heads`): each gets its own folder, curves and
+    predictions, the same as when trained alone. Runs that another process is training, or
+    that are complete, are left out (the caller asks for them one by one). Each run's
+    ``train_seconds`` is its share of the fit. Returns the trained runs' results by run id.
+
+    Raises:
+        DiskFull, RunCancelled: as :func:`train_run` (every run of the group is marked).
+    """
+    from core.training import fit_heads
+
+    with contextlib.ExitStack() as held:
+        mine = [
+            p
+            for p in group
+            if held.enter_context(runs.try_run_lock(cache_dir, p.info.run_id))
+            and not runs.is_complete(cache_dir, p.info.run_id)
+        ]
+        if not mine:
+            return {}
+        inputs = run_inputs(mine[0].config, mine[0].dataset, cache_dir)
+        folders = []
+        try:
+            for prepared in mine:
+                runs.cancel_path(cache_dir, prepared.info.run_id).unlink(missing_ok=True)
+                folders.append(runs.partial_dir(cache_dir, prepared.info.run_id))
+                runs.start_partial(cache_dir, prepared.info)
+            with single_thread():
+                built = [_build(prepared, inputs.array) for prepared in mine]
+                started = time.time()
+                cancels = [runs.cancel_path(cache_dir, folder.run_id) for folder in folders]
+                models = fit_heads(
+                    [m for m, _ in built],
+                    [d for _, d in built],
+                    mine[0].config.epochs,
+                    folders,
+                    cancels,
+                    show_progress,
+                )
+                share = (time.time() - started) / len(mine)
+                summaries = [
+                    _record(prepared, model, inputs, folder, share)
+                    for prepared, model, folder in zip(mine, models, folders, strict=True)
+                ]
+            for prepared in mine:
+                runs.commit(cache_dir, prepared.info.run_id)
+        except BaseException as error:
+            raised = [_record_failure(cache_dir, folder, error) for folder in folders]
+            raise (raised[0] if raised else error) from error
+    return {s.run_id: Result(s, cached=False) for s in summaries}
 
 
 def score(model, inputs: np.ndarray, dataset: Dataset, indices: np.ndarray) -> Predictions:
@@ -273,15 +333,31 @@ def sweep(
     every configuration checked before anything runs."""
     dataset = scan(base.data, cache_dir, progress=show_progress)
     configs = grid(base, list(slices), list(seeds), None if sample_seeds is None else list(sample_seeds))
+    prepared = [prepare(config, cache_dir, dataset=dataset) for config in configs]
     if ray is not None:
         from core.ray_executor import sweep as on_ray
 
-        resolved = [prepare(config, cache_dir, dataset=dataset).config for config in configs]
-        return on_ray(resolved, cache_dir, ray, show_progress)
+        return on_ray([p.config for p in prepared], cache_dir, ray, show_progress)
+    trained: dict[str, Result] = {}
+    groups = _head_groups(prepared, cache_dir)
+    for group in progress(groups, "heads trained together", enabled=show_progress, unit="group"):
+        trained |= train_heads(group, cache_dir)
     return [
-        train_run(config, cache_dir, dataset=dataset)
-        for config in progress(configs, "sweep", enabled=show_progress, unit="run")
+        trained.get(p.info.run_id) or train_run(p.config, cache_dir, dataset=dataset)
+        for p in progress(prepared, "sweep", enabled=show_progress, unit="run")
     ]
+
+
+def _head_groups(prepared: list[PreparedRun], cache_dir: Path) -> list[list[PreparedRun]]:
+    """The runs not yet cached that train a head on the same features and split for as many
+    epochs, in groups of two or more."""
+    groups: dict[tuple, list[PreparedRun]] = {}
+    for p in prepared:
+        c = p.config
+        if uses_features(c) and not runs.is_complete(cache_dir, p.info.run_id):
+            key = (c.backbone, c.image_size, c.features, c.holdout, c.val, c.split_seed, c.epochs)
+            groups.setdefault(key, []).append(p)
+    return [group for group in groups.values() if len(group) > 1]
 
 
 def validation_of(run: runs.Run) -> Predictions:

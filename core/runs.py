@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import RunDamaged, UserError
-from core.locks import is_held, wait_lock
+from core.locks import is_held, try_lock, wait_lock
 from core.paths import quarantine, read_json, write_json
 from core.record import Metrics, Predictions, RunInfo, Summary, read_metrics, read_predictions
 
@@ -125,6 +125,13 @@ def run_lock(
                 f"after {timeout_s:.0f} s of waiting; try again later"
             )
         yield
+
+
+@contextlib.contextmanager
+def try_run_lock(cache_dir: Path, rid: str) -> Iterator[bool]:
+    """Hold the run's lock for the block if no other process has it; yields whether it does."""
+    with try_lock(_lock_path(cache_dir, rid)) as acquired:
+        yield acquired
 
 
 def start_partial(cache_dir: Path, info: RunInfo) -> RunFolder:

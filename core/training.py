@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning, Callback
+from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -135,92 +136,61 @@ class FreezeBackbone(BaseFinetuning):
             )
 
 
-class MetricsWriter(Callback):
-    """Append per-step and per-epoch metrics to ``metrics.jsonl`` and progress to
-    ``progress.json`` while the run trains, so another process can draw live curves; stop when
-    ``cancel_file`` appears.
+class RunLog:
+    """A run's live record while it trains: step and epoch metrics appended to
+    ``metrics.jsonl``, progress to ``progress.json``, so another process can draw live curves.
 
     Step values stay tensors until they are written, every ``every_s`` seconds: reading a GPU
     value makes the CPU wait for the GPU, and doing so every step would keep it from queueing
     the next step while the GPU works.
     """
 
-    def __init__(self, folder: RunFolder, cancel_file: Path, every_s: float = 0.5) -> None:
+    def __init__(self, folder: RunFolder, every_s: float = 0.5) -> None:
         self.folder = folder
-        self.cancel_file = cancel_file
         self.every_s = every_s
+        self.steps = 0  # optimizer steps taken
         self._file = None
         self._last = 0.0
         self._started = 0.0
         self._pending: list[tuple[dict, torch.Tensor, int]] = []  # record, (loss, acc), n
         self._sums = np.zeros(3)  # loss * n, correct, n over this epoch's training batches
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
-        # held open across callbacks, closed in teardown or on an exception
+    def open(self) -> None:
+        # held open across steps, closed by close()
         self._file = open(self.folder.metrics, "a", buffering=1)  # noqa: SIM115
         self._started = time.monotonic()
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
-        self._flush()
-        self._sums[:] = 0
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: Classifier, outputs, batch, batch_idx: int
-    ) -> None:
-        record = {"step": trainer.global_step, "epoch": trainer.current_epoch, "t": self._elapsed()}
-        self._pending.append((record, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"]))
-        if self.cancel_file.exists():
-            self._flush()
-            raise RunCancelled(f"run {self.folder.run_id} cancelled")
-        if time.monotonic() - self._last > self.every_s:
-            self._flush()
-            self._progress(trainer)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: Classifier) -> None:
-        if trainer.sanity_checking:
-            return
-        self._flush()
-        if not self._sums[2]:
-            return
-        metrics = trainer.callback_metrics
-        loss_sum, correct, n = self._sums
-        self._write(
-            "epoch",
-            {
-                "step": trainer.global_step,
-                "epoch": trainer.current_epoch,
-                "train_loss": loss_sum / n,
-                "train_acc": correct / n,
-                "val_loss": float(metrics["val_loss"]),
-                "val_acc": float(metrics["val_acc"]),
-                "t": self._elapsed(),
-            },
-        )
-        self._progress(trainer)
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: Classifier) -> None:
-        self._flush()
-        self._progress(trainer)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: Classifier, exception: BaseException) -> None:
-        # a broken GPU may not give its values back, a full disk may not take them: the error
-        # that stopped training is the one to report
-        with contextlib.suppress(RuntimeError, OSError):
-            self._flush()
-            self._close()
-
-    def teardown(self, trainer: L.Trainer, pl_module: Classifier, stage: str) -> None:
-        self._close()
-
-    def _close(self) -> None:
+    def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
-    def _elapsed(self) -> float:
-        return round(time.monotonic() - self._started, 4)  # seconds since fit started
+    def start_epoch(self) -> None:
+        self.flush()
+        self._sums[:] = 0
 
-    def _flush(self) -> None:
+    def step(self, epoch: int, outputs: dict) -> None:
+        """One optimizer step's ``loss``-less outputs of :meth:`Classifier._step`."""
+        self.steps += 1
+        record = {"step": self.steps, "epoch": epoch, "t": self._elapsed()}
+        self._pending.append((record, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"]))
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last > self.every_s
+
+    def end_epoch(self, epoch: int, val_loss: float, val_acc: float) -> bool:
+        """Write the epoch's record (False when it trained on nothing)."""
+        self.flush()
+        if not self._sums[2]:
+            return False
+        loss_sum, correct, n = self._sums
+        values = {"train_loss": loss_sum / n, "train_acc": correct / n, "val_loss": val_loss}
+        self._write(
+            "epoch", {"step": self.steps, "epoch": epoch, **values, "val_acc": val_acc, "t": self._elapsed()}
+        )
+        return True
+
+    def flush(self) -> None:
         """Write the pending step records, reading their values back in one go."""
         if not self._pending:
             return
@@ -230,21 +200,65 @@ class MetricsWriter(Callback):
             self._write("step", {**record, "train_loss": loss, "train_acc": acc})
         self._pending.clear()
 
+    def progress(self, epoch: int, epochs: int, total_steps: int) -> None:
+        self._last = time.monotonic()
+        progress = Progress.measure(epoch, epochs, self.steps, total_steps, self._last - self._started)
+        write_progress(self.folder.progress, progress)
+
+    def _elapsed(self) -> float:
+        return round(time.monotonic() - self._started, 4)  # seconds since training started
+
     def _write(self, kind: str, values: dict) -> None:
         self._file.write(metrics_line(kind, values))
 
+
+class MetricsWriter(Callback):
+    """Keep a run's :class:`RunLog` as Lightning trains it; stop when ``cancel_file`` appears."""
+
+    def __init__(self, folder: RunFolder, cancel_file: Path, every_s: float = 0.5) -> None:
+        self.record = RunLog(folder, every_s)
+        self.cancel_file = cancel_file
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
+        self.record.open()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Classifier) -> None:
+        self.record.start_epoch()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Classifier, outputs, batch, batch_idx: int
+    ) -> None:
+        self.record.step(trainer.current_epoch, outputs)
+        if self.cancel_file.exists():
+            self.record.flush()
+            raise RunCancelled(f"run {self.record.folder.run_id} cancelled")
+        if self.record.due():
+            self.record.flush()
+            self._progress(trainer)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: Classifier) -> None:
+        if trainer.sanity_checking:
+            return
+        loss, acc = (float(trainer.callback_metrics[name]) for name in ("val_loss", "val_acc"))
+        if self.record.end_epoch(trainer.current_epoch, loss, acc):
+            self._progress(trainer)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: Classifier) -> None:
+        self.record.flush()
+        self._progress(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: Classifier, exception: BaseException) -> None:
+        # a broken GPU may not give its values back, a full disk may not take them: the error
+        # that stopped training is the one to report
+        with contextlib.suppress(RuntimeError, OSError):
+            self.record.flush()
+            self.record.close()
+
+    def teardown(self, trainer: L.Trainer, pl_module: Classifier, stage: str) -> None:
+        self.record.close()
+
     def _progress(self, trainer: L.Trainer) -> None:
-        self._last = time.monotonic()
-        write_progress(
-            self.folder.progress,
-            Progress.measure(
-                trainer.current_epoch,
-                trainer.max_epochs,
-                trainer.global_step,
-                trainer.estimated_stepping_batches,
-                self._last - self._started,
-            ),
-        )
+        self.record.progress(trainer.current_epoch, trainer.max_epochs, trainer.estimated_stepping_batches)
 
 
 class ImageSet(Dataset):
@@ -356,24 +370,9 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def fit(
-    model: Classifier,
-    data: SliceData,
-    epochs: int,
-    folder: RunFolder,
-    backbone_name: str,
-    cancel_file: Path,
-    show_progress: bool = False,
-) -> Classifier:
-    """Train ``model`` with Lightning, writing metrics into the run's ``folder`` as it goes."""
+def _trainer(epochs: int, callbacks: list[Callback], show_progress: bool) -> L.Trainer:
     quiet_lightning()
-    callbacks: list[Callback] = [MetricsWriter(folder, cancel_file)]
-    mode = model.hparams.mode
-    if model.backbone is not None and mode != "scratch":
-        spec = get_spec(backbone_name)
-        unfreeze = max(1, epochs // 3) if mode == "finetune" else None
-        callbacks.append(FreezeBackbone(spec.finetune_layers, unfreeze))
-    trainer = L.Trainer(
+    return L.Trainer(
         max_epochs=epochs,
         accelerator="auto",
         devices=1,
@@ -385,5 +384,123 @@ def fit(
         num_sanity_val_steps=0,
         callbacks=callbacks,
     )
-    trainer.fit(model, datamodule=data)
+
+
+def fit(
+    model: Classifier,
+    data: SliceData,
+    epochs: int,
+    folder: RunFolder,
+    backbone_name: str,
+    cancel_file: Path,
+    show_progress: bool = False,
+) -> Classifier:
+    """Train ``model`` with Lightning, writing metrics into the run's ``folder`` as it goes."""
+    callbacks: list[Callback] = [MetricsWriter(folder, cancel_file)]
+    mode = model.hparams.mode
+    if model.backbone is not None and mode != "scratch":
+        spec = get_spec(backbone_name)
+        unfreeze = max(1, epochs // 3) if mode == "finetune" else None
+        callbacks.append(FreezeBackbone(spec.finetune_layers, unfreeze))
+    _trainer(epochs, callbacks, show_progress).fit(model, datamodule=data)
     return model.cpu().eval()
+
+
+class Heads(L.LightningModule):
+    """Several runs' heads on cached features, trained in one Lightning fit.
+
+    Each member keeps its own initialisation, its own seeded batches, its own optimizer and its
+    own record, and takes exactly the steps it takes when trained alone, so its predictions are
+    those of its run trained by itself (tested bit for bit). What the members share is
+    Lightning's fixed cost per step and per fit, which is most of a small head's time.
+    """
+
+    def __init__(
+        self, members: list[Classifier], data: list[SliceData], logs: list[RunLog], cancels: list[Path]
+    ):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.automatic_optimization = False
+        self.data, self.logs, self.cancels = data, logs, cancels
+        self._val = np.zeros((len(members), 3))  # loss * n, correct, n over this epoch's validation
+        self._steps = [0] * len(members)  # each member's steps per epoch
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [member.configure_optimizers() for member in self.members]
+
+    def train_dataloader(self) -> CombinedLoader:
+        loaders = [data.train_dataloader() for data in self.data]
+        self._steps = [len(loader) for loader in loaders]
+        return CombinedLoader(loaders, mode="max_size")  # a member whose epoch ended gets None
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [data.val_dataloader() for data in self.data]
+
+    def on_train_epoch_start(self) -> None:
+        for member, log in zip(self.members, self.logs, strict=True):
+            member.train()
+            log.start_epoch()
+
+    def training_step(self, batch: list, batch_idx: int) -> None:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for k, (member, part, optimizer) in enumerate(zip(self.members, batch, optimizers, strict=True)):
+            if part is None:
+                continue
+            outputs = member._step(part, "train")
+            optimizer.zero_grad()
+            self.manual_backward(outputs["loss"])
+            optimizer.step()
+            self.logs[k].step(self.current_epoch, outputs)
+            if self.cancels[k].exists():
+                raise RunCancelled(f"run {self.logs[k].folder.run_id} cancelled")
+        if self.logs[0].due():
+            self._progress()
+
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ):
+        inputs, labels = batch
+        logits = self.members[dataloader_idx](inputs)
+        n = len(labels)
+        loss = float(F.cross_entropy(logits, labels)) * n
+        self._val[dataloader_idx] += (loss, float((logits.argmax(1) == labels).sum()), n)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        for log, (loss, correct, n) in zip(self.logs, self._val, strict=True):
+            log.end_epoch(self.current_epoch, loss / n, correct / n)
+        self._val[:] = 0
+        self._progress()
+
+    def on_fit_end(self) -> None:
+        self._progress()
+
+    def _progress(self) -> None:
+        for log, steps in zip(self.logs, self._steps, strict=True):
+            log.flush()
+            log.progress(self.current_epoch, self.trainer.max_epochs, steps * self.trainer.max_epochs)
+
+
+def fit_heads(
+    members: list[Classifier],
+    data: list[SliceData],
+    epochs: int,
+    folders: list[RunFolder],
+    cancel_files: list[Path],
+    show_progress: bool = False,
+) -> list[Classifier]:
+    """Train several runs' heads on cached features together (see :class:`Heads`); each
+    run's metrics go to its own folder as it trains."""
+    logs = [RunLog(folder) for folder in folders]
+    for log in logs:
+        log.open()
+    try:
+        _trainer(epochs, [], show_progress).fit(Heads(members, data, logs, cancel_files))
+    finally:
+        for log in logs:
+            with contextlib.suppress(RuntimeError, OSError):
+                log.flush()
+            log.close()
+    return [member.cpu().eval() for member in members]

@@ -180,6 +180,10 @@ def queue_view() -> None:
     active = [j for j in everything if j.state == "running"]
     finished = [j for j in everything if j.state not in ("queued", "running")]
     st.subheader("Queue")
+    try:
+        st.caption(f"Runs train {jobs.where()}.")
+    except UserError as error:
+        st.error(str(error))
     if not everything:
         st.info("Nothing queued yet: choose slices above and press Launch.")
     for job in active:

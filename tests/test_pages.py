@@ -253,3 +253,30 @@ def test_run_page_per_class_test_set_export_and_delete(
     assert len(cam.get("image")) >= 3 * 3, "the test set's images, each with its two maps"
     app.button(key="run_delete_run").click().run()
     assert run_id not in {s.run_id for s in runs.list_runs(cache)}
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({}, "Runs train on this machine, one run at a time."),
+        (
+            {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": "head.example:6379"},
+            "Runs train on the Ray cluster at head.example:6379, all waiting runs at once",
+        ),
+    ],
+)
+def test_the_train_page_says_where_runs_train(cache_dir, monkeypatch, tiny_data, env, said):
+    for name in ("HMD_EXECUTOR", "HMD_RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+    assert not app.exception
+    assert any(said in caption.value for caption in app.caption)
+
+
+def test_the_train_page_names_a_wrong_executor_setting(cache_dir, monkeypatch, tiny_data):
+    monkeypatch.setenv("HMD_EXECUTOR", "spark")
+    app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+    assert not app.exception
+    assert any("HMD_EXECUTOR" in error.value and "spark" in error.value for error in app.error)

@@ -14,7 +14,7 @@ from core import runs
 from core.backbones import build_backbone
 from core.config import DEFAULTS, RunConfig
 from core.inference import predict_probs
-from core.pipeline import prepare, train_run
+from core.pipeline import prepare, sweep, train_run
 
 pytestmark = pytest.mark.train
 FAST = dict(backbone="efficientnet_lite0", mode="frozen", image_size=64, epochs=5)
@@ -117,3 +117,25 @@ def test_scratch_baseline_trains_with_batch_and_image_policies(tiny_data, cache_
     )
     summary = train_run(request, cache_dir).summary
     assert summary.n_train == 30 and summary.config.aug == aug
+
+
+def test_heads_trained_together_predict_exactly_as_each_trained_alone(tiny_data, tmp_path_factory):
+    """A sweep trains the heads of a grid in one fit; each run's predictions are the bits it
+    gets when trained by itself, whichever runs were trained beside it."""
+    alone = tmp_path_factory.mktemp("alone")
+    slices, seeds = ["1/class", "3/class", "100%"], [1, 2]
+    expected = {}
+    for text in slices:
+        for seed in seeds:
+            summary = train_run(config(tiny_data, slice=text, seed=seed), alone).summary
+            expected[summary.run_id] = runs.load(alone, summary.run_id).folder.predictions.read_bytes()
+    for chosen in (slices, ["1/class", "100%"]):
+        together = tmp_path_factory.mktemp("together")
+        results = sweep(config(tiny_data), chosen, seeds, together)
+        assert len({r.summary.train_seconds for r in results}) == 1, "one fit, its time shared"
+        for result in results:
+            folder = runs.load(together, result.summary.run_id).folder
+            assert result.cached is False
+            assert folder.predictions.read_bytes() == expected[result.summary.run_id]
+            metrics = [json.loads(line) for line in folder.metrics.read_text().splitlines()]
+            assert len([m for m in metrics if m["kind"] == "epoch"]) == 5, "its own curves, every epoch"
