@@ -19,7 +19,6 @@ This is the only module that imports Ray.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,11 +92,11 @@ def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
         raise UserError(f"no Ray cluster at {address}: {error.strerror or error}") from None
 
 
-def _task(function: Callable, options: RayOptions, cpus: float | None = None):
+def _task(function: Callable, options: RayOptions):
     import ray
 
     return ray.remote(
-        num_cpus=options.cpus_per_run if cpus is None else cpus,
+        num_cpus=options.cpus_per_run,
         num_gpus=options.gpus_per_run,
         max_retries=RETRIES,
         retry_exceptions=False,
@@ -115,11 +114,7 @@ def _features(config: dict, cache_dir: str) -> str | None:
 def _train(config: dict, cache_dir: str) -> dict:
     from core.pipeline import train_run
 
-    return train_run(RunConfig.from_dict(config), Path(cache_dir), on_wait=_log).to_dict()
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    return train_run(RunConfig.from_dict(config), Path(cache_dir)).to_dict()
 
 
 def _completed(refs: list) -> Iterator:

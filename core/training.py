@@ -170,7 +170,7 @@ class RunLog:
         self._sums[:] = 0
 
     def step(self, epoch: int, outputs: dict) -> None:
-        """One optimizer step's ``loss``-less outputs of :meth:`Classifier._step`."""
+        """One optimizer step, from what :meth:`Classifier._step` returned for it."""
         self.steps += 1
         record = {"step": self.steps, "epoch": epoch, "t": self._elapsed()}
         self._pending.append((record, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"]))
