@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Subset, TensorDataset
 
 from bench.measure import Row, best_of, interleaved, steady_rate
 from core.backbones import build_backbone, get_spec
@@ -24,7 +25,7 @@ from core.paths import DEFAULT_DATA
 from core.record import read_metrics
 from core.runs import RunFolder
 from core.splits import make_splits
-from core.training import Classifier, feature_data, fit, image_data
+from core.training import Classifier, SliceData, fit, image_data
 
 BACKBONE = "efficientnet_lite0"
 
@@ -126,7 +127,8 @@ def _step_cost(batch: int, steps: int, rounds: int) -> Row:
     generator = np.random.default_rng(0)
     features = generator.random((batch * steps, width), dtype=np.float32)
     labels = generator.integers(0, classes, batch * steps)
-    data = feature_data(features, labels, np.arange(batch * steps), np.arange(batch), batch, seed=0)
+    rows = TensorDataset(torch.from_numpy(features), torch.from_numpy(labels))
+    data = SliceData(rows, Subset(rows, range(batch)), batch, seed=0)
     torch.manual_seed(0)
     head = Classifier(None, width, classes, lr=1e-3, mode="frozen", n_train=batch * steps)
     ours, plain = interleaved(

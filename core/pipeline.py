@@ -153,13 +153,48 @@ def _train_and_score(
 
     config = prepared.config
     inputs = run_inputs(config, prepared.dataset, cache_dir)
-    # a head on features: the same bits on any machine and executor (see single_thread)
-    with single_thread(uses_features(config)):
-        model, data = _build(prepared, inputs.array)
+    if uses_features(config):
+        return _fit_heads([prepared], inputs, [folder], cache_dir, show_progress)[0]
+    model, data = _build_network(prepared, inputs.array)
+    started = time.time()
+    cancel = runs.cancel_path(cache_dir, folder.run_id)
+    model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
+    return _record(prepared, model, inputs, folder, time.time() - started)
+
+
+def _fit_heads(
+    group: list[PreparedRun],
+    inputs: Features,
+    folders: list[runs.RunFolder],
+    cache_dir: Path,
+    show_progress: bool = False,
+) -> list[Summary]:
+    """Train runs' heads on the same cached features in one Lightning fit
+    (:func:`core.training.fit_heads`) and record each; a run trained alone is a group of one.
+    On one thread: the same bits on any machine and executor (see :func:`single_thread`).
+    Each run's ``train_seconds`` is its share of the fit."""
+    from core.training import fit_heads
+
+    first = group[0]
+    with single_thread():
+        heads = [_build_head(prepared) for prepared in group]
         started = time.time()
-        cancel = runs.cancel_path(cache_dir, folder.run_id)
-        model = fit(model, data, config.epochs, folder, config.backbone, cancel, show_progress)
-        return _record(prepared, model, inputs, folder, time.time() - started)
+        cancels = [runs.cancel_path(cache_dir, folder.run_id) for folder in folders]
+        models = fit_heads(
+            heads,
+            inputs.array,
+            first.dataset.labels,
+            first.splits.val,
+            first.config.epochs,
+            folders,
+            cancels,
+            show_progress,
+        )
+        share = (time.time() - started) / len(group)
+        return [
+            _record(prepared, model, inputs, folder, share)
+            for prepared, model, folder in zip(group, models, folders, strict=True)
+        ]
 
 
 def _record(
@@ -187,17 +222,15 @@ def _record(
 
 
 def train_heads(group: list[PreparedRun], cache_dir: Path, show_progress: bool = False) -> dict[str, Result]:
-    """Runs that train heads on the same cached features for as many epochs, trained together in
-    one Lightning fit (:func:`core.training.fit_heads`): each gets its own folder, curves and
+    """Runs that train heads on the same cached features and split for as many epochs, with
+    one batch size, trained together (:func:`_fit_heads`): each gets its own folder, curves and
     predictions, the same as when trained alone. Runs that another process is training, or
-    that are complete, are left out (the caller asks for them one by one). Each run's
-    ``train_seconds`` is its share of the fit. Returns the trained runs' results by run id.
+    that are complete, are left out (the caller asks for them one by one). Returns the trained
+    runs' results by run id.
 
     Raises:
         DiskFull, RunCancelled: as :func:`train_run` (every run of the group is marked).
     """
-    from core.training import fit_heads
-
     with contextlib.ExitStack() as held:
         mine = [
             p
@@ -214,23 +247,7 @@ def train_heads(group: list[PreparedRun], cache_dir: Path, show_progress: bool =
                 runs.cancel_path(cache_dir, prepared.info.run_id).unlink(missing_ok=True)
                 folders.append(runs.partial_dir(cache_dir, prepared.info.run_id))
                 runs.start_partial(cache_dir, prepared.info)
-            with single_thread():
-                built = [_build(prepared, inputs.array) for prepared in mine]
-                started = time.time()
-                cancels = [runs.cancel_path(cache_dir, folder.run_id) for folder in folders]
-                models = fit_heads(
-                    [m for m, _ in built],
-                    [d for _, d in built],
-                    mine[0].config.epochs,
-                    folders,
-                    cancels,
-                    show_progress,
-                )
-                share = (time.time() - started) / len(mine)
-                summaries = [
-                    _record(prepared, model, inputs, folder, share)
-                    for prepared, model, folder in zip(mine, models, folders, strict=True)
-                ]
+            summaries = _fit_heads(mine, inputs, folders, cache_dir, show_progress)
             for prepared in mine:
                 runs.commit(cache_dir, prepared.info.run_id)
         except BaseException as error:
@@ -264,9 +281,25 @@ def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> Features
     return Features(image_array(dataset, config.image_size, cache_dir), None)
 
 
-def _build(prepared: PreparedRun, inputs: np.ndarray):
-    """The model and its data (``inputs``: see :func:`run_inputs`): a head on cached features,
-    or the network on cached images."""
+def _build_head(prepared: PreparedRun):
+    """A new head on cached features and the rows it trains on."""
+    from core import training
+
+    config, train = prepared.config, prepared.train_indices
+    _seed(config.seed)
+    model = training.Classifier(
+        None,
+        get_spec(config.backbone).num_features,
+        len(prepared.dataset.classes),
+        config.lr,
+        config.mode,
+        n_train=len(train),
+    )
+    return training.HeadRun(model, train, config.batch_size, config.seed)
+
+
+def _build_network(prepared: PreparedRun, inputs: np.ndarray):
+    """The network and its data on cached images (``inputs``: see :func:`run_inputs`)."""
     from core import training
 
     config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
@@ -274,14 +307,6 @@ def _build(prepared: PreparedRun, inputs: np.ndarray):
     spec = get_spec(config.backbone)
     num_classes = len(dataset.classes)
     _seed(config.seed)
-    if uses_features(config):
-        model = training.Classifier(
-            None, spec.num_features, num_classes, config.lr, config.mode, n_train=len(train)
-        )
-        data = training.feature_data(
-            inputs, dataset.labels, train, splits.val, config.batch_size, config.seed
-        )
-        return model, data
     backbone = build_backbone(config.backbone, pretrained=config.mode != "scratch")
     model = training.Classifier(
         backbone, spec.num_features, num_classes, config.lr, config.mode, config.aug, n_train=len(train)
@@ -338,24 +363,49 @@ def sweep(
         from core.ray_executor import sweep as on_ray
 
         return on_ray([p.config for p in prepared], cache_dir, ray, show_progress)
+    return train_together(prepared, cache_dir, show_progress)
+
+
+def train_together(prepared: list[PreparedRun], cache_dir: Path, show_progress: bool = False) -> list[Result]:
+    """Every run of ``prepared``, from the cache or trained now: the heads that share a
+    :func:`head_group` together (:func:`train_heads`), then every other run one by one
+    (:func:`train_run`, which also waits for a run another process holds). In order."""
     trained: dict[str, Result] = {}
     groups = _head_groups(prepared, cache_dir)
     for group in progress(groups, "heads trained together", enabled=show_progress, unit="group"):
         trained |= train_heads(group, cache_dir)
     return [
-        trained.get(p.info.run_id) or train_run(p.config, cache_dir, dataset=dataset)
+        trained.get(p.info.run_id) or train_run(p.config, cache_dir, dataset=p.dataset)
         for p in progress(prepared, "sweep", enabled=show_progress, unit="run")
     ]
 
 
+def head_group(config: RunConfig) -> tuple | None:
+    """What runs share to train their heads together (:func:`train_heads`): the dataset, its
+    cached features and split, the epochs and the batch size. ``None`` for a run through the
+    network."""
+    if not uses_features(config):
+        return None
+    c = config
+    return (
+        c.data,
+        c.backbone,
+        c.image_size,
+        c.features,
+        c.holdout,
+        c.val,
+        c.split_seed,
+        c.epochs,
+        c.batch_size,
+    )
+
+
 def _head_groups(prepared: list[PreparedRun], cache_dir: Path) -> list[list[PreparedRun]]:
-    """The runs not yet cached that train a head on the same features and split for as many
-    epochs, in groups of two or more."""
+    """The runs not yet cached that share a :func:`head_group`, in groups of two or more."""
     groups: dict[tuple, list[PreparedRun]] = {}
     for p in prepared:
-        c = p.config
-        if uses_features(c) and not runs.is_complete(cache_dir, p.info.run_id):
-            key = (c.backbone, c.image_size, c.features, c.holdout, c.val, c.split_seed, c.epochs)
+        key = head_group(p.config)
+        if key is not None and not runs.is_complete(cache_dir, p.info.run_id):
             groups.setdefault(key, []).append(p)
     return [group for group in groups.values() if len(group) > 1]
 

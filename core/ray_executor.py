@@ -3,12 +3,15 @@
 Every node must see the same cache folder and the dataset folders at the same paths (a shared
 filesystem: NFS, a cluster filesystem, or one machine); the ``core`` package travels with the
 job, the Python environment (torch, lightning, ...) must be installed on every node. A task
-calls :func:`core.pipeline.train_run`, the same function as the local executor, so run ids,
-folders and predictions are the same; the run's files are its record, and a run is complete
-only once its folder is committed, whichever node trained it.
+calls :func:`core.pipeline.train_together`, the same function as the local executor, so run
+ids, folders and predictions are the same; the run's files are its record, and a run is
+complete only once its folder is committed, whichever node trained it.
 
 - Features first: each (dataset, backbone, size, backend) that a grid's frozen runs read is
   extracted by one task before the heads that need it, so no two nodes compute it twice.
+- Heads together: the runs that could train their heads together
+  (:func:`core.pipeline.head_group`) are dealt into one task per slot of the cluster, each
+  task training its share in one fit; a run's predictions do not depend on its companions.
 - A worker or node that dies mid-run: Ray runs the task again elsewhere (up to
   :data:`RETRIES` times); the dead attempt left an uncommitted folder, which the next one
   replaces (the run lock died with its process).
@@ -111,10 +114,45 @@ def _features(config: dict, cache_dir: str) -> str | None:
     return run_inputs(prepared.config, prepared.dataset, Path(cache_dir)).backend
 
 
-def _train(config: dict, cache_dir: str) -> dict:
-    from core.pipeline import train_run
+def _train(configs: list[dict], cache_dir: str) -> list[dict]:
+    """Runs of one dataset, from the cache or trained now; heads that share features together."""
+    from core.datasets import scan
+    from core.pipeline import prepare, train_together
 
-    return train_run(RunConfig.from_dict(config), Path(cache_dir)).to_dict()
+    cache, requested = Path(cache_dir), [RunConfig.from_dict(c) for c in configs]
+    dataset = scan(requested[0].data, cache)
+    prepared = [prepare(config, cache, dataset=dataset) for config in requested]
+    return [result.to_dict() for result in train_together(prepared, cache)]
+
+
+def _tasks(configs: list[RunConfig], slots: int) -> list[list[int]]:
+    """Which runs (indices into ``configs``) each task trains: the runs of a head group dealt
+    round-robin into at most ``slots`` tasks (a grid lists slices in order, so each task gets
+    small and large ones), every other run a task of its own."""
+    from core.pipeline import head_group
+
+    tasks, groups = [], {}
+    for i, config in enumerate(configs):
+        key = head_group(config)
+        if key is None:
+            tasks.append([i])
+        else:
+            groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        n = min(slots, len(members))
+        tasks += [members[k::n] for k in range(n)]
+    return tasks
+
+
+def _slots(options: RayOptions) -> int:
+    """How many tasks the cluster runs at once, each holding its reservation."""
+    import ray
+
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1.0) / options.cpus_per_run
+    if options.gpus_per_run:
+        slots = min(slots, resources.get("GPU", 0.0) / options.gpus_per_run)
+    return max(1, int(slots))
 
 
 def _completed(refs: list) -> Iterator:
@@ -143,8 +181,9 @@ def _result(ref):
 def sweep(
     configs: list[RunConfig], cache_dir: Path, options: RayOptions, show_progress: bool = False
 ) -> list:
-    """Every run of ``configs`` (resolved, see :func:`core.pipeline.prepare`) as a Ray task, the
-    features they share extracted first; their :class:`core.pipeline.Result`, in order.
+    """Every run of ``configs`` (resolved, see :func:`core.pipeline.prepare`) on Ray, the
+    features they share extracted first and heads dealt into tasks (:func:`_tasks`); their
+    :class:`core.pipeline.Result`, in order.
 
     Raises:
         UserError: no cluster, or a run's configuration or data is bad.
@@ -162,16 +201,19 @@ def sweep(
     for ref in progress(_completed(features), "features on Ray", len(features), show_progress, "dataset"):
         _result(ref)
     train = _task(_train, options)
-    refs = [train.remote(c.to_dict(), cache) for c in configs]
+    tasks = _tasks(configs, _slots(options))
+    refs = [train.remote([configs[i].to_dict() for i in task], cache) for task in tasks]
     try:
-        for ref in progress(_completed(refs), "sweep on Ray", len(refs), show_progress, "run"):
+        for ref in progress(_completed(refs), "sweep on Ray", len(refs), show_progress, "task"):
             _result(ref)
     except BaseException:
         for ref in refs:
             ray.cancel(ref, force=True)
         raise
-    records = [ray.get(ref) for ref in refs]
-    return [Result(Summary.from_dict(r), cached=r["cached"]) for r in records]
+    records = {
+        i: r for task, ref in zip(tasks, refs, strict=True) for i, r in zip(task, ray.get(ref), strict=True)
+    }
+    return [Result(Summary.from_dict(records[i]), cached=records[i]["cached"]) for i in range(len(configs))]
 
 
 def submit_job(job, cache_dir: Path, options: RayOptions):

@@ -3,8 +3,9 @@
 Three modes:
 
 - ``frozen``: a new linear head on a frozen pretrained backbone (feature extraction). With no
-  augmentation the head trains on cached features (:mod:`core.features`); otherwise images
-  go through the frozen backbone each step.
+  augmentation the head trains on cached features (:mod:`core.features`), stacked with the
+  other heads of a sweep (:class:`Heads`); otherwise images go through the frozen backbone
+  each step.
 - ``finetune``: the head first, then the backbone's top layers (the registry's
   ``finetune_layers``) are unfrozen with a 10x lower learning rate.
 - ``scratch``: the whole network from random initialisation.
@@ -20,6 +21,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import BaseFinetuning, Callback
-from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
@@ -46,6 +47,8 @@ MIN_STEPS_PER_EPOCH = 8
 # The head's L2 penalty is HEAD_L2 / n_train * ||W||^2 on the mean loss: logistic regression
 # with C=1. Strong on tiny slices, where it keeps 1-image models from being overconfident.
 HEAD_L2 = 0.5
+WEIGHT_DECAY = 1e-4  # AdamW's, for every path
+VAL_BATCH = 1024  # rows of features per validation batch
 
 
 class Classifier(L.LightningModule):
@@ -112,7 +115,7 @@ class Classifier(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=1e-4)
+        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=WEIGHT_DECAY)
 
 
 class FreezeBackbone(BaseFinetuning):
@@ -169,11 +172,11 @@ class RunLog:
         self.flush()
         self._sums[:] = 0
 
-    def step(self, epoch: int, outputs: dict) -> None:
-        """One optimizer step, from what :meth:`Classifier._step` returned for it."""
+    def step(self, epoch: int, values: torch.Tensor, n: int) -> None:
+        """One optimizer step: its (loss, accuracy) on a batch of ``n`` images."""
         self.steps += 1
         record = {"step": self.steps, "epoch": epoch, "t": self._elapsed()}
-        self._pending.append((record, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"]))
+        self._pending.append((record, values, n))
 
     def due(self) -> bool:
         return time.monotonic() - self._last > self.every_s
@@ -228,7 +231,7 @@ class MetricsWriter(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: Classifier, outputs, batch, batch_idx: int
     ) -> None:
-        self.record.step(trainer.current_epoch, outputs)
+        self.record.step(trainer.current_epoch, torch.stack((outputs["ce"], outputs["acc"])), outputs["n"])
         if self.cancel_file.exists():
             self.record.flush()
             raise RunCancelled(f"run {self.record.folder.run_id} cancelled")
@@ -276,33 +279,9 @@ class ImageSet(Dataset):
         return self.transform(image), int(self.labels[index])
 
 
-class Rows(Dataset):
-    """Feature rows and their labels, fetched a batch at a time: one indexing operation per
-    batch instead of one per row and a stack (the same values; a 4,000-image run spent half its
-    time on that Python loop)."""
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.features, self.labels = features, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.features[i], self.labels[i]
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
-        return self.features[index], self.labels[index]
-
-
-def _whole_batch(batch):
-    """The collate function of :class:`Rows`: its batch is already collated."""
-    return batch
-
-
 @dataclass
 class SliceData(L.LightningDataModule):
-    """Training slice and fixed validation set, as cached features or as cached images."""
+    """Training slice and fixed validation set of a network trained on images."""
 
     train_set: Dataset
     val_set: Dataset
@@ -330,17 +309,7 @@ class SliceData(L.LightningDataModule):
             num_workers=self.workers,
             persistent_workers=self.workers > 0,
             pin_memory=torch.cuda.is_available(),
-            collate_fn=_whole_batch if isinstance(dataset, Rows) else None,
         )
-
-
-def feature_data(
-    features: np.ndarray, labels: np.ndarray, train: np.ndarray, val: np.ndarray, batch_size: int, seed: int
-) -> SliceData:
-    def subset(indices: np.ndarray) -> Rows:
-        return Rows(torch.from_numpy(features[indices]), torch.from_numpy(labels[indices]))
-
-    return SliceData(subset(train), subset(val), batch_size, seed)
 
 
 def image_data(
@@ -406,70 +375,160 @@ def fit(
     return model.cpu().eval()
 
 
-class Heads(L.LightningModule):
-    """Several runs' heads on cached features, trained in one Lightning fit.
+@dataclass(frozen=True)
+class HeadRun:
+    """One run's head on cached features: its model (whose head trains), the rows of the
+    shared feature matrix it trains on, and its batch size and sampling seed."""
 
-    Each member keeps its own initialisation, its own seeded batches, its own optimizer and its
-    own record, and takes exactly the steps it takes when trained alone, so its predictions are
-    those of its run trained by itself (tested bit for bit). What the members share is
-    Lightning's fixed cost per step and per fit, which is most of a small head's time.
+    model: Classifier
+    rows: np.ndarray
+    batch_size: int
+    seed: int
+
+
+class Schedule:
+    """Every head's batches of an epoch, one (heads x batch) array of feature rows per step.
+
+    A head draws its rows as its own DataLoader would (a :class:`RandomSampler` seeded with its
+    seed, at least ``MIN_STEPS_PER_EPOCH`` batches an epoch, a shorter last batch). A head whose
+    epoch has ended, and the rest of a short batch, are padding of weight 0, so a head always
+    computes on arrays of the same shape, whichever heads train beside it.
+    """
+
+    def __init__(self, heads: list[HeadRun]) -> None:
+        sizes = {head.batch_size for head in heads}
+        if len(sizes) > 1:
+            raise ValueError(f"heads trained together share one batch size, not {sorted(sizes)}")
+        self.heads, self.batch = heads, sizes.pop()
+        self.samplers = [
+            RandomSampler(
+                range(len(head.rows)),
+                num_samples=max(len(head.rows), MIN_STEPS_PER_EPOCH * head.batch_size),
+                generator=torch.Generator().manual_seed(head.seed),
+            )
+            for head in heads
+        ]
+        self.steps = [-(-sampler.num_samples // self.batch) for sampler in self.samplers]
+
+    def __len__(self) -> int:
+        return max(self.steps)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[int]]]:
+        shape = (len(self.heads), len(self) * self.batch)
+        rows, weights = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.float32)
+        for k, (head, sampler) in enumerate(zip(self.heads, self.samplers, strict=True)):
+            # drawn to the end, as a DataLoader does: a sampler whose samples are a whole number
+            # of permutations draws one more (empty) one there, and the next epoch follows it
+            drawn = head.rows[np.fromiter(sampler, np.int64)]
+            rows[k, : len(drawn)], weights[k, : len(drawn)] = drawn, 1
+        shape = (len(self.heads), len(self), self.batch)
+        rows, weights = torch.from_numpy(rows.reshape(shape)), torch.from_numpy(weights.reshape(shape))
+        counts = weights.sum(2).int().T.tolist()
+        for step in range(len(self)):
+            yield rows[:, step], weights[:, step], counts[step]
+
+
+class Heads(L.LightningModule):
+    """Several runs' heads on one cached feature matrix, trained as one stacked model in one
+    Lightning fit.
+
+    Each step is one batched matrix product over every head, one backward pass and one AdamW
+    step, instead of one of each per head: a small head's step is almost all fixed cost. Each
+    head keeps its own initialisation, seeded batches (:class:`Schedule`), learning rate,
+    optimizer state and record, and a head whose epoch has ended is left out of the optimizer
+    step. A batched product computes each head's slice as a product of that head alone would,
+    so a run's predictions are the same bits whichever runs train beside it (tested).
     """
 
     def __init__(
-        self, members: list[Classifier], data: list[SliceData], logs: list[RunLog], cancels: list[Path]
-    ):
+        self,
+        heads: list[HeadRun],
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        val: np.ndarray,
+        logs: list[RunLog],
+        cancels: list[Path],
+    ) -> None:
         super().__init__()
-        self.members = nn.ModuleList(members)
+        self.members = nn.ModuleList(head.model for head in heads)
         self.automatic_optimization = False
-        self.data, self.logs, self.cancels = data, logs, cancels
-        self._val = np.zeros((len(members), 3))  # loss * n, correct, n over this epoch's validation
-        self._steps = [0] * len(members)  # each member's steps per epoch
+        self.schedule = Schedule(heads)
+        self.val = torch.from_numpy(val)
+        self.logs, self.cancels = logs, cancels
+        self.register_buffer("features", features, persistent=False)
+        self.register_buffer("labels", labels, persistent=False)
+        penalty = [HEAD_L2 / member.hparams.n_train for member in self.members]
+        self.register_buffer("penalty", torch.tensor(penalty), persistent=False)
+        self._val = torch.zeros(len(heads), 3, dtype=torch.float64)  # loss sum, correct, n
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [member.configure_optimizers() for member in self.members]
+    def _weights(self, members: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        heads = [self.members[k].head for k in members]
+        return torch.stack([h.weight for h in heads]), torch.stack([h.bias for h in heads])
 
-    def train_dataloader(self) -> CombinedLoader:
-        loaders = [data.train_dataloader() for data in self.data]
-        self._steps = [len(loader) for loader in loaders]
-        return CombinedLoader(loaders, mode="max_size")  # a member whose epoch ended gets None
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        by_lr: dict[float, list[nn.Parameter]] = {}
+        for member in self.members:
+            by_lr.setdefault(member.hparams.lr, []).extend(member.head.parameters())
+        groups = [{"params": params, "lr": lr} for lr, params in by_lr.items()]
+        return torch.optim.AdamW(groups, weight_decay=WEIGHT_DECAY, foreach=True)
 
-    def val_dataloader(self) -> list[DataLoader]:
-        return [data.val_dataloader() for data in self.data]
+    def train_dataloader(self) -> Schedule:
+        return self.schedule
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val, batch_size=VAL_BATCH)
 
     def on_train_epoch_start(self) -> None:
         for member, log in zip(self.members, self.logs, strict=True):
             member.train()
             log.start_epoch()
 
-    def training_step(self, batch: list, batch_idx: int) -> None:
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        for k, (member, part, optimizer) in enumerate(zip(self.members, batch, optimizers, strict=True)):
-            if part is None:
-                continue
-            outputs = member._step(part, "train")
-            optimizer.zero_grad()
-            self.manual_backward(outputs["loss"])
-            optimizer.step()
-            self.logs[k].step(self.current_epoch, outputs)
+    def on_fit_start(self) -> None:
+        # a batch's feature rows are copied into one buffer kept across steps: into fresh memory
+        # the copy took 4x as long (page faults on every step's 50 MB)
+        rows = len(self.members) * self.schedule.batch
+        self._inputs = self.features.new_empty(rows, self.features.shape[1])
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[int]], batch_idx: int) -> None:
+        rows, weights, counts = batch
+        active = [k for k, count in enumerate(counts) if count]  # heads whose epoch goes on
+        if len(active) < len(counts):
+            rows, weights = rows[active], weights[active]
+        inputs = self._inputs[: rows.numel()].view(*rows.shape, -1)
+        torch.index_select(self.features, 0, rows.flatten(), out=inputs.view(rows.numel(), -1))
+        labels = self.labels[rows]
+        weight, bias = self._weights(active)
+        logits = torch.baddbmm(bias.unsqueeze(1), inputs, weight.transpose(1, 2))
+        losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+        n = weights.sum(1)
+        loss = (losses.view_as(weights) * weights).sum(1) / n
+        acc = ((logits.argmax(2) == labels) * weights).sum(1) / n
+        penalty = self.penalty[active] * weight.pow(2).sum((1, 2))
+        optimizer = self.optimizers()
+        optimizer.zero_grad()  # a head left out of this step keeps no gradient: AdamW skips it
+        self.manual_backward((loss + penalty).sum())
+        optimizer.step()
+        values = torch.stack((loss.detach(), acc), 1)
+        for j, k in enumerate(active):
+            self.logs[k].step(self.current_epoch, values[j], counts[k])
             if self.cancels[k].exists():
                 raise RunCancelled(f"run {self.logs[k].folder.run_id} cancelled")
         if self.logs[0].due():
             self._progress()
 
-    def validation_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
-    ):
-        inputs, labels = batch
-        logits = self.members[dataloader_idx](inputs)
-        n = len(labels)
-        loss = float(F.cross_entropy(logits, labels)) * n
-        self._val[dataloader_idx] += (loss, float((logits.argmax(1) == labels).sum()), n)
+    def validation_step(self, rows: torch.Tensor, batch_idx: int) -> None:
+        weight, bias = self._weights(list(range(len(self.members))))
+        labels = self.labels[rows]
+        logits = torch.matmul(self.features[rows], weight.transpose(1, 2)) + bias.unsqueeze(1)
+        losses = F.cross_entropy(logits.flatten(0, 1), labels.repeat(len(weight)), reduction="none")
+        correct = (logits.argmax(2) == labels).sum(1)
+        n = torch.full_like(correct, len(rows))
+        self._val += torch.stack((losses.view(len(weight), -1).sum(1), correct, n), 1).double().cpu()
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        for log, (loss, correct, n) in zip(self.logs, self._val, strict=True):
+        for log, (loss, correct, n) in zip(self.logs, self._val.tolist(), strict=True):
             log.end_epoch(self.current_epoch, loss / n, correct / n)
         self._val[:] = 0
         self._progress()
@@ -478,29 +537,34 @@ class Heads(L.LightningModule):
         self._progress()
 
     def _progress(self) -> None:
-        for log, steps in zip(self.logs, self._steps, strict=True):
+        for log, steps in zip(self.logs, self.schedule.steps, strict=True):
             log.flush()
             log.progress(self.current_epoch, self.trainer.max_epochs, steps * self.trainer.max_epochs)
 
 
 def fit_heads(
-    members: list[Classifier],
-    data: list[SliceData],
+    heads: list[HeadRun],
+    features: np.ndarray,
+    labels: np.ndarray,
+    val: np.ndarray,
     epochs: int,
     folders: list[RunFolder],
     cancel_files: list[Path],
     show_progress: bool = False,
 ) -> list[Classifier]:
-    """Train several runs' heads on cached features together (see :class:`Heads`); each
-    run's metrics go to its own folder as it trains."""
+    """Train runs' heads on one cached feature matrix (``features``: every image's, with its
+    ``labels``; ``val``: the rows of the fixed validation set) together (see :class:`Heads`);
+    each run's metrics go to its own folder as it trains."""
     logs = [RunLog(folder) for folder in folders]
     for log in logs:
         log.open()
+    features, labels = torch.from_numpy(np.array(features)), torch.from_numpy(np.array(labels))
+    module = Heads(heads, features, labels, val, logs, cancel_files)
     try:
-        _trainer(epochs, [], show_progress).fit(Heads(members, data, logs, cancel_files))
+        _trainer(epochs, [], show_progress).fit(module)
     finally:
         for log in logs:
             with contextlib.suppress(RuntimeError, OSError):
                 log.flush()
             log.close()
-    return [member.cpu().eval() for member in members]
+    return [head.model.cpu().eval() for head in heads]

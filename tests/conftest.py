@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core import jobs
 from core.paths import DEFAULT_DATA
 
 TINY_CLASSES = ("Trouser", "Bag", "Sneaker")
@@ -75,3 +76,13 @@ def curve_cache(curve_data, tmp_path_factory) -> Path:
     done = core(cache, *CURVE_SWEEP, "--data", str(curve_data))
     assert done.returncode == 0, done.stderr
     return cache
+
+
+@pytest.fixture
+def stop_worker_after(cache_dir):
+    """Cancel whatever is still queued or running when the test ends, passed or failed, so that
+    no worker goes on training in the background."""
+    yield
+    for job in jobs.list_jobs(cache_dir):
+        if job.state in ("queued", "running"):
+            jobs.cancel(cache_dir, job.id)

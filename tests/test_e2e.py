@@ -10,19 +10,19 @@ import time
 import pytest
 
 from core import jobs, runs
-from tests.browser import browser_page, need_chromium, plot_share_at_widths, screenshot, serve, wait_rendered
+from tests.browser import (
+    browser_page,
+    launch,
+    need_chromium,
+    plot_share_at_widths,
+    screenshot,
+    serve,
+    visit,
+    wait_rendered,
+)
 
 pytestmark = pytest.mark.browser
 LONG = 240_000  # ms: worker start-up and four runs on a 2-core CPU
-
-
-def visit(page, url: str, path: str, expect: str) -> float:
-    """Open a page and wait until it has rendered; returns the seconds it took."""
-    started = time.monotonic()
-    page.goto(f"{url}/{path}", wait_until="domcontentloaded")
-    page.get_by_text(expect).first.wait_for(state="visible", timeout=60_000)
-    wait_rendered(page)
-    return time.monotonic() - started
 
 
 def wait_for_runs(cache_dir, count: int, timeout: float = 120) -> None:
@@ -32,39 +32,10 @@ def wait_for_runs(cache_dir, count: int, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def launch(page, cache_dir, button: str, report: str) -> None:
-    """Press a button that queues runs and wait for the page to say what it queued.
-
-    Once, in CI, no report came within 60 s of a click on Launch, and nothing recorded why (a
-    failing browser test now prints the page); dozens of runs since have not repeated it. A
-    click that queues nothing within 15 s is made once more, loudly; runs that were queued
-    must be reported on the page.
-    """
-    before = len(jobs.list_jobs(cache_dir))
-    page.get_by_role("button", name=button).click()
-    deadline = time.monotonic() + 15
-    while len(jobs.list_jobs(cache_dir)) == before and time.monotonic() < deadline:
-        time.sleep(0.3)
-    if len(jobs.list_jobs(cache_dir)) == before:
-        print(f"!!! pressing {button!r} queued nothing in 15 s; pressing it again")
-        page.get_by_role("button", name=button).click()
-    page.get_by_text(report).wait_for(timeout=60_000)
-
-
 def bars(page) -> int:
     chart = page.locator(".js-plotly-plot").first
     chart.locator(".bars .bartext").first.wait_for(timeout=30_000)
     return chart.locator(".bars .bartext").count()  # the visible bars carry their values
-
-
-@pytest.fixture
-def stop_worker_after(cache_dir):
-    """Cancel whatever is still queued or running when the test ends, passed or failed, so that
-    no worker goes on training in the background."""
-    yield
-    for job in jobs.list_jobs(cache_dir):
-        if job.state in ("queued", "running"):
-            jobs.cancel(cache_dir, job.id)
 
 
 def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_worker_after):

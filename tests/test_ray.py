@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from core import jobs, runs
 from core.locks import holder
 from core.paths import PROJECT_ROOT
+from tests.browser import browser_page, launch, need_chromium, screenshot, serve, visit
 from tests.command import core
 from tests.quick import quick_run
 
@@ -125,6 +127,40 @@ def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, 
     assert seen_training, "the Train page's live progress reads the run's files as they are written"
 
 
+@pytest.mark.train
+@pytest.mark.browser
+def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progress(
+    cluster, tiny_data, cache_dir, monkeypatch, stop_worker_after
+):
+    """In Chromium, with the dashboard set to hand its queue to the cluster: the Train page
+    says where runs train, shows a run's epochs and time left while a Ray worker trains it,
+    and lists every run finished."""
+    need_chromium()
+    monkeypatch.setenv("HMD_EXECUTOR", "ray")
+    monkeypatch.setenv("HMD_RAY_ADDRESS", cluster.address)
+    with serve(cache_dir) as url, browser_page() as page:
+        visit(page, url, "Data", "readable images")
+        page.get_by_text("a folder path").click()
+        box = page.get_by_label("Class-folder dataset", exact=True)
+        box.fill(str(tiny_data))
+        box.press("Enter")
+        page.get_by_text("36 readable images in 3 classes").wait_for(timeout=60_000)
+
+        visit(page, url, "Train", "Launch")
+        page.get_by_text(f"on the Ray cluster at {cluster.address}").wait_for(timeout=30_000)
+        page.get_by_text("Hyper-parameters").click()
+        page.get_by_label("Epochs", exact=True).fill("400")  # a few seconds each: progress to see
+        page.get_by_label("Image size (px)", exact=True).fill("64")
+        launch(page, cache_dir, "Launch", "4 run(s) queued, 0 already cached")
+        page.get_by_text(re.compile(r"epoch \d+/400, step \d+/\d+, about \d+ s left")).first.wait_for(
+            timeout=240_000
+        )
+        screenshot(page, "ray-train-live")
+        page.get_by_text("Finished: 4").wait_for(timeout=300_000)
+        screenshot(page, "ray-train-finished")
+    assert [job.state for job in jobs.list_jobs(cache_dir)] == ["complete"] * 4
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -148,3 +184,17 @@ def test_executor_flags_fail_in_one_line_before_anything_runs(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr.strip().splitlines()[-1]
     assert not (cache_dir / "runs").exists() or not any((cache_dir / "runs").iterdir())
+
+
+def test_heads_that_share_features_are_dealt_into_one_task_per_cluster_slot(tiny_data):
+    """Six heads on two slots: two tasks of three, small and large slices in each; a fine-tune
+    and a head on other features are tasks of their own."""
+    from core.ray_executor import _tasks
+
+    heads = [
+        quick_run(tiny_data, slice=s, seed=seed) for s in ("1/class", "3/class", "100%") for seed in (1, 2)
+    ]
+    configs = [*heads, quick_run(tiny_data, mode="finetune"), quick_run(tiny_data, image_size=96)]
+    tasks = _tasks(configs, slots=2)
+    assert sorted(tasks) == [[0, 2, 4], [1, 3, 5], [6], [7]]
+    assert sorted(_tasks(configs, slots=16)) == [[k] for k in range(8)], "one head per slot"
