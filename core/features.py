@@ -15,7 +15,7 @@ import numpy as np
 
 from core.backbones import build_backbone
 from core.datasets import Dataset
-from core.feature_backends import default_backend, extract
+from core.feature_backends import FALLBACK, default_backend, extract
 from core.images import image_array
 from core.paths import load_npy, save_npy, write_atomic
 
@@ -23,7 +23,7 @@ from core.paths import load_npy, save_npy, write_atomic
 @dataclass(frozen=True)
 class Features:
     """What a model reads for every image (features, or images for a network), and the backend
-    that computed features: the one asked for, or eager fp32 when that one failed (see
+    that computed features: the one asked for, or the fallback that stood in for it (see
     :func:`core.feature_backends.extract`); ``None`` for images."""
 
     array: np.ndarray
@@ -40,21 +40,27 @@ def cached_features(
     """Pretrained-backbone features of every image of ``dataset``, from the cache or computed
     once with ``backend`` (default: the machine's, :func:`default_backend`).
 
-    A backend that failed for this backbone and size once (its reason is kept in
-    ``cache/onnx/<backbone>-<size>.failed``) is not tried again: eager fp32 stands in for it.
+    A backend that failed for this backbone and size once (marked by
+    ``cache/onnx/<backbone>-<size>-<backend>.failed``) is not tried again: the next one of
+    :data:`core.feature_backends.FALLBACK` stands in for it.
     """
-    wanted = backend or default_backend()
     onnx_file = cache_dir / "onnx" / f"{backbone_name}-{size}.onnx"
-    failed = onnx_file.with_suffix(".failed")
-    used = "eager-fp32" if wanted == "onnxruntime-fp32" and failed.exists() else wanted
+
+    def failed(backend: str) -> Path:
+        return onnx_file.with_name(f"{backbone_name}-{size}-{backend}.failed")
+
+    used = backend or default_backend()
+    while used in FALLBACK and failed(used).exists():
+        used = FALLBACK[used]
     path = feature_file(cache_dir, dataset, backbone_name, size, used)
     array = load_npy(path)
     if array is None:
         images = image_array(dataset, size, cache_dir)
         array, computed = extract(build_backbone(backbone_name, pretrained=True), images, used, onnx_file)
-        if computed != used:
-            write_atomic(failed, f"ONNX Runtime failed for {backbone_name} at {size} px\n".encode())
-            path = feature_file(cache_dir, dataset, backbone_name, size, computed)
+        while used != computed:
+            write_atomic(failed(used), f"{used} failed for {backbone_name} at {size} px\n".encode())
+            used = FALLBACK[used]
+        path = feature_file(cache_dir, dataset, backbone_name, size, computed)
         save_npy(path, array)
-        array, used = load_npy(path), computed
+        array = load_npy(path)
     return Features(array, used)

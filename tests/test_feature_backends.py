@@ -1,5 +1,5 @@
-"""Frozen features from ONNX Runtime agree with eager PyTorch; the backend keys the feature cache
-and the run; a failing backend falls back to eager fp32 and says so."""
+"""Frozen features from OpenVINO and ONNX Runtime agree with eager PyTorch; the backend keys the
+feature cache and the run; a failing backend falls back to the next one and says so."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.backbones import build_backbone
 from core.config import ENGINE_VERSION, RunConfig, resolve, run_id
 from core.datasets import scan
 from core.errors import UserError
-from core.feature_backends import TOLERANCE, default_backend, extract
+from core.feature_backends import RUNTIMES, TOLERANCE, default_backend, extract
 from core.features import cached_features, feature_file
 from core.images import image_array
 from tests.quick import quick_run
@@ -26,20 +26,21 @@ def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+@pytest.mark.parametrize("backend", RUNTIMES)
 @pytest.mark.parametrize("size", [64, 97])  # 97: an odd side, where "same" padding is uneven
-def test_onnxruntime_features_agree_with_eager_fp32(tiny_data, cache_dir, size):
+def test_compiled_features_agree_with_eager_fp32(tiny_data, cache_dir, size, backend):
     images = image_array(scan(tiny_data, cache_dir), size, cache_dir)
     backbone = build_backbone("efficientnet_lite0", pretrained=True)
     eager, used_eager = extract(backbone, images, "eager-fp32", show_progress=False)
-    onnx, used_onnx = extract(backbone, images, "onnxruntime-fp32", show_progress=False)
-    assert (used_eager, used_onnx) == ("eager-fp32", "onnxruntime-fp32")
-    assert eager.shape == onnx.shape == (len(images), 1280)
-    assert _relative_error(onnx, eager) <= TOLERANCE
+    compiled, used = extract(backbone, images, backend, show_progress=False)
+    assert (used_eager, used) == ("eager-fp32", backend)
+    assert eager.shape == compiled.shape == (len(images), 1280)
+    assert _relative_error(compiled, eager) <= TOLERANCE
 
 
-def test_the_cpu_default_is_onnxruntime_and_the_variable_overrides_it(monkeypatch):
+def test_the_cpu_default_is_openvino_and_the_variable_overrides_it(monkeypatch):
     monkeypatch.delenv("HMD_FEATURE_BACKEND", raising=False)
-    assert default_backend() == "onnxruntime-fp32"
+    assert default_backend() == "openvino-fp32"
     monkeypatch.setenv("HMD_FEATURE_BACKEND", "eager-fp32")
     assert default_backend() == "eager-fp32"
     monkeypatch.setenv("HMD_FEATURE_BACKEND", "tensorrt")
@@ -60,7 +61,7 @@ def test_the_backend_keys_the_feature_cache_and_is_recorded_but_not_in_the_run_i
     assert _relative_error(onnx.array, eager.array) <= TOLERANCE
     frozen = resolve(quick_run(tiny_data), dataset.median_side)
     as_eager = resolve(quick_run(tiny_data, features="eager-fp32"), dataset.median_side)
-    assert (frozen.features, as_eager.features) == ("onnxruntime-fp32", "eager-fp32")
+    assert (frozen.features, as_eager.features) == ("openvino-fp32", "eager-fp32")
     assert run_id(frozen, dataset.fingerprint) == run_id(as_eager, dataset.fingerprint)
 
 
@@ -71,42 +72,70 @@ def test_run_ids_are_the_keys_they_were_before_backends_were_recorded(mode):
     config = resolve(
         RunConfig(data="/d", backbone="efficientnet_lite0", mode=mode, slice="5%", image_size=64), 96
     )
-    assert config.features == ("onnxruntime-fp32" if mode == "frozen" else None)
+    assert config.features == ("openvino-fp32" if mode == "frozen" else None)
     old_key = {k: v for k, v in config.to_dict().items() if k != "features"}
     old_key |= {"data": "abc", "engine": ENGINE_VERSION}
     expected = hashlib.sha256(json.dumps(old_key, sort_keys=True).encode()).hexdigest()[:12]
     assert run_id(config, "abc") == expected
 
 
-def test_a_damaged_cached_export_is_exported_again(tiny_data, cache_dir):
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_a_damaged_cached_export_is_exported_again(tiny_data, cache_dir, backend):
     dataset = scan(tiny_data, cache_dir)
     onnx_file = cache_dir / "onnx" / f"efficientnet_lite0-{SIZE}.onnx"
     onnx_file.parent.mkdir(parents=True)
     onnx_file.write_bytes(b"not an onnx model")
-    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
-    assert features.backend == "onnxruntime-fp32"
+    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, backend)
+    assert features.backend == backend
     assert onnx_file.stat().st_size > 1_000_000, "the export was written again, whole"
 
 
-def test_a_failing_onnxruntime_falls_back_to_eager_and_says_so(tiny_data, cache_dir, monkeypatch, capfd):
+def _break(monkeypatch, backend: str, calls: list[str]) -> None:
+    """Make a runtime fail as it loads the model, counting the attempts."""
     import onnxruntime
-
-    calls = []
+    import openvino
 
     def broken(*args, **kwargs):
-        calls.append(1)
-        raise RuntimeError("injected: no kernel for this node")
+        calls.append(backend)
+        raise RuntimeError(f"injected: {backend} has no kernel for this node")
 
-    monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
+    if backend == "openvino-fp32":
+        monkeypatch.setattr(openvino.Core, "compile_model", broken)
+    else:
+        monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
+
+
+@pytest.mark.parametrize(
+    ("broken", "stand_in"),
+    [
+        (["openvino-fp32"], "onnxruntime-fp32"),
+        (["onnxruntime-fp32"], "eager-fp32"),
+        (["openvino-fp32", "onnxruntime-fp32"], "eager-fp32"),
+    ],
+)
+def test_a_failing_backend_falls_back_to_the_next_says_so_and_is_not_retried(
+    tiny_data, cache_dir, monkeypatch, capfd, broken, stand_in
+):
+    calls: list[str] = []
+    for backend in broken:
+        _break(monkeypatch, backend, calls)
+    asked = broken[0]
     dataset = scan(tiny_data, cache_dir)
-    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
-    assert features.backend == "eager-fp32"
-    assert "ONNX Runtime failed (RuntimeError: injected" in capfd.readouterr().err
-    assert feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, "eager-fp32").exists()
-    assert not feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, "onnxruntime-fp32").exists()
+    features = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, asked)
+    assert features.backend == stand_in
+    assert f"warning: {asked} failed (RuntimeError: injected" in capfd.readouterr().err
+    assert feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, stand_in).exists()
+    assert not feature_file(cache_dir, dataset, "efficientnet_lite0", SIZE, asked).exists()
     tried = len(calls)
-    again = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
-    assert again.backend == "eager-fp32" and len(calls) == tried, "a failed backend is not retried"
+    assert tried >= len(broken)
+    again = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, asked)
+    assert again.backend == stand_in and len(calls) == tried, "a failed backend is not retried"
+    assert (
+        _relative_error(
+            again.array, cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "eager-fp32").array
+        )
+        <= TOLERANCE
+    )
 
 
 @pytest.mark.train
@@ -115,7 +144,7 @@ def test_a_run_records_the_backend_that_computed_its_features(tiny_data, cache_d
     from core.pipeline import train_run
 
     summary = train_run(quick_run(tiny_data), cache_dir).summary
-    assert summary.config.features == summary.features_backend == "onnxruntime-fp32"
+    assert summary.config.features == summary.features_backend == "openvino-fp32"
     other = tmp_path_factory.mktemp("eager-cache")
     eager = train_run(dataclasses.replace(quick_run(tiny_data), features="eager-fp32"), other).summary
     assert eager.features_backend == "eager-fp32" and eager.run_id == summary.run_id
