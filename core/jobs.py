@@ -310,7 +310,7 @@ def where() -> str:
         UserError: ``HMD_EXECUTOR`` names no executor.
     """
     if executor() == "local":
-        return "on this machine, one run at a time"
+        return "on this machine: heads on the same features together, other runs one at a time"
     address = os.environ.get("HMD_RAY_ADDRESS") or "a Ray instance started on this machine"
     return f"on the Ray cluster at {address}, all waiting runs at once (HMD_EXECUTOR=ray)"
 
@@ -338,8 +338,9 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
                     return count
                 time.sleep(0.3)
                 continue
-            _run(cache_dir, job)
-            count, idle_since = count + 1, time.monotonic()
+            group = [job, *_companions(cache_dir, job)]
+            _run(cache_dir, group)
+            count, idle_since = count + len(group), time.monotonic()
 
 
 def _take_up(cache_dir: Path, orphan: Path) -> None:
@@ -380,6 +381,69 @@ def _next(cache_dir: Path) -> Job | None:
     return None
 
 
+def _companions(cache_dir: Path, job: Job) -> list[Job]:
+    """Queued jobs whose heads can train in one fit with ``job``'s (the same
+    :func:`core.pipeline.head_group`), claimed as :func:`_next` claims a job: a grid queued from
+    a page trains as quickly as the same grid swept from the command line."""
+    from core.pipeline import HEADS_PER_FIT, head_group
+
+    key = head_group(job.config)
+    claimed: list[Job] = []
+    if key is None:
+        return claimed
+    for path in sorted(_dir(cache_dir, "queue").glob("*.json")):
+        if len(claimed) == HEADS_PER_FIT - 1:
+            break
+        queued = _read(path, "queued")
+        if queued is None or head_group(queued.config) != key:
+            continue
+        target = _dir(cache_dir, "active") / path.name
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:  # cancelled meanwhile
+            continue
+        running = _read(target, "running")
+        if running is not None:
+            claimed.append(running)
+    return claimed
+
+
+def outcomes(cache_dir: Path, group: list[Job]) -> list[Job]:
+    """The finished records of jobs whose heads train together
+    (:func:`core.pipeline.train_heads`, its preparation reported as the first job's): a job
+    whose run that fit trained is complete, one it stopped on request is cancelled; any other
+    (held by another process, or left over by a failure of the fit) goes through
+    :func:`outcome` alone."""
+    from core.datasets import scan
+    from core.pipeline import prepare, train_heads
+
+    before = {job.run_id for job in group if runs.is_complete(cache_dir, job.run_id)}
+    try:
+        with reporting(_stage_writer(cache_dir, group[0])):
+            dataset = scan(group[0].config.data, cache_dir)
+            prepared = [prepare(job.config, cache_dir, dataset=dataset) for job in group]
+            train_heads(prepared, cache_dir, new_request=False)
+    except RunCancelled:
+        pass  # the cancelled runs are marked; every other run of the group was committed
+    except Exception as error:  # each job then meets the error alone, and records its own
+        print(f"training {len(group)} heads together failed ({type(error).__name__}: {error})", flush=True)
+
+    def settled(job: Job) -> Job:
+        if job.run_id not in before and runs.is_complete(cache_dir, job.run_id):
+            return finished(job, "complete")
+        if cancelling(cache_dir, job) and runs.run_state(cache_dir, job.run_id) == "cancelled":
+            return finished(job, "cancelled")
+        return outcome(cache_dir, job)
+
+    return [settled(job) for job in group]
+
+
+def cancelling(cache_dir: Path, job: Job) -> bool:
+    """Whether a running job was asked to stop (a head trained with others stops at its next
+    step, and is recorded once the fit it shares ends)."""
+    return runs.cancel_path(cache_dir, job.run_id).exists()
+
+
 def outcome(cache_dir: Path, job: Job) -> Job:
     """Train a job's run (its preparation stages written beside its active record); the job's
     finished record: complete, cached, failed with the reason, or cancelled. Runs in the local
@@ -402,14 +466,17 @@ def outcome(cache_dir: Path, job: Job) -> Job:
         return finished(job, "failed", reason.splitlines()[0])
 
 
-def _run(cache_dir: Path, job: Job) -> None:
-    active = _dir(cache_dir, "active") / f"{job.id}.json"
+def _run(cache_dir: Path, group: list[Job]) -> None:
     try:
-        done = outcome(cache_dir, job)
-    except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the job waits
-        os.replace(active, _dir(cache_dir, "queue") / active.name)
+        done = [outcome(cache_dir, group[0])] if len(group) == 1 else outcomes(cache_dir, group)
+    except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the jobs wait
+        for job in group:
+            active = _dir(cache_dir, "active") / f"{job.id}.json"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(active, _dir(cache_dir, "queue") / active.name)
         raise
-    _settle(cache_dir, job, done)
+    for job, record in zip(group, done, strict=True):
+        _settle(cache_dir, job, record)
 
 
 def _settle(cache_dir: Path, job: Job, done: Job) -> None:

@@ -154,7 +154,9 @@ def _train_and_score(
     config = prepared.config
     inputs = run_inputs(config, prepared.dataset, cache_dir)
     if uses_features(config):
-        return _fit_heads([prepared], inputs, [folder], cache_dir, show_progress)[0]
+        # a lone head that is cancelled ends its fit with RunCancelled: never None here
+        (summary,) = _fit_heads([prepared], inputs, [folder], cache_dir, show_progress)
+        return summary
     model, data = _build_network(prepared, inputs.array)
     started = time.time()
     cancel = runs.cancel_path(cache_dir, folder.run_id)
@@ -168,11 +170,16 @@ def _fit_heads(
     folders: list[runs.RunFolder],
     cache_dir: Path,
     show_progress: bool = False,
-) -> list[Summary]:
+) -> list[Summary | None]:
     """Train runs' heads on the same cached features in one Lightning fit
     (:func:`core.training.fit_heads`) and record each; a run trained alone is a group of one.
     On one thread: the same bits on any machine and executor (see :func:`single_thread`).
-    Each run's ``train_seconds`` is its share of the fit."""
+    Each run's ``train_seconds`` is its share of the fit; ``None`` for a run cancelled while
+    the others went on.
+
+    Raises:
+        RunCancelled: every run was cancelled.
+    """
     from core.training import fit_heads
 
     first = group[0]
@@ -192,7 +199,7 @@ def _fit_heads(
         )
         share = (time.time() - started) / len(group)
         return [
-            _record(prepared, model, inputs, folder, share)
+            None if model is None else _record(prepared, model, inputs, folder, share)
             for prepared, model, folder in zip(group, models, folders, strict=True)
         ]
 
@@ -221,15 +228,19 @@ def _record(
     return summary
 
 
-def train_heads(group: list[PreparedRun], cache_dir: Path, show_progress: bool = False) -> dict[str, Result]:
+def train_heads(
+    group: list[PreparedRun], cache_dir: Path, show_progress: bool = False, new_request: bool = True
+) -> dict[str, Result]:
     """Runs that train heads on the same cached features and split for as many epochs, with
     one batch size, trained together (:func:`_fit_heads`): each gets its own folder, curves and
     predictions, the same as when trained alone. Runs that another process is training, or
     that are complete, are left out (the caller asks for them one by one). Returns the trained
-    runs' results by run id.
+    runs' results by run id. ``new_request``: as :func:`train_run`.
 
     Raises:
-        DiskFull, RunCancelled: as :func:`train_run` (every run of the group is marked).
+        RunCancelled: runs of the group were cancelled while training; they are marked
+            cancelled, and every other run of the group is committed first.
+        DiskFull: as :func:`train_run` (every run of the group is marked failed).
     """
     with contextlib.ExitStack() as held:
         mine = [
@@ -244,15 +255,23 @@ def train_heads(group: list[PreparedRun], cache_dir: Path, show_progress: bool =
         folders = []
         try:
             for prepared in mine:
-                runs.cancel_path(cache_dir, prepared.info.run_id).unlink(missing_ok=True)
+                if new_request:
+                    runs.cancel_path(cache_dir, prepared.info.run_id).unlink(missing_ok=True)
                 folders.append(runs.partial_dir(cache_dir, prepared.info.run_id))
                 runs.start_partial(cache_dir, prepared.info)
             summaries = _fit_heads(mine, inputs, folders, cache_dir, show_progress)
-            for prepared in mine:
-                runs.commit(cache_dir, prepared.info.run_id)
+            for summary in summaries:
+                if summary is not None:
+                    runs.commit(cache_dir, summary.run_id)
         except BaseException as error:
             raised = [_record_failure(cache_dir, folder, error) for folder in folders]
             raise (raised[0] if raised else error) from error
+        stopped = [f.run_id for f, s in zip(folders, summaries, strict=True) if s is None]
+        for folder in folders:
+            if folder.run_id in stopped:
+                _record_failure(cache_dir, folder, RunCancelled(f"run {folder.run_id} cancelled"))
+    if stopped:
+        raise RunCancelled(f"run {', '.join(stopped)} cancelled (the runs trained beside it are saved)")
     return {s.run_id: Result(s, cached=False) for s in summaries}
 
 
@@ -380,6 +399,9 @@ def train_together(prepared: list[PreparedRun], cache_dir: Path, show_progress: 
     ]
 
 
+HEADS_PER_FIT = 64  # at most, trained together: 64 x 256 rows x 1,280 features is an 84 MB batch
+
+
 def head_group(config: RunConfig) -> tuple | None:
     """What runs share to train their heads together (:func:`train_heads`): the dataset, its
     cached features and split, the epochs and the batch size. ``None`` for a run through the
@@ -401,13 +423,17 @@ def head_group(config: RunConfig) -> tuple | None:
 
 
 def _head_groups(prepared: list[PreparedRun], cache_dir: Path) -> list[list[PreparedRun]]:
-    """The runs not yet cached that share a :func:`head_group`, in groups of two or more."""
+    """The runs not yet cached that share a :func:`head_group`, in groups of two to
+    :data:`HEADS_PER_FIT`."""
     groups: dict[tuple, list[PreparedRun]] = {}
     for p in prepared:
         key = head_group(p.config)
         if key is not None and not runs.is_complete(cache_dir, p.info.run_id):
             groups.setdefault(key, []).append(p)
-    return [group for group in groups.values() if len(group) > 1]
+    chunks = [
+        group[i : i + HEADS_PER_FIT] for group in groups.values() for i in range(0, len(group), HEADS_PER_FIT)
+    ]
+    return [chunk for chunk in chunks if len(chunk) > 1]
 
 
 def validation_of(run: runs.Run) -> Predictions:

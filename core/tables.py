@@ -8,6 +8,7 @@ everywhere (the pages, the CLI, the exports): see :data:`COLUMNS`.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -278,6 +279,19 @@ def short_names(labels: list[str], sep: str = " · ") -> dict[str, str]:
         label: sep.join(p[i] for i in differ) if differ else label
         for label, p in zip(labels, parts, strict=True)
     }
+
+
+def run_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """A short legend label per run id: slice and seed, the experiment where several are shown,
+    and the start of the run id where two runs would still share a label (another sample seed,
+    number of epochs or image size): one curve per run, never one drawn over another."""
+    short = short_names(sorted(runs["experiment"].unique()))
+    labels = {
+        r.run_id: f"{r.slice} s{r.seed}" + (f" · {short[r.experiment]}" if len(short) > 1 else "")
+        for r in runs.itertuples()
+    }
+    repeated = Counter(labels.values())
+    return {rid: label if repeated[label] == 1 else f"{label} · {rid[:6]}" for rid, label in labels.items()}
 
 
 TABLE_FORMATS = ("csv", "parquet")

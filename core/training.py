@@ -438,6 +438,9 @@ class Heads(L.LightningModule):
     optimizer state and record, and a head whose epoch has ended is left out of the optimizer
     step. A batched product computes each head's slice as a product of that head alone would,
     so a run's predictions are the same bits whichever runs train beside it (tested).
+
+    A head whose run is cancelled (its cancel file appears) stops there and the others go on;
+    when every head has stopped, :class:`RunCancelled` ends the fit.
     """
 
     def __init__(
@@ -460,6 +463,7 @@ class Heads(L.LightningModule):
         penalty = [HEAD_L2 / member.hparams.n_train for member in self.members]
         self.register_buffer("penalty", torch.tensor(penalty), persistent=False)
         self._val = torch.zeros(len(heads), 3, dtype=torch.float64)  # loss sum, correct, n
+        self.stopped: set[int] = set()  # heads whose run was cancelled
 
     def _weights(self, members: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         heads = [self.members[k].head for k in members]
@@ -491,7 +495,10 @@ class Heads(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, list[int]], batch_idx: int) -> None:
         rows, weights, counts = batch
-        active = [k for k, count in enumerate(counts) if count]  # heads whose epoch goes on
+        # the heads whose epoch goes on
+        active = [k for k, count in enumerate(counts) if count and k not in self.stopped]
+        if not active:
+            return
         if len(active) < len(counts):
             rows, weights = rows[active], weights[active]
         inputs = self._inputs[: rows.numel()].view(*rows.shape, -1)
@@ -512,7 +519,10 @@ class Heads(L.LightningModule):
         for j, k in enumerate(active):
             self.logs[k].step(self.current_epoch, values[j], counts[k])
             if self.cancels[k].exists():
-                raise RunCancelled(f"run {self.logs[k].folder.run_id} cancelled")
+                self.logs[k].flush()
+                self.stopped.add(k)
+        if len(self.stopped) == len(self.members):
+            raise RunCancelled(f"run {', '.join(log.folder.run_id for log in self.logs)} cancelled")
         if self.logs[0].due():
             self._progress()
 
@@ -528,8 +538,9 @@ class Heads(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        for log, (loss, correct, n) in zip(self.logs, self._val.tolist(), strict=True):
-            log.end_epoch(self.current_epoch, loss / n, correct / n)
+        for k, (loss, correct, n) in enumerate(self._val.tolist()):
+            if k not in self.stopped:
+                self.logs[k].end_epoch(self.current_epoch, loss / n, correct / n)
         self._val[:] = 0
         self._progress()
 
@@ -537,9 +548,10 @@ class Heads(L.LightningModule):
         self._progress()
 
     def _progress(self) -> None:
-        for log, steps in zip(self.logs, self.schedule.steps, strict=True):
-            log.flush()
-            log.progress(self.current_epoch, self.trainer.max_epochs, steps * self.trainer.max_epochs)
+        for k, (log, steps) in enumerate(zip(self.logs, self.schedule.steps, strict=True)):
+            if k not in self.stopped:
+                log.flush()
+                log.progress(self.current_epoch, self.trainer.max_epochs, steps * self.trainer.max_epochs)
 
 
 def fit_heads(
@@ -551,10 +563,15 @@ def fit_heads(
     folders: list[RunFolder],
     cancel_files: list[Path],
     show_progress: bool = False,
-) -> list[Classifier]:
+) -> list[Classifier | None]:
     """Train runs' heads on one cached feature matrix (``features``: every image's, with its
     ``labels``; ``val``: the rows of the fixed validation set) together (see :class:`Heads`);
-    each run's metrics go to its own folder as it trains."""
+    each run's metrics go to its own folder as it trains. ``None`` for a run cancelled while
+    others went on.
+
+    Raises:
+        RunCancelled: every run was cancelled.
+    """
     logs = [RunLog(folder) for folder in folders]
     for log in logs:
         log.open()
@@ -567,4 +584,4 @@ def fit_heads(
             with contextlib.suppress(RuntimeError, OSError):
                 log.flush()
             log.close()
-    return [head.model.cpu().eval() for head in heads]
+    return [None if k in module.stopped else head.model.cpu().eval() for k, head in enumerate(heads)]

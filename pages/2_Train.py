@@ -135,9 +135,33 @@ def _active_panel(job: jobs.Job) -> None:
             name = {f"{c.slice} s{c.seed}": live}
             left.plotly_chart(figures.curves(name, "loss"), key=f"live_loss_{job.run_id}")
             right.plotly_chart(figures.curves(name, "acc"), key=f"live_acc_{job.run_id}")
-    if st.button("Cancel this run", key=f"cancel_{job.id}"):
+    if jobs.cancelling(cache, job):
+        st.caption(
+            "Cancelled: it stops at its next step (trained with others, it is recorded when they finish)."
+        )
+    elif st.button("Cancel this run", key=f"cancel_{job.id}"):
         jobs.cancel(cache, job.id)
         st.toast("Cancelling…")
+
+
+def _training_table(items: list[jobs.Job]) -> pd.DataFrame:
+    """Runs in training beyond the first few: one row each, with its progress."""
+    rows = []
+    for j in items:
+        doing = jobs.activity(cache, j)
+        now = doing.describe() if doing is not None else "starting"
+        rows.append(
+            {
+                "slice": j.config.slice,
+                "seed": j.config.seed,
+                "progress": (doing.fraction or 0.0) if doing is not None else 0.0,
+                "now": f"cancelled, recorded when the runs beside it finish ({now})"
+                if jobs.cancelling(cache, j)
+                else now,
+                "run": j.run_id,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
@@ -165,6 +189,7 @@ def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+LIVE_PANELS = 2  # runs in training drawn with live curves; the others are rows of one table
 FINISHED_COLUMNS = {
     "accuracy": st.column_config.ProgressColumn("holdout accuracy", min_value=0, max_value=1, format="%.3f"),
     "train s": st.column_config.NumberColumn(format="%.1f"),
@@ -186,8 +211,22 @@ def queue_view() -> None:
         st.error(str(error))
     if not everything:
         st.info("Nothing queued yet: choose slices above and press Launch.")
-    for job in active:
+    for job in active[:LIVE_PANELS]:
         _active_panel(job)
+    if len(active) > LIVE_PANELS:
+        more = active[LIVE_PANELS:]
+        st.markdown(f"**Also training: {len(more)} run(s)** (heads on the same features train together)")
+        st.dataframe(
+            _training_table(more),
+            hide_index=True,
+            key="training_table",
+            column_config={
+                "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent")
+            },
+        )
+        if st.button(f"Cancel these {len(more)} runs", key="cancel_training"):
+            for job in more:
+                jobs.cancel(cache, job.id)
     if queued:
         seconds, unknown = jobs.queue_seconds(queued, loaders.summaries(cache))
         eta = f"; about {seconds / 60:,.1f} min of training" if seconds else ""

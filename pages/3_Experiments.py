@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core import figures
-from core.tables import FILTERS, short_names, slice_order
+from core.tables import FILTERS, run_labels, slice_order
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -40,11 +40,7 @@ if shown.empty:
     st.warning("No run matches these filters.")
     st.stop()
 
-short = short_names(sorted(shown["experiment"].unique()))
-names = {
-    r.run_id: f"{r.slice} s{r.seed}" + (f" · {short[r.experiment]}" if len(short) > 1 else "")
-    for r in shown.itertuples()
-}
+names = run_labels(shown)
 series = {names[r.run_id]: loaders.metrics(str(cache), r.run_id) for r in shown.itertuples()}
 hover = {
     names[r.run_id]: f"{r.slice} · seed {r.seed} · {r.experiment} [{r.run_id}]" for r in shown.itertuples()

@@ -88,10 +88,30 @@ def test_cancel_right_after_the_worker_claims_the_run(tiny_data, cache_dir):
     job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     claimed = jobs._next(cache_dir)  # what the worker does first
     jobs.cancel(cache_dir, job.id)
-    jobs._run(cache_dir, claimed)
+    jobs._run(cache_dir, [claimed])
     assert states(cache_dir) == {job.run_id: "cancelled"}
     assert not runs.is_complete(cache_dir, job.run_id)
     assert not runs.cancel_path(cache_dir, job.run_id).exists()  # nothing stale is left
+
+
+def test_a_queued_grid_trains_its_heads_together_and_a_cancelled_one_stops_alone(tiny_data, cache_dir):
+    """Heads queued from a page train in one fit, as a swept grid does (their training time is
+    one fit's share); a run cancelled while they train is recorded cancelled, the others
+    complete."""
+    grid = [
+        request(tiny_data, slice=s, seed=seed, epochs=30) for s in ("1/class", "3/class") for seed in (1, 2)
+    ]
+    queued = jobs.submit(cache_dir, grid, start_worker=False)
+    stopped = queued[1]
+    runs.request_cancel(cache_dir, stopped.run_id)  # what Cancel does to a run in training
+    assert jobs.work(cache_dir, idle_exit_s=0.1) == 4
+    finished = {job.run_id: job for job in jobs.list_jobs(cache_dir)}
+    assert finished[stopped.run_id].state == "cancelled"
+    assert runs.run_state(cache_dir, stopped.run_id) == "cancelled"
+    assert not runs.cancel_path(cache_dir, stopped.run_id).exists(), "nothing stale is left"
+    others = [job.run_id for job in queued if job.run_id != stopped.run_id]
+    assert {finished[rid].state for rid in others} == {"complete"}
+    assert len({runs.load(cache_dir, rid).summary.train_seconds for rid in others}) == 1, "one fit"
 
 
 def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path):

@@ -258,7 +258,7 @@ def test_run_page_per_class_test_set_export_and_delete(
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({}, "Runs train on this machine, one run at a time."),
+        ({}, "Runs train on this machine: heads on the same features together, other runs one at a time."),
         (
             {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": "head.example:6379"},
             "Runs train on the Ray cluster at head.example:6379, all waiting runs at once",
@@ -280,3 +280,23 @@ def test_the_train_page_names_a_wrong_executor_setting(cache_dir, monkeypatch, t
     app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
     assert not app.exception
     assert any("HMD_EXECUTOR" in error.value and "spark" in error.value for error in app.error)
+
+
+def test_runs_training_together_beyond_two_are_rows_of_one_table_and_a_cancelled_one_says_so(
+    cache_dir, monkeypatch, tiny_data
+):
+    # as if a busy worker had taken five heads off the queue to train them together
+    with try_lock(cache_dir / "jobs" / "worker.lock"):
+        slices = ("1/class", "2/class", "3/class", "4/class", "5/class")
+        queued = jobs.submit(cache_dir, [quick_run(tiny_data, slice=s) for s in slices], start_worker=False)
+        while jobs._next(cache_dir) is not None:
+            pass
+        jobs.cancel(cache_dir, queued[3].id)
+        app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+        assert not app.exception
+        assert texts(app).count("Training") >= 2, "the first two with their live panels"
+        assert "Also training: 3 run(s)" in texts(app)
+        table = next(frame.value for frame in app.dataframe if "progress" in frame.value.columns)
+        assert list(table["slice"]) == ["3/class", "4/class", "5/class"]
+        assert table.set_index("slice").at["4/class", "now"].startswith("cancelled, recorded when")
+    assert not (cache_dir / "jobs" / "worker.log").exists(), "no worker was started"

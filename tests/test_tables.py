@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core import runs
@@ -14,6 +15,7 @@ from core.record import Summary
 from core.tables import (
     cli_table,
     holdout_bars,
+    run_labels,
     run_row,
     runs_frame,
     slice_order,
@@ -105,3 +107,24 @@ def test_one_name_per_column_in_the_pages_and_the_cli(grid):
     assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"} <= set(row)
     header = cli_table([row]).splitlines()[0].split()
     assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8"} <= set(header)
+
+
+def test_every_run_drawn_gets_its_own_curve_label():
+    """Runs alike in slice, seed and experiment (another sample seed, say) once shared a legend
+    label, and the later one's curves replaced the earlier's: 12 runs drawn, 4 in the legend."""
+    runs_shown = pd.DataFrame(
+        {
+            "run_id": ["aaaaaa111111", "bbbbbb222222", "cccccc333333", "dddddd444444"],
+            "slice": ["5%", "5%", "5%", "1/class"],
+            "seed": [1, 1, 2, 1],
+            "experiment": ["lite0 · frozen · aug none"] * 4,
+        }
+    )
+    labels = run_labels(runs_shown)
+    assert len(set(labels.values())) == 4
+    assert labels["cccccc333333"] == "5% s2" and labels["dddddd444444"] == "1/class s1"
+    assert labels["aaaaaa111111"] == "5% s1 · aaaaaa"
+    two_experiments = runs_shown.assign(
+        experiment=["lite0 · frozen · aug none"] * 3 + ["lite0 · finetune · aug none"]
+    )
+    assert run_labels(two_experiments)["dddddd444444"] == "1/class s1 · finetune"
