@@ -283,15 +283,21 @@ def short_names(labels: list[str], sep: str = " · ") -> dict[str, str]:
 
 def run_labels(runs: pd.DataFrame) -> dict[str, str]:
     """A short legend label per run id: slice and seed, the experiment where several are shown,
-    and the start of the run id where two runs would still share a label (another sample seed,
-    number of epochs or image size): one curve per run, never one drawn over another."""
+    the sample seed where runs would otherwise share a label (a learning curve's runs), and
+    the start of the run id where even that leaves two alike: one curve per run, never one
+    drawn over another."""
     short = short_names(sorted(runs["experiment"].unique()))
     labels = {
         r.run_id: f"{r.slice} s{r.seed}" + (f" · {short[r.experiment]}" if len(short) > 1 else "")
         for r in runs.itertuples()
     }
-    repeated = Counter(labels.values())
-    return {rid: label if repeated[label] == 1 else f"{label} · {rid[:6]}" for rid, label in labels.items()}
+    for detail in (lambda r: f"sample {r.sample_seed}", lambda r: r.run_id[:6]):
+        repeated = Counter(labels.values())
+        labels = {
+            r.run_id: labels[r.run_id] + (f" · {detail(r)}" if repeated[labels[r.run_id]] > 1 else "")
+            for r in runs.itertuples()
+        }
+    return labels
 
 
 TABLE_FORMATS = ("csv", "parquet")

@@ -110,21 +110,24 @@ def test_one_name_per_column_in_the_pages_and_the_cli(grid):
 
 
 def test_every_run_drawn_gets_its_own_curve_label():
-    """Runs alike in slice, seed and experiment (another sample seed, say) once shared a legend
-    label, and the later one's curves replaced the earlier's: 12 runs drawn, 4 in the legend."""
+    """A learning curve's runs share slice and seed (another sample seed each) and once shared
+    a legend label: the later run's curves replaced the earlier's, 12 runs drawn, 4 in the
+    legend."""
     runs_shown = pd.DataFrame(
         {
-            "run_id": ["aaaaaa111111", "bbbbbb222222", "cccccc333333", "dddddd444444"],
-            "slice": ["5%", "5%", "5%", "1/class"],
-            "seed": [1, 1, 2, 1],
-            "experiment": ["lite0 · frozen · aug none"] * 4,
+            "run_id": ["aaaaaa111111", "bbbbbb222222", "eeeeee555555", "cccccc333333", "dddddd444444"],
+            "slice": ["5%", "5%", "5%", "5%", "1/class"],
+            "seed": [1, 1, 1, 2, 1],
+            "sample_seed": [1, 2, 2, 2, 1],  # the third differs in something else (its epochs)
+            "experiment": ["lite0 · frozen · aug none"] * 5,
         }
     )
     labels = run_labels(runs_shown)
-    assert len(set(labels.values())) == 4
+    assert len(set(labels.values())) == 5
     assert labels["cccccc333333"] == "5% s2" and labels["dddddd444444"] == "1/class s1"
-    assert labels["aaaaaa111111"] == "5% s1 · aaaaaa"
+    assert labels["aaaaaa111111"] == "5% s1 · sample 1"
+    assert labels["bbbbbb222222"] == "5% s1 · sample 2 · bbbbbb"
     two_experiments = runs_shown.assign(
-        experiment=["lite0 · frozen · aug none"] * 3 + ["lite0 · finetune · aug none"]
+        experiment=["lite0 · frozen · aug none"] * 4 + ["lite0 · finetune · aug none"]
     )
     assert run_labels(two_experiments)["dddddd444444"] == "1/class s1 · finetune"
