@@ -370,15 +370,21 @@ def _take_up(cache_dir: Path, orphan: Path) -> None:
 def _next(cache_dir: Path) -> Job | None:
     """Move the oldest queued job to active (the rename is the claim)."""
     for path in sorted(_dir(cache_dir, "queue").glob("*.json")):
-        target = _dir(cache_dir, "active") / path.name
-        try:
-            os.replace(path, target)
-        except FileNotFoundError:  # cancelled meanwhile
-            continue
-        job = _read(target, "running")
+        job = _claim(cache_dir, path)
         if job is not None:
             return job
     return None
+
+
+def _claim(cache_dir: Path, queued: Path) -> Job | None:
+    """Move a queued job to active: the rename is the claim. ``None`` when it was cancelled
+    (or claimed) meanwhile, or is not a job."""
+    target = _dir(cache_dir, "active") / queued.name
+    try:
+        os.replace(queued, target)
+    except FileNotFoundError:
+        return None
+    return _read(target, "running")
 
 
 def _companions(cache_dir: Path, job: Job) -> list[Job]:
@@ -395,16 +401,10 @@ def _companions(cache_dir: Path, job: Job) -> list[Job]:
         if len(claimed) == HEADS_PER_FIT - 1:
             break
         queued = _read(path, "queued")
-        if queued is None or head_group(queued.config) != key:
-            continue
-        target = _dir(cache_dir, "active") / path.name
-        try:
-            os.replace(path, target)
-        except FileNotFoundError:  # cancelled meanwhile
-            continue
-        running = _read(target, "running")
-        if running is not None:
-            claimed.append(running)
+        if queued is not None and head_group(queued.config) == key:
+            running = _claim(cache_dir, path)
+            if running is not None:
+                claimed.append(running)
     return claimed
 
 

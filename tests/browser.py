@@ -169,3 +169,13 @@ def launch(page, cache_dir, button: str, report: str) -> None:
         print(f"!!! pressing {button!r} queued nothing in 15 s; pressing it again")
         page.get_by_role("button", name=button).click()
     page.get_by_text(report).wait_for(timeout=60_000)
+
+
+def choose_dataset(page, url: str, folder: Path, says: str) -> None:
+    """On the Data page, type a class-folder dataset's path and wait for its counts."""
+    visit(page, url, "Data", "readable images")
+    page.get_by_text("a folder path").click()
+    box = page.get_by_label("Class-folder dataset", exact=True)
+    box.fill(str(folder))
+    box.press("Enter")
+    page.get_by_text(says).wait_for(timeout=60_000)

@@ -19,7 +19,7 @@ import pytest
 from core import jobs, runs
 from core.locks import holder
 from core.paths import PROJECT_ROOT
-from tests.browser import browser_page, launch, need_chromium, screenshot, serve, visit
+from tests.browser import browser_page, choose_dataset, launch, need_chromium, screenshot, serve, visit
 from tests.command import core
 from tests.quick import quick_run
 
@@ -139,12 +139,7 @@ def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progre
     monkeypatch.setenv("HMD_EXECUTOR", "ray")
     monkeypatch.setenv("HMD_RAY_ADDRESS", cluster.address)
     with serve(cache_dir) as url, browser_page() as page:
-        visit(page, url, "Data", "readable images")
-        page.get_by_text("a folder path").click()
-        box = page.get_by_label("Class-folder dataset", exact=True)
-        box.fill(str(tiny_data))
-        box.press("Enter")
-        page.get_by_text("36 readable images in 3 classes").wait_for(timeout=60_000)
+        choose_dataset(page, url, tiny_data, "36 readable images in 3 classes")
 
         visit(page, url, "Train", "Launch")
         page.get_by_text(f"on the Ray cluster at {cluster.address}").wait_for(timeout=30_000)
