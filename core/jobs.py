@@ -413,10 +413,13 @@ def outcomes(cache_dir: Path, group: list[Job]) -> list[Job]:
     (:func:`core.pipeline.train_heads`, its preparation reported as the first job's): a job
     whose run that fit trained is complete, one it stopped on request is cancelled; any other
     (held by another process, or left over by a failure of the fit) goes through
-    :func:`outcome` alone."""
+    :func:`outcome` alone, as does a group of one. Runs in the local worker, or as a Ray task
+    on any node that sees the cache."""
     from core.datasets import scan
     from core.pipeline import prepare, train_heads
 
+    if len(group) == 1:
+        return [outcome(cache_dir, group[0])]
     before = {job.run_id for job in group if runs.is_complete(cache_dir, job.run_id)}
     try:
         with reporting(_stage_writer(cache_dir, group[0])):
@@ -446,8 +449,7 @@ def cancelling(cache_dir: Path, job: Job) -> bool:
 
 def outcome(cache_dir: Path, job: Job) -> Job:
     """Train a job's run (its preparation stages written beside its active record); the job's
-    finished record: complete, cached, failed with the reason, or cancelled. Runs in the local
-    worker, or as a Ray task on any node that sees the cache."""
+    finished record: complete, cached, failed with the reason, or cancelled."""
     from core.pipeline import train_run
 
     try:
@@ -468,7 +470,7 @@ def outcome(cache_dir: Path, job: Job) -> Job:
 
 def _run(cache_dir: Path, group: list[Job]) -> None:
     try:
-        done = [outcome(cache_dir, group[0])] if len(group) == 1 else outcomes(cache_dir, group)
+        done = outcomes(cache_dir, group)
     except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the jobs wait
         for job in group:
             active = _dir(cache_dir, "active") / f"{job.id}.json"
@@ -487,30 +489,37 @@ def _settle(cache_dir: Path, job: Job, done: Job) -> None:
 
 
 def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
-    """The worker's loop when ``HMD_EXECUTOR=ray``: every queued job is started as a Ray task
-    at once (the cluster places them), and each is recorded as it finishes. Stopping the worker
-    cancels the tasks and puts their jobs back on the queue."""
+    """The worker's loop when ``HMD_EXECUTOR=ray``: every queued job is started at once as
+    Ray tasks (heads that share features dealt into one task per cluster slot, as a swept grid
+    is; the cluster places them), and each task's jobs are recorded as it finishes. Stopping
+    the worker cancels the tasks and puts their jobs back on the queue."""
     from core import ray_executor
 
     options = ray_executor.RayOptions(address=os.environ.get("HMD_RAY_ADDRESS") or None)
-    started: dict = {}  # task handle -> job
+    started: dict = {}  # task handle -> its jobs
     count, idle_since = 0, time.monotonic()
     try:
         while True:
+            claimed = []
             while (job := _next(cache_dir)) is not None:
-                started[ray_executor.submit_job(job, cache_dir, options)] = job
+                claimed.append(job)
+            if claimed:
+                tasks = ray_executor.submit_jobs(claimed, cache_dir, options)
+                print(f"{len(claimed)} job(s) started as {len(tasks)} Ray task(s)", flush=True)
+                started |= tasks
             if not started:
                 if time.monotonic() - idle_since > idle_exit_s:
                     return count
                 time.sleep(0.3)
                 continue
             for handle in ray_executor.ready(list(started), timeout=0.3):
-                job = started.pop(handle)
-                _settle(cache_dir, job, ray_executor.job_outcome(handle, job))
-                count, idle_since = count + 1, time.monotonic()
+                group = started.pop(handle)
+                for job, done in zip(group, ray_executor.job_outcomes(handle, group), strict=True):
+                    _settle(cache_dir, job, done)
+                count, idle_since = count + len(group), time.monotonic()
     except BaseException:
         ray_executor.cancel(list(started))
-        for job in started.values():
+        for job in (job for group in started.values() for job in group):
             active = _dir(cache_dir, "active") / f"{job.id}.json"
             with contextlib.suppress(FileNotFoundError):
                 os.replace(active, _dir(cache_dir, "queue") / active.name)

@@ -216,13 +216,16 @@ def sweep(
     return [Result(Summary.from_dict(records[i]), cached=records[i]["cached"]) for i in range(len(configs))]
 
 
-def submit_job(job, cache_dir: Path, options: RayOptions):
-    """Start a queued dashboard job (:class:`core.jobs.Job`) as a task; a handle for
-    :func:`job_outcome`."""
+def submit_jobs(queued: list, cache_dir: Path, options: RayOptions) -> dict:
+    """Start queued dashboard jobs (:class:`core.jobs.Job`) as tasks, dealt as a sweep's runs
+    are (:func:`_tasks`); each task's handle, for :func:`job_outcomes`, and its jobs."""
     from core import jobs
 
     connect(options)
-    return _task(jobs.outcome, options).remote(Path(cache_dir).resolve(), job)
+    train = _task(jobs.outcomes, options)
+    cache = Path(cache_dir).resolve()
+    groups = [[queued[i] for i in task] for task in _tasks([job.config for job in queued], _slots(options))]
+    return {train.remote(cache, group): group for group in groups}
 
 
 def ready(handles: list, timeout: float) -> list:
@@ -235,16 +238,17 @@ def ready(handles: list, timeout: float) -> list:
     return done
 
 
-def job_outcome(handle, job):
-    """The finished record of a job's task; a task that died for good counts as failed."""
+def job_outcomes(handle, group: list) -> list:
+    """The finished records of a task's jobs; a task that died for good fails them all."""
     from core import jobs
 
     try:
         return _result(handle)
     except UserError as error:
-        return jobs.finished(job, "failed", str(error))
+        return [jobs.finished(job, "failed", str(error)) for job in group]
     except Exception as error:  # the task itself died RETRIES + 1 times (out of memory, a lost node)
-        return jobs.finished(job, "failed", f"on Ray: {type(error).__name__}: {error}".splitlines()[0])
+        reason = f"on Ray: {type(error).__name__}: {error}".splitlines()[0]
+        return [jobs.finished(job, "failed", reason) for job in group]
 
 
 def cancel(handles: list) -> None:

@@ -125,6 +125,7 @@ def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, 
     assert {finished[job.run_id].state for job in queued} == {"complete"}, log
     assert all(runs.is_complete(cache_dir, job.run_id) for job in queued)
     assert seen_training, "the Train page's live progress reads the run's files as they are written"
+    assert "3 job(s) started as 2 Ray task(s)" in log, "heads on the same features share a task per slot"
 
 
 @pytest.mark.train
