@@ -19,12 +19,13 @@ def outputs(
     batch_size: int = BATCH,
     channels_last: bool = False,
     label: str | None = None,
-    half: bool = True,
+    half: bool | None = None,
 ) -> np.ndarray:
     """``model`` (put in eval mode on the best device) over ``inputs``, as float32 rows.
 
-    ``channels_last`` suits convolutional backbones on images; on a GPU the batches run in
-    fp16 mixed precision unless ``half`` is False. ``label`` shows a progress bar on a terminal.
+    ``channels_last`` suits convolutional backbones on images. ``half``: fp16 mixed precision
+    on a GPU when ``None``, on any device when True (so that a GPU's path also runs, and is
+    tested, on a CPU), never when False. ``label`` shows a progress bar on a terminal.
     """
     import torch
 
@@ -37,7 +38,8 @@ def outputs(
         model = model.to(memory_format=torch.channels_last)
     chunks = []
     starts = range(0, len(inputs), batch_size)
-    with torch.inference_mode(), torch.autocast(device.type, enabled=half and device.type == "cuda"):
+    fp16 = device.type == "cuda" if half is None else half
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=fp16):
         for start in progress(starts, label, unit=f"batch of {batch_size}") if label else starts:
             chunk = inputs[start : start + batch_size]
             batch = (

@@ -14,7 +14,7 @@ from core.backbones import build_backbone
 from core.config import ENGINE_VERSION, RunConfig, resolve, run_id
 from core.datasets import scan
 from core.errors import UserError
-from core.feature_backends import RUNTIMES, TOLERANCE, default_backend, extract
+from core.feature_backends import HALF_TOLERANCE, RUNTIMES, TOLERANCE, default_backend, extract
 from core.features import cached_features, feature_file
 from core.images import image_array
 from tests.quick import quick_run
@@ -36,6 +36,17 @@ def test_compiled_features_agree_with_eager_fp32(tiny_data, cache_dir, size, bac
     assert (used_eager, used) == ("eager-fp32", backend)
     assert eager.shape == compiled.shape == (len(images), 1280)
     assert _relative_error(compiled, eager) <= TOLERANCE
+
+
+def test_the_gpu_default_fp16_runs_in_half_precision_on_a_cpu_too_within_its_tolerance(tiny_data, cache_dir):
+    """``eager-fp16`` is what a GPU gets: fp16 autocast on channels-last tensors. Asked for on
+    a CPU, it must compute in half there too, not fp32 under a half name."""
+    images = image_array(scan(tiny_data, cache_dir), SIZE, cache_dir)
+    backbone = build_backbone("efficientnet_lite0", pretrained=True)
+    eager, _ = extract(backbone, images, "eager-fp32", show_progress=False)
+    half, used = extract(backbone, images, "eager-fp16", show_progress=False)
+    assert used == "eager-fp16" and half.dtype == np.float32 and half.shape == eager.shape
+    assert 1e-3 < _relative_error(half, eager) <= HALF_TOLERANCE
 
 
 def test_the_cpu_default_is_openvino_and_the_variable_overrides_it(monkeypatch):
