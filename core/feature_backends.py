@@ -50,8 +50,12 @@ RUNTIME_PIXELS = 16 * 96 * 96
 
 
 def threads() -> int:
-    """The cores this process may use (a container or ``taskset`` may give it fewer)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may use: its CPU affinity (a container or ``taskset`` may give it
+    fewer), capped by ``OMP_NUM_THREADS`` where set. Ray sets that to a task's reserved CPUs,
+    so a feature task on a shared node keeps to its reservation, as PyTorch does."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return min(cores, int(cap)) if cap.isdigit() and int(cap) > 0 else cores
 
 
 def default_backend() -> str:

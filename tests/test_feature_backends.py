@@ -14,7 +14,7 @@ from core.backbones import build_backbone
 from core.config import ENGINE_VERSION, RunConfig, resolve, run_id
 from core.datasets import scan
 from core.errors import UserError
-from core.feature_backends import HALF_TOLERANCE, RUNTIMES, TOLERANCE, default_backend, extract
+from core.feature_backends import HALF_TOLERANCE, RUNTIMES, TOLERANCE, default_backend, extract, threads
 from core.features import cached_features, feature_file
 from core.images import image_array
 from tests.quick import quick_run
@@ -47,6 +47,21 @@ def test_the_gpu_default_fp16_runs_in_half_precision_on_a_cpu_too_within_its_tol
     half, used = extract(backbone, images, "eager-fp16", show_progress=False)
     assert used == "eager-fp16" and half.dtype == np.float32 and half.shape == eager.shape
     assert 1e-3 < _relative_error(half, eager) <= HALF_TOLERANCE
+
+
+def test_compiled_runtimes_keep_to_the_cores_a_ray_task_or_the_user_reserved(monkeypatch):
+    """Ray sets ``OMP_NUM_THREADS`` to a task's CPUs; OpenVINO and ONNX Runtime, which do not
+    read it themselves, are given that many threads, never more than the process may use."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads() == cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads() == 1
+    for ignored in ("", "0", "two", str(cores + 8)):
+        monkeypatch.setenv("OMP_NUM_THREADS", ignored)
+        assert threads() == cores
 
 
 def test_the_cpu_default_is_openvino_and_the_variable_overrides_it(monkeypatch):
