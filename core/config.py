@@ -141,12 +141,15 @@ def run_id(config: RunConfig, fingerprint: str) -> str:
     """The cache key: a hash of the resolved configuration (minus the folder path, which does
     not change the result) and the dataset's content fingerprint.
 
-    The feature backend is recorded with the run but left out of its key: every backend agrees
-    with eager fp32 within :data:`core.feature_backends.TOLERANCE`, and runs cached before
-    backends were recorded (all eager fp32) stay cache hits.
+    The feature backend is recorded with the run, and left out of its key when it computes in
+    fp32: those agree with eager fp32 within :data:`core.feature_backends.TOLERANCE`, and runs
+    cached before backends were recorded (all eager fp32) stay cache hits. A half-precision
+    backend agrees only within ``HALF_TOLERANCE``, so its runs are keyed apart: a GPU's fp16
+    run in a shared cache is never what a request for fp32 features gets.
     """
     key = {**config.to_dict(), "data": fingerprint, "engine": ENGINE_VERSION}
-    del key["features"]
+    if key["features"] is None or key["features"].endswith("-fp32"):
+        del key["features"]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -74,7 +74,7 @@ def test_the_cpu_default_is_openvino_and_the_variable_overrides_it(monkeypatch):
         default_backend()
 
 
-def test_the_backend_keys_the_feature_cache_and_is_recorded_but_not_in_the_run_id(tiny_data, cache_dir):
+def test_the_backend_keys_the_feature_cache_and_only_half_precision_keys_the_run(tiny_data, cache_dir):
     dataset = scan(tiny_data, cache_dir)
     onnx = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "onnxruntime-fp32")
     eager = cached_features(dataset, "efficientnet_lite0", SIZE, cache_dir, "eager-fp32")
@@ -89,6 +89,8 @@ def test_the_backend_keys_the_feature_cache_and_is_recorded_but_not_in_the_run_i
     as_eager = resolve(quick_run(tiny_data, features="eager-fp32"), dataset.median_side)
     assert (frozen.features, as_eager.features) == ("openvino-fp32", "eager-fp32")
     assert run_id(frozen, dataset.fingerprint) == run_id(as_eager, dataset.fingerprint)
+    as_half = resolve(quick_run(tiny_data, features="eager-fp16"), dataset.median_side)
+    assert run_id(as_half, dataset.fingerprint) != run_id(frozen, dataset.fingerprint), "fp16 keyed apart"
 
 
 @pytest.mark.parametrize("mode", ["frozen", "finetune"])
