@@ -1,15 +1,19 @@
 """The same warm grid (features cached) through a local 2-node Ray cluster (a head and a second
-node, one CPU each) against the local executor, and where the Ray side's time goes."""
+node, one CPU each) against the local executor, and where the Ray side's time goes; then the
+same runs queued as the dashboard queues them, trained by its worker on the cluster against
+its worker here."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from unittest import mock
 
 from bench.grid import BASE, QUICK_SLICES
 from bench.measure import Row, timed
-from core import runs
-from core.config import ORIGINAL_SEEDS
+from core import jobs, runs
+from core.config import ORIGINAL_SEEDS, grid
 from core.pipeline import sweep
 from core.ray_executor import RayOptions, connect
 from core.splits import ORIGINAL_SLICES
@@ -31,6 +35,8 @@ def run(cache: Path, full: bool) -> list[Row]:
         options = RayOptions(address=nodes.address)
         _, joining = timed(lambda: connect(options))
         _, on_ray = timed(lambda: sweep(BASE, slices, seeds, cache, ray=options))
+        queue_local = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "local"})
+        queue_ray = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": nodes.address})
     finally:
         ray.shutdown()
         nodes.shutdown()
@@ -48,5 +54,26 @@ def run(cache: Path, full: bool) -> list[Row]:
             "s",
             better="lower",
             note=note,
-        )
+        ),
+        Row(
+            "grid on Ray",
+            "dashboard queue, worker on the Ray cluster vs worker here",
+            queue_ray,
+            queue_local,
+            "s",
+            better="lower",
+            note=f"the same {count} runs queued as a page queues them, heads dealt into a task per slot; "
+            "the cluster's Ray workers were started by the row above (a cold start adds their imports)",
+        ),
     ]
+
+
+def _queue(cache: Path, slices, seeds, env: dict[str, str]) -> float:
+    """Seconds for the dashboard's worker to train ``slices`` x ``seeds`` queued at once (no
+    run cached), with the executor ``env`` sets."""
+    shutil.rmtree(runs.runs_dir(cache), ignore_errors=True)
+    jobs.clear_finished(cache)
+    jobs.submit(cache, grid(BASE, list(slices), list(seeds)), start_worker=False)
+    with mock.patch.dict(os.environ, env):
+        _, seconds = timed(lambda: jobs.work(cache, idle_exit_s=0))
+    return seconds
