@@ -127,9 +127,10 @@ def _train(configs: list[dict], cache_dir: str) -> list[dict]:
 
 def _tasks(configs: list[RunConfig], slots: int) -> list[list[int]]:
     """Which runs (indices into ``configs``) each task trains: the runs of a head group dealt
-    round-robin into at most ``slots`` tasks (a grid lists slices in order, so each task gets
-    small and large ones), every other run a task of its own."""
-    from core.pipeline import head_group
+    round-robin into one task per slot (a grid lists slices in order, so each task gets small
+    and large ones), or more where a task would hold more than ``HEADS_PER_FIT`` heads; every
+    other run a task of its own."""
+    from core.pipeline import HEADS_PER_FIT, head_group
 
     tasks, groups = [], {}
     for i, config in enumerate(configs):
@@ -139,7 +140,7 @@ def _tasks(configs: list[RunConfig], slots: int) -> list[list[int]]:
         else:
             groups.setdefault(key, []).append(i)
     for members in groups.values():
-        n = min(slots, len(members))
+        n = max(min(slots, len(members)), -(-len(members) // HEADS_PER_FIT))
         tasks += [members[k::n] for k in range(n)]
     return tasks
 

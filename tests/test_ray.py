@@ -194,3 +194,5 @@ def test_heads_that_share_features_are_dealt_into_one_task_per_cluster_slot(tiny
     tasks = _tasks(configs, slots=2)
     assert sorted(tasks) == [[0, 2, 4], [1, 3, 5], [6], [7]]
     assert sorted(_tasks(configs, slots=16)) == [[k] for k in range(8)], "one head per slot"
+    many = [quick_run(tiny_data, seed=seed) for seed in range(130)]
+    assert [len(task) for task in _tasks(many, slots=2)] == [44, 43, 43], "at most one fit's heads a task"
