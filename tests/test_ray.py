@@ -62,14 +62,21 @@ def _sweep(cache: Path, data: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def _trainer_now(cache: Path, not_pid: int) -> int | None:
+    """A process holding a run's lock (a Ray worker, training it), if any."""
+    for lock in (cache / "runs" / ".partial").glob("*.lock"):
+        pid = holder(lock)
+        if pid and pid != not_pid and runs.is_locked(cache, lock.stem):
+            return pid
+    return None
+
+
 def _training_pid(cache: Path, not_pid: int, timeout: float = 240.0) -> int:
     """The process holding a run's lock (a Ray worker, training it), once there is one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for lock in (cache / "runs" / ".partial").glob("*.lock"):
-            pid = holder(lock)
-            if pid and pid != not_pid and runs.is_locked(cache, lock.stem):
-                return pid
+        if pid := _trainer_now(cache, not_pid):
+            return pid
         time.sleep(0.05)
     raise AssertionError("no run started training on the cluster")
 
@@ -102,8 +109,10 @@ def test_a_grid_on_two_ray_nodes_matches_the_local_executor_though_a_worker_is_k
 
 
 @pytest.mark.train
-def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, cache_dir):
-    configs = [quick_run(tiny_data, slice=text, epochs=30) for text in ("1/class", "3/class", "5/class")]
+def test_the_dashboard_queue_trains_its_jobs_on_the_cluster_though_a_worker_is_killed(
+    cluster, tiny_data, cache_dir
+):
+    configs = [quick_run(tiny_data, slice=text, epochs=200) for text in ("1/class", "3/class", "5/class")]
     queued = jobs.submit(cache_dir, configs, start_worker=False)
     env = {**os.environ, "HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": cluster.address}
     worker = subprocess.Popen(
@@ -114,10 +123,12 @@ def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, 
         stderr=subprocess.STDOUT,
         text=True,
     )
-    seen_training = False
+    seen_training, killed = False, None
     while worker.poll() is None:
         running = [job for job in jobs.list_jobs(cache_dir) if job.state == "running"]
         seen_training |= any(type(jobs.activity(cache_dir, job)).__name__ == "Progress" for job in running)
+        if seen_training and killed is None and (killed := _trainer_now(cache_dir, worker.pid)):
+            os.kill(killed, signal.SIGKILL)  # a Ray worker, mid-fit: its task runs again
         time.sleep(0.1)
     log = worker.stdout.read()
     assert worker.returncode == 0, log
@@ -126,6 +137,10 @@ def test_the_dashboard_queue_trains_its_jobs_on_the_cluster(cluster, tiny_data, 
     assert all(runs.is_complete(cache_dir, job.run_id) for job in queued)
     assert seen_training, "the Train page's live progress reads the run's files as they are written"
     assert "3 job(s) started as 2 Ray task(s)" in log, "heads on the same features share a task per slot"
+    assert killed is not None, "no Ray worker was caught training"
+    for job in queued:
+        assert runs.problem(runs.load(cache_dir, job.run_id).folder, deep=True) is None, "every run whole"
+    assert not list((cache_dir / "runs" / ".partial").glob("*/summary.json")), "no half-run left"
 
 
 @pytest.mark.train
