@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def submit(cache_dir: Path, configs: list[RunConfig], start_worker: bool = True)
         prepared = prepare(config, cache_dir, dataset=dataset)
         planned.append((prepared.config, run_id(prepared.config, dataset.fingerprint)))
     # two tabs launching the same runs at once: the second must see the first's jobs
-    with wait_lock(cache_dir / "jobs" / "submit.lock", 60.0, lambda pid: None):
+    with _submitting(cache_dir):
         waiting = {job.run_id: job for job in list_jobs(cache_dir) if job.state in ("queued", "running")}
         jobs = []
         for resolved, rid in planned:
@@ -253,6 +254,14 @@ def _lock_path(cache_dir: Path) -> Path:
     return cache_dir / "jobs" / "worker.lock"
 
 
+@contextlib.contextmanager
+def _submitting(cache_dir: Path) -> Iterator[None]:
+    """Held while jobs are queued, and while the worker claims them: two tabs launching the same
+    runs at once see each other's jobs, and a grid is claimed whole, never half-written."""
+    with wait_lock(cache_dir / "jobs" / "submit.lock", 60.0, lambda pid: None, poll_s=0.05):
+        yield
+
+
 def worker_alive(cache_dir: Path) -> bool:
     return is_held(_lock_path(cache_dir))
 
@@ -332,13 +341,12 @@ def work(cache_dir: Path, idle_exit_s: float = 3.0) -> int:
             return _work_on_ray(cache_dir, idle_exit_s)
         count, idle_since = 0, time.monotonic()
         while True:
-            job = _next(cache_dir)
-            if job is None:
+            group = _next_group(cache_dir)
+            if not group:
                 if time.monotonic() - idle_since > idle_exit_s:
                     return count
                 time.sleep(0.3)
                 continue
-            group = [job, *_companions(cache_dir, job)]
             _run(cache_dir, group)
             count, idle_since = count + len(group), time.monotonic()
 
@@ -365,6 +373,14 @@ def _take_up(cache_dir: Path, orphan: Path) -> None:
     else:
         _write(_dir(cache_dir, "queue"), job)
         orphan.unlink(missing_ok=True)
+
+
+def _next_group(cache_dir: Path) -> list[Job]:
+    """The oldest queued job and its :func:`_companions`, claimed once no submission is being
+    written; empty when nothing waits."""
+    with _submitting(cache_dir):
+        job = _next(cache_dir)
+        return [] if job is None else [job, *_companions(cache_dir, job)]
 
 
 def _next(cache_dir: Path) -> Job | None:
@@ -501,8 +517,9 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
     try:
         while True:
             claimed = []
-            while (job := _next(cache_dir)) is not None:
-                claimed.append(job)
+            with _submitting(cache_dir):
+                while (job := _next(cache_dir)) is not None:
+                    claimed.append(job)
             if claimed:
                 tasks = ray_executor.submit_jobs(claimed, cache_dir, options)
                 print(f"{len(claimed)} job(s) started as {len(tasks)} Ray task(s)", flush=True)

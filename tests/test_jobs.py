@@ -114,6 +114,35 @@ def test_a_queued_grid_trains_its_heads_together_and_a_cancelled_one_stops_alone
     assert len({runs.load(cache_dir, rid).summary.train_seconds for rid in others}) == 1, "one fit"
 
 
+def test_a_grid_being_queued_is_claimed_whole_by_a_worker_looking_meanwhile(
+    tiny_data, cache_dir, monkeypatch
+):
+    """A page writes a grid's jobs one by one; a worker that looks in between waits for the
+    last, so the grid trains as one fit, not in two parts."""
+    grid = [request(tiny_data, slice=s) for s in ("1/class", "3/class", "5/class")]
+    first_written, go_on = threading.Event(), threading.Event()
+    write = jobs._write
+
+    def slow_write(folder, job):
+        write(folder, job)
+        first_written.set()
+        assert go_on.wait(60)
+
+    monkeypatch.setattr(jobs, "_write", slow_write)
+    submitting = threading.Thread(target=jobs.submit, args=(cache_dir, grid, False))
+    submitting.start()
+    assert first_written.wait(60)
+    claimed: list[jobs.Job] = []
+    claiming = threading.Thread(target=lambda: claimed.extend(jobs._next_group(cache_dir)))
+    claiming.start()
+    claiming.join(1.0)
+    assert claiming.is_alive() and not claimed, "the worker waits while a grid is half-written"
+    go_on.set()
+    submitting.join(60)
+    claiming.join(60)
+    assert len(claimed) == 3
+
+
 def test_a_failing_run_does_not_stop_the_queue(tiny_data, cache_dir, tmp_path):
     doomed = tmp_path / "doomed"
     shutil.copytree(tiny_data, doomed)
