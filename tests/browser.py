@@ -66,12 +66,20 @@ def serve(cache_dir: Path, timeout: float = 60, uploads: Path | None = None) -> 
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
+        # straight to the loopback port: urllib's shared opener keeps the proxies of the
+        # environment it was first used in (a test that sends downloads to a closed port)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         while True:
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+            try:
+                answer = direct.open(f"{url}/_stcore/health", timeout=2).read()
+                if answer == b"ok":
                     break
+            except OSError as error:  # refused while starting; the last one is reported
+                answer = error
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"streamlit did not start:\n{log_path.read_text()}")
+                raise AssertionError(
+                    f"streamlit did not start (health check: {answer!r}):\n{log_path.read_text()}"
+                )
             time.sleep(0.3)
         yield url
     except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,8 @@ def no_downloads(monkeypatch, tmp_path_factory) -> None:
         monkeypatch.setenv(variable, "http://127.0.0.1:9")
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.setenv("NO_PROXY", "")
+    # urllib builds its shared opener, with these proxies, on first use: not for later tests
+    monkeypatch.setattr(urllib.request, "_opener", None)
 
 
 @pytest.fixture(scope="session")
