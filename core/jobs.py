@@ -488,10 +488,7 @@ def _run(cache_dir: Path, group: list[Job]) -> None:
     try:
         done = outcomes(cache_dir, group)
     except BaseException:  # the worker itself is stopped (SIGTERM, Ctrl+C): the jobs wait
-        for job in group:
-            active = _dir(cache_dir, "active") / f"{job.id}.json"
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(active, _dir(cache_dir, "queue") / active.name)
+        _requeue(cache_dir, group)
         raise
     for job, record in zip(group, done, strict=True):
         _settle(cache_dir, job, record)
@@ -536,11 +533,16 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
                 count, idle_since = count + len(group), time.monotonic()
     except BaseException:
         ray_executor.cancel(list(started))
-        for job in (job for group in started.values() for job in group):
-            active = _dir(cache_dir, "active") / f"{job.id}.json"
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(active, _dir(cache_dir, "queue") / active.name)
+        _requeue(cache_dir, [job for group in started.values() for job in group])
         raise
+
+
+def _requeue(cache_dir: Path, claimed: list[Job]) -> None:
+    """Put jobs the worker claimed back on the queue (those still active), for the next worker."""
+    for job in claimed:
+        active = _dir(cache_dir, "active") / f"{job.id}.json"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(active, _dir(cache_dir, "queue") / active.name)
 
 
 def _close(cache_dir: Path, active: Path, done: Job) -> None:

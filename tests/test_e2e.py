@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import expect
@@ -34,33 +35,24 @@ def wait_for_runs(cache_dir, count: int, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def cancel_button_until(page, said, count: int, attempts: int = 5) -> None:
-    """Press the first "Cancel this run" until ``count`` panels say they were cancelled. The
-    Train page redraws its queue every 1.5 s; a press that lands while a redraw replaces the
-    button can be dropped, so it is pressed again, loudly."""
-    for attempt in range(attempts):
-        page.get_by_role("button", name="Cancel this run").first.click(timeout=60_000)
-        try:
-            expect(said).to_have_count(count, timeout=10_000)
-            return
-        except AssertionError:
-            print(f"!!! press {attempt + 1} of Cancel this run was dropped; pressing it again")
-    raise AssertionError(f"{count} run(s) did not show as cancelled after {attempts} presses")
-
-
-def press_until_cancelled(button, cache_dir, attempts: int = 5) -> None:
-    """Press ``button`` until every running job was asked to stop (a press can be dropped by a
-    redraw, as above)."""
+def press_until(button, done: Callable[[], bool], what: str, attempts: int = 5) -> None:
+    """Press ``button`` until ``done()`` holds (checked for 10 s after each press). The Train
+    page redraws its queue every 1.5 s; a press that lands while a redraw replaces the button
+    can be dropped, so it is pressed again, loudly."""
     for attempt in range(attempts):
         button.click(timeout=60_000)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            running = [j for j in jobs.list_jobs(cache_dir) if j.state == "running"]
-            if all(jobs.cancelling(cache_dir, j) for j in running):
+            if done():
                 return
             time.sleep(0.2)
         print(f"!!! press {attempt + 1} of {button} was dropped; pressing it again")
-    raise AssertionError(f"running jobs were not cancelled after {attempts} presses")
+    raise AssertionError(f"{what} after {attempts} presses")
+
+
+def all_cancelling(cache_dir) -> bool:
+    """Every running job was asked to stop."""
+    return all(jobs.cancelling(cache_dir, j) for j in jobs.list_jobs(cache_dir) if j.state == "running")
 
 
 def bars(page) -> int:
@@ -151,8 +143,12 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         stopping = page.get_by_text("Cancelled: it stops at its next step")
         expect(stopping).to_have_count(0)
         for cancelled in (1, 2):
-            cancel_button_until(page, stopping, cancelled)
-        press_until_cancelled(table_cancel, cache_dir)
+            press_until(
+                page.get_by_role("button", name="Cancel this run").first,
+                lambda n=cancelled: stopping.count() == n,
+                f"{cancelled} run(s) did not show as cancelled",
+            )
+        press_until(table_cancel, lambda: all_cancelling(cache_dir), "running jobs were not cancelled")
         wait_rendered(page)
         screenshot(page, "8-train-cancelling")
         deadline = time.monotonic() + 120
