@@ -22,6 +22,7 @@ This is the only module that imports Ray.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ from core.errors import UserError
 from core.progress import progress
 
 RETRIES = 3
+AUTH_MODE = "RAY_AUTH_MODE"
+NO_TOKEN = (
+    "if the cluster asks for a token, as `ray start` makes it do since Ray 2.59, put its "
+    "token in ~/.ray/auth_token or RAY_AUTH_TOKEN here"
+)
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,15 @@ def connect(options: RayOptions) -> None:
     Raises:
         UserError: no cluster answers at the address.
     """
+    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or None
+    named = address not in (None, "auto")
+    if named and "ray" not in sys.modules:
+        _send_token_if_any()  # before Ray is imported: it reads RAY_AUTH_MODE once, then
     import ray
 
     if ray.is_initialized():
         return
-    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or None
-    if address not in (None, "auto"):
+    if named:
         _check_reachable(address)
     package = str(Path(__file__).resolve().parent)
     try:
@@ -75,7 +84,20 @@ def connect(options: RayOptions) -> None:
         )
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"no Ray cluster at {address or 'this machine'}: {first}") from None
+        hint = "" if os.environ.get(AUTH_MODE) == "token" else f" ({NO_TOKEN})"
+        raise UserError(f"no Ray cluster at {address or 'this machine'}: {first}{hint}") from None
+
+
+def _send_token_if_any() -> None:
+    """Authenticate to a cluster named by address when a token is at hand. A cluster started
+    by ``ray start`` asks for a token, but Ray's own driver sends one to an explicit address
+    only when ``RAY_AUTH_MODE=token``; it does so on its own only for a cluster it finds
+    locally. A cluster that asks for none accepts a driver that sends one."""
+    if os.environ.get(AUTH_MODE) is not None:
+        return
+    default = Path.home() / ".ray" / "auth_token"
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or default.exists():
+        os.environ[AUTH_MODE] = "token"
 
 
 def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
@@ -189,12 +211,12 @@ def sweep(
     Raises:
         UserError: no cluster, or a run's configuration or data is bad.
     """
-    import ray
-
     from core.pipeline import Result
     from core.record import Summary
 
-    connect(options)
+    connect(options)  # first: Ray is imported there
+    import ray
+
     cache = str(Path(cache_dir).resolve())
     extract = _task(_features, options)
     needed = {(c.data, c.backbone, c.image_size, c.features): c for c in configs if uses_features(c)}.values()
