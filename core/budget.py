@@ -21,6 +21,7 @@ import numpy as np
 
 from core import curves, runs
 from core.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, grid
+from core.curves.fitting import plateaued, shape_reason
 from core.datasets import Dataset, scan
 from core.errors import UserError, check_share
 from core.intervals import Estimate
@@ -29,6 +30,18 @@ from core.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_
 from core.tables import experiment_label, match_experiment
 
 LEVEL = 0.8  # the interval the answer states; the backtest checks how often it holds
+# How far past the largest measured slice an answer is called reliable: on the gallery of real
+# curves (bench/results/gallery.md, coverage by reach) the calibrated 80% interval held on every
+# held-out slice up to 16x the largest slice fitted, 25 of them within 10x; beyond the reach
+# checked there is no evidence either way, so past 10x the answer is marked unreliable.
+RELIABLE_MULTIPLE = 10.0
+INTERVALS_EXPLAINED = (
+    "Intervals are {level:.0%} intervals: a bootstrap over the runs of each slice, pooled over seven "
+    "curve families (power law, piecewise power law, arctan, logarithmic, algebraic root, MMF and an "
+    "exponential approach to a ceiling), each weighted by how well it predicted this data's own larger "
+    "slices from its smaller ones, and widened past the largest slice by what those inner backtests "
+    "missed."
+)
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,76 @@ def default_fit_up_to(points: list[CurvePoint]) -> float:
 
 
 @dataclass(frozen=True)
+class Plateau:
+    """Where the measured curve stopped paying: the smallest slice from which no later slice
+    rises beyond the noise, the mean accuracy there, and the verdict in words."""
+
+    since: float
+    accuracy: float
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return {"since": self.since, "accuracy": self.accuracy, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class FamilyScore:
+    """A curve family's share of the answer and its mean miss on the inner backtests (accuracy;
+    None when there were too few slices for one)."""
+
+    name: str
+    weight: float
+    backtest_error: float | None
+
+
+PLATEAU_SPAN = 4.0  # a flat stretch must span at least this ratio of images per class to count
+PLATEAU_VAR_FLOOR = 1e-6  # a slice's mean is trusted to 0.1 point at best
+
+
+def find_plateau(measured: list[curves.Point], crossover: str | None = None) -> Plateau | None:
+    """The plateau of the measured curve, if its largest slices span :data:`PLATEAU_SPAN` or
+    more without rising beyond their noise (``core.curves.fitting.plateaued``) after the curve
+    rose to them. ``measured``: the points with the runs' own spread only (every slice is scored
+    on the same holdout, so its binomial noise moves them together and says nothing about
+    whether one slice beat another). ``crossover``: the slice from which fine-tuning beat this
+    experiment, if it did."""
+    if len(measured) < 4 or shape_reason(measured):
+        return None
+    flat = [i for i in range(len(measured) - 2) if plateaued(measured[i:])]
+    if not flat or measured[-1].n / measured[flat[0]].n < PLATEAU_SPAN:
+        return None
+    start = measured[flat[0]]
+    mean = float(np.mean([p.mean for p in measured[flat[0] :]]))
+    options = (
+        f"fine-tuning beat this head from {crossover} on this data"
+        if crossover
+        else "consider fine-tuning, a larger backbone or a larger image size"
+    )
+    verdict = (
+        f"Accuracy has not moved beyond noise since about {start.n:,.0f} images per class "
+        f"({mean:.3f} on average since): more labels of the same kind are unlikely to help; {options}."
+    )
+    return Plateau(start.n, mean, verdict)
+
+
+def finetune_crossover(selection: Selection) -> str | None:
+    """The smallest slice from which a fine-tuned experiment on the same data beat the selected
+    one at every larger slice both measured (as the Holdout page shows it); None if none did."""
+    from core.tables import crossover, runs_frame
+
+    if "finetune" in selection.experiment:
+        return None
+    everything = [
+        s for s in runs.list_runs(selection.cache_dir) if s.info.fingerprint == selection.dataset.fingerprint
+    ]
+    tuned = [e for e in selection.experiments if "finetune" in e]
+    if not tuned:
+        return None
+    frame = runs_frame(everything)
+    return crossover(frame, selection.experiment, tuned[0])
+
+
+@dataclass(frozen=True)
 class BudgetReport:
     """Everything ``python -m core budget`` answers, for one experiment on one dataset."""
 
@@ -217,6 +300,9 @@ class BudgetReport:
     accuracy_at: tuple[float, curves.Answer] | None = None
     allocation: curves.Allocation | None = None
     budget: int | None = None
+    reliable_up_to: float | None = None
+    plateau: Plateau | None = None
+    families: tuple[FamilyScore, ...] = ()
 
     def to_dict(self) -> dict:
         needed = self.needed
@@ -234,6 +320,11 @@ class BudgetReport:
             "points": [p.to_dict() for p in self.points],
             "backtest": _backtest_dict(self.backtest),
             "curve": [{"images_per_class": n, **e.to_dict()} for n, e in self.band],
+            "reliable_up_to": self.reliable_up_to,
+            "plateau": self.plateau.to_dict() if self.plateau else None,
+            "families": {
+                f.name: {"weight": f.weight, "backtest_error": f.backtest_error} for f in self.families
+            },
         }
         if self.accuracy_at is not None:
             n, answer = self.accuracy_at
@@ -288,6 +379,22 @@ class Analysis:
     backtest: curves.Backtest
     band: tuple[tuple[float, Estimate], ...]
     level: float
+    plateau: Plateau | None = None
+
+    @property
+    def reliable_up_to(self) -> float:
+        """Images per class up to which an answer is within the measured reach of the curves."""
+        return RELIABLE_MULTIPLE * self.points[-1].images_per_class
+
+    @property
+    def families(self) -> tuple[FamilyScore, ...]:
+        if isinstance(self.fitted, str):
+            return ()
+        calibration = self.fitted.calibration
+        return tuple(
+            FamilyScore(name, calibration.weights[name], calibration.errors.get(name))
+            for name in sorted(calibration.weights, key=lambda n: -calibration.weights[n])
+        )
 
     @property
     def ceiling(self) -> Estimate | None:
@@ -306,7 +413,7 @@ def analyse(
     selection: Selection,
     fit_up_to: float | None = None,
     level: float = LEVEL,
-    n_boot: int = 200,
+    n_boot: int = 100,
     seed: int = 0,
 ) -> Analysis:
     """Fit the selection's learning curve and backtest it.
@@ -334,7 +441,11 @@ def analyse(
     if not isinstance(fitted, str):
         ns = np.geomspace(points[0].images_per_class, points[-1].images_per_class * 100, 60)
         band = tuple(zip((float(n) for n in ns), curves.band(fitted, ns, level), strict=True))
-    return Analysis(selection, tuple(points), fitted, backtest, band, level)
+    # the runs' own spread, unfloored: the floor keeps one run from dominating a fit, but whether
+    # a slice beat another is a question for the measured spread
+    measured = curves.curve_points(observations(selection), floor=PLATEAU_VAR_FLOOR)
+    plateau = find_plateau(measured, finetune_crossover(selection))
+    return Analysis(selection, tuple(points), fitted, backtest, band, level, plateau)
 
 
 def report(
@@ -377,6 +488,9 @@ def report(
         at,
         allocation,
         budget,
+        analysis.reliable_up_to,
+        analysis.plateau,
+        analysis.families,
     )
 
 
@@ -569,6 +683,7 @@ def describe(report: BudgetReport) -> str:
         lines.append(f"To reach {report.target:g}: no estimate. {needed.reason}")
     if needed.ceiling:
         lines.append(f"Ceiling of the fitted curves: {stated(needed.ceiling, level)}.")
+    lines += caveats(report)
     if report.accuracy_at:
         n, answer = report.accuracy_at
         said = f"{stated(answer.estimate, level)}." if answer.estimate else f"no estimate. {answer.reason}"
@@ -583,6 +698,26 @@ def describe(report: BudgetReport) -> str:
         )
         lines += a.notes
     return "\n".join(lines)
+
+
+def caveats(report: BudgetReport) -> list[str]:
+    """What a reader must see beside the answer, in words: the plateau verdict, and a warning
+    when the answer reaches past where the curves were checked."""
+    found = [report.plateau.verdict] if report.plateau else []
+    warning = reach_warning(report)
+    return [*found, warning] if warning else found
+
+
+def reach_warning(report: BudgetReport) -> str | None:
+    """A warning when the answer reaches past where the curves were checked, else None."""
+    needed, reliable = report.needed.estimate, report.reliable_up_to
+    if needed is None or reliable is None or needed.high <= reliable:
+        return None
+    return (
+        f"Unreliable beyond {reliable:,.0f} images per class ({RELIABLE_MULTIPLE:g}x the largest slice "
+        "measured): past that, extrapolated curves missed on the datasets this was checked on. "
+        "Measure a larger slice before budgeting on this number."
+    )
 
 
 def points_stated(e: Estimate) -> str:
@@ -600,10 +735,16 @@ def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
         if backtest.ratio_images is not None
         else ""
     )
+    calibrated = (
+        " Intervals are widened by what the curves missed on this data's own smaller slices."
+        if backtest.calibrated
+        else " Too few slices to calibrate the intervals by this data's own misses: they show only the noise."
+    )
     return (
         f"Backtest (fitted up to {backtest.fit_up_to:g} images per class, predicting the "
         f"{len(backtest.rows)} larger slices measured): off by {100 * backtest.mean_abs_error:.1f} accuracy "
         f"points on average, {inside} of {len(backtest.rows)} inside the stated {level:.0%} interval{ratio}."
+        f"{calibrated}"
     )
 
 

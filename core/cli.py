@@ -103,6 +103,7 @@ def _config(args: argparse.Namespace, slice_text: str = "100%"):
         holdout=args.holdout,
         val=args.val,
         split_seed=args.split_seed,
+        solver=args.solver,
     )
 
 
@@ -395,7 +396,7 @@ def _cmd_worker(args: argparse.Namespace) -> dict:
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     from core.augment import POLICIES
-    from core.config import MODES
+    from core.config import MODES, SOLVERS
 
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="class-folder dataset")
     parser.add_argument("--backbone", default="efficientnet_lite0", help="see `backbones`")
@@ -405,6 +406,11 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="pixels (default: native size, capped by the images)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        help="a head on cached features: lbfgs, to convergence (default), or adamw minibatches",
+    )
     _add_split_flags(parser)
 
 

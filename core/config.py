@@ -26,8 +26,13 @@ MODES = ("frozen", "finetune", "scratch")
 # learning rate (measured on the default dataset: as accurate as batch 32 and 7x faster at
 # 100%, and as accurate as scikit-learn's logistic regression on the same features). Paths
 # through the network cost a backbone pass per image on a CPU: smaller batches, fewer epochs.
+#
+# A head on cached features is fitted to convergence by full-batch L-BFGS (core.head_solver):
+# "epochs" are rounds of its iterations (at most), "lr" its step scale, and the batch size is not
+# used. AdamW minibatches (``solver="adamw"``) were the default before: their runs keep their keys.
 DEFAULTS = {
-    "features": {"epochs": 20, "batch_size": 256, "lr": 1e-2},  # frozen, no augmentation
+    "features": {"epochs": 60, "batch_size": 256, "lr": 1.0},  # frozen, no augmentation, L-BFGS
+    "features-adamw": {"epochs": 20, "batch_size": 256, "lr": 1e-2},
     "frozen": {"epochs": 10, "batch_size": 32, "lr": 1e-2},  # frozen, augmented images
     "finetune": {"epochs": 9, "batch_size": 32, "lr": 1e-3},
     "scratch": {"epochs": 20, "batch_size": 32, "lr": 1e-3},
@@ -39,6 +44,7 @@ ORIGINAL_SEEDS = (1, 2, 3)
 # a learning curve varies which images are labelled (sample seeds) and keeps the training seed
 CURVE_SAMPLE_SEEDS = (1, 2, 3)
 CURVE_SEEDS = (1,)
+SOLVERS = ("lbfgs", "adamw")  # how a head on cached features is trained
 
 
 class Split(NamedTuple):
@@ -68,6 +74,7 @@ class RunConfig:
     val: float = VAL_SHARE
     split_seed: int = 0
     features: str | None = None  # the backend that computes cached features (core.feature_backends)
+    solver: str | None = None  # a head on cached features: "lbfgs" (default) or "adamw"; else None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -105,7 +112,10 @@ def resolve(config: RunConfig, median_side: int) -> RunConfig:
     if config.mode != "scratch" and spec.weights == "none":
         raise UserError(f"backbone '{spec.name}' has no pretrained weights; use --mode scratch")
     check_policy(config.aug)
-    defaults = DEFAULTS["features" if uses_features(config) else config.mode]
+    solver = _solver(config)
+    defaults = DEFAULTS[
+        config.mode if solver is None else "features" if solver == "lbfgs" else "features-adamw"
+    ]
     resolved = dataclasses.replace(
         config,
         data=str(Path(config.data).expanduser().resolve()),
@@ -116,9 +126,24 @@ def resolve(config: RunConfig, median_side: int) -> RunConfig:
         lr=config.lr or defaults["lr"],
         image_size=config.image_size or default_image_size(config.backbone, median_side),
         features=(config.features or default_backend()) if uses_features(config) else None,
+        solver=solver,
     )
     _check_ranges(resolved)
     return resolved
+
+
+def _solver(config: RunConfig) -> str | None:
+    """The head's solver: L-BFGS unless asked otherwise, for a head on cached features only."""
+    if config.solver is not None:
+        check_choice("solver", config.solver, SOLVERS)
+    if not uses_features(config):
+        if config.solver is not None:
+            raise UserError(
+                f"--solver {config.solver} applies to a head on cached features only "
+                "(--mode frozen with --aug none)"
+            )
+        return None
+    return config.solver or "lbfgs"
 
 
 def _check_ranges(config: RunConfig) -> None:
@@ -145,11 +170,14 @@ def run_id(config: RunConfig, fingerprint: str) -> str:
     fp32: those agree with eager fp32 within :data:`core.feature_backends.TOLERANCE`, and runs
     cached before backends were recorded (all eager fp32) stay cache hits. A half-precision
     backend agrees only within ``HALF_TOLERANCE``, so its runs are keyed apart: a GPU's fp16
-    run in a shared cache is never what a request for fp32 features gets.
+    run in a shared cache is never what a request for fp32 features gets. The solver is left
+    out for AdamW (the only one before solvers were recorded), so those runs stay cache hits too.
     """
     key = {**config.to_dict(), "data": fingerprint, "engine": ENGINE_VERSION}
     if key["features"] is None or key["features"].endswith("-fp32"):
         del key["features"]
+    if key["solver"] in (None, "adamw"):
+        del key["solver"]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -155,12 +155,14 @@ def learning_curve(
     target: float | None = None,
     answer=None,
     level: float = 0.8,
+    reliable_up_to: float | None = None,
 ) -> go.Figure:
     """Holdout accuracy against images per class on a log axis: measured means with their seed
     spreads (sample seeds as a shaded band, training seeds as error bars, told apart in the
-    legend), the fitted curves' median and ``level`` interval beyond them, and the target with
-    the answer's interval. ``points`` are :class:`core.budget.CurvePoint`; ``band`` pairs of
-    (images per class, Estimate); ``answer`` an Estimate of images per class."""
+    legend), the fitted curves' weighted median and ``level`` interval beyond them, the target
+    with the answer's interval, and beyond ``reliable_up_to`` a grey region marked unreliable.
+    ``points`` are :class:`core.budget.CurvePoint`; ``band`` pairs of (images per class,
+    Estimate); ``answer`` an Estimate of images per class."""
     figure = go.Figure()
     xs = [p.images_per_class for p in points]
     means = [p.accuracy for p in points]
@@ -183,7 +185,7 @@ def learning_curve(
                 y=[e.estimate for _, e in band],
                 mode="lines",
                 line={"color": "#ff7f0e", "dash": "dash"},
-                name="fitted (median of 5 families)",
+                name="fitted (families weighted by their backtest)",
                 hovertemplate="%{x:,.0f} images/class: %{y:.3f}<extra>fitted</extra>",
             )
         )
@@ -228,7 +230,20 @@ def learning_curve(
     if answer is not None:
         figure.add_vrect(x0=answer.low, x1=answer.high, fillcolor="rgba(44,160,44,0.12)", line_width=0)
         figure.add_vline(x=answer.estimate, line={"color": "#2ca02c"})
-    right = max(xs[-1] * 4, answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0)
+    right = max(
+        xs[-1] * 4,
+        reliable_up_to * 2 if reliable_up_to else 0,
+        answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0,
+    )
+    if reliable_up_to:
+        figure.add_vrect(
+            x0=reliable_up_to,
+            x1=right * 10,
+            fillcolor="rgba(120,120,120,0.22)",
+            line_width=0,
+            annotation_text="unreliable: not checked this far",
+            annotation_position="top left",
+        )
     figure.update_xaxes(
         type="log", title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
     )

@@ -171,37 +171,92 @@ def _fit_heads(
     cache_dir: Path,
     show_progress: bool = False,
 ) -> list[Summary | None]:
-    """Train runs' heads on the same cached features in one Lightning fit
-    (:func:`core.training.fit_heads`) and record each; a run trained alone is a group of one.
-    On one thread: the same bits on any machine and executor (see :func:`single_thread`).
-    Each run's ``train_seconds`` is its share of the fit; ``None`` for a run cancelled while
-    the others went on.
+    """Train and record runs' heads on the same cached features; a run trained alone is a group
+    of one. On one thread: the same bits on any machine and executor (see :func:`single_thread`).
+    ``None`` for a run cancelled while the others went on.
 
     Raises:
         RunCancelled: every run was cancelled.
     """
+    cancels = [runs.cancel_path(cache_dir, folder.run_id) for folder in folders]
+    with single_thread():
+        if group[0].config.solver == "adamw":
+            return _stack_heads(group, inputs, folders, cancels, show_progress)
+        return _solve_heads(group, inputs, folders, cancels)
+
+
+def _solve_heads(
+    group: list[PreparedRun], inputs: Features, folders: list[runs.RunFolder], cancels: list[Path]
+) -> list[Summary | None]:
+    """Each run's head fitted to convergence (:mod:`core.head_solver`), one after another: each
+    solve is full-batch, so there is no per-step cost to share. The pool's whitening is computed
+    once; a run's ``train_seconds`` is its own solve plus its share of that."""
+    import torch
+
+    from core.head_solver import Whitening, fit_convex_head
+
+    first = group[0]
+    started = time.time()
+    features = torch.from_numpy(np.array(inputs.array))
+    labels = torch.from_numpy(first.dataset.labels.astype(np.int64))
+    whitening = Whitening.of_pool(inputs.array, np.concatenate(first.splits.pools))
+    shared = (time.time() - started) / len(group)
+    summaries: list[Summary | None] = []
+    for prepared, folder, cancel in zip(group, folders, cancels, strict=True):
+        started = time.time()
+        model = _build_head(prepared).model
+        try:
+            fit_convex_head(
+                model.head,
+                features,
+                labels,
+                prepared.train_indices,
+                first.splits.val,
+                whitening,
+                prepared.config.lr,
+                prepared.config.epochs,
+                folder,
+                cancel,
+            )
+        except RunCancelled:
+            summaries.append(None)
+            continue
+        seconds = shared + time.time() - started
+        summaries.append(_record(prepared, model.eval(), inputs, folder, seconds))
+    if all(summary is None for summary in summaries):
+        raise RunCancelled(f"run {', '.join(folder.run_id for folder in folders)} cancelled")
+    return summaries
+
+
+def _stack_heads(
+    group: list[PreparedRun],
+    inputs: Features,
+    folders: list[runs.RunFolder],
+    cancels: list[Path],
+    show_progress: bool,
+) -> list[Summary | None]:
+    """AdamW heads trained together in one Lightning fit (:func:`core.training.fit_heads`); each
+    run's ``train_seconds`` is its share of the fit."""
     from core.training import fit_heads
 
     first = group[0]
-    with single_thread():
-        heads = [_build_head(prepared) for prepared in group]
-        started = time.time()
-        cancels = [runs.cancel_path(cache_dir, folder.run_id) for folder in folders]
-        models = fit_heads(
-            heads,
-            inputs.array,
-            first.dataset.labels,
-            first.splits.val,
-            first.config.epochs,
-            folders,
-            cancels,
-            show_progress,
-        )
-        share = (time.time() - started) / len(group)
-        return [
-            None if model is None else _record(prepared, model, inputs, folder, share)
-            for prepared, model, folder in zip(group, models, folders, strict=True)
-        ]
+    heads = [_build_head(prepared) for prepared in group]
+    started = time.time()
+    models = fit_heads(
+        heads,
+        inputs.array,
+        first.dataset.labels,
+        first.splits.val,
+        first.config.epochs,
+        folders,
+        cancels,
+        show_progress,
+    )
+    share = (time.time() - started) / len(group)
+    return [
+        None if model is None else _record(prepared, model, inputs, folder, share)
+        for prepared, model, folder in zip(group, models, folders, strict=True)
+    ]
 
 
 def _record(
@@ -404,8 +459,8 @@ HEADS_PER_FIT = 64  # at most, trained together: 64 x 256 rows x 1,280 features 
 
 def head_group(config: RunConfig) -> tuple | None:
     """What runs share to train their heads together (:func:`train_heads`): the dataset, its
-    cached features and split, the epochs and the batch size. ``None`` for a run through the
-    network."""
+    cached features and split, the solver, the epochs and the batch size. ``None`` for a run
+    through the network."""
     if not uses_features(config):
         return None
     c = config
@@ -417,6 +472,7 @@ def head_group(config: RunConfig) -> tuple | None:
         c.holdout,
         c.val,
         c.split_seed,
+        c.solver,
         c.epochs,
         c.batch_size,
     )

@@ -35,6 +35,7 @@ td:first-child,th:first-child{text-align:left}
 .cams{display:grid;grid-template-columns:repeat(3,minmax(0,260px));gap:.6em}
 .cams figure{margin:0} .cams img{width:100%;image-rendering:pixelated} figcaption{font-size:.85em}
 .small{color:#52606d;font-size:.88em}
+.caveat{background:#fff7e6;border-left:5px solid #e8a33d;padding:.5em .9em}
 """
 
 
@@ -75,8 +76,8 @@ def render(
             _bars_and_thresholds(selection, cache_dir),
             _mistakes(selection, cache_dir, examples),
             f'<p class="small">Made by How Much Data? on {time.strftime("%Y-%m-%d %H:%M")} from '
-            f"{len(selection.summaries)} cached runs. Every number comes from those runs; intervals are "
-            f"{report.level:.0%} bootstrap intervals over seeds, slices and curve families.</p>",
+            f"{len(selection.summaries)} cached runs. Every number comes from those runs. "
+            f"{budget.INTERVALS_EXPLAINED.format(level=report.level)}</p>",
         ]
     )
     return (
@@ -108,6 +109,7 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
         f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
         f'<p class="small">Experiment: {html.escape(selection.experiment)}</p>'
         f'<p class="answer">{html.escape(_answer_sentence(report))}</p>'
+        + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
     )
 
 
@@ -123,7 +125,7 @@ def _answer_sentence(report: budget.BudgetReport) -> str:
 
 def _learning_curve(report: budget.BudgetReport) -> str:
     figure = figures.learning_curve(
-        report.points, report.band, report.target, report.needed.estimate, report.level
+        report.points, report.band, report.target, report.needed.estimate, report.level, report.reliable_up_to
     )
     rows = "".join(
         f"<tr><td>{row.n:g}</td><td>{row.measured:.3f}</td><td>{row.predicted:.3f}</td>"

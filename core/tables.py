@@ -67,6 +67,8 @@ COLUMNS = [
 def experiment_label(config: RunConfig) -> str:
     """Everything a run is compared on besides its slice and seeds. Runs that differ in any of
     it (a hyper-parameter too) are different experiments, never averaged together as seeds."""
+    if config.solver == "lbfgs":  # to convergence: epochs, batch size and step do not change the result
+        return f"{config.backbone} · {config.mode} · aug {config.aug} · L-BFGS · {config.image_size} px"
     return (
         f"{config.backbone} · {config.mode} · aug {config.aug} · {config.epochs} ep · "
         f"{config.image_size} px · bs {config.batch_size} · lr {config.lr:g}"

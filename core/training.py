@@ -339,13 +339,16 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def _trainer(epochs: int, callbacks: list[Callback], show_progress: bool) -> L.Trainer:
+def make_trainer(
+    epochs: int, callbacks: list[Callback], show_progress: bool = False, precision: str | None = None
+) -> L.Trainer:
+    """A quiet Lightning trainer on the best device (at ``precision``, or the device's default)."""
     quiet_lightning()
     return L.Trainer(
         max_epochs=epochs,
         accelerator="auto",
         devices=1,
-        precision=lightning_precision(),
+        precision=precision or lightning_precision(),
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -371,7 +374,7 @@ def fit(
         spec = get_spec(backbone_name)
         unfreeze = max(1, epochs // 3) if mode == "finetune" else None
         callbacks.append(FreezeBackbone(spec.finetune_layers, unfreeze))
-    _trainer(epochs, callbacks, show_progress).fit(model, datamodule=data)
+    make_trainer(epochs, callbacks, show_progress).fit(model, datamodule=data)
     return model.cpu().eval()
 
 
@@ -595,7 +598,7 @@ def fit_heads(
     features, labels = torch.from_numpy(np.array(features)), torch.from_numpy(np.array(labels))
     module = Heads(heads, features, labels, val, logs, cancel_files)
     try:
-        _trainer(epochs, [], show_progress).fit(module)
+        make_trainer(epochs, [], show_progress).fit(module)
     finally:
         for log in logs:
             with contextlib.suppress(RuntimeError, OSError):

@@ -85,14 +85,13 @@ st.info(
     f"At {n:,.0f} images per class: "
     + (f"**{budget.stated(answer.estimate, level)}**" if answer.estimate else f"no estimate. {answer.reason}")
 )
+for caveat in budget.caveats(report):
+    st.warning(caveat)
 st.plotly_chart(
-    figures.learning_curve(report.points, report.band, target, needed.estimate, level), key="curve_chart"
+    figures.learning_curve(report.points, report.band, target, needed.estimate, level, report.reliable_up_to),
+    key="curve_chart",
 )
-st.caption(
-    f"Intervals are {level:.0%} bootstrap intervals over seeds, slices and five curve families (power "
-    "law with a ceiling, piecewise power law, arctan, logarithmic, algebraic root); one family alone "
-    "misjudges the data needed far too often to be trusted."
-)
+st.caption(budget.INTERVALS_EXPLAINED.format(level=level))
 
 st.subheader("How far to trust it: the backtest on this data")
 st.markdown(budget.backtest_sentence(report.backtest, level))
@@ -102,6 +101,22 @@ if report.backtest.rows:
     }
     numbers["images_per_class"] = st.column_config.NumberColumn("images per class", format="%g")
     st.dataframe(budget.backtest_rows(report.backtest), hide_index=True, column_config=numbers)
+if report.families:
+    with st.expander("Curve families and their weights"):
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "family": [f.name.replace("_", " ") for f in report.families],
+                    "weight": [f.weight for f in report.families],
+                    "mean miss on this data's smaller slices": [f.backtest_error for f in report.families],
+                }
+            ),
+            hide_index=True,
+            column_config={
+                "weight": st.column_config.NumberColumn(format="%.2f"),
+                "mean miss on this data's smaller slices": st.column_config.NumberColumn(format="%.3f"),
+            },
+        )
 with st.expander("Measured points"):
     st.dataframe(pd.DataFrame([p.to_dict() for p in report.points]), hide_index=True)
 st.download_button(

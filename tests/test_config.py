@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from core.config import RunConfig, grid, original_grid, parse_seeds, parse_slices, resolve, run_id
@@ -51,10 +53,26 @@ def test_a_bad_request_fails_before_anything_is_written(tiny_data, cache_dir):
 
 def test_defaults_fill_in_so_equal_runs_share_a_key():
     plain = resolve(request(), median_side=28)
-    spelled = resolve(request(epochs=20, batch_size=256, lr=0.01, image_size=96, sample_seed=0), 28)
+    spelled = resolve(
+        request(epochs=60, batch_size=256, lr=1.0, image_size=96, sample_seed=0, solver="lbfgs"), 28
+    )
     assert plain == spelled and run_id(plain, "f" * 32) == run_id(spelled, "f" * 32)
     assert plain.image_size == 96, "small images are not upscaled to the native 224 px"
     assert run_id(plain, "f" * 32) != run_id(plain, "e" * 32), "other images, another run"
+
+
+def test_a_head_on_features_is_solved_by_lbfgs_and_adamw_keeps_its_old_keys():
+    assert resolve(request(), 28).solver == "lbfgs"
+    adamw = resolve(request(solver="adamw"), 28)
+    assert (adamw.epochs, adamw.lr) == (20, 0.01), "AdamW keeps the defaults its cached runs had"
+    legacy = dataclasses.replace(adamw, solver=None)  # as read from a record written before solvers
+    assert run_id(adamw, "f" * 32) == run_id(legacy, "f" * 32)
+    assert run_id(adamw, "f" * 32) != run_id(resolve(request(), 28), "f" * 32)
+    assert resolve(request(mode="finetune"), 28).solver is None
+    with pytest.raises(UserError, match="--solver lbfgs applies to a head on cached features only"):
+        resolve(request(mode="finetune", solver="lbfgs"), 28)
+    with pytest.raises(UserError, match="unknown solver 'sgd'; choose one of: lbfgs, adamw"):
+        resolve(request(solver="sgd"), 28)
 
 
 def test_seeds_and_slices_as_typed():

@@ -72,6 +72,23 @@ def algebraic_root(n, a, b, c):
     return a * (1 + (n / b) ** -c) ** (-1 / c)
 
 
+def mmf4(n, a, b, k, d):
+    """Morgan-Mercer-Flodin: ``a - b / (1 + (n / k)^d)``, with a <= 1, 0 < b <= 1, k > 0, 0.05 <= d <= 5.
+
+    A sigmoid in log n from ``a - b`` up to the ceiling ``a``: it bends over into a plateau, which the
+    power laws only approach slowly. One of the two forms that fit most real learning curves best in
+    LCDB (Mohr et al. 2023).
+    """
+    return a - b / (1 + (n / k) ** d)
+
+
+def exp_approach(n, a, b, k, d):
+    """``a - b * exp(-(n / k)^d)``, with a <= 1, 0 < b <= 1, k > 0, 0.05 <= d <= 3: a Weibull-type
+    approach to the ceiling ``a``, faster than any power law once n passes the scale k. The most
+    pessimistic family beyond the data; the backtest decides how much it counts."""
+    return a - b * np.exp(-((n / k) ** d))
+
+
 def _ceiling_guesses(y: np.ndarray) -> tuple[float, float]:
     top = float(y.max())
     return min(1.0, top + 0.01), min(1.0, top + (1 - top) / 2)
@@ -103,6 +120,11 @@ def _root_starts(x, y):
     return [(a, x[m] * (r**-c - 1) ** (1 / c), c) for a, r in ratios for c in (0.5, 1.0, 2.0)]
 
 
+def _sigmoid_starts(x, y):
+    middle = float(np.exp(np.mean(np.log(x))))
+    return [(a, a - y[0] + 0.05, middle, d) for a in _ceiling_guesses(y) for d in (0.5, 1.0)]
+
+
 def _first_param(params: np.ndarray) -> np.ndarray:
     return params[..., 0]
 
@@ -124,6 +146,22 @@ FAMILIES: dict[str, Family] = {
         Family("logarithmic", logarithmic, ABC, ((-5, 1e-6, 0), (2, 1, 1e3)), _log_starts, None),
         Family(
             "algebraic_root", algebraic_root, ABC, ((0, 1e-3, 0.05), (1, 1e4, 5)), _root_starts, _first_param
+        ),
+        Family(
+            "mmf4",
+            mmf4,
+            ("a", "b", "k", "d"),
+            ((0, 1e-6, 1e-3, 0.05), (1, 1, 1e7, 5)),
+            _sigmoid_starts,
+            _first_param,
+        ),
+        Family(
+            "exp_approach",
+            exp_approach,
+            ("a", "b", "k", "d"),
+            ((0, 1e-6, 1e-3, 0.05), (1, 1, 1e7, 3)),
+            _sigmoid_starts,
+            _first_param,
         ),
     )
 }

@@ -71,13 +71,15 @@ def _run_order(obs: Observation) -> tuple[int, int, float]:
     return obs.sample_seed, obs.seed, obs.accuracy
 
 
-def curve_points(observations: Iterable[Observation], n_holdout: int | None = None) -> list[Point]:
+def curve_points(
+    observations: Iterable[Observation], n_holdout: int | None = None, floor: float = VAR_FLOOR
+) -> list[Point]:
     """Average the runs at each image count, sorted by count.
 
     The variance of a mean is its runs' variance over their number, plus ``mean * (1 - mean) /
     n_holdout`` (the holdout's binomial noise, which more runs on the same holdout do not average away)
-    when ``n_holdout`` is given, floored at ``VAR_FLOOR``. A count measured once borrows the pooled
-    run-to-run variance of the other counts: its spread is unknown, not zero.
+    when ``n_holdout`` is given, floored at ``floor`` (``VAR_FLOOR`` for fitting). A count measured
+    once borrows the pooled run-to-run variance of the other counts: its spread is unknown, not zero.
 
     Raises:
         ValueError: a bad observation, or ``n_holdout`` below 1.
@@ -93,7 +95,7 @@ def curve_points(observations: Iterable[Observation], n_holdout: int | None = No
         spread = float(np.var(runs, ddof=1)) if len(runs) > 1 else pooled
         binomial = mean * (1 - mean) / n_holdout if n_holdout else 0.0
         std = math.sqrt(spread) if len(runs) > 1 else 0.0
-        points.append(Point(n, mean, std, len(runs), max(spread / len(runs) + binomial, VAR_FLOOR)))
+        points.append(Point(n, mean, std, len(runs), max(spread / len(runs) + binomial, floor)))
     return points
 
 
@@ -129,8 +131,14 @@ def fit_family(family: Family, x, y, sigma, starts) -> np.ndarray | None:
     return best
 
 
-def fit_all(points: list[Point], families: Mapping[str, Family] = FAMILIES) -> dict[str, Fit]:
-    """Fit every family to the points, weighted by the inverse variance of each mean.
+def fit_all(
+    points: list[Point],
+    families: Mapping[str, Family] = FAMILIES,
+    starts: Mapping[str, tuple[float, ...]] | None = None,
+) -> dict[str, Fit]:
+    """Fit every family to the points, weighted by the inverse variance of each mean; from
+    ``starts[name]`` alone where given (a fit to fewer of the same points, say), else from
+    every start the family draws from the data.
 
     Families whose fit fails are left out; below 3 points every family is, as each has 3 or more
     parameters.
@@ -140,7 +148,8 @@ def fit_all(points: list[Point], families: Mapping[str, Family] = FAMILIES) -> d
     x, y, sigma = point_arrays(points)
     fits = {}
     for name, family in families.items():
-        params = fit_family(family, x, y, sigma, family.starts(x, y))
+        given = (starts or {}).get(name)
+        params = fit_family(family, x, y, sigma, [given] if given else family.starts(x, y))
         if params is not None:
             rmse = float(np.sqrt(np.mean((evaluate(family, params, x) - y) ** 2)))
             fits[name] = Fit(name, tuple(float(p) for p in params), rmse)
