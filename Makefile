@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast lint bench sweep browser clean-cache
+.PHONY: run test test-fast lint bench gallery sweep browser clean-cache
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ lint: $(VENV)/.installed
 # the benchmark suite, quick mode (python -m bench --full for the whole grid); not part of test
 bench: $(VENV)/.installed
 	$(PY) -m bench
+
+# the gallery of real learning curves (bench/results/gallery.md): about 30 minutes on 2 cores
+GALLERY ?= /tmp/hmd-gallery
+gallery: $(VENV)/.installed
+	$(PY) -m bench.gallery_data $(GALLERY)/data
+	for d in data/fashion-mnist $(GALLERY)/data/fm-hard4 $(GALLERY)/data/fm-easy5 $(GALLERY)/data/fm60k; do \
+		$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data $$d > /dev/null || exit 1; done
+	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data data/fashion-mnist --image-size 64 > /dev/null
+	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data $(GALLERY)/data/fm60k --solver adamw > /dev/null
+	$(PY) -m bench.gallery --cache $(GALLERY)/cache "data/fashion-mnist#L-BFGS · 96 px" \
+		"data/fashion-mnist#L-BFGS · 64 px" $(GALLERY)/data/fm-hard4 $(GALLERY)/data/fm-easy5 \
+		$(GALLERY)/data/fm60k "$(GALLERY)/data/fm60k#lr 0.01"
 
 # the original experiment's grid on the bundled dataset, printed as a table
 sweep: $(VENV)/.installed

@@ -61,7 +61,7 @@ def run(cache: Path) -> list[Row]:
         ),
         Row(
             "budget",
-            "fit and backtest, 5 families x 200 bootstrap replicates, twice",
+            "fit, inner backtests and backtest, 7 families x 100 bootstrap replicates, twice",
             fit_seconds,
             None,
             "s",

@@ -127,8 +127,14 @@ def dataset_predictions(cache: Path, data: str) -> tuple[list[Prediction], dict]
         for n, predicted, low, high in predict(observations, fit_up_to, selection.n_holdout):
             measured = next(p.accuracy for p in points if abs(p.images_per_class - n) < 1e-6)
             found.append(Prediction(name, method, n, n / fit_up_to, measured, predicted, low, high))
+    by_slice: dict[str, list[float]] = {}
+    for summary in selection.summaries:
+        by_slice.setdefault(summary.config.slice, []).append(summary.accuracy)
     about = {
         "dataset": name,
+        "runs_at_largest_slices": {
+            p.slice: sorted(by_slice[p.slice]) for p in points[-4:-1] if len(by_slice[p.slice]) > 1
+        },
         "classes": len(selection.classes),
         "pool_per_class": pool,
         "holdout": selection.n_holdout,
@@ -210,6 +216,17 @@ def markdown(result: dict) -> str:
         found = result["methods"][method]
         reach = ", ".join(f"{k}: {v}" for k, v in found["coverage_by_reach"].items())
         lines.append(f"| {method} | {found['coverage']:.2f} | {found['mean_width']:.1f} | {reach} |")
+    lines += [
+        "",
+        "| dataset | slice | holdout accuracy of each sample seed | range (points) |",
+        "|---|---|---|---|",
+    ]
+    for about in result["datasets"]:
+        for text, values in about["runs_at_largest_slices"].items():
+            shown = ", ".join(f"{v:.4f}" for v in values)
+            lines.append(
+                f"| {about['dataset']} | {text} | {shown} | {100 * (max(values) - min(values)):.2f} |"
+            )
     both = result["narrower_where_both_cover"]
     if both["slices"]:
         lines += [

@@ -16,11 +16,12 @@ log-loss, and stops once two penalties in a row did worse.
 
 The solve works in whitened coordinates: the features are standardised (the pool's mean and
 standard deviation) and the head's weights are written ``W = V P`` with
-``P = (S + (lam / 0.1) I)^-1/2``, ``S`` the covariance of the standardised pool. The optimum is
-unchanged (``W`` is what is penalised and returned); what changes is the conditioning: at 2,000
-per class L-BFGS reached a gradient of 1e-5 in about 70 iterations instead of not at all in
-1,000. ``P`` depends only on the pool and the penalty, so a run's head is the same whichever runs
-are fitted beside it.
+``P = (S + (lam / 0.1) I)^-1/2``, ``S`` the covariance of the standardised pool, kept in its
+eigenbasis (``P = E diag(r) E^T``, so ``W = U diag(r) E^T`` and a new penalty only rescales ``U``
+and the projected features). The optimum is unchanged (``W`` is what is penalised and
+returned); what changes is the conditioning: at 2,000 per class L-BFGS reached a gradient of
+1e-5 in about 70 iterations instead of not at all in 1,000. ``P`` depends only on the pool and
+the penalty, so a run's head is the same whichever runs are fitted beside it.
 
 Each Lightning epoch is one round of at most :data:`ROUND_ITERATIONS` L-BFGS iterations (the
 optimizer keeps its history across the rounds of one penalty), then the validation set is scored
@@ -50,6 +51,7 @@ RIDGE_SHARE = 0.1  # the preconditioner's ridge is lam / RIDGE_SHARE: damped whe
 STD_FLOOR = 1e-3  # a feature's standard deviation is at least this share of the largest one
 PATH = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # inverse penalties C tried, strongest first
 PATIENCE = 2  # the path stops after this many penalties in a row worse than the best
+STALL = 1e-7  # a round whose loss fell by less than this share is stalled at float32's resolution
 ROUNDS_PER_PENALTY = 12  # a penalty not converged after this many rounds is scored as it stands
 
 
@@ -65,16 +67,19 @@ class Whitening:
 
     @classmethod
     def of_pool(cls, features: np.ndarray, pool: np.ndarray) -> Whitening:
-        rows = np.asarray(features[np.sort(pool)], dtype=np.float64)
-        mean, std = rows.mean(0), rows.std(0)
-        std = np.maximum(std, STD_FLOOR * std.max())
-        values, vectors = np.linalg.eigh(np.cov(((rows - mean) / std).T))
-        return cls(*(torch.from_numpy(a.astype(np.float32)) for a in (mean, std, values.clip(0), vectors)))
+        """The covariance in float32 (a preconditioner need not be exact), its eigenvectors in
+        float64 (they must be orthogonal: the penalty is computed in their basis)."""
+        rows = torch.from_numpy(np.asarray(features[np.sort(pool)], dtype=np.float32))
+        mean, std = rows.mean(0), rows.std(0, correction=0)
+        std = std.clamp(min=STD_FLOOR * float(std.max()))
+        standard = (rows - mean) / std
+        covariance = standard.T @ standard / (len(rows) - 1)
+        values, vectors = torch.linalg.eigh(covariance.double())
+        return cls(mean, std, values.clamp(min=0).float(), vectors.float())
 
-    def preconditioner(self, lam: float) -> torch.Tensor:
-        """``P`` for the penalty ``lam``."""
-        root = (self.eigenvalues + lam / RIDGE_SHARE).sqrt()
-        return (self.eigenvectors / root) @ self.eigenvectors.T
+    def root(self, lam: float) -> torch.Tensor:
+        """The diagonal of ``P`` in the eigenbasis for the penalty ``lam``."""
+        return (self.eigenvalues + lam / RIDGE_SHARE).rsqrt()
 
 
 class ConvexHead(L.LightningModule):
@@ -98,22 +103,31 @@ class ConvexHead(L.LightningModule):
         self.automatic_optimization = False
         self.head, self.whitening, self.lr = head, whitening, lr
         self.record, self.cancel_file = record, cancel_file
-        self.register_buffer("inputs", (features[torch.from_numpy(rows)] - whitening.mean) / whitening.std)
+        standard = (features[torch.from_numpy(rows)] - whitening.mean) / whitening.std
+        self.lam = 1.0 / (PATH[0] * len(rows))
+        root = whitening.root(self.lam)
+        # the features in P's eigenbasis, scaled by its diagonal: Z W^T = (Z E diag(r)) U^T
+        self.register_buffer("inputs", (standard @ whitening.eigenvectors) * root)
+        self.register_buffer("root", root)
         self.register_buffer("targets", labels[torch.from_numpy(rows)])
         self.register_buffer("val_inputs", features[torch.from_numpy(val)])
         self.register_buffer("val_targets", labels[torch.from_numpy(val)])
         classes, width = head.weight.shape
-        self.v = nn.Parameter(torch.zeros(classes, width))
+        self.u = nn.Parameter(torch.zeros(classes, width))  # W = U diag(r) E^T
         self.c = nn.Parameter(torch.zeros(classes))
         self.step_on_path = 0
         self.rounds_here = 0
-        self.lam = 1.0 / (self.penalty_c * len(rows))
-        self.register_buffer("precondition", whitening.preconditioner(self.lam))
         self.gradient = float("inf")  # largest gradient entry at the last evaluation
+        self.stalled = False  # the last round could not lower the loss
         self.iterations = 0
         self.best: tuple[float, float, torch.Tensor, torch.Tensor] | None = None  # loss, C, W, b
         self.worse = 0  # penalties in a row whose validation loss was above the best
         self.all_converged = True
+
+    @property
+    def converged(self) -> bool:
+        """At the tolerance, or as close as float32 can tell."""
+        return self.gradient <= GRADIENT_TOLERANCE or self.stalled
 
     @property
     def penalty_c(self) -> float:
@@ -121,15 +135,17 @@ class ConvexHead(L.LightningModule):
 
     @torch.no_grad()
     def _set_penalty(self) -> None:
-        """Move to the path's current penalty: its preconditioner, and ``V`` for the same ``W``."""
-        weight = self.v @ self.precondition
+        """Move to the path's current penalty: its preconditioner's diagonal, and ``U`` for the
+        same ``W``."""
         self.lam = 1.0 / (self.penalty_c * len(self.targets))
-        self.precondition.copy_(self.whitening.preconditioner(self.lam))
-        self.v.copy_(torch.linalg.solve(self.precondition, weight.T).T)
+        root = self.whitening.root(self.lam).to(self.root)
+        self.u.mul_(self.root / root)
+        self.inputs.mul_(root / self.root)
+        self.root.copy_(root)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.LBFGS(
-            [self.v, self.c],
+            [self.u, self.c],
             lr=self.lr,
             max_iter=ROUND_ITERATIONS,
             tolerance_grad=GRADIENT_TOLERANCE,
@@ -139,11 +155,12 @@ class ConvexHead(L.LightningModule):
         )
 
     def objective(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The penalised mean loss, and the training accuracy."""
-        weight = self.v @ self.precondition
-        logits = self.inputs @ weight.T + self.c
+        """The penalised mean loss (``||W||^2 = ||U diag(r)||^2``, the eigenbasis being
+        orthonormal), and the training accuracy."""
+        logits = self.inputs @ self.u.T + self.c
         accuracy = (logits.argmax(1) == self.targets).float().mean()
-        return F.cross_entropy(logits, self.targets) + 0.5 * self.lam * weight.pow(2).sum(), accuracy
+        penalty = 0.5 * self.lam * (self.u * self.root).pow(2).sum()
+        return F.cross_entropy(logits, self.targets) + penalty, accuracy
 
     def train_dataloader(self) -> list[int]:
         return [0]  # one full-batch round per epoch; the data are the buffers
@@ -161,15 +178,17 @@ class ConvexHead(L.LightningModule):
             optimizer.zero_grad()
             loss, _ = self.objective()
             loss.backward()
-            self.gradient = max(self.v.grad.abs().max().item(), self.c.grad.abs().max().item())
+            self.gradient = max(self.u.grad.abs().max().item(), self.c.grad.abs().max().item())
             return loss
 
-        before = optimizer.state[self.v].get("n_iter", 0)
-        optimizer.step(closure)
-        self.iterations += optimizer.state[self.v]["n_iter"] - before
+        before = optimizer.state[self.u].get("n_iter", 0)
+        start = optimizer.step(closure).item()
+        self.iterations += optimizer.state[self.u]["n_iter"] - before
         self.rounds_here += 1
         with torch.no_grad():
             loss, accuracy = self.objective()
+        # a round that cannot lower the loss any more has reached float32's resolution
+        self.stalled = start - loss.item() <= STALL * max(1.0, abs(start))
         self.record.step(self.current_epoch, torch.stack((loss, accuracy)), len(self.targets))
         if self.cancel_file.exists():
             self.record.flush()
@@ -183,12 +202,11 @@ class ConvexHead(L.LightningModule):
         accuracy = (logits.argmax(1) == self.val_targets).float().mean().item()
         self.record.end_epoch(self.current_epoch, loss, accuracy)
         self.record.progress(self.current_epoch, self.trainer.max_epochs, self.trainer.max_epochs)
-        settled = self.gradient <= GRADIENT_TOLERANCE or self.rounds_here >= ROUNDS_PER_PENALTY
-        if settled:
+        if self.converged or self.rounds_here >= ROUNDS_PER_PENALTY:
             self._next_penalty(loss, weight, bias)
 
     def _next_penalty(self, loss: float, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        self.all_converged &= self.gradient <= GRADIENT_TOLERANCE
+        self.all_converged &= self.converged
         if self.best is None or loss < self.best[0]:
             self.best, self.worse = (loss, self.penalty_c, weight.clone(), bias.clone()), 0
         else:
@@ -204,8 +222,9 @@ class ConvexHead(L.LightningModule):
     @torch.no_grad()
     def raw(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The current head in raw-feature terms: ``W / std``, the bias with the mean folded in."""
-        weight = (self.v @ self.precondition) / self.whitening.std.to(self.v)
-        return weight, self.c - weight @ self.whitening.mean.to(self.v)
+        eigenvectors = self.whitening.eigenvectors.to(self.u)
+        weight = ((self.u * self.root) @ eigenvectors.T) / self.whitening.std.to(self.u)
+        return weight, self.c - weight @ self.whitening.mean.to(self.u)
 
     def finish(self) -> Solved:
         """Write the best solve into ``head`` (the last one when the rounds ran out first)."""

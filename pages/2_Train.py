@@ -1,5 +1,6 @@
 """Train: queue runs for the background worker and watch them train."""
 
+import dataclasses
 from datetime import datetime
 
 import pandas as pd
@@ -8,7 +9,7 @@ import streamlit as st
 from core import figures, jobs, runs
 from core.augment import POLICIES
 from core.backbones import get_spec, list_backbones, weights_available
-from core.config import MODES, RunConfig, grid, parse_seeds, parse_slices
+from core.config import MODES, SOLVERS, RunConfig, grid, parse_seeds, parse_slices, uses_features
 from core.errors import UserError
 from core.progress import Stage
 from core.record import read_metrics
@@ -42,6 +43,11 @@ DEFAULTS = {
     "train_lr": 0.0,
     "train_batch": 0,
     "train_size": 0,
+    "train_solver": SOLVERS[0],
+}
+SOLVER_LABELS = {
+    "lbfgs": "L-BFGS to convergence, C chosen on validation",
+    "adamw": "AdamW epochs (the heads of a grid stacked in one fit)",
 }
 
 
@@ -63,6 +69,7 @@ state.form_values(
         "train_lr": _number(0.0, 1.0),
         "train_batch": _number(0, 1024),
         "train_size": _number(0, 1024),
+        "train_solver": lambda value: value in SOLVERS,
     },
 )
 with st.form("train_form"):
@@ -81,6 +88,12 @@ with st.form("train_form"):
         lr = cols[1].number_input("Learning rate", 0.0, 1.0, format="%.4f", key="train_lr")
         batch = cols[2].number_input("Batch size", 0, 1024, key="train_batch")
         size = cols[3].number_input("Image size (px)", 0, 1024, key="train_size")
+        solver = st.selectbox(
+            "Head on cached features (frozen backbone, no augmentation)",
+            SOLVERS,
+            format_func=SOLVER_LABELS.get,
+            key="train_solver",
+        )
     launch = st.form_submit_button("Launch", type="primary")
 
 if launch:
@@ -104,6 +117,8 @@ if launch:
             val=split.val,
             split_seed=split.seed,
         )
+        if uses_features(base):  # the solver applies to a head on cached features only
+            base = dataclasses.replace(base, solver=solver)
         state.remember_form("train", DEFAULTS)
         known = {job.id for job in jobs.list_jobs(cache)}
         st.success(jobs.tally(jobs.submit(cache, grid(base, chosen, seed_list)), known))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import budget, runs
+from core import budget, curves, runs
 from core.locks import try_lock
 from core.paths import PROJECT_ROOT, write_json
 from core.pipeline import prepare, train_run
@@ -30,6 +30,7 @@ from tests.command import CURVE_SWEEP, core
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train
+GRID = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130, 200, 300, 500)
 
 
 def test_the_curve_preset_varies_which_images_are_labelled(curve_cache, curve_data):
@@ -63,6 +64,28 @@ def test_budget_json_carries_the_contract(curve_cache, curve_data):
         assert row["images_per_class"] > backtest["fit_up_to"]
     assert set(report["accuracy_at"]) >= {"estimate", "low", "high"}
     assert report["ceiling"] is None or set(report["ceiling"]) == {"estimate", "low", "high"}
+    assert isinstance(backtest["calibrated"], bool)
+    assert report["reliable_up_to"] == budget.RELIABLE_MULTIPLE * 120
+    families = report["families"]
+    assert set(families) == set(curves.FAMILIES)
+    assert sum(f["weight"] for f in families.values()) == pytest.approx(1)
+    assert all(f["backtest_error"] is None or f["backtest_error"] >= 0 for f in families.values())
+    plateau = report["plateau"]
+    assert plateau is None or (set(plateau) == {"since", "accuracy", "verdict"} and plateau["verdict"])
+
+
+def test_a_curve_that_stopped_paying_gets_a_verdict_and_a_rising_one_does_not():
+    rising = [curves.Observation(n, 0.9 - 0.4 * n**-0.5 + 0.001 * s, s) for n in GRID for s in range(3)]
+    flat = [
+        curves.Observation(n, min(0.9 - 0.4 * n**-0.5, 0.85) + 0.002 * s, s) for n in GRID for s in range(3)
+    ]
+    assert budget.find_plateau(curves.curve_points(rising, floor=budget.PLATEAU_VAR_FLOOR)) is None
+    found = budget.find_plateau(curves.curve_points(flat, floor=budget.PLATEAU_VAR_FLOOR))
+    assert found.since == 80, "0.9 - 0.4 / sqrt(n) passes 0.85 at 64 per class: flat from the next slice"
+    assert found.verdict.startswith("Accuracy has not moved beyond noise since about 80 images per class")
+    assert "consider fine-tuning" in found.verdict
+    tuned = budget.find_plateau(curves.curve_points(flat, floor=budget.PLATEAU_VAR_FLOOR), crossover="10%")
+    assert "fine-tuning beat this head from 10% on this data" in tuned.verdict
 
 
 def test_budget_per_class_shares_the_labels(curve_cache, curve_data):

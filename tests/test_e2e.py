@@ -128,8 +128,8 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         assert slowest < 30, f"the Holdout page took {slowest:.0f} s while training"
         screenshot(page, "7-holdout-grid")
 
-        # twelve heads training together, every one cancelled from the Train page: the two
-        # drawn live first, then the table's ten, so that the heads still training keep the
+        # twelve AdamW heads training together, every one cancelled from the Train page: the
+        # two drawn live first, then the table's ten, so that the heads still training keep the
         # fit long (500 epochs of at least 8 batches of 1024 rows: over a minute for 12 heads)
         visit(page, url, "Train", "Launch")
         page.get_by_label("Seeds", exact=True).fill("1, 2, 3")
@@ -137,6 +137,8 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         page.get_by_label("Epochs", exact=True).fill("500")
         page.get_by_label("Batch size", exact=True).fill("1024")
         page.get_by_label("Image size (px)", exact=True).fill("64")
+        page.get_by_label("Head on cached features (frozen backbone, no augmentation)").click()
+        page.get_by_role("option", name="AdamW epochs (the heads of a grid stacked in one fit)").click()
         launch(page, cache_dir, "Launch", "12 run(s) queued, 0 already cached")
         table_cancel = page.get_by_role("button", name="Cancel these 10 runs")
         table_cancel.wait_for(timeout=LONG)

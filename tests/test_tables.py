@@ -47,7 +47,7 @@ def test_runs_frame_and_slice_order(grid):
     assert len(frame) == 6
     assert slice_order(frame) == ["1/class", "5/class", "50%"]
     assert frame["experiment"].unique().tolist() == [
-        "efficientnet_lite0 · frozen · aug none · 2 ep · 64 px · bs 256 · lr 0.01"
+        "efficientnet_lite0 · frozen · aug none · L-BFGS · 64 px"
     ]
 
 
@@ -69,10 +69,12 @@ def test_same_folder_name_with_other_images_is_another_dataset(grid):
 
 
 def test_runs_that_differ_in_a_hyperparameter_are_not_averaged_as_seeds(grid):
-    longer = [changed(s, epochs=5) for s in grid if s.config.seed == 1]
-    bars = holdout_bars(runs_frame(grid + longer))
+    larger = [changed(s, image_size=96) for s in grid if s.config.seed == 1]
+    adamw = [changed(s, solver="adamw") for s in grid if s.config.seed == 1]
+    bars = holdout_bars(runs_frame(grid + larger))
     assert len(bars) == 6  # 3 slices x 2 experiments
     assert set(bars.groupby("experiment")["seeds"].max()) == {1, 2}
+    assert len(holdout_bars(runs_frame(grid + adamw))) == 6, "another solver, another experiment"
 
 
 def test_bars_are_means_and_spreads_over_seeds(grid):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.curves.answers import Ensemble, check_fraction, ensemble, quantiles
+from core.curves.calibration import weighted_quantile
 from core.curves.families import FAMILIES, evaluate
 from core.curves.fitting import Observation, curve_points, plateaued
 from core.intervals import Estimate
@@ -50,9 +51,13 @@ def _even_split(classes: list[str], budget: int, room: Mapping[str, float]) -> d
 
 
 def _median_curve(fitted: Ensemble, n: float) -> float:
-    """The median over families of the original fits' accuracy at ``n``."""
-    return float(
-        np.median([evaluate(FAMILIES[name], rows[:1], n)[0] for name, rows in fitted.params.items()])
+    """The median over families of the original fits' accuracy at ``n``, each family weighted by
+    its inner backtests (as every answer is)."""
+    names = list(fitted.params)
+    return weighted_quantile(
+        np.array([evaluate(FAMILIES[name], fitted.params[name][:1], n)[0] for name in names]),
+        np.array([fitted.weights.get(name, 0.0) for name in names]),
+        0.5,
     )
 
 

@@ -129,6 +129,13 @@ def _first_param(params: np.ndarray) -> np.ndarray:
     return params[..., 0]
 
 
+def _four_parameter(name: str, function: Callable[..., np.ndarray], d_max: float) -> Family:
+    """A family ``function(n, a, b, k, d)`` rising by ``b`` to the ceiling ``a`` around the scale
+    ``k``, ``d`` setting how sharply (at most ``d_max``)."""
+    bounds = ((0, 1e-6, 1e-3, 0.05), (1, 1, 1e7, d_max))
+    return Family(name, function, ("a", "b", "k", "d"), bounds, _sigmoid_starts, _first_param)
+
+
 ABC = ("a", "b", "c")
 FAMILIES: dict[str, Family] = {
     family.name: family
@@ -147,22 +154,8 @@ FAMILIES: dict[str, Family] = {
         Family(
             "algebraic_root", algebraic_root, ABC, ((0, 1e-3, 0.05), (1, 1e4, 5)), _root_starts, _first_param
         ),
-        Family(
-            "mmf4",
-            mmf4,
-            ("a", "b", "k", "d"),
-            ((0, 1e-6, 1e-3, 0.05), (1, 1, 1e7, 5)),
-            _sigmoid_starts,
-            _first_param,
-        ),
-        Family(
-            "exp_approach",
-            exp_approach,
-            ("a", "b", "k", "d"),
-            ((0, 1e-6, 1e-3, 0.05), (1, 1, 1e7, 3)),
-            _sigmoid_starts,
-            _first_param,
-        ),
+        _four_parameter("mmf4", mmf4, d_max=5),
+        _four_parameter("exp_approach", exp_approach, d_max=3),
     )
 }
 
