@@ -16,12 +16,16 @@ recorded against how far it extrapolated, ``log(n / largest fitted)``.
   point plus their (1-level)/2 and (1+level)/2 quantiles times ``log(n / largest)``. Signed, so a
   curve that overshot its own inner slices gets a longer lower arm. With fewer than
   :data:`MIN_ORIGINS` origins there is nothing to calibrate by, and the answer says so.
+- **Noise.** A slice measured there will carry its own noise (seed spread, the holdout's
+  binomial noise) on top of the curve's error: it is added in quadrature, so the interval is for
+  the accuracy the holdout will show, which is what the backtest checks it against.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -54,6 +58,7 @@ class Calibration:
     """
 
     weights: dict[str, float]
+    noise: float = 0.0
     errors: dict[str, float] = field(default_factory=dict)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     score_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -73,16 +78,21 @@ class Calibration:
         return min(low, 0.0), max(high, 0.0)
 
     def widen(self, estimate: Estimate, ratio: float, level: float) -> Estimate:
-        """``estimate`` at ``ratio`` times the largest fitted count, moved by the median miss and
-        widened by the arms."""
-        if ratio <= 1 or not self.calibrated:
+        """``estimate`` at ``ratio`` times the largest fitted count, widened by the arms, and by
+        the noise of the slice that would be measured there (in quadrature): the interval is
+        for what the holdout will show, which is how the backtest scores it."""
+        if ratio <= 1:
             return estimate
-        low, high = self.arms(level)
-        reach = math.log(ratio)
+        point, low, high = estimate.estimate, estimate.low, estimate.high
+        if self.calibrated:
+            below, above = self.arms(level)
+            reach = math.log(ratio)
+            low, high = min(low, point + below * reach), max(high, point + above * reach)
+        spread = NormalDist().inv_cdf((1 + level) / 2) ** 2 * self.noise
         return Estimate(
-            estimate.estimate,
-            max(0.0, min(estimate.low, estimate.estimate + low * reach)),
-            min(1.0, max(estimate.high, estimate.estimate + high * reach)),
+            point,
+            max(0.0, point - math.sqrt((point - low) ** 2 + spread)),
+            min(1.0, point + math.sqrt((high - point) ** 2 + spread)),
         )
 
 
@@ -109,8 +119,9 @@ def calibrate(points: list[Point], fits: dict[str, Fit]) -> Calibration:
             held.append((predicted, point, reach))
             for name, value in predicted.items():
                 misses[name].append((point.mean - value) / reach)
+    noise = float(np.median([p.variance for p in points]))
     if origins < MIN_ORIGINS:
-        return Calibration(dict.fromkeys(fits, 1 / len(fits)))
+        return Calibration(dict.fromkeys(fits, 1 / len(fits)), noise)
     raw = {
         name: 1 / (float(np.mean(np.square(found))) + ERROR_FLOOR**2)
         for name, found in misses.items()
@@ -120,6 +131,7 @@ def calibrate(points: list[Point], fits: dict[str, Fit]) -> Calibration:
     scores = np.array([_score(predicted, point, reach, weights) for predicted, point, reach in held])
     return Calibration(
         weights,
+        noise,
         {name: float(np.mean(np.abs(found))) for name, found in misses.items() if found},
         scores,
         np.ones(len(scores)),
