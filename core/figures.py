@@ -236,13 +236,15 @@ def learning_curve(
         answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0,
     )
     if reliable_up_to:
-        figure.add_vrect(
-            x0=reliable_up_to,
-            x1=right * 10,
-            fillcolor="rgba(120,120,120,0.22)",
-            line_width=0,
-            annotation_text="unreliable: not checked this far",
-            annotation_position="top left",
+        figure.add_vrect(x0=reliable_up_to, x1=right * 10, fillcolor="rgba(120,120,120,0.22)", line_width=0)
+        figure.add_annotation(
+            x=math.log10(reliable_up_to),  # a log axis places annotations by the exponent
+            y=0.02,
+            yref="paper",
+            text="unreliable beyond here",
+            showarrow=False,
+            xanchor="right",
+            font={"color": "#52606d"},
         )
     figure.update_xaxes(
         type="log", title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
