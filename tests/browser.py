@@ -160,6 +160,18 @@ def visit(page, url: str, path: str, expect: str) -> float:
     return time.monotonic() - started
 
 
+ADAMW = "AdamW epochs (the heads of a grid stacked in one fit)"
+SOLVER = "Head on cached features (frozen backbone, no augmentation)"
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``: a click on the label only focuses
+    the box, the arrow key opens its list (whether or not the click did)."""
+    page.get_by_label(label, exact=True).click()
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def launch(page, cache_dir, button: str, report: str) -> None:
     """Press a button that queues runs and wait for the page to say what it queued.
 

@@ -13,7 +13,10 @@ from playwright.sync_api import expect
 
 from core import jobs, runs
 from tests.browser import (
+    ADAMW,
+    SOLVER,
     browser_page,
+    choose,
     choose_dataset,
     launch,
     need_chromium,
@@ -137,8 +140,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         page.get_by_label("Epochs", exact=True).fill("500")
         page.get_by_label("Batch size", exact=True).fill("1024")
         page.get_by_label("Image size (px)", exact=True).fill("64")
-        page.get_by_label("Head on cached features (frozen backbone, no augmentation)").click()
-        page.get_by_role("option", name="AdamW epochs (the heads of a grid stacked in one fit)").click()
+        choose(page, SOLVER, ADAMW)
         launch(page, cache_dir, "Launch", "12 run(s) queued, 0 already cached")
         table_cancel = page.get_by_role("button", name="Cancel these 10 runs")
         table_cancel.wait_for(timeout=LONG)
