@@ -88,11 +88,12 @@ with st.form("train_form"):
         lr = cols[1].number_input("Learning rate", 0.0, 1.0, format="%.4f", key="train_lr")
         batch = cols[2].number_input("Batch size", 0, 1024, key="train_batch")
         size = cols[3].number_input("Image size (px)", 0, 1024, key="train_size")
-        solver = st.selectbox(
+        solver = st.radio(
             "Head on cached features (frozen backbone, no augmentation)",
             SOLVERS,
             format_func=SOLVER_LABELS.get,
             key="train_solver",
+            horizontal=True,
         )
     launch = st.form_submit_button("Launch", type="primary")
 

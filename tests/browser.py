@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from core import jobs
 from core.paths import PROJECT_ROOT
@@ -161,15 +162,12 @@ def visit(page, url: str, path: str, expect: str) -> float:
 
 
 ADAMW = "AdamW epochs (the heads of a grid stacked in one fit)"
-SOLVER = "Head on cached features (frozen backbone, no augmentation)"
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the selectbox labelled ``label``: a click on the label only focuses
-    the box, the arrow key opens its list (whether or not the click did)."""
-    page.get_by_label(label, exact=True).click()
-    page.keyboard.press("ArrowDown")
-    page.get_by_role("option", name=option, exact=True).click()
+def choose(page, option: str) -> None:
+    """Pick the radio button labelled ``option``, and wait until the page shows it picked."""
+    page.get_by_text(option, exact=True).click()
+    expect(page.get_by_role("radio", name=option)).to_be_checked()
 
 
 def launch(page, cache_dir, button: str, report: str) -> None:

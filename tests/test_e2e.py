@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 from core import jobs, runs
 from tests.browser import (
     ADAMW,
-    SOLVER,
     browser_page,
     choose,
     choose_dataset,
@@ -140,7 +139,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         page.get_by_label("Epochs", exact=True).fill("500")
         page.get_by_label("Batch size", exact=True).fill("1024")
         page.get_by_label("Image size (px)", exact=True).fill("64")
-        choose(page, SOLVER, ADAMW)
+        choose(page, ADAMW)
         launch(page, cache_dir, "Launch", "12 run(s) queued, 0 already cached")
         table_cancel = page.get_by_role("button", name="Cancel these 10 runs")
         table_cancel.wait_for(timeout=LONG)

@@ -21,7 +21,6 @@ from core.locks import holder
 from core.paths import PROJECT_ROOT
 from tests.browser import (
     ADAMW,
-    SOLVER,
     browser_page,
     choose,
     choose_dataset,
@@ -174,7 +173,7 @@ def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progre
         page.get_by_label("Epochs", exact=True).fill("400")  # a few seconds each: progress to see
         page.get_by_label("Image size (px)", exact=True).fill("64")
         # AdamW epochs: an L-BFGS head converges in a few rounds, too soon to watch
-        choose(page, SOLVER, ADAMW)
+        choose(page, ADAMW)
         launch(page, cache_dir, "Launch", "4 run(s) queued, 0 already cached")
         page.get_by_text(re.compile(r"epoch \d+/400, step \d+/\d+, about \d+ s left")).first.wait_for(
             timeout=240_000
