@@ -49,6 +49,7 @@ def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
         page.get_by_text("upload your own").click()
         page.get_by_label("Dataset name").fill("shop")
         page.get_by_label("Dataset name").press("Enter")
+        wait_rendered(page)  # the name's rerun would drop a file given to the uploader meanwhile
         page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(archive))
         page.get_by_text("shop.zip").wait_for(timeout=60_000)
         page.get_by_role("button", name="Import").click()
