@@ -63,7 +63,7 @@ def connect(options: RayOptions) -> None:
     Raises:
         UserError: no cluster answers at the address.
     """
-    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or None
+    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
     named = address not in (None, "auto")
     if named and "ray" not in sys.modules:
         _send_token_if_any()  # before Ray is imported: it reads RAY_AUTH_MODE once, then
@@ -73,6 +73,8 @@ def connect(options: RayOptions) -> None:
         return
     if named:
         _check_reachable(address)
+    else:
+        address = _recorded_cluster_or_local(address)
     package = str(Path(__file__).resolve().parent)
     try:
         ray.init(
@@ -86,6 +88,38 @@ def connect(options: RayOptions) -> None:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         hint = "" if os.environ.get(AUTH_MODE) == "token" else f" ({NO_TOKEN})"
         raise UserError(f"no Ray cluster at {address or 'this machine'}: {first}{hint}") from None
+
+
+def recorded_cluster_file() -> Path:
+    """Where ``ray start`` records the cluster that ``ray.init()`` without an address joins
+    (Ray's temporary folder: ``RAY_TMPDIR``, else ``TMPDIR``, else ``/tmp``)."""
+    temp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    return Path(temp) / "ray" / "ray_current_cluster"
+
+
+def _recorded_cluster_or_local(address: str | None) -> str | None:
+    """Probe the cluster this machine's record names before Ray joins it: Ray waits forever
+    on one whose processes have died. Without an address a dead one is reported and a local
+    instance started; with ``auto`` (join, do not start) it is an error.
+
+    Raises:
+        UserError: ``auto`` and the recorded cluster does not answer.
+    """
+    record = recorded_cluster_file()
+    try:
+        recorded = record.read_text().strip()
+    except OSError:  # no record: Ray starts a local instance (None) or finds none (auto)
+        return address
+    try:
+        _check_reachable(recorded, timeout_s=2.0)
+    except UserError as dead:
+        if address == "auto":
+            raise UserError(
+                f"{dead} (recorded in {record}; start it again with `ray start --head`)"
+            ) from None
+        print(f"{dead} (recorded in {record}); starting a local Ray instance instead", file=sys.stderr)
+        return "local"
+    return address
 
 
 def _send_token_if_any() -> None:

@@ -30,7 +30,7 @@ run_id = st.selectbox(
     "Run",
     list(labels),
     format_func=labels.get,
-    key=f"run_pick::{state.dataset()}",
+    key=state.key("run_pick", state.dataset()),
     index=list(labels).index(asked) if asked in labels else 0,
 )
 detail = loaders.summary(str(cache), run_id)
@@ -61,11 +61,11 @@ folder = cols[0].text_input("Folder path", key="run_testset_path").strip() if pi
 experiment_runs = list(
     table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]["run_id"]
 )
-for col, label, chosen in (
-    (cols[1], "Score this run", [run_id]),
-    (cols[2], f"Score its experiment ({len(experiment_runs)} runs)", experiment_runs),
+for col, label, chosen, scope in (
+    (cols[1], "Score this run", [run_id], "run"),
+    (cols[2], f"Score its experiment ({len(experiment_runs)} runs)", experiment_runs, "experiment"),
 ):
-    if col.button(label, key=f"run_score_{len(chosen)}", disabled=not folder):
+    if col.button(label, key=state.key("run_score", scope), disabled=not folder):
         bar = st.progress(0.0, text="Scoring…")
         try:
             for i, rid in enumerate(chosen):
@@ -150,7 +150,7 @@ for col, table_format in zip(cols, TABLE_FORMATS, strict=True):
         f"Every run as {table_format.upper()} ({len(results)} runs)",
         table_bytes(results, table_format),
         file_name=f"runs.{table_format}",
-        key=f"run_runs_{table_format}",
+        key=state.key("run_runs", table_format),
         on_click="ignore",
     )
 

@@ -77,7 +77,9 @@ if found.label_issues:
                 f"labelled **{issue.given_label}**, looks like **{issue.suggested_label}** "
                 f"(its label got {1 - issue.score:.0%}) · {issue.path}"
             )
-            if column.checkbox("leave out", value=issue.path in excluded, key=f"audit_out::{issue.path}"):
+            if column.checkbox(
+                "leave out", value=issue.path in excluded, key=state.key("audit_out", issue.path)
+            ):
                 chosen.add(issue.path)
     st.caption(
         "Flagged when a classifier that never saw the image predicts another class; ranked worst first "
@@ -141,7 +143,7 @@ if not experiments:
     st.info("No runs on this dataset yet: confused classes come from the runs' holdout predictions.")
     layout.page_link("pages/2_Train.py", describe=True)
     st.stop()
-experiment = st.selectbox("Experiment", experiments, key=f"audit_experiment::{dataset.fingerprint}")
+experiment = st.selectbox("Experiment", experiments, key=state.key("audit_experiment", dataset.fingerprint))
 pairs = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment).confused_pairs
 st.dataframe(
     pd.DataFrame(

@@ -42,7 +42,7 @@ if source == "a folder path":
     typed = st.text_input(
         "Class-folder dataset",
         value=current,
-        key=f"data_path::{current}",
+        key=state.key("data_path", current),
         help="A folder of class sub-folders of images",
     )
     chosen = typed.strip()
@@ -50,7 +50,9 @@ else:
     names = list(choices)
     default = next((n for n, p in choices.items() if p == current), names[0] if names else None)
     chosen = (
-        choices[st.selectbox("Dataset", names, index=names.index(default), key=f"data_pick::{current}")]
+        choices[
+            st.selectbox("Dataset", names, index=names.index(default), key=state.key("data_pick", current))
+        ]
         if names
         else str(DEFAULT_DATA)
     )

@@ -149,13 +149,13 @@ def _active_panel(job: jobs.Job) -> None:
         if not live.empty:
             left, right = st.columns(2)
             name = {f"{c.slice} s{c.seed}": live}
-            left.plotly_chart(figures.curves(name, "loss"), key=f"live_loss_{job.run_id}")
-            right.plotly_chart(figures.curves(name, "acc"), key=f"live_acc_{job.run_id}")
+            left.plotly_chart(figures.curves(name, "loss"), key=state.key("live_loss", job.run_id))
+            right.plotly_chart(figures.curves(name, "acc"), key=state.key("live_acc", job.run_id))
     if jobs.cancelling(cache, job):
         st.caption(
             "Cancelled: it stops at its next step (trained with others, it is recorded when they finish)."
         )
-    elif st.button("Cancel this run", key=f"cancel_{job.id}"):
+    elif st.button("Cancel this run", key=state.key("cancel", job.id)):
         jobs.cancel(cache, job.id)
         st.toast("Cancelling…")
 

@@ -19,7 +19,7 @@ with st.sidebar:
     chosen = {}
     for column in FILTERS:
         options = slice_order(table) if column == "slice" else sorted(table[column].unique().tolist())
-        chosen[column] = st.multiselect(column, options, key=f"exp_{column}")
+        chosen[column] = st.multiselect(column, options, key=state.key("exp", column))
     limit = st.slider(
         "Most runs drawn",
         1,

@@ -22,7 +22,7 @@ cache = state.cache_dir()
 table, rescored = loaders.with_audited_variants(cache, layout.dataset_runs(cache)[0])
 variants = sorted(table["dataset"].unique())  # other images or another split under the same folder
 dataset = (
-    st.selectbox("Holdout", variants, key=f"hold_dataset::{state.dataset()}")
+    st.selectbox("Holdout", variants, key=state.key("hold_dataset", state.dataset()))
     if len(variants) > 1
     else variants[0]
 )
@@ -37,7 +37,7 @@ if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.n
     layout.page_link("pages/12_Audit.py")
 experiments = sorted(table["experiment"].unique())
 picked = st.multiselect(
-    "Experiments", experiments, default=experiments[:6], key=f"hold_experiments::{dataset}"
+    "Experiments", experiments, default=experiments[:6], key=state.key("hold_experiments", dataset)
 )
 table = table[table["experiment"].isin(picked)]
 if table.empty:
@@ -86,7 +86,9 @@ left, right = st.columns([3, 2])
 for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
     if runs_of["aug"].nunique() > 1:
         left.markdown(f"Augmentation by slice, {backbone} · {mode}")
-        left.plotly_chart(figures.policy_heatmap(policy_grid(runs_of)), key=f"hold_policy_{backbone}_{mode}")
+        left.plotly_chart(
+            figures.policy_heatmap(policy_grid(runs_of)), key=state.key("hold_policy", backbone, mode)
+        )
 frozen = sorted(everything[everything["mode"] == "frozen"]["experiment"].unique())
 tuned = sorted(everything[everything["mode"] == "finetune"]["experiment"].unique())
 for baseline in frozen:

@@ -84,7 +84,7 @@ source = st.radio(
     list(sets),
     format_func=sets.get,
     horizontal=True,
-    key=f"cam_source::{run_id}",
+    key=state.key("cam_source", run_id),
     help="Score a run on another folder on the Run page to browse its mistakes here",
 )
 try:

@@ -34,7 +34,7 @@ for q in questions:
         f"{q.images_per_class:,.0f} image{'s' if q.images_per_class != 1 else ''} per class ({share} of the "
         f"pool, slice {q.slice})"
     )
-    guesses[q.slice] = st.number_input(words, 0, 100, 50, key=f"quiz_guess_{q.slice}") / 100
+    guesses[q.slice] = st.number_input(words, 0, 100, 50, key=state.key("quiz_guess", q.slice)) / 100
 if st.button("Reveal", type="primary", key="quiz_reveal"):
     st.session_state["quiz_revealed"] = experiment
 if st.session_state.get("quiz_revealed") != experiment:

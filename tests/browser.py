@@ -34,11 +34,14 @@ ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 
 
 def need_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            "SKIPPED LOUDLY: Debian's chromium is not installed (apt-get install chromium); "
-            "browser tests did not run"
-        )
+    """Skip a browser test where Chromium is missing, loudly; under ``CI=true`` fail instead, so
+    that a CI machine without it cannot pass with no browser test run."""
+    if Path(CHROMIUM).exists():
+        return
+    missing = "Debian's chromium is not installed (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{missing}: CI=true runs every browser test", pytrace=False)
+    pytest.skip(f"SKIPPED LOUDLY: {missing}; browser tests did not run")
 
 
 def free_port() -> int:

@@ -24,12 +24,13 @@ CURVE_SWEEP = [
 ]
 
 
-def core(cache: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m core --cache CACHE ARGS`` in the project folder: exit code, stdout, stderr."""
+def core(cache: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python -m core --cache CACHE ARGS`` in the project folder: exit code, stdout, stderr
+    (a command still running after ``timeout`` seconds fails the test: it hung)."""
     return subprocess.run(
         [sys.executable, "-m", "core", "--cache", str(cache), *args],
         cwd=PROJECT_ROOT,
         text=True,
         capture_output=True,
-        timeout=600,
+        timeout=timeout,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +25,22 @@ def copy_sample(source: Path, target: Path, classes, per_class: int, offset: int
         for path in sorted((source / name).iterdir())[offset : offset + per_class]:
             shutil.copy(path, target / name / path.name)
     return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_temp():
+    """Ray's temporary folder (its sessions, logs and the record of the cluster ``ray start``
+    made) in a folder of the test session's own, removed at the end: no test leaves anything in
+    /tmp/ray. Short, for the Unix sockets Ray makes inside it."""
+    temp = tempfile.mkdtemp(prefix="hmd-ray-", dir="/tmp")
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = temp
+    yield Path(temp)
+    if before is None:
+        os.environ.pop("RAY_TMPDIR", None)
+    else:
+        os.environ["RAY_TMPDIR"] = before
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

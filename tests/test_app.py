@@ -57,3 +57,15 @@ def test_served_home_page_renders_in_chromium(cache_dir):
         wait_rendered(page)
         assert page.get_by_text("No runs cached yet").first.is_visible()
         screenshot(page, "home")
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_chromium_fails_the_browser_tests_under_ci_and_skips_them_elsewhere(
+    monkeypatch, tmp_path, ci, outcome
+):
+    import tests.browser
+
+    monkeypatch.setattr(tests.browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="chromium is not installed"):
+        need_chromium()

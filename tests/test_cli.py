@@ -7,10 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from core import runs
+from core import runs, testsets
 from core.splits import ORIGINAL_SLICES
 from tests.command import core
 
@@ -101,7 +102,10 @@ def test_a_larger_holdout_is_another_experiment(cache, messy_data, trained):
 def test_evaluate_on_another_folder(cache, trained, other_data):
     result = as_json(cli(cache, "evaluate", "--run", trained["run_id"], "--data", str(other_data), "--json"))
     assert result["n"] == 24
-    assert 0 <= result["accuracy"] <= 1
+    (scored,) = testsets.scored(cache, trained["run_id"])
+    predicted = testsets.predictions(cache, scored)
+    truth = [predicted.classes.index(path.split("/")[0]) for path in predicted.paths]
+    assert result["accuracy"] == pytest.approx(np.mean(predicted.predicted == truth)), "argmax hits over 24"
 
 
 @pytest.mark.train

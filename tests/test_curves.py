@@ -195,8 +195,13 @@ def test_backtest_agrees_with_accuracy_at_and_counts_rows_inside():
 
 def test_backtest_on_a_power_law_predicts_the_held_out_counts(power_runs):
     result = curves.backtest(power_runs, fit_up_to=20, **FAST)
-    assert len(result.rows) == 3 and result.mean_abs_error < 0.03
-    assert 0 <= result.coverage <= 1 and result.ratio_images > 0
+    held_out = sorted({o.n for o in power_runs if o.n > 20})
+    assert [row.n for row in result.rows] == held_out and result.mean_abs_error < 0.03
+    for row in result.rows:
+        assert row.measured == pytest.approx(np.mean([o.accuracy for o in power_runs if o.n == row.n]))
+        assert row.predicted == pytest.approx(true_power(row.n), abs=0.03), "the true curve, nearly"
+        assert row.inside == (row.low <= row.measured <= row.high)
+    assert result.coverage == pytest.approx(np.mean([row.inside for row in result.rows]))
 
 
 WIDE_GRID = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130, 200, 300)

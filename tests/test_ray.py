@@ -223,3 +223,75 @@ def test_heads_that_share_features_are_dealt_into_one_task_per_cluster_slot(tiny
     assert sorted(_tasks(configs, slots=16)) == [[k] for k in range(8)], "one head per slot"
     many = [quick_run(tiny_data, seed=seed) for seed in range(130)]
     assert [len(task) for task in _tasks(many, slots=2)] == [44, 43, 43], "at most one fit's heads a task"
+
+
+@pytest.fixture
+def dead_cluster_record(monkeypatch):
+    """Ray's temporary folder holding the record of a cluster whose processes have died (what
+    a killed ``ray start --head`` leaves): a port that nothing listens on. Ray puts the local
+    instance's session there too, so the test leaves nothing in /tmp/ray."""
+    import shutil
+    import socket
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="hmd-ray-", dir="/tmp"))  # short: Ray's socket paths
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    (temp / "ray").mkdir()
+    (temp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}\n")
+    monkeypatch.setenv("RAY_TMPDIR", str(temp))
+    monkeypatch.delenv("HMD_RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    yield f"127.0.0.1:{port}"
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.train
+def test_a_sweep_without_an_address_reports_a_dead_recorded_cluster_and_runs_locally(
+    tiny_data, cache_dir, dead_cluster_record
+):
+    started = time.monotonic()
+    done = core(
+        cache_dir,
+        "sweep",
+        "--data",
+        str(tiny_data),
+        "--slices",
+        "1/class",
+        "--seeds",
+        "1",
+        "--image-size",
+        "64",
+        "--executor",
+        "ray",
+        "--json",
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert f"no Ray cluster at {dead_cluster_record}" in done.stderr
+    assert "starting a local Ray instance instead" in done.stderr
+    (record,) = json.loads(done.stdout)
+    assert runs.problem(runs.load(cache_dir, record["run_id"]).folder, deep=True) is None
+    print(f"sweep with a dead recorded cluster: {took:.1f} s")
+
+
+def test_joining_a_dead_recorded_cluster_with_auto_fails_in_one_line(
+    tiny_data, cache_dir, dead_cluster_record
+):
+    done = core(
+        cache_dir,
+        "sweep",
+        "--data",
+        str(tiny_data),
+        *GRID,
+        "--executor",
+        "ray",
+        "--address",
+        "auto",
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert f"no Ray cluster at {dead_cluster_record}" in last and "ray_current_cluster" in last

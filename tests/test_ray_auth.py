@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from core import runs
+from core.ray_executor import recorded_cluster_file
 from tests.browser import free_port
 from tests.command import core
 
@@ -75,11 +76,9 @@ def test_a_cluster_started_by_ray_start_asks_for_a_token_and_is_joined(
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # --block stops the head's processes with it
         head.wait(60)
-        # `ray start` records its head in /tmp/ray/ray_current_cluster, which a later
-        # `ray.init()` without an address would try to join: gone with the head
-        current = Path("/tmp/ray/ray_current_cluster")
-        if current.exists() and current.read_text().strip() == address:
-            current.unlink()
+        # `ray start` records its head in Ray's temporary folder (the test session's own, see
+        # conftest.ray_temp), which a later `ray.init()` without an address would try to join
+        recorded_cluster_file().unlink(missing_ok=True)
     assert done.returncode == 0, done.stderr
     (record,) = json.loads(done.stdout)
     assert runs.is_complete(cache_dir, record["run_id"]), "trained on the cluster, committed"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -29,7 +30,11 @@ def test_a_second_folder_is_scored_by_class_name_and_unknown_classes_are_named(
     result = testsets.score(shared_cache, rid, harder)
     assert result.unknown == {"Cat": 3} and result.scores.n == 24, "the 24 known images scored, 3 named"
     predictions = testsets.predictions(shared_cache, result)
-    assert len(predictions.labels) == 24 and set(predictions.paths) >= {p for p in predictions.paths}
+    known = sorted(f"{p.parent.name}/{p.name}" for p in harder.rglob("*.png") if p.parent.name != "Cat")
+    assert sorted(predictions.paths) == known, "every known image scored once, Cat's left out"
+    truth = [predictions.classes.index(path.split("/")[0]) for path in predictions.paths]
+    assert predictions.labels.tolist() == truth, "labelled by its folder's name"
+    assert result.scores.accuracy == pytest.approx(np.mean(predictions.predicted == truth))
     again = testsets.score(shared_cache, rid, harder)
     # as JSON: a threshold no image passes has a NaN selective accuracy, and NaN != NaN
     assert json.dumps(again.to_dict()) == json.dumps(result.to_dict())

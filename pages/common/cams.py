@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import cam_requests
+from pages.common import state
 
 
 def drawn(cache: Path, items: list[cam_requests.Item], method: str, source: str = "") -> None:
@@ -33,5 +34,5 @@ def _follow(cache: str, key: str, method: str) -> None:
         text=f"Drawing {method} overlays in the background: {status.done} of "
         f"{status.total} (cached after the first time; you may leave this page)",
     )
-    if st.button("Cancel", key=f"cam_cancel_{key}"):
+    if st.button("Cancel", key=state.key("cam_cancel", key)):
         cam_requests.cancel(Path(cache), key)

@@ -53,6 +53,18 @@ def header(title: str, question: str) -> None:
         _dataset_switch(state)
     st.title(title)
     st.caption(question)
+    _damage_warnings(state.cache_dir())
+
+
+def _damage_warnings(cache: Path) -> None:
+    """Name every damaged run on every page: each page leaves them out of what it shows."""
+    from pages.common.loaders import damaged_runs
+
+    for rid, reason in damaged_runs(cache).items():
+        st.warning(
+            f"Run {rid} is damaged ({reason}) and left out; train it again, or run "
+            "`python -m core doctor --fix` to move it aside."
+        )
 
 
 def _dataset_switch(state) -> None:
@@ -71,7 +83,7 @@ def _dataset_switch(state) -> None:
         paths,
         index=paths.index(current),
         format_func=names.get,
-        key=f"dataset_switch::{current}",
+        key=state.key("dataset_switch", current),
         help="Every page follows it; the Data page adds others",
     )
     if chosen != current:
@@ -99,15 +111,9 @@ def dataset_runs(cache: Path) -> tuple[pd.DataFrame, str]:
 
 
 def runs_or_stop(cache: Path) -> pd.DataFrame:
-    """The table of cached runs; on an empty cache, say what to do next and stop the page.
-    Damaged runs are named in a warning (they are left out of the table)."""
-    from pages.common.loaders import damaged_runs, run_table
+    """The table of cached runs; on an empty cache, say what to do next and stop the page."""
+    from pages.common.loaders import run_table
 
-    for rid, reason in damaged_runs(cache).items():
-        st.warning(
-            f"Run {rid} is damaged ({reason}) and left out; train it again, or run "
-            "`python -m core doctor --fix` to move it aside."
-        )
     table = run_table(cache)
     if table.empty:
         st.info("No runs cached yet. Launch some on the Train page, or run the original grid from Home.")

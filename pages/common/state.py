@@ -79,3 +79,11 @@ def remember_form(form: str, keys) -> None:
     forms = _saved().get("forms", {})
     forms = forms if isinstance(forms, dict) else {}
     _save(forms={**forms, form: {key: st.session_state[key] for key in keys}})
+
+
+def key(name: str, *scope: object) -> str:
+    """A widget's key: its name on the page, then what it belongs to (a dataset, a run, a
+    column). Two widgets collide only if they share both, so a key never depends on a count or
+    a label that two widgets can happen to share (two buttons keyed by their run counts did,
+    on an experiment of one run)."""
+    return "::".join([name, *map(str, scope)])
