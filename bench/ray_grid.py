@@ -16,6 +16,7 @@ from core import jobs, runs
 from core.config import ORIGINAL_SEEDS, grid
 from core.pipeline import sweep
 from core.ray_executor import RayOptions, connect
+from core.ray_executor import sweep as ray_sweep
 from core.splits import ORIGINAL_SLICES
 
 
@@ -34,7 +35,7 @@ def run(cache: Path, full: bool) -> list[Row]:
         nodes.wait_for_nodes()
         options = RayOptions(address=nodes.address)
         _, joining = timed(lambda: connect(options))
-        _, on_ray = timed(lambda: sweep(BASE, slices, seeds, cache, ray=options))
+        _, on_ray = timed(lambda: ray_sweep(BASE, slices, seeds, cache, options))
         queue_local = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "local"})
         queue_ray = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": nodes.address})
     finally:

@@ -17,6 +17,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from bench.measure import Row, best_of, interleaved, steady_rate
 from core.backbones import build_backbone, get_spec
+from core.classifier import Classifier
 from core.datasets import scan
 from core.device import best_device, loader_workers, synchronize
 from core.feature_backends import default_backend, extract
@@ -25,7 +26,7 @@ from core.paths import DEFAULT_DATA
 from core.record import read_metrics
 from core.runs import RunFolder
 from core.splits import make_splits
-from core.training import Classifier, SliceData, fit, image_data
+from core.training import SliceData, fit, image_data
 
 BACKBONE = "efficientnet_lite0"
 

@@ -123,7 +123,12 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
     sample_seeds = parse_seeds(args.sample_seeds, "--sample-seeds") if args.sample_seeds else None
     if curve and sample_seeds is None:
         sample_seeds = list(CURVE_SAMPLE_SEEDS)
-    return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds, ray=_ray_options(args))
+    ray = _ray_options(args)
+    if ray is None:
+        return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds)
+    from core import ray_executor
+
+    return ray_executor.sweep(_config(args), slices, seeds, args.cache_dir, ray, True, sample_seeds)
 
 
 def _ray_options(args: argparse.Namespace):

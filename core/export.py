@@ -23,17 +23,16 @@ import numpy as np
 from core import runs
 from core.backbones import get_spec
 from core.errors import UserError, check_choice
+from core.onnx_graph import INPUT_NAME, OUTPUT_NAME, onnx_bytes
 from core.paths import PROJECT_ROOT, write_atomic, write_json
 from core.record import Predictions
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}  # the usual file name endings
-OPSET = 17  # 2022's: current runtimes read it, and the graph uses only old ops (Conv, Pad, Gemm)
 TOLERANCE = 1e-4  # largest |difference| of a probability from predictions.csv
 # runs scored on a GPU wrote probabilities computed in float16 autocast (core.inference)
 MIXED_PRECISION_TOLERANCE = 1e-2
 BATCH = 64
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
 SIZE_FILE = "input_size"  # extra file inside a TorchScript archive: the image side it takes
 
 
@@ -210,28 +209,6 @@ def _serialise(network, fmt: str, size: int) -> bytes:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(network, torch.zeros(2, 3, size, size), check_trace=False)
         torch.jit.save(traced, buffer, _extra_files={SIZE_FILE: str(size)})
-    return buffer.getvalue()
-
-
-def onnx_bytes(network, size: int) -> bytes:
-    """``network`` (images in) as an ONNX model with a dynamic batch size and ``size`` px images
-    (TF-style "same" padding in EfficientNet-Lite is computed for that size)."""
-    import torch
-
-    buffer = io.BytesIO()
-    # the legacy exporter warns that it is deprecated: the dynamo one needs onnxscript
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            network.eval(),
-            (torch.zeros(2, 3, size, size),),
-            buffer,
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        )
     return buffer.getvalue()
 
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from core.errors import check_choice
 from core.inference import outputs
+from core.onnx_graph import onnx_bytes
 from core.paths import write_atomic
 from core.progress import progress
 
@@ -111,8 +112,6 @@ def compiled(backend: str, backbone, size: int, onnx_file: Path | None = None) -
         if path.exists():
             with contextlib.suppress(Exception):  # a damaged export: exported again below
                 return load(path)
-        from core.export import onnx_bytes  # imported here: core.export reads runs, runs configs
-
         write_atomic(path, onnx_bytes(backbone, size))
         return load(path)
 

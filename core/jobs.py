@@ -518,7 +518,7 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
                 while (job := _next(cache_dir)) is not None:
                     claimed.append(job)
             if claimed:
-                tasks = ray_executor.submit_jobs(claimed, cache_dir, options)
+                tasks = ray_executor.submit_jobs(claimed, cache_dir, options, outcomes)
                 print(f"{len(claimed)} job(s) started as {len(tasks)} Ray task(s)", flush=True)
                 started |= tasks
             if not started:
@@ -528,7 +528,11 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
                 continue
             for handle in ray_executor.ready(list(started), timeout=0.3):
                 group = started.pop(handle)
-                for job, done in zip(group, ray_executor.job_outcomes(handle, group), strict=True):
+                try:
+                    records = ray_executor.task_result(handle)
+                except UserError as error:
+                    records = [finished(job, "failed", str(error)) for job in group]
+                for job, done in zip(group, records, strict=True):
                     _settle(cache_dir, job, done)
                 count, idle_since = count + len(group), time.monotonic()
     except BaseException:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,9 +32,6 @@ from core.paths import disk_full, is_disk_full, release_reserve, write_json
 from core.progress import progress
 from core.record import Predictions, RunInfo, Summary, write_predictions
 from core.splits import SliceSpec, Splits, make_splits
-
-if TYPE_CHECKING:
-    from core.ray_executor import RayOptions
 
 
 @dataclass(frozen=True)
@@ -358,10 +354,11 @@ def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> Features
 def _build_head(prepared: PreparedRun):
     """A new head on cached features and the rows it trains on."""
     from core import training
+    from core.classifier import Classifier
 
     config, train = prepared.config, prepared.train_indices
     _seed(config.seed)
-    model = training.Classifier(
+    model = Classifier(
         None,
         get_spec(config.backbone).num_features,
         len(prepared.dataset.classes),
@@ -375,6 +372,7 @@ def _build_head(prepared: PreparedRun):
 def _build_network(prepared: PreparedRun, inputs: np.ndarray):
     """The network and its data on cached images (``inputs``: see :func:`run_inputs`)."""
     from core import training
+    from core.classifier import Classifier
 
     config, dataset, splits = prepared.config, prepared.dataset, prepared.splits
     train = prepared.train_indices
@@ -382,7 +380,7 @@ def _build_network(prepared: PreparedRun, inputs: np.ndarray):
     num_classes = len(dataset.classes)
     _seed(config.seed)
     backbone = build_backbone(config.backbone, pretrained=config.mode != "scratch")
-    model = training.Classifier(
+    model = Classifier(
         backbone, spec.num_features, num_classes, config.lr, config.mode, config.aug, n_train=len(train)
     )
     data = training.image_data(
@@ -418,6 +416,21 @@ def _save_weights(model, config: RunConfig, folder: runs.RunFolder) -> None:
     write_atomic(folder.weights, lambda handle: torch.save(trained, handle))
 
 
+def grid_runs(
+    base: RunConfig,
+    slices: Iterable[str],
+    seeds: Iterable[int],
+    cache_dir: Path,
+    show_progress: bool = False,
+    sample_seeds: Iterable[int] | None = None,
+) -> list[PreparedRun]:
+    """Every slice for every seed (see :func:`core.config.grid`), each configuration checked
+    and prepared before anything runs (here or on Ray: :func:`core.ray_executor.sweep`)."""
+    dataset = scan(base.data, cache_dir, progress=show_progress)
+    configs = grid(base, list(slices), list(seeds), None if sample_seeds is None else list(sample_seeds))
+    return [prepare(config, cache_dir, dataset=dataset) for config in configs]
+
+
 def sweep(
     base: RunConfig,
     slices: Iterable[str],
@@ -425,18 +438,9 @@ def sweep(
     cache_dir: Path,
     show_progress: bool = False,
     sample_seeds: Iterable[int] | None = None,
-    ray: RayOptions | None = None,
 ) -> list[Result]:
-    """Every slice for every seed (see :func:`core.config.grid`), skipping cached runs; resumable.
-    Here one after another, or with ``ray`` as tasks on a Ray cluster (:mod:`core.ray_executor`),
-    every configuration checked before anything runs."""
-    dataset = scan(base.data, cache_dir, progress=show_progress)
-    configs = grid(base, list(slices), list(seeds), None if sample_seeds is None else list(sample_seeds))
-    prepared = [prepare(config, cache_dir, dataset=dataset) for config in configs]
-    if ray is not None:
-        from core.ray_executor import sweep as on_ray
-
-        return on_ray([p.config for p in prepared], cache_dir, ray, show_progress)
+    """:func:`grid_runs`, trained here one after another, skipping cached runs; resumable."""
+    prepared = grid_runs(base, slices, seeds, cache_dir, show_progress, sample_seeds)
     return train_together(prepared, cache_dir, show_progress)
 
 

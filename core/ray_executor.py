@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,15 +236,30 @@ def _result(ref):
 
 
 def sweep(
-    configs: list[RunConfig], cache_dir: Path, options: RayOptions, show_progress: bool = False
+    base: RunConfig,
+    slices: Iterable[str],
+    seeds: Iterable[int],
+    cache_dir: Path,
+    options: RayOptions,
+    show_progress: bool = False,
+    sample_seeds: Iterable[int] | None = None,
 ) -> list:
-    """Every run of ``configs`` (resolved, see :func:`core.pipeline.prepare`) on Ray, the
-    features they share extracted first and heads dealt into tasks (:func:`_tasks`); their
-    :class:`core.pipeline.Result`, in order.
+    """:func:`core.pipeline.grid_runs` on Ray, the features they share extracted first and heads
+    dealt into tasks (:func:`_tasks`); their :class:`core.pipeline.Result`, in order.
 
     Raises:
         UserError: no cluster, or a run's configuration or data is bad.
     """
+    from core.pipeline import grid_runs
+
+    prepared = grid_runs(base, slices, seeds, cache_dir, show_progress, sample_seeds)
+    return run_configs([p.config for p in prepared], cache_dir, options, show_progress)
+
+
+def run_configs(
+    configs: list[RunConfig], cache_dir: Path, options: RayOptions, show_progress: bool = False
+) -> list:
+    """Every run of ``configs`` (resolved, see :func:`core.pipeline.prepare`) on Ray."""
     from core.pipeline import Result
     from core.record import Summary
 
@@ -273,16 +288,17 @@ def sweep(
     return [Result(Summary.from_dict(records[i]), cached=records[i]["cached"]) for i in range(len(configs))]
 
 
-def submit_jobs(queued: list, cache_dir: Path, options: RayOptions) -> dict:
-    """Start queued dashboard jobs (:class:`core.jobs.Job`) as tasks, dealt as a sweep's runs
-    are (:func:`_tasks`); each task's handle, for :func:`job_outcomes`, and its jobs."""
-    from core import jobs
-
+def submit_jobs(
+    queued: list, cache_dir: Path, options: RayOptions, train: Callable[[Path, list], list]
+) -> dict:
+    """Start queued dashboard jobs as tasks of ``train`` (the queue's own
+    :func:`core.jobs.outcomes`, passed in: the queue sits above this adapter), dealt as a
+    sweep's runs are (:func:`_tasks`); each task's handle, for :func:`task_result`, and its jobs."""
     connect(options)
-    train = _task(jobs.outcomes, options)
+    task = _task(train, options)
     cache = Path(cache_dir).resolve()
-    groups = [[queued[i] for i in task] for task in _tasks([job.config for job in queued], _slots(options))]
-    return {train.remote(cache, group): group for group in groups}
+    groups = [[queued[i] for i in task_] for task_ in _tasks([job.config for job in queued], _slots(options))]
+    return {task.remote(cache, group): group for group in groups}
 
 
 def ready(handles: list, timeout: float) -> list:
@@ -295,17 +311,19 @@ def ready(handles: list, timeout: float) -> list:
     return done
 
 
-def job_outcomes(handle, group: list) -> list:
-    """The finished records of a task's jobs; a task that died for good fails them all."""
-    from core import jobs
+def task_result(handle) -> list:
+    """A finished task's value (its jobs' records).
 
+    Raises:
+        UserError: the task failed: its own error, or the task died for good (:data:`RETRIES`
+            + 1 times: out of memory, a lost node), in one line.
+    """
     try:
         return _result(handle)
-    except UserError as error:
-        return [jobs.finished(job, "failed", str(error)) for job in group]
-    except Exception as error:  # the task itself died RETRIES + 1 times (out of memory, a lost node)
-        reason = f"on Ray: {type(error).__name__}: {error}".splitlines()[0]
-        return [jobs.finished(job, "failed", reason) for job in group]
+    except UserError:
+        raise
+    except Exception as error:  # whatever killed the task, named in the jobs' records
+        raise UserError(f"on Ray: {type(error).__name__}: {error}".splitlines()[0]) from error
 
 
 def cancel(handles: list) -> None:

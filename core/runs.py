@@ -319,7 +319,7 @@ class Run:
         import torch
 
         from core.backbones import build_backbone, get_spec
-        from core.training import Classifier
+        from core.classifier import Classifier
 
         self._check("weights.pt")
         config = self.summary.config

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
+from core.classifier import Classifier
 from core.runs import RunFolder
-from core.training import MIN_STEPS_PER_EPOCH, Classifier, HeadRun, Schedule, fit_heads
+from core.training import MIN_STEPS_PER_EPOCH, HeadRun, Schedule, fit_heads
 
 
 @pytest.mark.parametrize(
