@@ -4,10 +4,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs
-from core.config import original_grid
-from core.doctor import check, headline
-from core.errors import UserError
+from core.base.errors import UserError
+from core.serving import jobs
+from core.store.config import original_grid
+from core.store.doctor import check, headline
 from pages.common import layout, loaders, state
 
 layout.header("How Much Data?", "How many labelled images per class does your image classifier really need?")

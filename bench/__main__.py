@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
 
     from bench import audit, budget, cam, dashboard, features, grid, ingest, ray_grid, throughput
-    from core.training import quiet_lightning
+    from core.engine.training import quiet_lightning
 
     quiet_lightning()
     started = time.perf_counter()

@@ -14,12 +14,12 @@ from PIL import Image
 
 from bench.grid import BASE
 from bench.measure import Row, timed
-from core import audit
-from core.config import default_image_size
-from core.datasets import scan
-from core.features import cached_features
-from core.paths import DEFAULT_DATA
-from core.splits import make_splits
+from core.answers import audit
+from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
+from core.data.splits import make_splits
+from core.engine.features import cached_features
+from core.store.config import default_image_size
 
 COPIES = (((40, 40), 70), ((56, 56), 70), ((112, 112), 70), ((28, 28), 90))  # size, JPEG quality
 

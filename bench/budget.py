@@ -8,10 +8,10 @@ from pathlib import Path
 
 from bench.grid import BASE
 from bench.measure import Row, timed
-from core import budget
-from core.paths import DEFAULT_DATA
-from core.pipeline import sweep
-from core.tables import experiment_label
+from core.answers import budget
+from core.base.paths import DEFAULT_DATA
+from core.engine.pipeline import sweep
+from core.store.tables import experiment_label
 
 FIT_UP_TO = 40.0
 

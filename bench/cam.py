@@ -8,10 +8,10 @@ from functools import partial
 from pathlib import Path
 
 from bench.measure import Row, timed
-from core import runs
-from core.cam import METHODS, overlays
-from core.device import best_device, synchronize
-from core.images import to_tensor
+from core.answers.cam import METHODS, overlays
+from core.base.device import best_device, synchronize
+from core.data.images import to_tensor
+from core.store import runs
 
 IMAGES = 32
 
@@ -43,7 +43,7 @@ def run(cache: Path, rid: str, full: bool) -> list[Row]:
 
 
 def _forward_backward(run: runs.Run, pixels) -> float:
-    """On the device the CAMs are computed on, like :func:`core.cam.overlays`."""
+    """On the device the CAMs are computed on, like :func:`core.answers.cam.overlays`."""
     device = best_device()
     model = run.model().to(device)
     model.requires_grad_(True)

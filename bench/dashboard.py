@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 from bench.measure import Row, timed
-from core import runs
-from core.paths import PROJECT_ROOT, read_json, write_json
-from core.record import Summary
-from core.splits import ORIGINAL_SLICES
+from core.base.paths import PROJECT_ROOT, read_json, write_json
+from core.data.splits import ORIGINAL_SLICES
+from core.store import runs
+from core.store.record import Summary
 
 RUNS = 200
 

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from bench.measure import Row, best_of
-from core.backbones import build_backbone
-from core.datasets import scan
-from core.device import best_device
-from core.feature_backends import RUNTIMES, compiled, default_backend, extract, in_batches, threads
-from core.images import image_array
-from core.paths import DEFAULT_DATA
+from core.base.device import best_device
+from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
+from core.data.images import image_array
+from core.models.backbones import build_backbone
+from core.models.feature_backends import RUNTIMES, compiled, default_backend, extract, in_batches, threads
 
 BACKBONE = "efficientnet_lite0"
 

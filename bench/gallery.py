@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core import budget, curves
-from core.curves.fitting import curve_points
+from core.answers import budget, curves
+from core.answers.curves.fitting import curve_points
 
 RESULTS = Path(__file__).parent / "results"
 LEVEL = 0.8

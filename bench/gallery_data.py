@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.paths import PROJECT_ROOT
+from core.base.paths import PROJECT_ROOT
 
 SUBSETS = {
     "fm-hard4": (("Shirt", "T-shirt_top", "Pullover", "Coat"), 3000),

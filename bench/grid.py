@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.measure import Row, timed
-from core import runs
-from core.backbones import build_backbone
-from core.config import DEFAULTS, ORIGINAL_BACKBONE, ORIGINAL_SEEDS, RunConfig
-from core.datasets import scan
-from core.features import cached_features
-from core.images import image_array
-from core.inference import outputs
-from core.paths import DEFAULT_DATA
-from core.pipeline import Result, prepare, sweep
-from core.splits import ORIGINAL_SLICES
+from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
+from core.data.images import image_array
+from core.data.splits import ORIGINAL_SLICES
+from core.engine.features import cached_features
+from core.engine.pipeline import Result, prepare, sweep
+from core.models.backbones import build_backbone
+from core.models.inference import outputs
+from core.store import runs
+from core.store.config import DEFAULTS, ORIGINAL_BACKBONE, ORIGINAL_SEEDS, RunConfig
 
 QUICK_SLICES = ("1/class", "3/class", "5%", "20%")
 NAIVE = DEFAULTS["features-adamw"]  # the naive path trains an AdamW head, epoch by epoch
@@ -88,7 +88,7 @@ def sklearn_head(features: np.ndarray, labels: np.ndarray, prepared):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
 
-    from core.head_solver import PATH
+    from core.engine.head_solver import PATH
 
     pool = np.concatenate(prepared.splits.pools)
     mean, std = features[pool].mean(0), features[pool].std(0) + 1e-6

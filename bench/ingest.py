@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench.measure import Row, timed
-from core.datasets import scan
-from core.images import image_array
+from core.data.datasets import scan
+from core.data.images import image_array
 
 
 def make_folder(root: Path, count: int, classes: int = 4, side: int = 256) -> list[Path]:

@@ -12,12 +12,13 @@ from unittest import mock
 
 from bench.grid import BASE, QUICK_SLICES
 from bench.measure import Row, timed
-from core import jobs, runs
-from core.config import ORIGINAL_SEEDS, grid
-from core.pipeline import sweep
-from core.ray_executor import RayOptions, connect
-from core.ray_executor import sweep as ray_sweep
-from core.splits import ORIGINAL_SLICES
+from core.data.splits import ORIGINAL_SLICES
+from core.engine.pipeline import sweep
+from core.serving import jobs
+from core.serving.ray_executor import RayOptions, connect
+from core.serving.ray_executor import sweep as ray_sweep
+from core.store import runs
+from core.store.config import ORIGINAL_SEEDS, grid
 
 
 def run(cache: Path, full: bool) -> list[Row]:

@@ -16,17 +16,17 @@ import torch.nn.functional as F
 from torch.utils.data import Subset, TensorDataset
 
 from bench.measure import Row, best_of, interleaved, steady_rate
-from core.backbones import build_backbone, get_spec
-from core.classifier import Classifier
-from core.datasets import scan
-from core.device import best_device, loader_workers, synchronize
-from core.feature_backends import default_backend, extract
-from core.images import image_array
-from core.paths import DEFAULT_DATA
-from core.record import read_metrics
-from core.runs import RunFolder
-from core.splits import make_splits
-from core.training import SliceData, fit, image_data
+from core.base.device import best_device, loader_workers, synchronize
+from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
+from core.data.images import image_array
+from core.data.splits import make_splits
+from core.engine.training import SliceData, fit, image_data
+from core.models.backbones import build_backbone, get_spec
+from core.models.classifier import Classifier
+from core.models.feature_backends import default_backend, extract
+from core.store.record import read_metrics
+from core.store.runs import RunFolder
 
 BACKBONE = "efficientnet_lite0"
 
@@ -57,7 +57,7 @@ def _model(num_classes: int, n_train: int) -> Classifier:
 
 
 def _ours_rate(model: Classifier, data, batch: int) -> float:
-    """Images per second of ``core.training.fit`` over one epoch, from its own step timestamps."""
+    """Images per second of ``core.engine.training.fit`` over one epoch, from its own step timestamps."""
     with tempfile.TemporaryDirectory() as folder:
         run = RunFolder(Path(folder))
         fit(model, data, epochs=1, folder=run, backbone_name=BACKBONE, cancel_file=run.path / "cancel")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import UserError, check_share
-from core.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full
+from core.base.errors import UserError, check_share
+from core.base.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class Inspection:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> Inspection:
-    from core.datasets import scan
-    from core.splits import make_splits
+    from core.data.datasets import scan
+    from core.data.splits import make_splits
 
     dataset = scan(args.data, args.cache_dir, progress=True)
     problem = None
@@ -86,7 +86,7 @@ def _print_inspect(result: Inspection) -> None:
 
 
 def _config(args: argparse.Namespace, slice_text: str = "100%"):
-    from core.config import RunConfig
+    from core.store.config import RunConfig
 
     return RunConfig(
         data=str(args.data),
@@ -108,14 +108,14 @@ def _config(args: argparse.Namespace, slice_text: str = "100%"):
 
 
 def _cmd_run(args: argparse.Namespace):
-    from core.pipeline import train_run
+    from core.engine.pipeline import train_run
 
     return train_run(_config(args), args.cache_dir, show_progress=True)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> list:
-    from core.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, ORIGINAL_SEEDS, parse_seeds, parse_slices
-    from core.pipeline import sweep
+    from core.engine.pipeline import sweep
+    from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, ORIGINAL_SEEDS, parse_seeds, parse_slices
 
     curve = args.preset == "curve"
     slices = parse_slices(args.slices) if args.slices else _preset_slices(args)
@@ -126,7 +126,7 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
     ray = _ray_options(args)
     if ray is None:
         return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds)
-    from core import ray_executor
+    from core.serving import ray_executor
 
     return ray_executor.sweep(_config(args), slices, seeds, args.cache_dir, ray, True, sample_seeds)
 
@@ -134,8 +134,8 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
 def _ray_options(args: argparse.Namespace):
     """Where the sweep runs: ``None`` for here, or the Ray cluster's options (``--executor``,
     else ``HMD_EXECUTOR``)."""
-    from core.jobs import executor as from_environment
-    from core.ray_executor import RayOptions
+    from core.serving.jobs import executor as from_environment
+    from core.serving.ray_executor import RayOptions
 
     executor = args.executor or from_environment()
     if executor == "local":
@@ -151,8 +151,8 @@ def _ray_options(args: argparse.Namespace):
 
 
 def _preset_slices(args: argparse.Namespace) -> list[str]:
-    from core.budget import curve_grid
-    from core.splits import ORIGINAL_SLICES
+    from core.answers.budget import curve_grid
+    from core.data.splits import ORIGINAL_SLICES
 
     if args.preset == "seed-grid":
         return list(ORIGINAL_SLICES)
@@ -160,13 +160,13 @@ def _preset_slices(args: argparse.Namespace) -> list[str]:
 
 
 def _print_results(results: list) -> None:
-    from core.tables import cli_table, run_row
+    from core.store.tables import cli_table, run_row
 
     print(cli_table([{**run_row(r.summary), "cached": r.cached} for r in results]))
 
 
 def _cmd_evaluate(args: argparse.Namespace):
-    from core.testsets import score
+    from core.answers.testsets import score
 
     return score(args.cache_dir, args.run, args.data, show_progress=True)
 
@@ -182,7 +182,7 @@ def _print_evaluate(result) -> None:
 
 
 def _cmd_cam(args: argparse.Namespace) -> dict:
-    from core.cam import export_misclassified
+    from core.answers.cam import export_misclassified
 
     written = export_misclassified(args.cache_dir, args.run, args.misclassified, args.method, args.out)
     return {"run_id": args.run, "method": args.method, "files": [str(p) for p in written]}
@@ -195,7 +195,7 @@ def _print_cam(result: dict) -> None:
 
 
 def _cmd_backbones(args: argparse.Namespace) -> list[dict]:
-    from core.backbones import get_spec, list_backbones, weights_available
+    from core.models.backbones import get_spec, list_backbones, weights_available
 
     return [
         {
@@ -222,9 +222,9 @@ def _print_backbones(rows: list[dict]) -> None:
 
 
 def _cmd_runs(args: argparse.Namespace):
-    from core.paths import write_atomic
-    from core.runs import scan_runs
-    from core.tables import results_frame, table_bytes
+    from core.base.paths import write_atomic
+    from core.store.runs import scan_runs
+    from core.store.tables import results_frame, table_bytes
 
     listing = scan_runs(args.cache_dir)
     for rid, reason in listing.damaged.items():
@@ -241,7 +241,7 @@ def _cmd_runs(args: argparse.Namespace):
 
 
 def _print_runs(summaries) -> None:
-    from core.tables import cli_table, run_row
+    from core.store.tables import cli_table, run_row
 
     if isinstance(summaries, dict):
         print(f"wrote {summaries['runs']} run(s) to {summaries['out']}")
@@ -250,7 +250,7 @@ def _print_runs(summaries) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> dict:
-    from core.doctor import check, fix
+    from core.store.doctor import check, fix
 
     findings = check(args.cache_dir)
     repaired = fix(args.cache_dir, findings) if args.fix else []
@@ -258,7 +258,7 @@ def _cmd_doctor(args: argparse.Namespace) -> dict:
 
 
 def _print_doctor(result: dict) -> None:
-    from core.doctor import KINDS, REPAIRS
+    from core.store.doctor import KINDS, REPAIRS
 
     for finding in result["findings"]:
         detail = f" ({finding.detail})" if finding.detail else ""
@@ -272,7 +272,7 @@ def _print_doctor(result: dict) -> None:
 
 
 def _cmd_budget(args: argparse.Namespace):
-    from core import budget
+    from core.answers import budget
 
     check_share("--target", args.target)
     selection = budget.select(
@@ -286,20 +286,20 @@ def _cmd_budget(args: argparse.Namespace):
 
 
 def _print_budget(report) -> None:
-    from core.budget import describe
+    from core.answers.budget import describe
 
     print(describe(report))
 
 
 def _cmd_report(args: argparse.Namespace) -> dict:
-    from core.report_html import write_report
+    from core.present.report_html import write_report
 
     path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
     return {"out": str(path), "bytes": path.stat().st_size}
 
 
 def _cmd_calibration(args: argparse.Namespace):
-    from core.trust import run_calibration
+    from core.answers.trust import run_calibration
 
     return run_calibration(args.cache_dir, args.run, args.scheme, args.bins)
 
@@ -318,7 +318,7 @@ def _print_calibration(result) -> None:
 
 
 def _cmd_threshold(args: argparse.Namespace):
-    from core.trust import run_threshold
+    from core.answers.trust import run_threshold
 
     return run_threshold(args.cache_dir, args.run, args.target, args.scaled)
 
@@ -336,7 +336,7 @@ def _print_threshold(plan) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace):
-    from core.audit import audit
+    from core.answers.audit import audit
 
     split = (args.holdout, args.val, args.split_seed)
     return audit(args.data, args.cache_dir, args.backbone, args.image_size, split, args.experiment)
@@ -372,7 +372,7 @@ def _print_audit(found) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> dict:
-    from core.export import card_path, export
+    from core.engine.export import card_path, export
 
     card = export(args.cache_dir, args.run, args.format, args.out)
     return {**card.to_dict(), "out": str(args.out), "card": str(card_path(args.out))}
@@ -388,20 +388,20 @@ def _print_export(result: dict) -> None:
 
 
 def _cmd_cam_worker(args: argparse.Namespace) -> dict:
-    from core.cam_requests import work
+    from core.serving.cam_requests import work
 
     return {"drawn": work(args.cache_dir)}
 
 
 def _cmd_worker(args: argparse.Namespace) -> dict:
-    from core.jobs import work
+    from core.serving.jobs import work
 
     return {"trained": work(args.cache_dir)}
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
-    from core.augment import POLICIES
-    from core.config import MODES, SOLVERS
+    from core.data.augment import POLICIES
+    from core.store.config import MODES, SOLVERS
 
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="class-folder dataset")
     parser.add_argument("--backbone", default="efficientnet_lite0", help="see `backbones`")
@@ -420,7 +420,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_split_flags(parser: argparse.ArgumentParser) -> None:
-    from core.splits import HOLDOUT_SHARE, VAL_SHARE
+    from core.data.splits import HOLDOUT_SHARE, VAL_SHARE
 
     parser.add_argument(
         "--holdout",
@@ -443,7 +443,7 @@ def _add_split_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.cam import METHODS
+    from core.answers.cam import METHODS
 
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.splitlines()[0])
     parser.add_argument("--cache", dest="cache", help="cache folder (default: $HMD_CACHE or ./cache)")

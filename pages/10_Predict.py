@@ -3,9 +3,9 @@
 import streamlit as st
 from PIL import Image
 
-from core.cam import READING_GUIDE, explain
-from core.datasets import IMAGE_EXTENSIONS, unreadable_reason
-from core.tables import run_label
+from core.answers.cam import READING_GUIDE, explain
+from core.data.datasets import IMAGE_EXTENSIONS, unreadable_reason
+from core.store.tables import run_label
 from pages.common import layout, state
 
 layout.header(

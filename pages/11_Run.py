@@ -6,14 +6,16 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import figures, runs, testsets
-from core.datasets import find_datasets
-from core.errors import UserError
-from core.export import FORMATS, SUFFIXES, card_path, export
-from core.intervals import wilson
-from core.paths import PROJECT_ROOT
-from core.tables import TABLE_FORMATS, results_frame, run_label, table_bytes
-from core.upload import UPLOADS
+from core.answers import testsets
+from core.base.errors import UserError
+from core.base.intervals import wilson
+from core.base.paths import PROJECT_ROOT
+from core.data.datasets import find_datasets
+from core.data.upload import UPLOADS
+from core.engine.export import FORMATS, SUFFIXES, card_path, export
+from core.present import figures
+from core.store import runs
+from core.store.tables import TABLE_FORMATS, results_frame, run_label, table_bytes
 from pages.common import layout, loaders, state
 
 layout.header(

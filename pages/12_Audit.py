@@ -4,9 +4,9 @@ and the classes the runs confuse most."""
 import pandas as pd
 import streamlit as st
 
-from core import audit
-from core.errors import UserError
-from core.progress import Stage, reporting
+from core.answers import audit
+from core.base.errors import UserError
+from core.base.progress import Stage, reporting
 from pages.common import layout, loaders, state
 
 layout.header(

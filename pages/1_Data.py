@@ -3,14 +3,14 @@
 import numpy as np
 import streamlit as st
 
-from core import figures
-from core.augment import POLICIES, augmented_views
-from core.config import Split
-from core.datasets import find_datasets
-from core.errors import UserError
-from core.paths import DEFAULT_DATA, PROJECT_ROOT
-from core.splits import ORIGINAL_SLICES, slice_sizes
-from core.upload import UPLOADS
+from core.base.errors import UserError
+from core.base.paths import DEFAULT_DATA, PROJECT_ROOT
+from core.data.augment import POLICIES, augmented_views
+from core.data.datasets import find_datasets
+from core.data.splits import ORIGINAL_SLICES, slice_sizes
+from core.data.upload import UPLOADS
+from core.present import figures
+from core.store.config import Split
 from pages.common import layout, loaders, state, uploads
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")

@@ -6,14 +6,16 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import figures, jobs, runs
-from core.augment import POLICIES
-from core.backbones import get_spec, list_backbones, weights_available
-from core.config import MODES, SOLVERS, RunConfig, grid, parse_seeds, parse_slices, uses_features
-from core.errors import UserError
-from core.progress import Stage
-from core.record import read_metrics
-from core.splits import ORIGINAL_SLICES
+from core.base.errors import UserError
+from core.base.progress import Stage
+from core.data.augment import POLICIES
+from core.data.splits import ORIGINAL_SLICES
+from core.models.backbones import get_spec, list_backbones, weights_available
+from core.present import figures
+from core.serving import jobs
+from core.store import runs
+from core.store.config import MODES, SOLVERS, RunConfig, grid, parse_seeds, parse_slices, uses_features
+from core.store.record import read_metrics
 from pages.common import layout, loaders, state
 
 layout.header(

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import figures
-from core.tables import FILTERS, run_labels, slice_order
+from core.present import figures
+from core.store.tables import FILTERS, run_labels, slice_order
 from pages.common import layout, loaders, state
 
 layout.header(

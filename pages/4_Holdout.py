@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from core import audit, figures
-from core.tables import (
+from core.answers import audit
+from core.present import figures
+from core.store.tables import (
     crossover,
     holdout_bars,
     inseparable,

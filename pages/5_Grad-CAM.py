@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import budget, runs, testsets
-from core.cam import (
+from core.answers import budget, testsets
+from core.answers.cam import (
     GALLERIES,
     METHODS,
     READING_GUIDE,
@@ -17,8 +17,9 @@ from core.cam import (
     pairs_of,
     source_images,
 )
-from core.errors import UserError
-from core.tables import run_label
+from core.base.errors import UserError
+from core.store import runs
+from core.store.tables import run_label
 from pages.common import cams, layout, state
 
 layout.header(

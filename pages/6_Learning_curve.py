@@ -3,9 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from core import budget, figures, jobs, runs
-from core.config import default_config
-from core.errors import UserError
+from core.answers import budget
+from core.base.errors import UserError
+from core.present import figures
+from core.serving import jobs
+from core.store import runs
+from core.store.config import default_config
 from pages.common import layout, loaders, state
 
 layout.header(

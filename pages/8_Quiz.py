@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core import budget, runs
-from core.errors import UserError
+from core.answers import budget
+from core.base.errors import UserError
+from core.store import runs
 from pages.common import layout, loaders, state
 
 layout.header(

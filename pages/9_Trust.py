@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from core import figures, runs
-from core.errors import UserError
-from core.tables import run_label
+from core.base.errors import UserError
+from core.present import figures
+from core.store import runs
+from core.store.tables import run_label
 from pages.common import layout, loaders, state
 
 layout.header(

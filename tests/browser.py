@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import jobs
-from core.paths import PROJECT_ROOT
+from core.base.paths import PROJECT_ROOT
+from core.serving import jobs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.paths import PROJECT_ROOT
+from core.base.paths import PROJECT_ROOT
 
 CURVE_SWEEP = [
     "sweep",

@@ -6,12 +6,14 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from core import jobs
-from core.paths import DEFAULT_DATA
+from core.base.locks import wait_lock
+from core.base.paths import DEFAULT_DATA
+from core.serving import jobs
 
 TINY_CLASSES = ("Trouser", "Bag", "Sneaker")
 TINY_PER_CLASS = 12
@@ -80,23 +82,50 @@ def no_downloads(monkeypatch, tmp_path_factory) -> None:
     monkeypatch.setattr(urllib.request, "_opener", None)
 
 
+def built_once(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder ``build`` fills, made once per test session: with pytest-xdist, one worker
+    builds it in the session's shared temporary folder while the others wait, and all read the
+    same one (the same path too: a learning curve selects its runs by their dataset's path)."""
+    if worker_id == "master":  # not under xdist
+        target = tmp_path_factory.mktemp(name)
+        build(target)
+        return target
+    root = tmp_path_factory.getbasetemp().parent
+    target, built = root / name, root / f"{name}.built"
+    with wait_lock(root / f"{name}.lock", 1800, lambda pid: None) as held:
+        assert held, f"another worker held {name} for 30 minutes"
+        if not built.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            built.touch()
+    return target
+
+
 @pytest.fixture(scope="session")
-def curve_data(tmp_path_factory) -> Path:
+def curve_data(tmp_path_factory, worker_id) -> Path:
     """4 look-alike classes x 150 real images: holdout 15 and validation 15 per class, pools of
     120, so a learning curve has 12 slices and room to rise (the tiny set's 3 holdout images do not)."""
-    return copy_sample(DEFAULT_DATA, tmp_path_factory.mktemp("curve"), CURVE_CLASSES, 150)
+    return built_once(
+        tmp_path_factory,
+        worker_id,
+        "curve",
+        lambda target: copy_sample(DEFAULT_DATA, target, CURVE_CLASSES, 150),
+    )
 
 
 @pytest.fixture(scope="session")
-def curve_cache(curve_data, tmp_path_factory) -> Path:
+def curve_cache(curve_data, tmp_path_factory, worker_id) -> Path:
     """The learning-curve sweep of ``curve_data``: 1, 2, 3, 5, 8, 13, 20, 30, 50, 80/class and
-    100%, over sample seeds 1 to 3, trained through the CLI contract. Tests copy it to write."""
+    100%, over sample seeds 1 to 3, trained through the CLI contract, once per test session.
+    Tests copy it to write."""
     from tests.command import CURVE_SWEEP, core
 
-    cache = tmp_path_factory.mktemp("curve-cache")
-    done = core(cache, *CURVE_SWEEP, "--data", str(curve_data))
-    assert done.returncode == 0, done.stderr
-    return cache
+    def sweep(cache: Path) -> None:
+        done = core(cache, *CURVE_SWEEP, "--data", str(curve_data))
+        assert done.returncode == 0, done.stderr
+
+    return built_once(tmp_path_factory, worker_id, "curve-cache", sweep)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.config import RunConfig
+from core.store.config import RunConfig
 
 
 def quick_run(data: Path | str, **overrides) -> RunConfig:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
-from core.locks import try_lock
-from core.paths import PROJECT_ROOT, write_json
-from core.pipeline import train_run
-from core.splits import ORIGINAL_SLICES
+from core.base.locks import try_lock
+from core.base.paths import PROJECT_ROOT, write_json
+from core.data.splits import ORIGINAL_SLICES
+from core.engine.pipeline import train_run
+from core.serving import jobs
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 from tests.quick import quick_run
 

@@ -13,13 +13,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import audit as audit_module
-from core.audit import Audit, ConfusedPair, LabelIssue, NearDuplicate, audit, confused_pairs, near_duplicates
-from core.config import RunConfig
-from core.datasets import scan
-from core.errors import UserError
-from core.paths import DEFAULT_DATA
-from core.splits import make_splits
+from core.answers import audit as audit_module
+from core.answers.audit import (
+    Audit,
+    ConfusedPair,
+    LabelIssue,
+    NearDuplicate,
+    audit,
+    confused_pairs,
+    near_duplicates,
+)
+from core.base.errors import UserError
+from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
+from core.data.splits import make_splits
+from core.store.config import RunConfig
 from tests.conftest import copy_sample
 
 
@@ -180,7 +188,7 @@ def test_audit_is_cached_per_split_and_confusions_are_read_afresh(tiny_data, cac
         fake_run(first.fingerprint, 1, 0.01, ((0, 0, 1), (0, 1, 0), (0, 0, 1))),  # another split
         fake_run("another-dataset", 0, 0.01, ((0, 0, 1), (0, 1, 0), (0, 0, 1))),
     ]
-    monkeypatch.setattr("core.runs.list_runs", lambda cache: runs)
+    monkeypatch.setattr("core.store.runs.list_runs", lambda cache: runs)
     again = audit(tiny_data, cache_dir)
     assert again.label_issues == first.label_issues and again.near_duplicates == first.near_duplicates
     assert again.confused_pairs == (
@@ -237,8 +245,8 @@ def test_to_dict_is_json_with_the_cli_keys_and_reads_back():
 
 
 def test_left_out_images_rescore_a_run_as_a_variant(cache_dir):
-    from core.evaluate import summarize
-    from core.record import Predictions, RunInfo, Summary
+    from core.store.evaluate import summarize
+    from core.store.record import Predictions, RunInfo, Summary
 
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
     labels = np.array([0, 1, 1, 0])
@@ -282,8 +290,8 @@ def leak_one_holdout_image(root: Path, cache_dir: Path) -> tuple[str, str]:
 def test_audit_cli_contract_and_the_holdout_page_leakage_warning(tiny_data, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.paths import PROJECT_ROOT, write_json
-    from core.pipeline import train_run
+    from core.base.paths import PROJECT_ROOT, write_json
+    from core.engine.pipeline import train_run
     from tests.command import core
     from tests.quick import quick_run
 
@@ -332,7 +340,7 @@ def test_audit_page_flags_lets_a_person_leave_images_out_and_the_holdout_page_sc
 ):
     from streamlit.testing.v1 import AppTest
 
-    from core.paths import PROJECT_ROOT, write_json
+    from core.base.paths import PROJECT_ROOT, write_json
 
     cache = shutil.copytree(curve_cache, tmp_path / "audited")
     monkeypatch.setenv("HMD_CACHE", str(cache))
@@ -368,7 +376,7 @@ def test_audit_in_a_real_browser(curve_cache, curve_data, tmp_path):
     the variant without it."""
     import re
 
-    from core.paths import write_json
+    from core.base.paths import write_json
     from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 
     need_chromium()

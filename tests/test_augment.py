@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.augment import POLICIES, augmented_views, image_transform
-from core.errors import UserError
+from core.base.errors import UserError
+from core.data.augment import POLICIES, augmented_views, image_transform
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.backbones import (
+from core.base.errors import UserError
+from core.data.images import square, to_tensor
+from core.models.backbones import (
     build_backbone,
     cam_target,
     get_spec,
@@ -15,8 +17,6 @@ from core.backbones import (
     lite_weights_path,
     weights_available,
 )
-from core.errors import UserError
-from core.images import square, to_tensor
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +81,12 @@ def test_download_failure_names_the_offline_alternative(no_downloads):
 @pytest.mark.parametrize("damage", ["missing", "garbage"])
 def test_a_broken_offline_weights_file_says_so_instead_of_suggesting_itself(tmp_path, monkeypatch, damage):
     """A damaged Lite0 package must not be answered with "use efficientnet_lite0"."""
-    import core.backbones
+    import core.models.backbones
 
     broken = tmp_path / "lite0.pth"
     if damage == "garbage":
         broken.write_bytes(b"not a state dict")
-    monkeypatch.setattr(core.backbones, "lite_weights_path", lambda variant: broken)
+    monkeypatch.setattr(core.models.backbones, "lite_weights_path", lambda variant: broken)
     with pytest.raises(UserError) as caught:
         build_backbone("efficientnet_lite0", pretrained=True)
     message = str(caught.value)

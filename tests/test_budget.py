@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import budget, curves, runs
-from core.locks import try_lock
-from core.paths import PROJECT_ROOT, write_json
-from core.pipeline import prepare, train_run
-from core.splits import SliceSpec
+from core.answers import budget, curves
+from core.base.locks import try_lock
+from core.base.paths import PROJECT_ROOT, write_json
+from core.data.splits import SliceSpec
+from core.engine.pipeline import prepare, train_run
+from core.store import runs
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -9,7 +9,7 @@ import torch
 from scipy.special import softmax
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from core.calibration import (
+from core.answers.calibration import (
     Bin,
     bins,
     calibrate,
@@ -21,9 +21,9 @@ from core.calibration import (
     threshold_for,
     top_label,
 )
-from core.errors import UserError
-from core.intervals import wilson
-from core.record import Predictions
+from core.base.errors import UserError
+from core.base.intervals import wilson
+from core.store.record import Predictions
 
 # Six images over four classes. With 5 equal-width bins (edges 0, .2, .4, .6, .8, 1):
 PROBS = np.array(

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import runs
-from core.cam import METHODS, gallery, overlays, pair_overlays
-from core.errors import RunDamaged, UserError
-from core.pipeline import train_run
+from core.answers.cam import METHODS, gallery, overlays, pair_overlays
+from core.base.errors import RunDamaged, UserError
+from core.engine.pipeline import train_run
+from core.store import runs
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

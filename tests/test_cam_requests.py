@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from core import cam_requests, runs
-from core.pipeline import train_run
+from core.engine.pipeline import train_run
+from core.serving import cam_requests
+from core.store import runs
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import runs, testsets
-from core.splits import ORIGINAL_SLICES
+from core.answers import testsets
+from core.data.splits import ORIGINAL_SLICES
+from core.store import runs
 from tests.command import core
 
 QUICK = ["--image-size", "64", "--epochs", "3"]
@@ -195,7 +196,7 @@ def test_export_writes_a_verified_model_and_its_card(cache, trained, tmp_path):
     card = json.loads((tmp_path / "model.onnx.json").read_text())
     assert result["verified"]["argmax_agreement"] == 1.0 and card["run_id"] == trained["run_id"]
     assert card["classes"] == ["Bag", "Sneaker", "Trouser"] and card["input"]["shape"][1:] == [3, 64, 64]
-    from core.export import load_exported
+    from core.engine.export import load_exported
 
     probs = load_exported(tmp_path / "model.onnx")(runs.load(cache, trained["run_id"]).images()[:2])
     assert probs.shape == (2, 3)

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from core.config import RunConfig, grid, original_grid, parse_seeds, parse_slices, resolve, run_id
-from core.errors import UserError
-from core.pipeline import train_run
-from core.splits import ORIGINAL_SLICES
+from core.base.errors import UserError
+from core.data.splits import ORIGINAL_SLICES
+from core.engine.pipeline import train_run
+from core.store.config import RunConfig, grid, original_grid, parse_seeds, parse_slices, resolve, run_id
 
 
 def request(**overrides) -> RunConfig:

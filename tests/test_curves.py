@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from core import curves
-from core.curves import FAMILIES, Observation
-from core.curves.families import evaluate
-from core.curves.fitting import VAR_FLOOR
+from core.answers import curves
+from core.answers.curves import FAMILIES, Observation
+from core.answers.curves.families import evaluate
+from core.answers.curves.fitting import VAR_FLOOR
 
 GRID = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80)
 POWER = (0.92, 0.5, 0.4)  # acc = 0.92 - 0.5 n^-0.4

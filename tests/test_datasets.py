@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.datasets import load_rgb, scan
-from core.errors import UserError
+from core.base.errors import UserError
+from core.data.datasets import load_rgb, scan
 
 
 def _photo(size=(20, 10)) -> Image.Image:
@@ -94,12 +94,12 @@ def test_fingerprint_follows_content_not_timestamps(tiny_data, tmp_path, cache_d
 
 def test_rescan_uses_the_cached_verdicts(tiny_data, cache_dir, monkeypatch):
     scan(tiny_data, cache_dir)
-    import core.datasets
+    import core.data.datasets
 
     def fail(path):
         raise AssertionError(f"{path} was decoded again")
 
-    monkeypatch.setattr(core.datasets, "_check", fail)
+    monkeypatch.setattr(core.data.datasets, "_check", fail)
     assert len(scan(tiny_data, cache_dir)) == 36
 
 
@@ -122,7 +122,7 @@ def test_one_class_is_not_enough(tmp_path, cache_dir):
 
 
 def test_folder_stamp_changes_when_images_come_or_go(tiny_data, tmp_path):
-    from core.datasets import folder_stamp
+    from core.data.datasets import folder_stamp
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_data, copy)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from core import jobs, runs
+from core.serving import jobs
+from core.store import runs
 from tests.browser import (
     ADAMW,
     browser_page,

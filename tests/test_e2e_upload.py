@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import jobs, runs
-from core.paths import DEFAULT_DATA
+from core.base.paths import DEFAULT_DATA
+from core.serving import jobs
+from core.store import runs
 from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
 
 pytestmark = pytest.mark.browser

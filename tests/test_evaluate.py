@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.evaluate import summarize
+from core.store.evaluate import summarize
 
 PROBS = np.array(
     [

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import runs, testsets
-from core.paths import PROJECT_ROOT, write_json
-from core.pipeline import sweep
+from core.answers import testsets
+from core.base.paths import PROJECT_ROOT, write_json
+from core.engine.pipeline import sweep
+from core.store import runs
 from tests.quick import quick_run
 
 PAGES = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "pages").glob("*.py"))

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import runs
-from core.errors import UserError
-from core.export import (
+from core.base.errors import UserError
+from core.engine.export import (
     FORMATS,
     SUFFIXES,
     TOLERANCE,
@@ -22,7 +21,8 @@ from core.export import (
     tool_version,
     verify,
 )
-from core.pipeline import train_run
+from core.engine.pipeline import train_run
+from core.store import runs
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

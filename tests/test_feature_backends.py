@@ -10,13 +10,20 @@ import json
 import numpy as np
 import pytest
 
-from core.backbones import build_backbone
-from core.config import ENGINE_VERSION, RunConfig, resolve, run_id
-from core.datasets import scan
-from core.errors import UserError
-from core.feature_backends import HALF_TOLERANCE, RUNTIMES, TOLERANCE, default_backend, extract, threads
-from core.features import cached_features, feature_file
-from core.images import image_array
+from core.base.errors import UserError
+from core.data.datasets import scan
+from core.data.images import image_array
+from core.engine.features import cached_features, feature_file
+from core.models.backbones import build_backbone
+from core.models.feature_backends import (
+    HALF_TOLERANCE,
+    RUNTIMES,
+    TOLERANCE,
+    default_backend,
+    extract,
+    threads,
+)
+from core.store.config import ENGINE_VERSION, RunConfig, resolve, run_id
 from tests.quick import quick_run
 
 SIZE = 64
@@ -173,8 +180,8 @@ def test_a_failing_backend_falls_back_to_the_next_says_so_and_is_not_retried(
 
 @pytest.mark.train
 def test_a_run_records_the_backend_that_computed_its_features(tiny_data, cache_dir, tmp_path_factory):
-    from core import runs
-    from core.pipeline import train_run
+    from core.engine.pipeline import train_run
+    from core.store import runs
 
     summary = train_run(quick_run(tiny_data), cache_dir).summary
     assert summary.config.features == summary.features_backend == "openvino-fp32"

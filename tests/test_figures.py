@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from core.figures import smooth
+from core.present.figures import smooth
 
 
 def test_smoothing_keeps_length_and_zero_is_raw():

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import RunCancelled
-from core.head_solver import PATH, Whitening, fit_convex_head
-from core.runs import RunFolder
+from core.base.errors import RunCancelled
+from core.engine.head_solver import PATH, Whitening, fit_convex_head
+from core.store.runs import RunFolder
 
 pytestmark = pytest.mark.train
 

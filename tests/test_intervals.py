@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from core.intervals import Estimate, wilson
+from core.base.intervals import Estimate, wilson
 
 
 def test_wilson_matches_published_values():

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, runs
-from core.config import RunConfig
-from core.errors import UserError
-from core.paths import PROJECT_ROOT
+from core.base.errors import UserError
+from core.base.paths import PROJECT_ROOT
+from core.serving import jobs
+from core.store import runs
+from core.store.config import RunConfig
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

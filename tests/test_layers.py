@@ -1,14 +1,18 @@
-"""The import graph of ``core``: no cycles, counting the imports placed inside functions too (a
-cycle hidden in a function is still a cycle, and it fails at the first call that closes it)."""
+"""The import graph of ``core``: packages in layers, a lower one never importing a higher one, and
+no cycles, counting the imports placed inside functions too (a cycle hidden in a function is
+still a cycle, and it fails at the first call that closes it)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from core.paths import PROJECT_ROOT
+from core.base.paths import PROJECT_ROOT
 
 CORE = PROJECT_ROOT / "core"
+# lowest first; the entry points (core.cli, core.__main__) sit above them all
+LAYERS = ("base", "data", "models", "store", "engine", "answers", "serving", "present")
+ENTRY_POINTS = {"core", "core.cli", "core.__main__"}
 
 
 def module_name(path: Path) -> str:
@@ -71,13 +75,30 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def layer(module: str) -> int:
+    return LAYERS.index(module.split(".")[1])
+
+
 def test_core_has_no_import_cycle():
     assert cycles(graph()) == []
+
+
+def test_every_module_sits_in_a_layer_and_imports_only_layers_below_or_its_own():
+    edges = graph()
+    assert {m for m in edges if m not in ENTRY_POINTS and m.split(".")[1] not in LAYERS} == set()
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in edges.items()
+        if module not in ENTRY_POINTS
+        for target in targets
+        if layer(target) > layer(module)
+    ]
+    assert upward == []
 
 
 def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     edges = {"core.a": {"core.b"}, "core.b": {"core.c"}, "core.c": {"core.a"}, "core.d": {"core.a"}}
     assert cycles(edges) == [["core.a", "core.b", "core.c"]]
     source = tmp_path / "m.py"
-    source.write_text("def f():\n    from core import runs, paths\n    import core.record\n")
-    assert imports(source) == {"core.runs", "core.paths", "core.record"}
+    source.write_text("def f():\n    from core.store import runs, record\n    import core.base.paths\n")
+    assert imports(source) == {"core.store.runs", "core.store.record", "core.base.paths"}

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, runs, testsets
-from core.locks import try_lock
-from core.paths import PROJECT_ROOT, write_json
-from core.pipeline import sweep
+from core.answers import testsets
+from core.base.locks import try_lock
+from core.base.paths import PROJECT_ROOT, write_json
+from core.engine.pipeline import sweep
+from core.serving import jobs
+from core.store import runs
 from tests.quick import quick_run, until_drawn
 
 

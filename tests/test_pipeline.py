@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from core import runs
-from core.backbones import build_backbone
-from core.config import DEFAULTS, RunConfig
-from core.inference import predict_probs
-from core.pipeline import prepare, sweep, train_run
+from core.engine.pipeline import prepare, sweep, train_run
+from core.models.backbones import build_backbone
+from core.models.inference import predict_probs
+from core.store import runs
+from core.store.config import DEFAULTS, RunConfig
 
 pytestmark = pytest.mark.train
 FAST = dict(backbone="efficientnet_lite0", mode="frozen", image_size=64, epochs=5)

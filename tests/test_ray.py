@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, runs
-from core.locks import holder
-from core.paths import PROJECT_ROOT
+from core.base.locks import holder
+from core.base.paths import PROJECT_ROOT
+from core.serving import jobs
+from core.store import runs
 from tests.browser import (
     ADAMW,
     browser_page,
@@ -212,7 +213,7 @@ def test_executor_flags_fail_in_one_line_before_anything_runs(
 def test_heads_that_share_features_are_dealt_into_one_task_per_cluster_slot(tiny_data):
     """Six heads on two slots: two tasks of three, small and large slices in each; a fine-tune
     and a head on other features are tasks of their own."""
-    from core.ray_executor import _tasks
+    from core.serving.ray_executor import _tasks
 
     heads = [
         quick_run(tiny_data, slice=s, seed=seed) for s in ("1/class", "3/class", "100%") for seed in (1, 2)

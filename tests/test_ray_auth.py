@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
-from core.ray_executor import recorded_cluster_file
+from core.serving.ray_executor import recorded_cluster_file
+from core.store import runs
 from tests.browser import free_port
 from tests.command import core
 

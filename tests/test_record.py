@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import RunDamaged
-from core.record import Progress, metrics_line, read_metrics, read_progress, write_progress
+from core.base.errors import RunDamaged
+from core.store.record import Progress, metrics_line, read_metrics, read_progress, write_progress
 
 
 def test_a_half_written_last_metrics_line_is_left_out(tmp_path):

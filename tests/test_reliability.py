@@ -22,12 +22,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import doctor, jobs, runs
-from core.config import RunConfig
-from core.errors import DiskFull, RunDamaged
-from core.locks import is_held, try_lock
-from core.paths import PROJECT_ROOT, RESERVE_NAME, clean_temporaries, keep_reserve, write_json
-from core.pipeline import train_run
+from core.base.errors import DiskFull, RunDamaged
+from core.base.locks import is_held, try_lock
+from core.base.paths import PROJECT_ROOT, RESERVE_NAME, clean_temporaries, keep_reserve, write_json
+from core.engine.pipeline import train_run
+from core.serving import jobs
+from core.store import doctor, runs
+from core.store.config import RunConfig
 from tests.command import core
 from tests.quick import quick_run
 
@@ -137,7 +138,7 @@ def test_a_forked_child_does_not_keep_its_dead_parents_lock(tmp_path):
     worker's lock, or a restarted worker finds it taken and exits having done nothing."""
     lock = tmp_path / "worker.lock"
     script = (
-        "import os, time\nfrom pathlib import Path\nfrom core.locks import try_lock\n"
+        "import os, time\nfrom pathlib import Path\nfrom core.base.locks import try_lock\n"
         f"with try_lock(Path({str(lock)!r})):\n"
         "    child = os.fork()\n    if child == 0:\n        time.sleep(30)\n        os._exit(0)\n"
         "    print(child, flush=True)\n    time.sleep(30)\n"
@@ -316,7 +317,7 @@ def test_temporary_files_of_killed_writers_are_cleaned_but_live_ones_kept(tmp_pa
         [
             sys.executable,
             "-c",
-            f"from core.locks import try_lock\nimport time\n"
+            f"from core.base.locks import try_lock\nimport time\n"
             f"with try_lock(__import__('pathlib').Path({str(live)!r})):\n"
             "    print('held', flush=True); time.sleep(30)",
         ],
@@ -344,10 +345,12 @@ def test_doctor_reports_then_repairs_and_the_home_page_warns(tiny_data, cache_di
 
     monkeypatch.setenv("HMD_CACHE", str(cache_dir))
     home = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
-    assert (
-        "The cache needs attention: 1 damaged run, 1 leftover partial run, 1 temporary file"
-        in home.warning[0].value
-    )
+    warnings = [w.value for w in home.warning]
+    assert any(
+        "The cache needs attention: 1 damaged run, 1 leftover partial run, 1 temporary file" in w
+        for w in warnings
+    ), warnings
+    assert any(w.startswith(f"Run {trained} is damaged (predictions.csv has 3 bytes") for w in warnings)
 
     report = core(cache_dir, "doctor", "--json")
     assert report.returncode == 0, report.stderr

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
-from core.config import RunConfig
-from core.errors import UserError
-from core.paths import PROJECT_ROOT
-from core.pipeline import train_run
-from core.record import RunInfo
+from core.base.errors import UserError
+from core.base.paths import PROJECT_ROOT
+from core.engine.pipeline import train_run
+from core.store import runs
+from core.store.config import RunConfig
+from core.store.record import RunInfo
 from tests.quick import quick_run
 
 LEGACY = PROJECT_ROOT / "tests" / "fixtures" / "legacy-runs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import UserError
-from core.splits import ORIGINAL_SLICES, SliceSpec, curve_slices, make_splits, slice_sizes
+from core.base.errors import UserError
+from core.data.splits import ORIGINAL_SLICES, SliceSpec, curve_slices, make_splits, slice_sizes
 
 CLASSES = tuple(f"c{i}" for i in range(5))
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import runs
-from core.pipeline import sweep
-from core.record import Summary
-from core.tables import (
+from core.engine.pipeline import sweep
+from core.store import runs
+from core.store.record import Summary
+from core.store.tables import (
     cli_table,
     holdout_bars,
     run_labels,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import testsets
-from core.errors import UserError
-from core.pipeline import train_run
+from core.answers import testsets
+from core.base.errors import UserError
+from core.engine.pipeline import train_run
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from core.classifier import Classifier
-from core.runs import RunFolder
-from core.training import MIN_STEPS_PER_EPOCH, HeadRun, Schedule, fit_heads
+from core.engine.training import MIN_STEPS_PER_EPOCH, HeadRun, Schedule, fit_heads
+from core.models.classifier import Classifier
+from core.store.runs import RunFolder
 
 
 @pytest.mark.parametrize(

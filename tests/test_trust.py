@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import budget, runs
-from core.paths import PROJECT_ROOT, write_json
+from core.answers import budget
+from core.base.paths import PROJECT_ROOT, write_json
+from core.store import runs
 from tests.command import core
 from tests.quick import until_drawn
 
@@ -97,7 +98,7 @@ def test_calibration_of_a_run_committed_before_validation_files_is_computed(curv
     manifest = json.loads(folder.manifest.read_text())
     manifest.pop("validation.csv")
     Path(folder.manifest).write_text(json.dumps(manifest))
-    from core.pipeline import validation_of
+    from core.engine.pipeline import validation_of
 
     rebuilt = validation_of(runs.load(cache, largest))
     assert (rebuilt.image_index == recorded.image_index).all()
@@ -107,7 +108,7 @@ def test_calibration_of_a_run_committed_before_validation_files_is_computed(curv
 def test_cams_across_slices_show_one_image_as_labels_grow(curve_cache, largest, tmp_path):
     from PIL import Image
 
-    from core.cam import across_slices, animation
+    from core.answers.cam import across_slices, animation
 
     cache = tmp_path / "cams"
     shutil.copytree(curve_cache, cache)

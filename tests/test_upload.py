@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.datasets import scan
-from core.errors import UserError
-from core.upload import (
+from core.base.errors import UserError
+from core.data.datasets import scan
+from core.data.upload import (
     DEFAULT_LIMITS,
     Limits,
     delete_upload,

@@ -4,7 +4,7 @@ backbone: on a table whose answers are known."""
 import pandas as pd
 import pytest
 
-from core.tables import crossover, policy_grid
+from core.store.tables import crossover, policy_grid
 
 
 def synthetic_frame() -> pd.DataFrame:

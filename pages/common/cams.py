@@ -1,5 +1,5 @@
 """CAM overlays on a page without drawing them in the page: ask the CAM worker, follow it, let the
-person cancel, show the overlays once they exist (see :mod:`core.cam_requests`)."""
+person cancel, show the overlays once they exist (see :mod:`core.serving.cam_requests`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import cam_requests
+from core.serving import cam_requests
 from pages.common import state
 
 

@@ -1,4 +1,4 @@
-"""Cached reads of the on-disk cache, through :mod:`core.runs`. A complete run never changes,
+"""Cached reads of the on-disk cache, through :mod:`core.store.runs`. A complete run never changes,
 so its files are cached by run id; the list of runs is re-read only when the set of run
 folders changes."""
 
@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import audit, budget, runs
-from core.datasets import Dataset, folder_stamp, load_rgb, scan
-from core.images import square
-from core.record import Metrics, Predictions, Summary
-from core.tables import runs_frame
+from core.answers import audit, budget
+from core.data.datasets import Dataset, folder_stamp, load_rgb, scan
+from core.data.images import square
+from core.store import runs
+from core.store.record import Metrics, Predictions, Summary
+from core.store.tables import runs_frame
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -23,7 +24,7 @@ def _listing(cache: str, ids: tuple[str, ...]) -> runs.Listing:
 
 
 def run_table(cache: Path) -> pd.DataFrame:
-    """Every complete run as a row (see :func:`core.tables.runs_frame`), newest first."""
+    """Every complete run as a row (see :func:`core.store.tables.runs_frame`), newest first."""
     return runs_frame(_listing(str(cache), runs.complete_ids(cache)).summaries)
 
 
@@ -118,14 +119,14 @@ def selection(cache: str, data: str, experiment: str | None, ids: tuple[str, ...
 
 def html_report(cache: Path, data: str, experiment: str, target: float):
     """A callable the download button runs only when pressed (it draws CAMs and inlines plotly)."""
-    from core.report_html import render
+    from core.present.report_html import render
 
     return lambda: render(cache, data, target, experiment)
 
 
 @st.cache_data(show_spinner="Fitting each class's curve…", max_entries=32)
 def allocation(selection: budget.Selection, labels: int, base: str | None):
-    """:func:`core.budget.allocate` from ``base`` (within the pool when it is given)."""
+    """:func:`core.answers.budget.allocate` from ``base`` (within the pool when it is given)."""
     return budget.allocate(selection, labels, base, room=base is not None)
 
 
@@ -140,14 +141,14 @@ def base_counts(selection: budget.Selection, base: str) -> dict[str, int]:
 
 @st.cache_data(show_spinner="Measuring calibration…", max_entries=256)
 def calibration(cache: str, run_id: str):
-    from core.trust import run_calibration
+    from core.answers.trust import run_calibration
 
     return run_calibration(Path(cache), run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def threshold(cache: str, run_id: str, target: float):
-    from core.trust import run_threshold
+    from core.answers.trust import run_threshold
 
     return run_threshold(Path(cache), run_id, target)
 
@@ -155,8 +156,8 @@ def threshold(cache: str, run_id: str, target: float):
 @st.cache_data(show_spinner="Measuring every run of the experiment…", max_entries=32)
 def trust_by_size(cache: str, data: str, run_id: str, target: float, ids: tuple[str, ...]):
     """Calibration and automation against images per class, for the experiment of ``run_id``."""
-    from core.tables import experiment_label
-    from core.trust import by_size
+    from core.answers.trust import by_size
+    from core.store.tables import experiment_label
 
     config = runs.load(Path(cache), run_id).summary.config
     selection = budget.select(

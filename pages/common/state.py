@@ -10,8 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.config import Split
-from core.paths import DEFAULT_DATA, cache_root, read_json, write_json
+from core.base.paths import DEFAULT_DATA, cache_root, read_json, write_json
+from core.store.config import Split
 
 
 def cache_dir() -> Path:

@@ -1,13 +1,13 @@
 """The Data page's "add your own images" block: zips of class folders, or images under a class
-name, imported safely (see :mod:`core.upload`) with a progress bar."""
+name, imported safely (see :mod:`core.data.upload`) with a progress bar."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.datasets import IMAGE_EXTENSIONS
-from core.errors import UserError
-from core.upload import DEFAULT_LIMITS, ImportReport, import_images, import_zips
+from core.base.errors import UserError
+from core.data.datasets import IMAGE_EXTENSIONS
+from core.data.upload import DEFAULT_LIMITS, ImportReport, import_images, import_zips
 
 
 def block() -> str | None:
@@ -74,7 +74,7 @@ def _summary(imported: ImportReport) -> None:
 
 def deletion() -> None:
     """A picker of the uploaded datasets and a button that deletes one (its runs stay cached)."""
-    from core.upload import delete_upload, list_uploads
+    from core.data.upload import delete_upload, list_uploads
 
     uploaded = [p.name for p in list_uploads()]
     if not uploaded:

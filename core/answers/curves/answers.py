@@ -1,0 +1,399 @@
+"""Bootstrap ensembles of fits, and the answers built on them: accuracy at n, n for an accuracy, backtests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.answers.curves.calibration import Calibration, calibrate, weighted_quantile
+from core.answers.curves.families import FAMILIES, N_RANGE, Family, evaluate, inverse
+from core.answers.curves.fitting import (
+    Fit,
+    Observation,
+    curve_points,
+    fit_all,
+    fit_family,
+    noise_reason,
+    point_arrays,
+    run_groups,
+    shape_reason,
+)
+from core.base.intervals import Estimate, json_float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An estimate with its interval, or a plain ``reason`` why there is none.
+
+    ``per_family`` holds each family's answer on the original data (inf: never reached).
+    """
+
+    estimate: Estimate | None
+    beyond_reach: bool = False
+    reason: str | None = None
+    ceiling: Estimate | None = None
+    per_family: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "estimate": self.estimate.to_dict() if self.estimate else None,
+            "beyond_reach": self.beyond_reach,
+            "reason": self.reason,
+            "ceiling": self.ceiling.to_dict() if self.ceiling else None,
+            "per_family": {name: json_float(value) for name, value in self.per_family.items()},
+        }
+
+
+@dataclass(frozen=True)
+class BacktestRow:
+    n: float
+    measured: float
+    predicted: float
+    low: float
+    high: float
+    inside: bool
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Curves fitted up to ``fit_up_to`` images per class, checked against the larger measured counts.
+
+    ``mean_abs_error`` is in accuracy (0.012 is 1.2 points), ``coverage`` the share of rows inside their
+    interval, ``ratio_images`` the count the curves say reaches the accuracy measured at the largest
+    count over that count (above 1: the curves were pessimistic; None: never reached).
+    """
+
+    fit_up_to: float
+    rows: tuple[BacktestRow, ...] = ()
+    mean_abs_error: float | None = None
+    coverage: float | None = None
+    ratio_images: float | None = None
+    reason: str | None = None
+    calibrated: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "fit_up_to": self.fit_up_to,
+            "calibrated": self.calibrated,
+            "rows": [vars(row) for row in self.rows],
+            "mean_abs_error": self.mean_abs_error,
+            "coverage": self.coverage,
+            "ratio_images": json_float(self.ratio_images),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Fits to the original points, their bootstrap refits, and what the inner backtests on the
+    points say about them.
+
+    ``params`` maps each fitted family to a (1 + n_boot) x parameters array: row 0 the original fit,
+    then one row per replicate, NaN where a refit failed. ``largest``: the largest count fitted;
+    beyond it the answers are extrapolations, widened by ``calibration``.
+    """
+
+    fits: dict[str, Fit]
+    params: dict[str, np.ndarray]
+    calibration: Calibration
+    largest: float
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return self.calibration.weights
+
+
+def ensemble(
+    observations: Iterable[Observation],
+    n_boot: int,
+    rng: np.random.Generator,
+    n_holdout: int | None = None,
+    families: tuple[str, ...] | None = None,
+    calibrated: bool = True,
+) -> Ensemble | str:
+    """The ensemble of the observations, or the one-sentence reason they cannot be extrapolated.
+
+    ``families`` (all by default) are fitted; ``calibrated=False`` leaves out the inner backtests
+    (equal weights, bootstrap intervals only): the baselines the benchmarks compare against.
+    Each replicate resamples runs with replacement within every count, keeps the original weights
+    (so a resample that happens to repeat one run does not get an inflated weight) and refits each
+    family from its original parameters only: one start instead of several keeps it fast.
+    """
+    observations = list(observations)
+    points = curve_points(observations, n_holdout)
+    reason = shape_reason(points)
+    chosen = FAMILIES if families is None else {name: FAMILIES[name] for name in families}
+    fits = {} if reason else fit_all(points, chosen)
+    reason = reason or noise_reason(points, fits)
+    if reason:
+        return reason
+    x, _, sigma = point_arrays(points)
+    calibration = calibrate(points, fits) if calibrated else Calibration(dict.fromkeys(fits, 1 / len(fits)))
+    draws = [
+        runs[rng.integers(0, len(runs), (n_boot, len(runs)))].mean(1) for _, runs in run_groups(observations)
+    ]
+    means = np.stack(draws, axis=1)
+    params = {}
+    for name, fit in fits.items():
+        refits = [fit_family(FAMILIES[name], x, y, sigma, [fit.params]) for y in means]
+        failed = np.full(len(fit.params), np.nan)
+        params[name] = np.array([fit.params, *(failed if r is None else r for r in refits)])
+    return Ensemble(fits, params, calibration, float(x[-1]))
+
+
+def quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Empirical (1-level)/2 and (1+level)/2 quantiles, not interpolated: inf stays inf, never NaN."""
+    ordered = np.sort(values)
+    index = [max(0, math.ceil(q * len(ordered)) - 1) for q in ((1 - level) / 2, (1 + level) / 2)]
+    return float(ordered[index[0]]), float(ordered[index[1]])
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Each family's answer on the original data, and every family x replicate answer (NaN
+    dropped) with its weight: a family's weight shared among its replicates."""
+
+    per_family: dict[str, float]
+    values: np.ndarray
+    weights: np.ndarray
+
+
+def pool(
+    params: dict[str, np.ndarray],
+    answer: Callable[[Family, np.ndarray], np.ndarray],
+    weights: dict[str, float],
+) -> Pooled:
+    answers = {name: answer(FAMILIES[name], rows) for name, rows in params.items()}
+    values, shares = [], []
+    for name, found in answers.items():
+        kept = found[~np.isnan(found)]
+        values.append(kept)
+        shares.append(np.full(len(kept), weights.get(name, 0.0) / max(len(kept), 1)))
+    return Pooled(
+        {name: float(found[0]) for name, found in answers.items()},
+        np.concatenate(values),
+        np.concatenate(shares),
+    )
+
+
+def _estimate(pooled: Pooled, weights: dict[str, float], level: float) -> Estimate:
+    """Weighted median over families, interval from the weighted pool, widened if need be so that
+    it holds the median."""
+    names = list(pooled.per_family)
+    point = weighted_quantile(
+        np.array([pooled.per_family[n] for n in names]), np.array([weights.get(n, 0.0) for n in names]), 0.5
+    )
+    low, high = (
+        weighted_quantile(pooled.values, pooled.weights, q) for q in ((1 - level) / 2, (1 + level) / 2)
+    )
+    return Estimate(point, min(low, point), max(high, point))
+
+
+def _ceiling(fitted: Ensemble, level: float) -> Estimate | None:
+    saturating = {name: rows for name, rows in fitted.params.items() if FAMILIES[name].ceiling}
+    if not saturating:
+        return None
+    weights = {name: fitted.weights.get(name, 0.0) for name in saturating}
+    if not sum(weights.values()):
+        weights = dict.fromkeys(saturating, 1.0)
+    return _estimate(pool(saturating, lambda family, rows: family.ceiling(rows), weights), weights, level)
+
+
+def _predict(fitted: Ensemble, n: float, level: float) -> Estimate:
+    """The accuracy at ``n``: the bootstrap's interval, widened beyond the fitted counts by what
+    the inner backtests show the curves miss (:meth:`Calibration.widen`)."""
+    pooled = pool(fitted.params, lambda family, rows: evaluate(family, rows, n), fitted.weights)
+    return fitted.calibration.widen(_estimate(pooled, fitted.weights, level), n / fitted.largest, level)
+
+
+def check_fraction(value: float, what: str) -> None:
+    """Raise ValueError unless 0 < value < 1."""
+    if not 0 < value < 1:
+        raise ValueError(f"{what} must be strictly between 0 and 1, got {value}")
+
+
+def fit(
+    observations: Iterable[Observation], n_boot: int = 200, seed: int = 0, n_holdout: int | None = None
+) -> Ensemble | str:
+    """The bootstrap ensemble of the observations (one fit serves every answer below), or the
+    one-sentence reason they cannot be extrapolated."""
+    return ensemble(observations, n_boot, np.random.default_rng(seed), n_holdout)
+
+
+def accuracy_at(
+    observations: Iterable[Observation],
+    n: float,
+    level: float = 0.8,
+    n_boot: int = 200,
+    seed: int = 0,
+    n_holdout: int | None = None,
+) -> Answer:
+    """Holdout accuracy the fitted curves predict at ``n`` images per class, with a ``level`` interval.
+
+    Raises:
+        ValueError: ``n`` is not positive, ``level`` is not in (0, 1), or an observation is bad.
+    """
+    return answer_at(fit(observations, n_boot, seed, n_holdout), n, level)
+
+
+def answer_at(fitted: Ensemble | str, n: float, level: float = 0.8) -> Answer:
+    """:func:`accuracy_at` from an ensemble already fitted."""
+    check_fraction(level, "level")
+    if not (math.isfinite(n) and n > 0):
+        raise ValueError(f"images per class must be positive, got {n}")
+    if isinstance(fitted, str):
+        return Answer(None, reason=fitted)
+    per_family = {
+        name: float(evaluate(FAMILIES[name], rows[:1], n)[0]) for name, rows in fitted.params.items()
+    }
+    return Answer(_predict(fitted, n, level), ceiling=_ceiling(fitted, level), per_family=per_family)
+
+
+def band(fitted: Ensemble, ns: Iterable[float], level: float = 0.8) -> list[Estimate]:
+    """The predicted accuracy with its interval at each of ``ns``: the curve and band to draw."""
+    return [_predict(fitted, float(n), level) for n in ns]
+
+
+def images_needed(
+    observations: Iterable[Observation],
+    target: float,
+    level: float = 0.8,
+    n_boot: int = 200,
+    seed: int = 0,
+    n_holdout: int | None = None,
+) -> Answer:
+    """Images per class needed to reach holdout accuracy ``target``, with a ``level`` interval.
+
+    Beyond reach (no estimate, ``beyond_reach`` set, the ceiling in the reason) when more than
+    (1-level)/2 of the pooled answers never reach the target, or most families on the original data
+    do not. A target the measured points already reach still gets the fitted curves' answer and
+    interval, which may lie below the largest measured count: the curves smooth out the seed noise.
+
+    Raises:
+        ValueError: ``target`` or ``level`` is not strictly between 0 and 1, or an observation is bad.
+    """
+    check_fraction(target, "target accuracy")
+    return answer_needed(fit(observations, n_boot, seed, n_holdout), target, level)
+
+
+def answer_needed(fitted: Ensemble | str, target: float, level: float = 0.8) -> Answer:
+    """:func:`images_needed` from an ensemble already fitted."""
+    check_fraction(target, "target accuracy")
+    check_fraction(level, "level")
+    if isinstance(fitted, str):
+        return Answer(None, reason=fitted)
+    pooled = pool(fitted.params, lambda family, rows: inverse(family, rows, target), fitted.weights)
+    per_family, ceiling = pooled.per_family, _ceiling(fitted, level)
+    never = float(np.sum(pooled.weights[np.isinf(pooled.values)]) / np.sum(pooled.weights))
+    estimate = _estimate(pooled, fitted.weights, level)
+    if never > (1 - level) / 2 or math.isinf(estimate.estimate):
+        return Answer(None, True, _beyond_reason(target, never, ceiling, level), ceiling, per_family)
+    # the calibrated band's edges: where its upper edge reaches the target, where its lower edge does
+    soonest, latest = (_first_reaching(fitted, target, level, edge) for edge in ("high", "low"))
+    if math.isinf(latest):
+        reason = (
+            _uncalibrated_reason(fitted, target, level)
+            if fitted.calibration.calibrated
+            else _beyond_reason(target, never, ceiling, level)
+        )
+        return Answer(None, True, reason, ceiling, per_family)
+    estimate = Estimate(estimate.estimate, min(estimate.low, soonest), max(estimate.high, latest))
+    return Answer(estimate, ceiling=ceiling, per_family=per_family)
+
+
+SEARCH_POINTS = 120  # log-spaced counts searched beyond the fitted ones for a band edge's crossing
+
+
+def _first_reaching(fitted: Ensemble, target: float, level: float, edge: str) -> float:
+    """The smallest count beyond the largest fitted one at which the band's ``edge`` reaches
+    ``target`` (inf: never within ``N_RANGE``); the largest fitted count when it is there already.
+    Searched on a log grid, then by bisection within the step that crosses."""
+
+    def reaches(n: float) -> bool:
+        return getattr(_predict(fitted, n, level), edge) >= target
+
+    grid = np.geomspace(fitted.largest, N_RANGE[1], SEARCH_POINTS)
+    crossing = next((i for i, n in enumerate(grid) if reaches(float(n))), None)
+    if crossing is None:
+        return math.inf
+    if crossing == 0:
+        return float(grid[0])
+    low, high = math.log(grid[crossing - 1]), math.log(grid[crossing])
+    for _ in range(20):
+        middle = (low + high) / 2
+        low, high = (low, middle) if reaches(math.exp(middle)) else (middle, high)
+    return math.exp(high)
+
+
+def _uncalibrated_reason(fitted: Ensemble, target: float, level: float) -> str:
+    low, _ = fitted.calibration.arms(level)
+    return (
+        f"The {level:.0%} interval has no upper end: fitted on this data's own smaller slices, the "
+        f"curves overshot the larger ones by up to {-100 * low:.1f} accuracy points per e-fold of "
+        f"extrapolation, and allowing for that, {target:g} may never be reached."
+    )
+
+
+def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level: float) -> str:
+    within = f"within {N_RANGE[1]:,.0f} images per class"
+    if ceiling is None:
+        return f"{target:g} is not reached by {never:.0%} of the fitted curves {within}."
+    limit = f"ceiling {ceiling.estimate:.3f}, {level:.0%} interval {ceiling.low:.3f} to {ceiling.high:.3f}"
+    if target >= ceiling.estimate:
+        return f"{target:g} is above what the fitted curves reach ({limit})."
+    return (
+        f"The {level:.0%} interval has no upper end: {never:.0%} of the bootstrap curves never reach "
+        f"{target:g} {within} ({limit})."
+    )
+
+
+def backtest(
+    observations: Iterable[Observation],
+    fit_up_to: float,
+    level: float = 0.8,
+    n_boot: int = 200,
+    seed: int = 0,
+    n_holdout: int | None = None,
+    families: tuple[str, ...] | None = None,
+    calibrated: bool = True,
+) -> Backtest:
+    """Fit on the counts up to ``fit_up_to`` and check the predictions against the larger measured ones.
+
+    Tells how far the curves can be trusted on this dataset: a row is inside when the measured mean
+    falls in its predicted interval. The fit is the whole procedure, inner backtests on the counts
+    up to ``fit_up_to`` included (``families`` and ``calibrated``: see :func:`ensemble`).
+
+    Raises:
+        ValueError: ``level`` is not in (0, 1), or an observation is bad.
+    """
+    check_fraction(level, "level")
+    observations = list(observations)
+    held = [p for p in curve_points(observations, n_holdout) if p.n > fit_up_to]
+    if not held:
+        return Backtest(fit_up_to, reason=f"No measured count above {fit_up_to:g} images per class to check.")
+    train = [obs for obs in observations if obs.n <= fit_up_to]
+    fitted = ensemble(train, n_boot, np.random.default_rng(seed), n_holdout, families, calibrated)
+    if isinstance(fitted, str):
+        return Backtest(fit_up_to, reason=f"Fitted up to {fit_up_to:g} images per class: {fitted}")
+    rows = []
+    for point in held:
+        band = _predict(fitted, point.n, level)
+        inside = band.low <= point.mean <= band.high
+        rows.append(BacktestRow(point.n, point.mean, band.estimate, band.low, band.high, inside))
+    names = list(fitted.params)
+    need = weighted_quantile(
+        np.array([inverse(FAMILIES[name], fitted.params[name][:1], held[-1].mean)[0] for name in names]),
+        np.array([fitted.weights.get(name, 0.0) for name in names]),
+        0.5,
+    )
+    return Backtest(
+        fit_up_to,
+        tuple(rows),
+        float(np.mean([abs(row.predicted - row.measured) for row in rows])),
+        float(np.mean([row.inside for row in rows])),
+        float(need / held[-1].n) if math.isfinite(need) else None,
+        calibrated=fitted.calibration.calibrated,
+    )

@@ -1,0 +1,375 @@
+"""Plotly figures for the pages and the HTML report: training curves, holdout bars, learning curves,
+confusion matrices, class counts. Plain plotly, no Streamlit."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from core.store.record import Metrics
+from core.store.tables import short_names
+
+PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
+
+
+def smooth(values: pd.Series, weight: float) -> pd.Series:
+    """Exponential moving average, as TensorBoard smooths (0 = raw, 0.99 = very smooth)."""
+    if weight <= 0:
+        return values
+    return values.ewm(alpha=1 - weight, adjust=True).mean()
+
+
+def curves(
+    series: dict[str, Metrics], metric: str, smoothing: float = 0.0, hover: dict[str, str] | None = None
+) -> go.Figure:
+    """Train (solid) and validation (dashed) ``metric`` per epoch, one colour per run (legend:
+    the short label; hover: ``hover``'s full one); a legend click hides a run, a double click
+    isolates it. The legend sits under the plot, so the plot keeps its width."""
+    figure = go.Figure()
+    for i, (label, metrics) in enumerate(series.items()):
+        full = (hover or {}).get(label, label)
+        epochs = metrics.epochs
+        colour = PALETTE[i % len(PALETTE)]
+        for stage, dash in (("train", "solid"), ("val", "dash")):
+            column = f"{stage}_{metric}"
+            if column not in epochs or epochs.empty:
+                continue
+            figure.add_trace(
+                go.Scatter(
+                    x=epochs["epoch"] + 1,
+                    y=smooth(epochs[column], smoothing),
+                    mode="lines",
+                    line={"color": colour, "dash": dash},
+                    name=f"{label} ({stage})",
+                    legendgroup=label,
+                    hovertemplate=f"{full}<br>epoch %{{x}}: {stage} {metric} %{{y:.3f}}<extra></extra>",
+                )
+            )
+    figure.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        height=460,
+        margin={"t": 30, "l": 60},
+        legend={"font": {"size": 11}, "orientation": "h", "y": -0.25},
+    )
+    longest = max((len(m.epochs) for m in series.values()), default=0)
+    if longest <= 12:  # plotly would tick a short run at 1.5, 2.5: epochs are whole
+        figure.update_xaxes(dtick=1)
+    return figure
+
+
+def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
+    """Holdout accuracy per slice, one bar per experiment (:func:`core.store.tables.holdout_bars`).
+    Black whiskers: the standard deviation over seeds; grey: the 95% interval of the finite
+    holdout. Legends name only what differs between the experiments; hover gives everything."""
+    names = short_names(sorted(bars["experiment"].unique()))
+    figure = go.Figure()
+    for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
+        rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
+        colour = PALETTE[i % len(PALETTE)]
+        hover = [
+            f"{experiment}<br>{r.slice}: {r.accuracy:.3f} over {r.seeds} seed(s), sd {r.spread:.3f}<br>"
+            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.3f} to {r.high:.3f}<br>"
+            f"{r.n_train:,.0f} training images"
+            for r in rows.itertuples()
+        ]
+        common = {
+            "x": rows["slice"],
+            "y": rows["accuracy"],
+            "offsetgroup": experiment,
+            "legendgroup": experiment,
+        }
+        figure.add_trace(
+            go.Bar(
+                **common,
+                name=names[experiment],
+                marker_color=colour,
+                text=rows["accuracy"],
+                texttemplate="%{text:.2f}",
+                textposition="inside",
+                insidetextanchor="start",
+                hovertext=hover,
+                hoverinfo="text",
+                error_y={"type": "data", "array": rows["spread"], "color": "#222", "width": 3},
+            )
+        )
+        figure.add_trace(
+            go.Bar(
+                **common,
+                showlegend=False,
+                marker={"color": "rgba(0,0,0,0)"},
+                hoverinfo="skip",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": rows["high"] - rows["accuracy"],
+                    "arrayminus": rows["accuracy"] - rows["low"],
+                    "color": "#9aa5b1",
+                    "thickness": 1.5,
+                    "width": 8,
+                },
+            )
+        )
+    figure.update_layout(
+        barmode="group",
+        yaxis={"range": [0, 1.05], "title": "holdout accuracy"},
+        height=440,
+        legend={"orientation": "h", "y": -0.2, "title": {"text": "experiment"}},
+        margin={"t": 30},
+        bargap=0.25,
+    )
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)  # "5%" is not 5
+    return figure
+
+
+def confusion(matrix, classes) -> go.Figure:
+    figure = px.imshow(
+        [list(row) for row in matrix],
+        x=list(classes),
+        y=list(classes),
+        text_auto=True,
+        color_continuous_scale="Blues",
+        labels={"x": "predicted", "y": "true", "color": "images"},
+    )
+    figure.update_layout(height=480, margin={"t": 30})
+    return figure
+
+
+def class_counts(counts: dict[str, int]) -> go.Figure:
+    figure = px.bar(
+        x=list(counts),
+        y=list(counts.values()),
+        labels={"x": "class", "y": "readable images"},
+        color_discrete_sequence=PALETTE,
+    )
+    figure.update_layout(height=320, margin={"t": 20})
+    return figure
+
+
+def learning_curve(
+    points,
+    band: list[tuple[float, object]] | None = None,
+    target: float | None = None,
+    answer=None,
+    level: float = 0.8,
+    reliable_up_to: float | None = None,
+) -> go.Figure:
+    """Holdout accuracy against images per class on a log axis: measured means with their seed
+    spreads (sample seeds as a shaded band, training seeds as error bars, told apart in the
+    legend), the fitted curves' weighted median and ``level`` interval beyond them, the target
+    with the answer's interval, and beyond ``reliable_up_to`` a grey region marked unreliable.
+    ``points`` are :class:`core.answers.budget.CurvePoint`; ``band`` pairs of (images per class,
+    Estimate); ``answer`` an Estimate of images per class."""
+    figure = go.Figure()
+    xs = [p.images_per_class for p in points]
+    means = [p.accuracy for p in points]
+    if band:
+        ns = [n for n, _ in band]
+        figure.add_trace(
+            go.Scatter(
+                x=ns + ns[::-1],
+                y=[e.high for _, e in band] + [e.low for _, e in band][::-1],
+                fill="toself",
+                fillcolor="rgba(255,127,14,0.18)",
+                line={"width": 0},
+                hoverinfo="skip",
+                name=f"fitted curves, {level:.0%} interval",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=ns,
+                y=[e.estimate for _, e in band],
+                mode="lines",
+                line={"color": "#ff7f0e", "dash": "dash"},
+                name="fitted (families weighted by their backtest)",
+                hovertemplate="%{x:,.0f} images/class: %{y:.3f}<extra>fitted</extra>",
+            )
+        )
+    sample = [p.sample_spread or 0.0 for p in points]
+    together = any(p.together for p in points)
+    label = "spread over seeds (sample and training together)" if together else "spread over sample seeds"
+    figure.add_trace(
+        go.Scatter(
+            x=xs + xs[::-1],
+            y=[m + s for m, s in zip(means, sample, strict=True)]
+            + [m - s for m, s in zip(means, sample, strict=True)][::-1],
+            fill="toself",
+            fillcolor="rgba(31,119,180,0.18)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name=f"{label} (±1 sd)",
+        )
+    )
+    seed_spread = [p.seed_spread or 0.0 for p in points]
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=means,
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+            name="measured (mean over runs)",
+            error_y={"type": "data", "array": seed_spread, "visible": any(seed_spread), "color": "#1f77b4"},
+            customdata=[[p.slice, p.runs] for p in points],
+            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.3f} over "
+            "%{customdata[1]} runs<extra></extra>",
+        )
+    )
+    if any(seed_spread):
+        figure.data[-1].name = "measured; error bars: spread over training seeds"
+    if target is not None:
+        figure.add_hline(
+            y=target,
+            line={"dash": "dot", "color": "#2ca02c"},
+            annotation_text=f"target {target:g}",
+            annotation_position="top left",
+        )
+    if answer is not None:
+        figure.add_vrect(x0=answer.low, x1=answer.high, fillcolor="rgba(44,160,44,0.12)", line_width=0)
+        figure.add_vline(x=answer.estimate, line={"color": "#2ca02c"})
+    right = max(
+        xs[-1] * 4,
+        reliable_up_to * 2 if reliable_up_to else 0,
+        answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0,
+    )
+    if reliable_up_to:
+        figure.add_vrect(x0=reliable_up_to, x1=right * 10, fillcolor="rgba(120,120,120,0.22)", line_width=0)
+        figure.add_annotation(
+            x=math.log10(reliable_up_to),  # a log axis places annotations by the exponent
+            y=0.02,
+            yref="paper",
+            text="unreliable beyond here",
+            showarrow=False,
+            xanchor="right",
+            font={"color": "#52606d"},
+        )
+    figure.update_xaxes(
+        type="log", title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
+    )
+    floor = min(min(means) - 0.1, target - 0.1 if target is not None else 1.0)
+    figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0])
+    figure.update_layout(height=460, margin={"t": 30}, legend={"orientation": "h", "y": -0.22})
+    return figure
+
+
+def per_class_curves(curves: dict[str, list[tuple[float, float]]]) -> go.Figure:
+    """Each class's holdout recall against its own training images (means over runs)."""
+    figure = go.Figure()
+    for i, (name, pairs) in enumerate(sorted(curves.items())):
+        pairs = sorted(pairs)
+        figure.add_trace(
+            go.Scatter(
+                x=[n for n, _ in pairs],
+                y=[r for _, r in pairs],
+                mode="lines+markers",
+                name=name,
+                line={"color": PALETTE[i % len(PALETTE)]},
+                hovertemplate=f"{name}: %{{x:,.0f}} images, recall %{{y:.3f}}<extra></extra>",
+            )
+        )
+    figure.update_xaxes(type="log", title="training images of the class (log scale)")
+    figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02])
+    figure.update_layout(height=420, margin={"t": 30})
+    return figure
+
+
+def reliability(before, after) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin as trained (bars, one per non-empty
+    bin, its image count on it) and after temperature scaling (markers at each bin's mean
+    confidence); the diagonal is a calibrated model. ``before``/``after``:
+    :class:`core.answers.calibration.Bin`."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Bar(
+            x=[(b.low + b.high) / 2 for b in before],
+            y=[b.accuracy for b in before],
+            width=[(b.high - b.low) * 0.92 for b in before],
+            name="as trained",
+            marker_color="#1f77b4",
+            opacity=0.8,
+            text=[f"{b.count}" for b in before],
+            textposition="outside",
+            customdata=[[b.confidence, b.count] for b in before],
+            hovertemplate="mean confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>"
+            "%{customdata[1]} images<extra>as trained</extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[b.confidence for b in after],
+            y=[b.accuracy for b in after],
+            mode="lines+markers",
+            marker={"size": [6 + 14 * (b.count / max(1, max(a.count for a in after))) ** 0.5 for b in after]},
+            name="temperature-scaled",
+            line={"color": "#ff7f0e"},
+            customdata=[b.count for b in after],
+            hovertemplate="mean confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} images"
+            "<extra>temperature-scaled</extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#7f7f7f"},
+            name="perfectly calibrated",
+            hoverinfo="skip",
+        )
+    )
+    figure.update_layout(
+        height=420,
+        margin={"t": 30},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={"title": "confidence (top-class probability)", "range": [0, 1]},
+        yaxis={"title": "accuracy of the images in the bin", "range": [0, 1.08]},
+    )
+    return figure
+
+
+def trust_by_size(points, target: float) -> go.Figure:
+    """ECE before and after scaling, and the share automated at ``target``, against images per
+    class (``points`` are :class:`core.answers.trust.SizePoint`)."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("calibration error (ECE)", f"share automated at {target:.0%} accuracy"),
+    )
+    xs = [p.images_per_class for p in points]
+    lines = (
+        ("ECE as trained", [p.ece for p in points], "#1f77b4", 1),
+        ("ECE temperature-scaled", [p.ece_scaled for p in points], "#ff7f0e", 1),
+        ("share automated", [p.automated_share for p in points], "#2ca02c", 2),
+    )
+    for name, ys, color, col in lines:
+        figure.add_trace(
+            go.Scatter(x=xs, y=ys, name=name, mode="lines+markers", line={"color": color}, connectgaps=False),
+            row=1,
+            col=col,
+        )
+    figure.update_xaxes(type="log", title="images per class (log scale)")
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    figure.update_layout(height=380, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
+    return figure
+
+
+def policy_heatmap(grid: pd.DataFrame) -> go.Figure:
+    """Holdout accuracy by augmentation policy and slice (:func:`core.store.tables.policy_grid`)."""
+    figure = px.imshow(
+        grid.values,
+        x=list(grid.columns),
+        y=list(grid.index),
+        text_auto=".2f",
+        aspect="auto",
+        color_continuous_scale="Viridis",
+        labels={"x": "slice", "y": "augmentation", "color": "accuracy"},
+    )
+    figure.update_xaxes(type="category")
+    figure.update_layout(height=120 + 45 * len(grid.index), margin={"t": 20})
+    return figure

@@ -1,0 +1,204 @@
+"""One self-contained HTML report of an experiment on a dataset, for people without the tool.
+
+It opens offline in any browser and asks nothing of the network: plotly's JavaScript is inlined
+once, the Grad-CAM examples are embedded as data URIs, and no font, style or script is linked.
+It shows the dataset, the learning curve with its extrapolation and backtest, the budget answer
+for a target, the holdout bars over seeds, the argmax-against-threshold table, and a few CAMs of
+the largest slice's mistakes. It reads cached runs; CAMs are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.answers import budget
+from core.answers.cam import gallery, pair_overlays
+from core.base.errors import UserError
+from core.base.paths import write_atomic
+from core.data.splits import make_splits
+from core.present import figures
+from core.store import runs
+from core.store.tables import holdout_bars, runs_frame, slice_order, threshold_table
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#1f2933;line-height:1.45}
+h1{margin-bottom:.2em} .lead{font-size:1.15em} .answer{font-size:1.3em;background:#eef7ee;padding:.6em .9em;
+border-left:5px solid #2ca02c} table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+td,th{border:1px solid #d5dbe1;padding:.3em .6em;text-align:right} th{background:#f3f5f7}
+td:first-child,th:first-child{text-align:left}
+.cams{display:grid;grid-template-columns:repeat(3,minmax(0,260px));gap:.6em}
+.cams figure{margin:0} .cams img{width:100%;image-rendering:pixelated} figcaption{font-size:.85em}
+.small{color:#52606d;font-size:.88em}
+.caveat{background:#fff7e6;border-left:5px solid #e8a33d;padding:.5em .9em}
+"""
+
+
+def write_report(
+    cache_dir: Path, data: str | Path, out: Path, target: float | None = None, experiment: str | None = None
+) -> Path:
+    """Write :func:`render` to ``out`` (atomically) and return its path.
+
+    Raises:
+        UserError: as :func:`render`, or ``out`` is a folder.
+    """
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the path of the .html file to write")
+    write_atomic(out, render(cache_dir, data, target, experiment).encode())
+    return out
+
+
+def render(
+    cache_dir: Path,
+    data: str | Path,
+    target: float | None = None,
+    experiment: str | None = None,
+    examples: int = 4,
+) -> str:
+    """The report of ``experiment`` on ``data`` as one HTML page.
+
+    Raises:
+        UserError: no runs for the dataset, too few slices, or a target outside (0, 1).
+    """
+    selection = budget.select(cache_dir, data, experiment)
+    analysis = budget.analyse(selection)
+    report = budget.report(analysis, analysis.suggested_target() if target is None else target)
+    body = "\n".join(
+        [
+            _header(selection, report),
+            _learning_curve(report),
+            _bars_and_thresholds(selection, cache_dir),
+            _mistakes(selection, cache_dir, examples),
+            f'<p class="small">Made by How Much Data? on {time.strftime("%Y-%m-%d %H:%M")} from '
+            f"{len(selection.summaries)} cached runs. Every number comes from those runs. "
+            f"{budget.INTERVALS_EXPLAINED.format(level=report.level)}</p>",
+        ]
+    )
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>How much data? "
+        f"{html.escape(selection.dataset.root.name)}</title><style>{STYLE}</style>"
+        f"<script>{_plotly_js()}</script></head><body>{body}</body></html>"
+    )
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _figure(figure) -> str:
+    return figure.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
+
+
+def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
+    dataset = selection.dataset
+    config = selection.summaries[0].config
+    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    counts = ", ".join(f"{html.escape(name)} {n}" for name, n in dataset.counts().items())
+    return (
+        f"<h1>How much data does {html.escape(dataset.root.name)} need?</h1>"
+        f'<p class="lead">{len(dataset):,} labelled images in {len(dataset.classes)} classes ({counts}). '
+        f"Every run is scored on the same fixed holdout of {len(splits.holdout):,} images; "
+        f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
+        f'<p class="small">Experiment: {html.escape(selection.experiment)}</p>'
+        f'<p class="answer">{html.escape(_answer_sentence(report))}</p>'
+        + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
+    )
+
+
+def _answer_sentence(report: budget.BudgetReport) -> str:
+    needed = report.needed
+    if needed.estimate:
+        return (
+            f"To reach a holdout accuracy of {report.target:g}: about "
+            f"{budget.stated(needed.estimate, report.level, ',.0f')} images per class."
+        )
+    return f"A holdout accuracy of {report.target:g}: no estimate. {needed.reason}"
+
+
+def _learning_curve(report: budget.BudgetReport) -> str:
+    figure = figures.learning_curve(
+        report.points, report.band, report.target, report.needed.estimate, report.level, report.reliable_up_to
+    )
+    rows = "".join(
+        f"<tr><td>{row.n:g}</td><td>{row.measured:.3f}</td><td>{row.predicted:.3f}</td>"
+        f"<td>{row.low:.3f} to {row.high:.3f}</td><td>{'yes' if row.inside else 'no'}</td></tr>"
+        for row in report.backtest.rows
+    )
+    table = (
+        "<table><tr><th>images per class</th><th>measured</th><th>predicted</th>"
+        f"<th>{report.level:.0%} interval</th><th>inside</th></tr>{rows}</table>"
+        if rows
+        else ""
+    )
+    return (
+        f"<h2>Learning curve</h2>{_figure(figure)}<h3>Backtest on this data</h3>"
+        f"<p>{html.escape(budget.backtest_sentence(report.backtest, report.level))}</p>{table}"
+    )
+
+
+def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> str:
+    frame = runs_frame(list(selection.summaries))
+    bars = figures.holdout_bars(holdout_bars(frame), slice_order(frame))
+    predictions = {rid: runs.load(cache_dir, rid).predictions() for rid in frame.run_id}
+    table = threshold_table(frame, predictions, 0.8).drop(columns=["dataset", "experiment"])
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    return (
+        f"<h2>Holdout accuracy by slice</h2>{_figure(bars)}<p class=small>Bars are means over seeds; error "
+        "bars the standard deviation over seeds.</p><h2>Argmax against confidence</h2>"
+        f"<table><tr>{header}</tr>{rows}</table><p class=small>P(true)&gt;t counts an image only when the "
+        "true class gets more than t; coverage@t is the share of images whose top probability is at "
+        "least t, selective@t the accuracy on those alone.</p>"
+    )
+
+
+def _cell(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _mistakes(selection: budget.Selection, cache_dir: Path, examples: int) -> str:
+    largest = max(selection.summaries, key=lambda s: (s.n_train, -s.config.sample_seed, -s.config.seed))
+    wrong = gallery(cache_dir, largest.run_id, "misclassified").head(examples)
+    if wrong.empty:
+        return "<h2>Mistakes</h2><p>The largest slice's run made no mistake on the holdout.</p>"
+    pixels = runs.load(cache_dir, largest.run_id).images()
+    figures_html = []
+    for row, (predicted, true) in zip(
+        wrong.itertuples(), pair_overlays(cache_dir, largest.run_id, wrong), strict=True
+    ):
+        cells = [
+            (_data_uri(pixels[int(row.image_index)]), f"{html.escape(str(row.path))}: {row.true}"),
+            (
+                _data_uri(np.asarray(Image.open(predicted))),
+                f"where it looked for '{row.pred}' (predicted, P={row.p_max:.2f})",
+            ),
+            (_data_uri(np.asarray(Image.open(true))), f"where it would look for '{row.true}' (true)"),
+        ]
+        figures_html += [
+            f'<figure><img src="{uri}" alt=""><figcaption>{html.escape(caption)}</figcaption></figure>'
+            for uri, caption in cells
+        ]
+    return (
+        f"<h2>Where the model looked on its mistakes</h2><p>Grad-CAM of the {largest.config.slice} run "
+        "(red: evidence for the class; blue: none).</p>"
+        f'<div class="cams">{"".join(figures_html)}</div>'
+    )
+
+
+def _data_uri(pixels: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels)).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -1,0 +1,162 @@
+"""CAM overlays drawn in a process of their own, so that a page never computes them in its script
+thread: a slow method (ScoreCAM: seconds per image on a CPU) can be followed, cancelled, and left
+behind by a closed tab without keeping the server busy.
+
+::
+
+    cache/cams/requests/<key>.json       what to draw: (run, image, class) triples and the method
+    cache/cams/requests/<key>.progress   how far the drawing has got
+    cache/cams/requests/<key>.cancel     appears when someone asks it to stop
+    cache/cams/requests/worker.lock      held by the live CAM worker
+
+A request is keyed by its content, so asking twice (two tabs, a rerun) draws once; overlays are
+the same cached PNGs :func:`core.answers.cam.overlays` writes, so a page shows them as soon as they exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.answers.cam import check_method, overlay_path, overlays
+from core.base import background
+from core.base.errors import UserError
+from core.base.locks import is_held, try_lock
+from core.base.paths import read_json, write_json
+
+Item = tuple[str, int, int]  # run id, dataset image index, class index
+
+
+class Cancelled(Exception):
+    """A request's cancel file appeared."""
+
+
+def _folder(cache_dir: Path) -> Path:
+    folder = cache_dir / "cams" / "requests"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def missing(cache_dir: Path, items: Iterable[Item], method: str, source: str = "") -> list[Item]:
+    """The items whose overlay is not drawn yet (``source``: see :func:`core.answers.cam.overlays`)."""
+    return [
+        item
+        for item in items
+        if not overlay_path(cache_dir, item[0], method, item[1], item[2], source).exists()
+    ]
+
+
+@dataclass(frozen=True)
+class Status:
+    """How far a request has got; ``error`` says why it stopped early."""
+
+    done: int
+    total: int
+    finished: bool
+    error: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def request(cache_dir: Path, items: list[Item], method: str, source: str = "") -> str:
+    """Ask for the overlays of ``items`` and make sure a CAM worker draws them; returns the
+    request's key (the same for the same items and method).
+
+    Raises:
+        UserError: unknown method.
+    """
+    check_method(method)
+    todo = missing(cache_dir, items, method, source)
+    key = hashlib.blake2b(json.dumps([method, source, sorted(todo)]).encode(), digest_size=8).hexdigest()
+    folder = _folder(cache_dir)
+    (folder / f"{key}.cancel").unlink(missing_ok=True)
+    if todo and not (folder / f"{key}.json").exists():
+        write_json(folder / f"{key}.progress", {"done": 0, "total": len(todo), "error": None})
+        write_json(
+            folder / f"{key}.json", {"method": method, "items": todo, "source": source, "time": time.time()}
+        )
+    if todo:
+        _ensure_worker(cache_dir)
+    return key
+
+
+def status(cache_dir: Path, key: str) -> Status:
+    folder = _folder(cache_dir)
+    try:
+        progress = read_json(folder / f"{key}.progress")
+    except (OSError, ValueError):
+        return Status(0, 0, True)
+    pending = (folder / f"{key}.json").exists()
+    if pending and not is_held(_lock(cache_dir)) and _started_exited(cache_dir):
+        _ensure_worker(cache_dir)  # its worker died (a reboot, a kill): another takes it up
+    return Status(progress["done"], progress["total"], not pending, progress.get("error"))
+
+
+def cancel(cache_dir: Path, key: str) -> None:
+    (_folder(cache_dir) / f"{key}.cancel").touch()
+
+
+def _lock(cache_dir: Path) -> Path:
+    return _folder(cache_dir) / "worker.lock"
+
+
+_started: dict[Path, subprocess.Popen] = {}
+
+
+def _started_exited(cache_dir: Path) -> bool:
+    process = _started.get(cache_dir)
+    return process is None or process.poll() is not None
+
+
+def _ensure_worker(cache_dir: Path) -> None:
+    if is_held(_lock(cache_dir)) or not _started_exited(cache_dir):
+        return
+    _started[cache_dir] = background.start(cache_dir, "cam-worker", _folder(cache_dir) / "worker.log")
+
+
+def work(cache_dir: Path) -> int:
+    """Draw every waiting request, oldest first, until none is left; returns how many were done.
+    One CAM worker per cache (a second exits at once)."""
+    count = 0
+    with try_lock(_lock(cache_dir)) as acquired:
+        if not acquired:
+            return 0
+        while waiting := sorted(_folder(cache_dir).glob("*.json"), key=lambda p: p.stat().st_mtime):
+            _draw(cache_dir, waiting[0])
+            count += 1
+    return count
+
+
+def _draw(cache_dir: Path, path: Path) -> None:
+    key = path.stem
+    folder = _folder(cache_dir)
+    record = read_json(path)
+    items = [tuple(item) for item in record["items"]]
+    done, error = 0, None
+
+    def report(finished: int, total: int) -> None:
+        write_json(folder / f"{key}.progress", {"done": done + finished, "total": len(items), "error": None})
+        if (folder / f"{key}.cancel").exists():
+            raise Cancelled
+
+    try:
+        for rid in dict.fromkeys(item[0] for item in items):
+            mine = [(index, label) for run, index, label in items if run == rid]
+            overlays(
+                cache_dir, rid, mine, record["method"], on_progress=report, source=record.get("source", "")
+            )
+            done += len(mine)
+    except Cancelled:
+        error = "cancelled"
+    except Exception as problem:  # the worker outlives one bad request; the page shows why
+        error = str(problem) if isinstance(problem, UserError) else f"{type(problem).__name__}: {problem}"
+    write_json(folder / f"{key}.progress", {"done": done, "total": len(items), "error": error})
+    path.unlink(missing_ok=True)
+    (folder / f"{key}.cancel").unlink(missing_ok=True)

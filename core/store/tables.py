@@ -1,0 +1,328 @@
+"""Tables behind the dashboard's charts and the CLI's listings: runs as rows, grouped over seeds,
+thresholds at any t.
+
+Plain pandas over typed run summaries and predictions, so the pages only lay things out and
+every number they show comes from :mod:`core.store.evaluate`. Each quantity has one column name
+everywhere (the pages, the CLI, the exports): see :data:`COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from core.base.errors import UserError
+from core.base.intervals import wilson
+from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
+from core.store.config import RunConfig
+from core.store.evaluate import THRESHOLDS, argmax_accuracy, selective, threshold_accuracy
+from core.store.record import Predictions, Summary
+
+FILTERS = ("dataset", "slice", "backbone", "mode", "aug", "seed")
+
+
+def p_true_column(t: float) -> str:
+    """The article's reading at t: share of images whose true class gets more than t."""
+    return f"P(true)>{t:g}"
+
+
+def coverage_column(t: float) -> str:
+    """Share of images whose top probability is at least t."""
+    return f"coverage@{t:g}"
+
+
+def selective_column(t: float) -> str:
+    """Accuracy on the images whose top probability is at least t."""
+    return f"selective@{t:g}"
+
+
+COLUMNS = [
+    "run_id",
+    "dataset",
+    "fingerprint",
+    "data",
+    "experiment",
+    "backbone",
+    "mode",
+    "aug",
+    "slice",
+    "slice_order",
+    "seed",
+    "sample_seed",
+    "epochs",
+    "image_size",
+    "n_train",
+    "accuracy",
+    *[p_true_column(t) for t in THRESHOLDS],
+    coverage_column(THRESHOLDS[-1]),
+    "n_holdout",
+    "train_seconds",
+    "device",
+    "finished",
+]
+
+
+def experiment_label(config: RunConfig) -> str:
+    """Everything a run is compared on besides its slice and seeds. Runs that differ in any of
+    it (a hyper-parameter too) are different experiments, never averaged together as seeds."""
+    if config.solver == "lbfgs":  # to convergence: epochs, batch size and step do not change the result
+        return f"{config.backbone} · {config.mode} · aug {config.aug} · L-BFGS · {config.image_size} px"
+    return (
+        f"{config.backbone} · {config.mode} · aug {config.aug} · {config.epochs} ep · "
+        f"{config.image_size} px · bs {config.batch_size} · lr {config.lr:g}"
+    )
+
+
+def match_experiment(wanted: str, labels: tuple[str, ...]) -> str:
+    """The experiment ``wanted`` names: its label, or a part of it that only one label holds.
+
+    Raises:
+        UserError: it names none or several (the message lists them).
+    """
+    if wanted in labels:
+        return wanted
+    found = [label for label in labels if wanted.lower() in label.lower()]
+    if len(found) != 1:
+        how = "matches none" if not found else f"matches {len(found)}"
+        raise UserError(
+            f"--experiment '{wanted}' {how} of the experiments on this dataset: " + "; ".join(labels)
+        )
+    return found[0]
+
+
+def dataset_label(config: RunConfig, fingerprint: str, with_hash: bool = False) -> str:
+    """What a run is scored on, for people: the folder's name, its content's short hash where
+    another dataset of the same name is shown beside it (a copy with other images, or the folder
+    before images were added), and its holdout split where it is not the default one. Runs with
+    different labels saw different holdouts."""
+    label = Path(config.data).name + (f" · {fingerprint[:6]}" if with_hash else "")
+    split = (config.holdout, config.val, config.split_seed)
+    if split != (HOLDOUT_SHARE, VAL_SHARE, 0):
+        label += f" · holdout {split[0]:g}, val {split[1]:g}, split seed {split[2]}"
+    return label
+
+
+def run_row(summary: Summary) -> dict:
+    """One run as a row of :data:`COLUMNS`."""
+    c, scores = summary.config, summary.holdout
+    last = scores.at(THRESHOLDS[-1])
+    return {
+        "run_id": summary.run_id,
+        "dataset": dataset_label(c, summary.info.fingerprint),
+        "fingerprint": summary.info.fingerprint,
+        "data": c.data,
+        "experiment": experiment_label(c),
+        "backbone": c.backbone,
+        "mode": c.mode,
+        "aug": c.aug,
+        "slice": c.slice,
+        "slice_order": SliceSpec.parse(c.slice).sort_key(),
+        "seed": c.seed,
+        "sample_seed": c.sample_seed,
+        "epochs": c.epochs,
+        "image_size": c.image_size,
+        "n_train": summary.n_train,
+        "accuracy": scores.accuracy,
+        **{p_true_column(t): scores.at(t).threshold_accuracy for t in THRESHOLDS},
+        coverage_column(last.threshold): last.coverage,
+        "n_holdout": summary.n_holdout,
+        "train_seconds": summary.train_seconds,
+        "device": summary.device,
+        "finished": summary.finished,
+    }
+
+
+def runs_frame(summaries: list[Summary]) -> pd.DataFrame:
+    """One row per run, in the order given, with the columns the pages filter, group and sort on.
+    Datasets are named by folder; two different datasets of one name get their short hashes."""
+    frame = pd.DataFrame([run_row(s) for s in summaries], columns=COLUMNS)
+    if frame.empty:
+        return frame
+    shared = frame.groupby("dataset")["fingerprint"].transform("nunique") > 1
+    if shared.any():
+        frame.loc[shared, "dataset"] = [
+            dataset_label(s.config, s.info.fingerprint, with_hash=True)
+            for s, flag in zip(summaries, shared, strict=True)
+            if flag
+        ]
+    return frame
+
+
+def run_label(row) -> str:
+    """How a page names one run in a picker: what tells runs apart first (slice, seed,
+    accuracy), then the experiment and the id."""
+    return f"{row.slice} · seed {row.seed} · acc {row.accuracy:.3f} · {row.experiment} [{row.run_id}]"
+
+
+def slice_order(frame: pd.DataFrame) -> list[str]:
+    """The slices present, smallest first (1/class, 3/class, 5%, ..., 100%)."""
+    ordered = frame.drop_duplicates("slice").sort_values("slice_order")
+    return ordered["slice"].tolist()
+
+
+def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean holdout accuracy per experiment and slice, with two different spreads: ``spread``,
+    the standard deviation over seeds (how much the result moves with which images were labelled
+    and how training started), and ``low``/``high``, the 95% Wilson interval of the finite
+    holdout itself (how much it would move on another holdout of the same size)."""
+    grouped = frame.groupby(["dataset", "experiment", "slice"], as_index=False).agg(
+        accuracy=("accuracy", "mean"),
+        spread=("accuracy", "std"),
+        seeds=("seed", "nunique"),
+        runs=("run_id", "size"),
+        n_train=("n_train", "mean"),
+        n_holdout=("n_holdout", "first"),
+        slice_order=("slice_order", "first"),
+    )
+    grouped["spread"] = grouped["spread"].fillna(0.0)
+    bounds = [wilson(a * n, int(n)) for a, n in zip(grouped["accuracy"], grouped["n_holdout"], strict=True)]
+    grouped["low"] = [b.low for b in bounds]
+    grouped["high"] = [b.high for b in bounds]
+    return grouped.sort_values(["slice_order", "accuracy"], ascending=[True, False])
+
+
+def threshold_table(frame: pd.DataFrame, predictions: dict[str, Predictions], t: float) -> pd.DataFrame:
+    """The article's argmax-vs-threshold table, per experiment and slice (means over seeds),
+    plus the same at a chosen threshold ``t`` with coverage and selective accuracy.
+    ``predictions`` maps the frame's run ids to their holdout predictions."""
+    rows = []
+    for row in frame.itertuples():
+        p = predictions[row.run_id]
+        selective_accuracy, coverage = selective(p.probs, p.labels, t)
+        rows.append(
+            {
+                "dataset": row.dataset,
+                "experiment": row.experiment,
+                "slice": row.slice,
+                "slice_order": row.slice_order,
+                "accuracy": argmax_accuracy(p.probs, p.labels),
+                **{p_true_column(u): threshold_accuracy(p.probs, p.labels, u) for u in (*THRESHOLDS, t)},
+                coverage_column(t): coverage,
+                selective_column(t): selective_accuracy,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    keys = ["dataset", "experiment", "slice"]
+    numbers = {c: (c, "mean") for c in table.columns if c not in (*keys, "slice_order")}
+    means = table.groupby(keys, as_index=False).agg(
+        **numbers, seeds=("accuracy", "size"), slice_order=("slice_order", "first")
+    )
+    return means.sort_values(["experiment", "slice_order"]).drop(columns="slice_order")
+
+
+def cli_table(rows: list[dict]) -> str:
+    """Runs as the CLI prints them: rows of :func:`run_row`, with ``cached`` where known."""
+    shown = [
+        "run_id",
+        "backbone",
+        "mode",
+        "aug",
+        "slice",
+        "seed",
+        "n_train",
+        "accuracy",
+        *[p_true_column(t) for t in THRESHOLDS],
+        coverage_column(THRESHOLDS[-1]),
+    ]
+    frame = pd.DataFrame(rows)
+    columns = [c for c in (*shown, "cached") if c in frame.columns]
+    return frame[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def policy_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean holdout accuracy by augmentation policy (rows) and slice (columns, smallest first),
+    over the runs given (one dataset and backbone, say): what helps where."""
+    grid = frame.pivot_table(index="aug", columns="slice", values="accuracy", aggfunc="mean")
+    return grid[[s for s in slice_order(frame) if s in grid.columns]]
+
+
+def crossover(frame: pd.DataFrame, baseline: str, challenger: str) -> str | None:
+    """The smallest slice from which ``challenger``'s mean accuracy beats ``baseline``'s at that
+    slice and every larger slice both measured (experiment labels); None if it never does."""
+    means = (
+        frame[frame["experiment"].isin([baseline, challenger])]
+        .pivot_table(index="slice", columns="experiment", values="accuracy", aggfunc="mean")
+        .dropna()
+    )
+    if means.empty or len(means.columns) < 2:
+        return None
+    ordered = [s for s in slice_order(frame) if s in means.index]
+    ahead = [bool(means.loc[s, challenger] > means.loc[s, baseline]) for s in ordered]
+    for i, text in enumerate(ordered):
+        if all(ahead[i:]):
+            return text
+    return None
+
+
+def inseparable(bars: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(experiment, smallest slice, largest slice) for each experiment whose smallest and largest
+    slices' holdout intervals overlap: on this holdout the chart cannot tell them apart."""
+    found = []
+    for experiment, rows in bars.groupby("experiment"):
+        rows = rows.sort_values("slice_order")
+        first, last = rows.iloc[0], rows.iloc[-1]
+        if len(rows) > 1 and first.low <= last.high and last.low <= first.high:
+            found.append((experiment, first.slice, last.slice))
+    return found
+
+
+def short_names(labels: list[str], sep: str = " · ") -> dict[str, str]:
+    """Each label cut down to the parts that differ between the labels given (all of them if
+    none differs), so that legends stay short and the full label goes to the hover text."""
+    parts = [label.split(sep) for label in labels]
+    if len({len(p) for p in parts}) != 1:
+        return {label: label for label in labels}
+    differ = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+    return {
+        label: sep.join(p[i] for i in differ) if differ else label
+        for label, p in zip(labels, parts, strict=True)
+    }
+
+
+def run_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """A short legend label per run id: slice and seed, the experiment where several are shown,
+    the sample seed where runs would otherwise share a label (a learning curve's runs), and
+    the start of the run id where even that leaves two alike: one curve per run, never one
+    drawn over another."""
+    short = short_names(sorted(runs["experiment"].unique()))
+    labels = {
+        r.run_id: f"{r.slice} s{r.seed}" + (f" · {short[r.experiment]}" if len(short) > 1 else "")
+        for r in runs.itertuples()
+    }
+    for detail in (lambda r: f"sample {r.sample_seed}", lambda r: r.run_id[:6]):
+        repeated = Counter(labels.values())
+        labels = {
+            r.run_id: labels[r.run_id] + (f" · {detail(r)}" if repeated[labels[r.run_id]] > 1 else "")
+            for r in runs.itertuples()
+        }
+    return labels
+
+
+TABLE_FORMATS = ("csv", "parquet")
+
+
+def results_frame(summaries: list[Summary]) -> pd.DataFrame:
+    """Every run with its whole configuration and its headline numbers, for use elsewhere."""
+    frame = runs_frame(summaries).drop(columns=["slice_order"])
+    configs = pd.DataFrame(
+        [{f"config.{k}": v for k, v in s.config.to_dict().items()} for s in summaries], index=frame.index
+    )
+    return pd.concat([frame, configs], axis=1)
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """``frame`` as a CSV or Parquet file's bytes."""
+    import io
+
+    from core.base.errors import check_choice
+
+    check_choice("table format", fmt, TABLE_FORMATS)
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
