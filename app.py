@@ -31,19 +31,16 @@ if warning := cache_warning(str(cache)):
 
 def queue_original_grid() -> None:
     """Runs before the page redraws, so the counts below already include the new jobs."""
-    known = {j.id for j in jobs.list_jobs(cache)}
     try:
         fits, left_out = jobs.drawable(cache, original_grid(state.dataset(), state.split()))
-        submitted = jobs.submit(cache, fits)
+        done = jobs.submit_and_tally(cache, fits)
     except UserError as error:
         st.session_state["home_message"] = ("error", str(error))
         return
     skipped = f" Left out, too large for this dataset: {', '.join(left_out)}." if left_out else ""
     st.session_state["home_message"] = (
         "success",
-        jobs.tally(submitted, known)
-        + skipped
-        + " Watch them on the Train page; bars fill in on the Holdout page.",
+        done + skipped + " Watch them on the Train page; bars fill in on the Holdout page.",
     )
 
 

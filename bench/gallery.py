@@ -193,6 +193,24 @@ def narrower_where_both_cover(predictions: list[Prediction]) -> dict:
     }
 
 
+def _by_dataset(result: dict) -> list[str]:
+    """The table the README shows: per dataset, each method's error at the largest slice, how
+    many held-out slices fell inside its interval, and the interval's mean width (points)."""
+    lines = [
+        f"| dataset | fitted up to | {' | '.join(f'{m}: error, inside, width' for m in METHODS)} |",
+        f"|---|---|{'---|' * len(METHODS)}",
+    ]
+    for about in result["datasets"]:
+        cells = []
+        for method in METHODS:
+            row = result["methods"][method]["by_dataset"][about["dataset"]]
+            cells.append(
+                f"{row['error_at_largest']:.2f}, {row['inside']} of {row['rows']}, {row['mean_width']:.1f}"
+            )
+        lines.append(f"| {about['dataset']} | {about['fit_up_to']:g}/class | {' | '.join(cells)} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"`{result['command']}` ({result['date']}, {result['seconds']:.0f} s). Fitted on the slices up to "
@@ -210,6 +228,7 @@ def markdown(result: dict) -> str:
                 f"{about['fit_up_to']:g} | {method} | {row['error_at_largest']:.2f} | "
                 f"{row['inside']} of {row['rows']} | {row['mean_width']:.1f} |"
             )
+    lines += ["", *_by_dataset(result)]
     lines += ["", "| method | coverage (all slices) | mean width | coverage by reach (n / largest fitted) |"]
     lines += ["|---|---|---|---|"]
     for method in METHODS:

@@ -1,5 +1,6 @@
-"""1. The original grid with a frozen backbone: cold, warm and fully cached, against a naive path
-that runs the backbone over every training and validation image in every epoch of an AdamW head;
+"""1. The original grid with a frozen backbone: cold, warm and fully cached, against a plain
+PyTorch loop a competent user would write (features computed once for the grid, an AdamW head
+per run);
 and the head's holdout accuracy and time against scikit-learn's logistic regression on the same
 features, its C chosen on the same validation set from the same grid (what the engine does)."""
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from core.store import runs
 from core.store.config import DEFAULTS, ORIGINAL_BACKBONE, ORIGINAL_SEEDS, RunConfig
 
 QUICK_SLICES = ("1/class", "3/class", "5%", "20%")
-NAIVE = DEFAULTS["features-adamw"]  # the naive path trains an AdamW head, epoch by epoch
+NAIVE = DEFAULTS["features-adamw"]  # the plain loop trains an AdamW head, epoch by epoch
 BASE = RunConfig(data=str(DEFAULT_DATA), backbone=ORIGINAL_BACKBONE, mode="frozen", slice="1/class")
 
 
@@ -36,11 +36,22 @@ def run(cache: Path, full: bool) -> tuple[list[Row], list[Result]]:
     shutil.rmtree(runs.runs_dir(cache))
     _, warm = timed(lambda: sweep(BASE, slices, seeds, cache))
     results, cached = timed(lambda: sweep(BASE, slices, seeds, cache))
-    naive, epochs = _naive_seconds(cache, slices, seeds)
-    note = f"{grid}; naive: 1 of {epochs} epochs timed per run, x{epochs}"
+    plain, plain_heads = _plain_loop(cache, slices, seeds)
+    note = (
+        f"{grid}; plain loop: features once for the grid, then {NAIVE['epochs']} AdamW epochs a run "
+        "(ours: L-BFGS to convergence over a path of penalties)"
+    )
     rows = [
-        Row("grid", "cold (empty cache) vs naive", naive / cold, 1.0, "x faster", note=note),
-        Row("grid", "warm (features cached) vs naive", naive / warm, 1.0, "x faster", target=20, note=note),
+        Row("grid", "cold (empty cache) vs a plain PyTorch loop", cold, plain, "s", "lower", note=note),
+        Row(
+            "grid",
+            "warm (features cached) vs the plain loop's heads",
+            warm,
+            plain_heads,
+            "s",
+            "lower",
+            note=note,
+        ),
         Row("grid", "fully cached sweep", cached, None, "s", better="lower", target=1.0, note=grid),
         *_against_logistic_regression(cache, slices, seeds, results),
         _warm_cli_against_logistic_regression(cache),
@@ -106,47 +117,58 @@ def sklearn_head(features: np.ndarray, labels: np.ndarray, prepared):
     return best[1], scale
 
 
-def _naive_seconds(cache: Path, slices, seeds) -> tuple[float, int]:
-    """Time one naive epoch of every run and scale it by the number of epochs."""
-    dataset = scan(BASE.data, cache)
-    backbone = build_backbone(BASE.backbone, pretrained=True)
-    total, epochs = 0.0, 0
-    for text in slices:
-        for seed in seeds:
-            prepared = prepare(dataclasses.replace(BASE, slice=text, seed=seed), cache, dataset=dataset)
-            config = prepared.config
-            images = image_array(dataset, config.image_size, cache)
-            _, seconds = timed(
-                partial(
-                    _naive_epoch,
-                    backbone,
-                    images,
-                    dataset.labels,
-                    prepared.train_indices,
-                    prepared.splits.val,
-                )
-            )
-            total += seconds * NAIVE["epochs"]
-            epochs = NAIVE["epochs"]
-    return total, epochs
+def _plain_loop(cache: Path, slices, seeds) -> tuple[float, float]:
+    """What a competent user writes without this tool, timed: the backbone over the training pool
+    and validation images once, features kept in memory for the whole grid, then for every run an
+    AdamW head for :data:`NAIVE`'s epochs on them, scored on the validation features after each
+    epoch. The decoded images come from our cache (decoding is not timed). The seconds of the
+    whole loop, and of its heads alone (what a warm grid compares with)."""
+    import time
 
-
-def _naive_epoch(backbone, images, labels, train, val) -> None:
-    """One epoch without a feature cache: the backbone over every training and validation
-    image, then the head's steps on those fresh features."""
     import torch
 
-    shown = np.concatenate([train, val])
-    features = torch.from_numpy(outputs(backbone, images[shown], 64, channels_last=True))
-    targets = torch.from_numpy(labels[shown])
+    dataset = scan(BASE.data, cache)
+    prepared = [
+        prepare(dataclasses.replace(BASE, slice=text, seed=seed), cache, dataset=dataset)
+        for text in slices
+        for seed in seeds
+    ]
+    images = image_array(dataset, prepared[0].config.image_size, cache)
+    backbone = build_backbone(BASE.backbone, pretrained=True)
+    splits = prepared[0].splits
+    shown = np.concatenate([*splits.pools, splits.val])
+    started = time.perf_counter()
+    computed = outputs(backbone, images[shown], 64, channels_last=True)
+    features = np.zeros((len(dataset.labels), computed.shape[1]), np.float32)
+    features[shown] = computed
+    extracted = time.perf_counter()
+    for run in prepared:
+        torch.manual_seed(run.config.seed)
+        _plain_head(
+            torch.from_numpy(features), torch.from_numpy(dataset.labels), run.train_indices, splits.val
+        )
+    finished = time.perf_counter()
+    return finished - started, finished - extracted
+
+
+def _plain_head(features, labels, train: np.ndarray, val: np.ndarray) -> float:
+    """An AdamW linear head, shuffled mini-batches, validation accuracy after each epoch."""
+    import torch
+
     head = torch.nn.Linear(features.shape[1], int(labels.max()) + 1)
     optimizer = torch.optim.AdamW(head.parameters(), lr=NAIVE["lr"])
-    for start in range(0, len(train), NAIVE["batch_size"]):
-        end = min(start + NAIVE["batch_size"], len(train))
-        loss = torch.nn.functional.cross_entropy(head(features[start:end]), targets[start:end])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    rows, accuracy = torch.from_numpy(train), 0.0
+    for _ in range(NAIVE["epochs"]):
+        order = rows[torch.randperm(len(rows))]
+        for start in range(0, len(order), NAIVE["batch_size"]):
+            batch = order[start : start + NAIVE["batch_size"]]
+            loss = torch.nn.functional.cross_entropy(head(features[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            accuracy = float((head(features[val]).argmax(1) == labels[val]).float().mean())
+    return accuracy
 
 
 def _against_logistic_regression(cache: Path, slices, seeds, results: list[Result]) -> list[Row]:

@@ -379,11 +379,12 @@ def _cmd_export(args: argparse.Namespace) -> dict:
 
 
 def _print_export(result: dict) -> None:
-    verified = result["verified"]
+    from core.engine.export import Verification
+
+    verified = Verification(**result["verified"])
     print(
         f"wrote {result['out']} and {result['card']}: {result['format']} model of run {result['run_id']}, "
-        f"verified on {verified['images']} holdout images (same class on every one, probabilities within "
-        f"{verified['max_abs_prob_diff']:.1e} of predictions.csv)"
+        f"{verified.sentence()}"
     )
 
 

@@ -1,18 +1,15 @@
 """Run: one trained run in detail: per class, confusions, a second test set, a verified model to
 take away, and deletion."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
 from core.answers import testsets
 from core.base.errors import UserError
-from core.base.intervals import wilson
 from core.base.paths import PROJECT_ROOT
 from core.data.datasets import find_datasets
 from core.data.upload import UPLOADS
-from core.engine.export import FORMATS, SUFFIXES, card_path, export
+from core.engine.export import FORMATS, SUFFIXES, card_path, export, read_card
 from core.present import figures
 from core.store import runs
 from core.store.tables import TABLE_FORMATS, results_frame, run_label, table_bytes
@@ -78,40 +75,19 @@ for col, label, chosen, scope in (
         except UserError as error:
             st.error(str(error))
         bar.empty()
-scored = [(r, t) for r in table.itertuples() for t in testsets.scored(cache, r.run_id)]
-if scored:
+mine = [s for s in loaders.summaries(cache) if s.config.data == state.dataset()]
+scored = testsets.scored_frame(cache, mine)
+if not scored.empty:
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "slice": r.slice,
-                    "seed": r.seed,
-                    "experiment": r.experiment,
-                    "holdout accuracy": r.accuracy,
-                    "test set": t.name,
-                    "test accuracy": t.scores.accuracy,
-                    "95% interval": f"{wilson(t.scores.accuracy * t.scores.n, t.scores.n).low:.3f} to "
-                    f"{wilson(t.scores.accuracy * t.scores.n, t.scores.n).high:.3f}",
-                    "P(true)>0.8": t.scores.at(0.8).threshold_accuracy,
-                    "images": t.scores.n,
-                    "not scored": ", ".join(f"{c} ({n})" for c, n in t.unknown.items()),
-                }
-                for r, t in scored
-            ]
-        ),
+        scored,
         hide_index=True,
         column_config={
             c: st.column_config.NumberColumn(format="%.3f")
             for c in ("holdout accuracy", "test accuracy", "P(true)>0.8")
         },
     )
-    for _, t in scored:
-        if t.unknown:
-            st.warning(
-                f"{t.name}: class(es) {', '.join(t.unknown)} are not among the runs' classes; their images "
-                "were not scored."
-            )
-            break
+    if unscored := testsets.unscored_classes(cache, mine):
+        st.warning(unscored)
     st.caption("Its mistakes are on the Grad-CAM page (Images from: test set).")
 
 st.subheader("Take it away: a verified model, and every run's numbers")
@@ -123,12 +99,13 @@ if st.button(f"Export run {run_id} as {fmt} and verify it", key="run_export"):
             export(cache, run_id, fmt, target)
         except UserError as error:
             st.error(str(error))
-if target.exists() and card_path(target).exists():
-    verified = json.loads(card_path(target).read_text())["verified"]
-    st.success(
-        f"{target.name}: verified on {verified['images']} holdout images, the same class on every one, "
-        f"probabilities within {verified['max_abs_prob_diff']:.1e} of the run's."
-    )
+try:
+    card = read_card(target)
+except UserError as error:
+    card = None
+    st.error(str(error))
+if card is not None:
+    st.success(f"{target.name}: {card.verified.sentence()}.")
     cols = st.columns(2)
     cols[0].download_button(
         f"Download {target.name}",

@@ -1,22 +1,16 @@
 """Train: queue runs for the background worker and watch them train."""
 
 import dataclasses
-from datetime import datetime
 
-import pandas as pd
 import streamlit as st
 
 from core.base.errors import UserError
-from core.base.progress import Stage
 from core.data.augment import POLICIES
 from core.data.splits import ORIGINAL_SLICES
 from core.models.backbones import get_spec, list_backbones, weights_available
-from core.present import figures
 from core.serving import jobs
-from core.store import runs
 from core.store.config import MODES, SOLVERS, RunConfig, grid, parse_seeds, parse_slices, uses_features
-from core.store.record import read_metrics
-from pages.common import layout, loaders, state
+from pages.common import job_queue, layout, state
 
 layout.header(
     "Train",
@@ -123,151 +117,9 @@ if launch:
         if uses_features(base):  # the solver applies to a head on cached features only
             base = dataclasses.replace(base, solver=solver)
         state.remember_form("train", DEFAULTS)
-        known = {job.id for job in jobs.list_jobs(cache)}
-        st.success(jobs.tally(jobs.submit(cache, grid(base, chosen, seed_list)), known))
+        st.success(jobs.submit_and_tally(cache, grid(base, chosen, seed_list)))
     except UserError as error:
         st.error(str(error))
 
 
-def _active_panel(job: jobs.Job) -> None:
-    folder = runs.partial_dir(cache, job.run_id)
-    c = job.config
-    st.markdown(
-        f"**Training** `{job.run_id}`: {c.backbone} · {c.mode} · aug {c.aug} · "
-        f"slice {c.slice} · seed {c.seed}"
-    )
-    doing = jobs.activity(cache, job)
-    if doing is None:
-        st.progress(0.0, text="Starting…")
-    elif isinstance(doing, Stage):
-        st.progress(doing.fraction or 0.0, text=f"Preparing, {doing.describe()}")
-        st.caption(
-            "Checking, decoding and feature extraction happen once per dataset, image size and backbone; "
-            "every later run on them starts training at once."
-        )
-    else:
-        st.progress(doing.fraction, text=doing.describe())
-        live = read_metrics(folder.metrics)
-        if not live.empty:
-            left, right = st.columns(2)
-            name = {f"{c.slice} s{c.seed}": live}
-            left.plotly_chart(figures.curves(name, "loss"), key=state.key("live_loss", job.run_id))
-            right.plotly_chart(figures.curves(name, "acc"), key=state.key("live_acc", job.run_id))
-    if jobs.cancelling(cache, job):
-        st.caption(
-            "Cancelled: it stops at its next step (trained with others, it is recorded when they finish)."
-        )
-    elif st.button("Cancel this run", key=state.key("cancel", job.id)):
-        jobs.cancel(cache, job.id)
-        st.toast("Cancelling…")
-
-
-def _training_table(items: list[jobs.Job]) -> pd.DataFrame:
-    """Runs in training beyond the first few: one row each, with its progress."""
-    rows = []
-    for j in items:
-        doing = jobs.activity(cache, j)
-        now = doing.describe() if doing is not None else "starting"
-        rows.append(
-            {
-                "slice": j.config.slice,
-                "seed": j.config.seed,
-                "progress": (doing.fraction or 0.0) if doing is not None else 0.0,
-                "now": f"cancelled, recorded when the runs beside it finish ({now})"
-                if jobs.cancelling(cache, j)
-                else now,
-                "run": j.run_id,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _table(items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
-    """Jobs as rows; finished ones with their holdout accuracy, training time and a link to them."""
-    results = loaders.run_table(cache).set_index("run_id") if finished else None
-    rows = []
-    for j in items:
-        row = {
-            "state": j.state,
-            "slice": j.config.slice,
-            "seed": j.config.seed,
-            "experiment": f"{j.config.backbone} · {j.config.mode} · aug {j.config.aug}",
-            "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
-            "run": j.run_id,
-        }
-        if finished:
-            known = results is not None and j.run_id in results.index
-            row |= {
-                "accuracy": results.at[j.run_id, "accuracy"] if known else None,
-                "train s": results.at[j.run_id, "train_seconds"] if known else None,
-                "open": f"/Run?run={j.run_id}" if known else None,
-                "error": j.error or "",
-            }
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-LIVE_PANELS = 2  # runs in training drawn with live curves; the others are rows of one table
-FINISHED_COLUMNS = {
-    "accuracy": st.column_config.ProgressColumn("holdout accuracy", min_value=0, max_value=1, format="%.3f"),
-    "train s": st.column_config.NumberColumn(format="%.1f"),
-    "open": st.column_config.LinkColumn("results", display_text="open the run"),
-}
-
-
-@st.fragment(run_every=1.5)
-def queue_view() -> None:
-    jobs.resume(cache)  # also takes up a job whose worker died mid-run
-    everything = jobs.list_jobs(cache)
-    queued = [j for j in everything if j.state == "queued"]
-    active = [j for j in everything if j.state == "running"]
-    finished = [j for j in everything if j.state not in ("queued", "running")]
-    st.subheader("Queue")
-    try:
-        st.caption(f"Runs train {jobs.where()}.")
-    except UserError as error:
-        st.error(str(error))
-    if not everything:
-        st.info("Nothing queued yet: choose slices above and press Launch.")
-    for job in active[:LIVE_PANELS]:
-        _active_panel(job)
-    if len(active) > LIVE_PANELS:
-        more = active[LIVE_PANELS:]
-        st.markdown(f"**Also training: {len(more)} run(s)** (heads on the same features train together)")
-        st.dataframe(
-            _training_table(more),
-            hide_index=True,
-            key="training_table",
-            column_config={
-                "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent")
-            },
-        )
-        if st.button(f"Cancel these {len(more)} runs", key="cancel_training"):
-            for job in more:
-                jobs.cancel(cache, job.id)
-    if queued:
-        seconds, unknown = jobs.queue_seconds(queued, loaders.summaries(cache))
-        eta = f"; about {seconds / 60:,.1f} min of training" if seconds else ""
-        eta += f" plus {unknown} run(s) of a kind not timed yet" if unknown and seconds else ""
-        st.markdown(f"**Waiting: {len(queued)} run(s)**{eta}")
-        st.dataframe(_table(queued), hide_index=True, key="queued_table")
-        if st.button("Cancel all waiting runs", key="cancel_queued"):
-            for job in queued:
-                jobs.cancel(cache, job.id)
-    if finished:
-        st.markdown(f"**Finished: {len(finished)}** (complete runs are on the other pages)")
-        st.dataframe(
-            _table(finished[:50], finished=True),
-            hide_index=True,
-            key="finished_table",
-            column_config=FINISHED_COLUMNS,
-        )
-        cols = st.columns(2)
-        failed = [j.id for j in finished if j.state in ("failed", "cancelled")]
-        if failed and cols[0].button(f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed"):
-            jobs.retry(cache, failed)
-        if cols[1].button("Clear this list", key="clear_finished"):
-            jobs.clear_finished(cache)
-
-
-queue_view()
+job_queue.view(cache)

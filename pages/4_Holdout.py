@@ -5,7 +5,7 @@ import streamlit as st
 from core.answers import audit
 from core.present import figures
 from core.store.tables import (
-    crossover,
+    crossovers,
     holdout_bars,
     inseparable,
     policy_grid,
@@ -90,16 +90,10 @@ for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
         left.plotly_chart(
             figures.policy_heatmap(policy_grid(runs_of)), key=state.key("hold_policy", backbone, mode)
         )
-frozen = sorted(everything[everything["mode"] == "frozen"]["experiment"].unique())
-tuned = sorted(everything[everything["mode"] == "finetune"]["experiment"].unique())
-for baseline in frozen:
-    for challenger in tuned:
-        where = crossover(everything, baseline, challenger)
-        right.markdown(
-            f"**{challenger}** beats **{baseline}** "
-            + (f"from slice **{where}** on." if where else "at no slice measured (or not from any slice on).")
-        )
-if everything["aug"].nunique() < 2 and not (frozen and tuned):
+found = crossovers(everything)
+for each in found:
+    right.markdown(each.sentence())
+if everything["aug"].nunique() < 2 and not found:
     st.caption(
         "Train the same slices with another augmentation policy, or fine-tuned as well as frozen, to see "
         "which helps at which amount of data (the original article found augmentation hurt at 1 and 3 "

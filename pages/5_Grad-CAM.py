@@ -39,8 +39,9 @@ view = st.radio(
 )
 if view == "one image as labels grow":
     run_id = st.selectbox("Experiment of run", list(labels), format_func=labels.get, key="cam_grow_run")
-    experiment = budget.siblings(cache, runs.load(cache, run_id).summary)
-    predictions = runs.load(cache, run_id).predictions().frame().sort_values("p_true")
+    grown = runs.load(cache, run_id)
+    experiment = budget.siblings(cache, grown.summary)
+    predictions = grown.predictions().frame().sort_values("p_true")
     choices = {int(r.image_index): f"{r.path} ({r.true})" for r in predictions.itertuples()}
     image = st.selectbox(
         "Holdout image (hardest for this run first)",
@@ -104,7 +105,7 @@ page = st.number_input(
     f"Page (of {pages}; {len(rows)} images, least convincing first)", 1, pages, 1, key="cam_page"
 )
 shown = rows.iloc[(page - 1) * per_page : page * per_page]
-requests = pair_requests(runs.load(cache, run_id).summary.classes, shown)
+requests = pair_requests(run.summary.classes, shown)
 cams.drawn(cache, [(run_id, index, label) for index, label in requests], method, source)
 pairs = pairs_of([overlay_path(cache, run_id, method, index, label, source) for index, label in requests])
 guide, scale = st.columns([3, 1])

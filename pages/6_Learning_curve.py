@@ -21,11 +21,8 @@ data = state.dataset()
 
 
 def queue_curve(base) -> None:
-    known = {j.id for j in jobs.list_jobs(cache)}
     try:
-        st.session_state["curve_message"] = jobs.tally(
-            jobs.submit(cache, budget.curve_grid(base, cache)), known
-        )
+        st.session_state["curve_message"] = jobs.submit_and_tally(cache, budget.curve_grid(base, cache))
     except UserError as error:
         st.session_state["curve_message"] = f"error: {error}"
 

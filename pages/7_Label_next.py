@@ -79,8 +79,7 @@ if st.button(
     key="label_check",
     type="primary",
 ):
-    known = {job.id for job in jobs.list_jobs(cache)}
-    st.success(jobs.tally(jobs.submit(cache, plan.configs(selection)), known))
+    st.success(jobs.submit_and_tally(cache, plan.configs(selection)))
 results = pd.DataFrame(budget.check_results(selection, plan))
 st.dataframe(
     results,

@@ -29,6 +29,26 @@ def copy_sample(source: Path, target: Path, classes, per_class: int, offset: int
     return target
 
 
+# The modules that take longest, measured (pytest --durations): collected first, so that under
+# pytest-xdist (make test: a module per worker at a time) they start at once instead of trailing
+# alone at the end while the other worker idles.
+SLOWEST_FIRST = (
+    "test_ray.py",
+    "test_e2e.py",
+    "test_budget.py",
+    "test_runs.py",
+    "test_reliability.py",
+    "test_audit.py",
+    "test_ray_auth.py",
+    "test_e2e_upload.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ray_temp():
     """Ray's temporary folder (its sessions, logs and the record of the cluster ``ray start``

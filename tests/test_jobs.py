@@ -231,3 +231,35 @@ def test_weights_that_cannot_download_fail_the_job_with_a_hint(
     assert (failed.run_id, failed.state) == (job.run_id, "failed")
     assert "could not download ImageNet weights for 'resnet18'" in failed.error
     assert "efficientnet_lite0" in failed.error
+
+
+def _claimed(cache: Path, configs: list[RunConfig]) -> list[jobs.Job]:
+    """Queue ``configs`` and claim them as the worker does: heads that train together at once."""
+    jobs.submit(cache, configs, start_worker=False)
+    return jobs._next_group(cache)
+
+
+@pytest.mark.train
+def test_heads_that_fail_together_on_a_known_runtime_error_are_each_trained_alone(
+    tiny_data, cache_dir, monkeypatch, capfd
+):
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("injected: CUDA out of memory")
+
+    monkeypatch.setattr("core.engine.pipeline.train_heads", out_of_memory)
+    group = _claimed(cache_dir, [quick_run(tiny_data, slice=s) for s in ("1/class", "3/class")])
+    assert [job.state for job in jobs.outcomes(cache_dir, group)] == ["complete", "complete"]
+    assert (
+        "training 2 heads together failed (RuntimeError: injected: CUDA out of memory)"
+        in capfd.readouterr().out
+    )
+
+
+def test_a_bug_in_training_heads_together_is_raised_not_hidden(tiny_data, cache_dir, monkeypatch):
+    def bug(*args, **kwargs):
+        raise TypeError("injected: a bug of ours")
+
+    monkeypatch.setattr("core.engine.pipeline.train_heads", bug)
+    group = _claimed(cache_dir, [quick_run(tiny_data, slice=s) for s in ("1/class", "3/class")])
+    with pytest.raises(TypeError, match="a bug of ours"):
+        jobs.outcomes(cache_dir, group)

@@ -4,7 +4,7 @@ backbone: on a table whose answers are known."""
 import pandas as pd
 import pytest
 
-from core.store.tables import crossover, policy_grid
+from core.store.tables import crossover, crossovers, policy_grid
 
 
 def synthetic_frame() -> pd.DataFrame:
@@ -39,3 +39,13 @@ def test_what_helps_where():
     assert grid.loc["heavy", "1/class"] == pytest.approx(0.465)
     assert crossover(frame, "frozen none", "finetune none") == "10%"
     assert crossover(frame, "finetune none", "frozen none") is None
+
+
+def test_every_fine_tuned_experiment_is_set_against_every_frozen_one_in_words():
+    found = crossovers(synthetic_frame())
+    assert [(c.baseline, c.challenger, c.from_slice) for c in found] == [
+        ("frozen heavy", "finetune none", "10%"),
+        ("frozen none", "finetune none", "10%"),
+    ]
+    assert found[1].sentence() == "**finetune none** beats **frozen none** from slice **10%** on."
+    assert crossovers(synthetic_frame().query("mode == 'frozen'")) == []

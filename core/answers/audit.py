@@ -22,7 +22,7 @@ import dataclasses
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from core.base.progress import progress as progress_bar
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, make_splits
 from core.models.backbones import get_spec
 from core.store.config import MAX_IMAGE_SIZE, ORIGINAL_BACKBONE, default_image_size
+from core.store.record import Predictions, Summary
 
 AUDIT_VERSION = 1  # bump when a change alters what an audit finds: older cached audits are recomputed
 DEFAULT_SPLIT = (HOLDOUT_SHARE, VAL_SHARE, 0)
@@ -452,6 +453,44 @@ def set_excluded(
 def variant_label(dataset_label: str, count: int) -> str:
     """The name of a holdout variant, never to be mixed with the original holdout's numbers."""
     return f"{dataset_label} · without {count} audited image{'s' if count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class AuditedVariant:
+    """Runs of one dataset rescored without the holdout images a person left out on the Audit
+    page, under a dataset label of their own (:func:`variant_label`)."""
+
+    label: str
+    summaries: tuple[Summary, ...]
+    predictions: dict[str, Predictions]  # the rescored holdout predictions, by run id
+
+
+def audited_variants(
+    cache_dir: Path, summaries: Iterable[Summary], predictions_of: Callable[[str], Predictions]
+) -> list[AuditedVariant]:
+    """For each dataset (and split) of ``summaries`` with images left out, its runs rescored
+    without them: what the Holdout page shows beside the original holdout's numbers.
+    ``predictions_of(run_id)`` reads a run's holdout predictions (a page passes its cached read)."""
+    from core.store.tables import dataset_label
+
+    groups: dict[str, list[Summary]] = {}
+    for summary in summaries:
+        groups.setdefault(dataset_label(summary.config, summary.info.fingerprint), []).append(summary)
+    found = []
+    for label, group in groups.items():
+        config = group[0].config
+        split = (config.holdout, config.val, config.split_seed)
+        left_out = set(excluded(cache_dir, group[0].info.fingerprint, split))
+        if left_out:
+            pairs = [rescored(s, predictions_of(s.run_id), left_out) for s in group]
+            found.append(
+                AuditedVariant(
+                    variant_label(label, len(left_out)),
+                    tuple(summary for summary, _ in pairs),
+                    {summary.run_id: kept for summary, kept in pairs},
+                )
+            )
+    return found
 
 
 def rescored(summary, predictions, left_out: Iterable[str]):

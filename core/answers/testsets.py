@@ -12,19 +12,23 @@ and keyed by the folder's content, so adding images to the folder scores it agai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from core.base.errors import UserError
+from core.base.intervals import wilson
 from core.base.paths import read_json, write_json
 from core.data.datasets import scan
 from core.data.images import image_array
 from core.models.inference import predict_probs
 from core.store import runs
 from core.store.evaluate import summarize
-from core.store.record import Predictions, Scores, read_predictions, write_predictions
+from core.store.record import Predictions, Scores, Summary, read_predictions, write_predictions
+from core.store.tables import experiment_label
 
 
 @dataclass(frozen=True)
@@ -129,3 +133,46 @@ def scored(cache_dir: Path, rid: str) -> list[TestSet]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged cache entry is scored again when asked for
     return sorted(found, key=lambda t: t.name)
+
+
+SCORED_COLUMNS = (
+    "slice", "seed", "experiment", "holdout accuracy", "test set", "test accuracy", "95% interval",
+    "P(true)>0.8", "images", "not scored",
+)  # fmt: skip
+
+
+def scored_frame(cache_dir: Path, summaries: Iterable[Summary]) -> pd.DataFrame:
+    """Every test set each run was scored on, a row each beside its holdout accuracy, with the
+    test accuracy's 95% Wilson interval and the classes left unscored: the Run page's table."""
+    rows = []
+    for summary in summaries:
+        for found in scored(cache_dir, summary.run_id):
+            n = found.scores.n
+            interval = wilson(found.scores.accuracy * n, n)
+            rows.append(
+                (
+                    summary.config.slice,
+                    summary.config.seed,
+                    experiment_label(summary.config),
+                    summary.accuracy,
+                    found.name,
+                    found.scores.accuracy,
+                    f"{interval.low:.3f} to {interval.high:.3f}",
+                    found.scores.at(0.8).threshold_accuracy,
+                    n,
+                    ", ".join(f"{c} ({k})" for c, k in found.unknown.items()),
+                )
+            )
+    return pd.DataFrame(rows, columns=list(SCORED_COLUMNS))
+
+
+def unscored_classes(cache_dir: Path, summaries: Iterable[Summary]) -> str | None:
+    """The first test set with classes the runs do not know, said in words; None if none has."""
+    for summary in summaries:
+        for found in scored(cache_dir, summary.run_id):
+            if found.unknown:
+                return (
+                    f"{found.name}: class(es) {', '.join(found.unknown)} are not among the runs' classes; "
+                    "their images were not scored."
+                )
+    return None

@@ -185,15 +185,6 @@ def load_npy(path: Path, mmap: bool = True) -> Any:
         return None
 
 
-def cached_npy(path: Path, build: Callable[[], Any]) -> Any:
-    """The array cached at ``path``, built and saved first if it is missing or damaged."""
-    array = load_npy(path)
-    if array is None:
-        save_npy(path, build())
-        array = load_npy(path)
-    return array
-
-
 def quarantine(cache_dir: Path, path: Path) -> Path:
     """Move ``path`` (inside the cache) to ``cache/quarantine/<time>/<its relative path>``:
     what cannot be trusted is set aside for a person to look at, never deleted."""

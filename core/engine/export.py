@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from core.base.errors import UserError, check_choice
-from core.base.paths import PROJECT_ROOT, write_atomic, write_json
+from core.base.paths import PROJECT_ROOT, read_json, write_atomic, write_json
 from core.models.backbones import get_spec
+from core.models.feature_backends import runtime_errors
 from core.models.onnx_graph import INPUT_NAME, OUTPUT_NAME, onnx_bytes
 from core.store import runs
 from core.store.record import Predictions
@@ -38,6 +39,24 @@ SIZE_FILE = "input_size"  # extra file inside a TorchScript archive: the image s
 
 class ExportMismatch(UserError):
     """The exported model does not reproduce the run's holdout predictions."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How an exported model was checked against its run's holdout predictions (:func:`verify`)."""
+
+    images: int
+    argmax_agreement: float
+    max_abs_prob_diff: float
+    tolerance: float
+    runtime: str
+
+    def sentence(self) -> str:
+        """What the page and the CLI say of it."""
+        return (
+            f"verified on {self.images} holdout images, the same class on every one, probabilities "
+            f"within {self.max_abs_prob_diff:.1e} of the run's predictions.csv"
+        )
 
 
 @dataclass(frozen=True)
@@ -59,11 +78,31 @@ class ModelCard:
     n_holdout: int
     thresholds: list[dict]
     tool_version: str
-    verified: dict
+    verified: Verification
 
     def to_dict(self) -> dict:
         """The card's JSON: this dict, written to ``<model file>.json`` beside the model."""
         return {**asdict(self), "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelCard:
+        return cls(
+            **{**data, "classes": tuple(data["classes"]), "verified": Verification(**data["verified"])}
+        )
+
+
+def read_card(out: Path) -> ModelCard | None:
+    """The card beside an exported model, or None when the model or its card is missing.
+
+    Raises:
+        UserError: the card is damaged.
+    """
+    if not (out.exists() and card_path(out).exists()):
+        return None
+    try:
+        return ModelCard.from_dict(read_json(card_path(out)))
+    except (ValueError, TypeError, KeyError) as error:
+        raise UserError(f"the card {card_path(out)} is damaged ({error}); export the run again") from None
 
 
 @dataclass(frozen=True)
@@ -121,7 +160,7 @@ def load_exported(path: Path) -> ExportedModel:
         raise UserError("onnxruntime is not installed; pip install onnxruntime to run ONNX models") from None
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime raises its own, unexported exception types
+    except runtime_errors() as error:
         cause = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{path} is neither an ONNX nor a TorchScript model ({cause})") from None
     name = session.get_inputs()[0].name
@@ -154,7 +193,7 @@ def _load_torchscript(path: Path) -> ExportedModel:
 
 def verify(
     model: ExportedModel, images: np.ndarray, predictions: Predictions, tolerance: float = TOLERANCE
-) -> dict:
+) -> Verification:
     """Check an exported model against a run's holdout predictions (``images`` in their order).
 
     Raises:
@@ -170,13 +209,7 @@ def verify(
             f"{len(agree)} holdout images change class, probabilities differ by up to {diff:.2g} "
             f"(allowed {tolerance:g}); the export was not kept"
         )
-    return {
-        "images": len(agree),
-        "argmax_agreement": 1.0,
-        "max_abs_prob_diff": diff,
-        "tolerance": tolerance,
-        "runtime": model.runtime,
-    }
+    return Verification(len(agree), 1.0, diff, tolerance, model.runtime)
 
 
 def _network(model):
@@ -233,13 +266,13 @@ def export(cache_dir: Path, run_id: str, fmt: str, out: Path) -> ModelCard:
     images = np.asarray(run.images()[predictions.image_index])
     network = _network(run.model())
     tolerance = MIXED_PRECISION_TOLERANCE if summary.device == "cuda" else TOLERANCE
-    verified: dict = {}
+    verified: list[Verification] = []  # set by the write, once the model checks out
 
     def write_verified(handle) -> None:
         handle.write(_serialise(network, fmt, config.image_size))
         handle.flush()
         try:
-            verified.update(verify(load_exported(Path(handle.name)), images, predictions, tolerance))
+            verified.append(verify(load_exported(Path(handle.name)), images, predictions, tolerance))
         except ExportMismatch as error:
             raise ExportMismatch(f"export of run {run_id} to {out} refused: {error}") from None
         card_path(out).unlink(missing_ok=True)  # never the new model beside an old model's card
@@ -284,7 +317,7 @@ def export(cache_dir: Path, run_id: str, fmt: str, out: Path) -> ModelCard:
             {k: None if v != v else v for k, v in asdict(t).items()} for t in summary.holdout.thresholds
         ],
         tool_version=tool_version(),
-        verified=verified,
+        verified=verified[0],
     )
     write_json(card_path(out), card.to_dict())
     return card

@@ -91,7 +91,7 @@ def extract(
         label = f"extracting features ({backend})" if show_progress else None
         try:
             return in_batches(compiled(backend, backbone, images.shape[1], onnx_file), images, label), backend
-        except Exception as error:  # the runtimes raise their own, unexported exception types
+        except runtime_errors() as error:  # a bug of ours (TypeError, ValueError, ...) is raised
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             print(f"warning: {backend} failed ({reason}); using {FALLBACK[backend]}", file=sys.stderr)
             backend = FALLBACK[backend]
@@ -103,6 +103,20 @@ def extract(
 Runner = Callable[[np.ndarray], np.ndarray]  # uint8 N x H x W x 3 images -> N x F features
 
 
+def runtime_errors() -> tuple[type[BaseException], ...]:
+    """What exporting to ONNX and running a runtime are known to raise: OpenVINO's and torch's
+    ONNX exporter's errors are RuntimeErrors, ONNX Runtime raises its own types (not
+    RuntimeErrors), a missing runtime an ImportError, a file an OSError, memory a MemoryError.
+    Only these make a backend fall back; any other error is a bug of ours and is raised."""
+    known: tuple[type[BaseException], ...] = (RuntimeError, ImportError, OSError, MemoryError)
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+    except ImportError:
+        return known
+    own = (v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
+    return (*known, *own)
+
+
 def compiled(backend: str, backbone, size: int, onnx_file: Path | None = None) -> Runner:
     """``backbone`` at ``size`` px exported to ONNX and loaded by the runtime of ``backend``.
     ``onnx_file`` keeps the export (written when missing, again when damaged)."""
@@ -110,7 +124,7 @@ def compiled(backend: str, backbone, size: int, onnx_file: Path | None = None) -
     with tempfile.TemporaryDirectory() as scratch:
         path = onnx_file or Path(scratch) / "backbone.onnx"
         if path.exists():
-            with contextlib.suppress(Exception):  # a damaged export: exported again below
+            with contextlib.suppress(*runtime_errors()):  # a damaged export: exported again below
                 return load(path)
         write_atomic(path, onnx_bytes(backbone, size))
         return load(path)

@@ -203,6 +203,17 @@ def tally(submitted: list[Job], known_ids: set[str]) -> str:
     return text + (f", {pending} already waiting or training." if pending else ".")
 
 
+def submit_and_tally(cache_dir: Path, configs: list[RunConfig]) -> str:
+    """Queue ``configs`` (:func:`submit`) and say what that did (:func:`tally`): what every page's
+    launch button and the Home page's grid show.
+
+    Raises:
+        UserError: a configuration is bad, or the disk is full.
+    """
+    known = {job.id for job in list_jobs(cache_dir)}
+    return tally(submit(cache_dir, configs), known)
+
+
 def list_jobs(cache_dir: Path) -> list[Job]:
     """Queued (oldest first), then running, then finished (newest first)."""
     found = []
@@ -445,7 +456,9 @@ def outcomes(cache_dir: Path, group: list[Job]) -> list[Job]:
             train_heads(prepared, cache_dir, new_request=False)
     except RunCancelled:
         pass  # the cancelled runs are marked; every other run of the group was committed
-    except Exception as error:  # each job then meets the error alone, and records its own
+    except (UserError, RuntimeError, OSError, MemoryError) as error:
+        # what a fit is known to raise (bad data, out of memory, the disk): each job then meets
+        # the error alone and records its own; any other error is a bug of ours and is raised
         print(f"training {len(group)} heads together failed ({type(error).__name__}: {error})", flush=True)
 
     def settled(job: Job) -> Job:

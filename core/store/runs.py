@@ -160,13 +160,6 @@ def set_status(folder: RunFolder, state: str, error: str | None = None) -> None:
     write_json(folder.status, {"state": state, "pid": os.getpid(), "error": error, "time": time.time()})
 
 
-def status_error(cache_dir: Path, rid: str) -> str | None:
-    """The error a failed or cancelled partial run recorded."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return read_json(partial_dir(cache_dir, rid).status).get("error")
-    return None
-
-
 def _checksum(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as handle:

@@ -9,6 +9,7 @@ everywhere (the pages, the CLI, the exports): see :data:`COLUMNS`.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -256,6 +257,30 @@ def crossover(frame: pd.DataFrame, baseline: str, challenger: str) -> str | None
         if all(ahead[i:]):
             return text
     return None
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Where a fine-tuned experiment overtakes a frozen one (:func:`crossover`)."""
+
+    baseline: str  # the frozen experiment's label
+    challenger: str  # the fine-tuned one's
+    from_slice: str | None  # None: at no slice measured, or not from any slice on
+
+    def sentence(self) -> str:
+        where = (
+            f"from slice **{self.from_slice}** on."
+            if self.from_slice
+            else ("at no slice measured (or not from any slice on).")
+        )
+        return f"**{self.challenger}** beats **{self.baseline}** {where}"
+
+
+def crossovers(frame: pd.DataFrame) -> list[Crossover]:
+    """Every fine-tuned experiment against every frozen one of ``frame`` (one dataset's runs)."""
+    frozen = sorted(frame[frame["mode"] == "frozen"]["experiment"].unique())
+    tuned = sorted(frame[frame["mode"] == "finetune"]["experiment"].unique())
+    return [Crossover(b, c, crossover(frame, b, c)) for b in frozen for c in tuned]
 
 
 def inseparable(bars: pd.DataFrame) -> list[tuple[str, str, str]]:

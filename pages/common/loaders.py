@@ -37,22 +37,14 @@ def with_audited_variants(
     cache: Path, table: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], Predictions]]:
     """The runs of ``table`` and, for each dataset with holdout images left out on the Audit page,
-    the same runs rescored without them under the variant's own dataset label; with the rescored
-    predictions by (variant, run id)."""
-    by_id = {s.run_id: s for s in summaries(cache)}
-    frames, rescored = [table], {}
-    for label, rows in table.groupby("dataset"):
-        first = by_id[rows["run_id"].iloc[0]]
-        split = (first.config.holdout, first.config.val, first.config.split_seed)
-        left_out = set(audit.excluded(cache, first.info.fingerprint, split))
-        if not left_out:
-            continue
-        variant = audit.variant_label(label, len(left_out))
-        pairs = [audit.rescored(by_id[rid], predictions(str(cache), rid), left_out) for rid in rows["run_id"]]
-        frame = runs_frame([summary for summary, _ in pairs])
-        frame["dataset"] = variant
-        frames.append(frame)
-        rescored.update({(variant, summary.run_id): kept for summary, kept in pairs})
+    the same runs rescored without them (:func:`core.answers.audit.audited_variants`) under the
+    variant's own dataset label; with the rescored predictions by (variant, run id)."""
+    shown = set(table["run_id"])
+    variants = audit.audited_variants(
+        cache, [s for s in summaries(cache) if s.run_id in shown], lambda rid: predictions(str(cache), rid)
+    )
+    frames = [table, *(runs_frame(list(v.summaries)).assign(dataset=v.label) for v in variants)]
+    rescored = {(v.label, rid): kept for v in variants for rid, kept in v.predictions.items()}
     return pd.concat(frames, ignore_index=True), rescored
 
 

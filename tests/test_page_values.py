@@ -1,0 +1,115 @@
+"""The numbers a page shows are the engine's, and where a number is simple enough, the same as
+one computed here from the run's stored predictions without the engine: Holdout, Run, Trust,
+Learning curve and Predict, on the shared learning-curve cache (one experiment, 11 slices x 3
+sample seeds)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core.answers import budget
+from core.answers.cam import explain
+from core.base.paths import PROJECT_ROOT, write_json
+from core.store import runs
+from tests.browser import browser_page, choose_dataset, need_chromium, serve, visit
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture
+def cache(curve_cache, tmp_path) -> Path:
+    return shutil.copytree(curve_cache, tmp_path / "cache")
+
+
+def page(cache: Path, name: str, data: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("HMD_CACHE", str(cache))
+    write_json(cache / "ui.json", {"dataset": str(data)})
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
+    app.switch_page(f"pages/{name}.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    kinds = ("markdown", "info", "success", "warning", "caption")
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))
+
+
+def test_holdout_accuracy_per_slice_is_the_mean_over_its_runs(cache, curve_data, monkeypatch):
+    table = page(cache, "4_Holdout", curve_data, monkeypatch).table[0].value.set_index("slice")
+    by_slice: dict[str, list[float]] = {}
+    for summary in runs.list_runs(cache):
+        predictions = runs.load(cache, summary.run_id).predictions()
+        by_slice.setdefault(summary.config.slice, []).append(
+            np.mean(predictions.probs.argmax(1) == predictions.labels)
+        )
+    assert sorted(table.index) == sorted(by_slice)
+    for text, accuracies in by_slice.items():
+        assert table.at[text, "accuracy"] == pytest.approx(np.mean(accuracies)), text
+
+
+def test_the_run_page_shows_each_class_accuracy_of_the_chosen_run(cache, curve_data, monkeypatch):
+    app = page(cache, "11_Run", curve_data, monkeypatch)
+    run_id = next(box for box in app.selectbox if box.key.startswith("run_pick::")).value
+    predictions = runs.load(cache, run_id).predictions()
+    shown = app.dataframe[0].value.set_index("class")["accuracy"]
+    for k, name in enumerate(predictions.classes):
+        mine = predictions.labels == k
+        assert shown[name] == pytest.approx(np.mean(predictions.probs[mine].argmax(1) == k)), name
+
+
+def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdout(
+    cache, curve_data, monkeypatch
+):
+    app = page(cache, "9_Trust", curve_data, monkeypatch)
+    predictions = runs.load(cache, app.selectbox(key="trust_run").value).predictions()
+    confidence = predictions.probs.max(1)
+    right = predictions.probs.argmax(1) == predictions.labels
+    bins = np.minimum((confidence * 15).astype(int), 14)  # 15 equal-width bins, 1.0 in the top one
+    ece = sum(
+        abs(confidence[bins == b].mean() - right[bins == b].mean()) * np.sum(bins == b) / len(confidence)
+        for b in np.unique(bins)
+    )
+    assert app.metric[0].label == "ECE as trained" and app.metric[0].value == f"{ece:.3f}"
+
+
+def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, monkeypatch):
+    app = page(cache, "6_Learning_curve", curve_data, monkeypatch)
+    analysis = budget.analyse(budget.select(cache, curve_data))
+    target = round(min(p.accuracy for p in analysis.points[3:6]), 2)  # passed early: the curves reach it
+    app.number_input(key="curve_target").set_value(target).run()
+    at = app.number_input(key="curve_at").value
+    report = budget.report(analysis, target, float(at))
+    assert report.needed.estimate is not None, report.needed.reason
+    said = budget.stated(report.needed.estimate, report.level, ",.0f")
+    assert f"about **{said}** images per class" in app.success[0].value
+    n, answer = report.accuracy_at
+    assert (
+        budget.stated(answer.estimate, report.level) in app.info[0].value and f"{n:,.0f}" in app.info[0].value
+    )
+
+
+@pytest.mark.browser
+def test_the_predict_page_names_the_runs_top_classes_for_uploaded_images(cache, curve_data, tmp_path):
+    need_chromium()
+    images = sorted((curve_data / "Coat").iterdir())[:2]
+    newest = runs.list_runs(cache)[0].run_id  # the page's default run: newest first
+    expected = explain(cache, newest, [Image.open(path) for path in images])
+    with serve(cache) as url, browser_page() as browser:
+        choose_dataset(browser, url, curve_data, "600 readable images in 4 classes")
+        visit(browser, url, "Predict", "Drop a few images")
+        browser.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            [str(p) for p in images]
+        )
+        for path, answer in zip(images, expected, strict=True):
+            top = ", ".join(f"{c} {p:.0%}" for c, p in answer.top)
+            browser.get_by_text(re.compile(rf"{re.escape(path.name)}: {re.escape(top)}")).wait_for(
+                timeout=120_000
+            )
