@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.base.errors import check_choice
+from core.base.errors import DiskFull, check_choice
 from core.base.paths import write_atomic
 from core.base.progress import progress
 from core.models.inference import outputs
@@ -106,9 +106,10 @@ Runner = Callable[[np.ndarray], np.ndarray]  # uint8 N x H x W x 3 images -> N x
 def runtime_errors() -> tuple[type[BaseException], ...]:
     """What exporting to ONNX and running a runtime are known to raise: OpenVINO's and torch's
     ONNX exporter's errors are RuntimeErrors, ONNX Runtime raises its own types (not
-    RuntimeErrors), a missing runtime an ImportError, a file an OSError, memory a MemoryError.
+    RuntimeErrors), a missing runtime an ImportError, a file an OSError, memory a MemoryError,
+    and a disk too full for the exported graph a DiskFull (eager PyTorch needs no file).
     Only these make a backend fall back; any other error is a bug of ours and is raised."""
-    known: tuple[type[BaseException], ...] = (RuntimeError, ImportError, OSError, MemoryError)
+    known: tuple[type[BaseException], ...] = (RuntimeError, ImportError, OSError, MemoryError, DiskFull)
     try:
         from onnxruntime.capi import onnxruntime_pybind11_state as state
     except ImportError:
