@@ -19,7 +19,7 @@ run: $(VENV)/.installed
 
 # Two pytest-xdist workers, a test module each at a time (module fixtures are built once), one
 # OpenMP thread per process (two workers of two threads each fought over 2 cores): measured on 2
-# cores, about 13 min of tests instead of 15.5 in one process; the slowest modules are collected
+# cores, about 12 min of tests instead of 15.5 in one process; the slowest modules are collected
 # first (tests/conftest.py).
 PYTEST_PARALLEL := -n 2 --dist loadfile
 test: $(VENV)/.installed browser lint

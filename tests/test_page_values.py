@@ -5,6 +5,7 @@ sample seeds)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -113,3 +114,18 @@ def test_the_predict_page_names_the_runs_top_classes_for_uploaded_images(cache, 
             browser.get_by_text(re.compile(rf"{re.escape(path.name)}: {re.escape(top)}")).wait_for(
                 timeout=120_000
             )
+
+
+def test_the_html_report_states_the_same_answer_as_the_budget_command(cache, curve_data, tmp_path):
+    from tests.command import core
+
+    analysis = budget.analyse(budget.select(cache, curve_data))
+    target = f"{min(p.accuracy for p in analysis.points[3:6]):.2f}"  # reached: there is a number
+    answer = core(cache, "budget", "--data", str(curve_data), "--target", target, "--json")
+    assert answer.returncode == 0, answer.stderr
+    e = json.loads(answer.stdout)["images_per_class"]
+    out = tmp_path / "report.html"
+    done = core(cache, "report", "--data", str(curve_data), "--target", target, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    said = f"about {e['estimate']:,.0f} (80% interval {e['low']:,.0f} to {e['high']:,.0f}) images per class"
+    assert said in out.read_text()
