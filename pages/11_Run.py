@@ -76,7 +76,8 @@ for col, label, chosen, scope in (
             st.error(str(error))
         bar.empty()
 mine = [s for s in loaders.summaries(cache) if s.config.data == state.dataset()]
-scored = testsets.scored_frame(cache, mine)
+pairs = testsets.scored_runs(cache, mine)
+scored = testsets.scored_frame(pairs)
 if not scored.empty:
     st.dataframe(
         scored,
@@ -86,7 +87,7 @@ if not scored.empty:
             for c in ("holdout accuracy", "test accuracy", "P(true)>0.8")
         },
     )
-    if unscored := testsets.unscored_classes(cache, mine):
+    if unscored := testsets.unscored_classes(pairs):
         st.warning(unscored)
     st.caption("Its mistakes are on the Grad-CAM page (Images from: test set).")
 

@@ -141,38 +141,42 @@ SCORED_COLUMNS = (
 )  # fmt: skip
 
 
-def scored_frame(cache_dir: Path, summaries: Iterable[Summary]) -> pd.DataFrame:
-    """Every test set each run was scored on, a row each beside its holdout accuracy, with the
-    test accuracy's 95% Wilson interval and the classes left unscored: the Run page's table."""
+def scored_runs(cache_dir: Path, summaries: Iterable[Summary]) -> list[tuple[Summary, TestSet]]:
+    """Every test set each run was scored on, read once for :func:`scored_frame` and
+    :func:`unscored_classes`."""
+    return [(summary, found) for summary in summaries for found in scored(cache_dir, summary.run_id)]
+
+
+def scored_frame(pairs: list[tuple[Summary, TestSet]]) -> pd.DataFrame:
+    """A row per run and test set beside its holdout accuracy, with the test accuracy's 95%
+    Wilson interval and the classes left unscored: the Run page's table."""
     rows = []
-    for summary in summaries:
-        for found in scored(cache_dir, summary.run_id):
-            n = found.scores.n
-            interval = wilson(found.scores.accuracy * n, n)
-            rows.append(
-                (
-                    summary.config.slice,
-                    summary.config.seed,
-                    experiment_label(summary.config),
-                    summary.accuracy,
-                    found.name,
-                    found.scores.accuracy,
-                    f"{interval.low:.3f} to {interval.high:.3f}",
-                    found.scores.at(0.8).threshold_accuracy,
-                    n,
-                    ", ".join(f"{c} ({k})" for c, k in found.unknown.items()),
-                )
+    for summary, found in pairs:
+        n = found.scores.n
+        interval = wilson(found.scores.accuracy * n, n)
+        rows.append(
+            (
+                summary.config.slice,
+                summary.config.seed,
+                experiment_label(summary.config),
+                summary.accuracy,
+                found.name,
+                found.scores.accuracy,
+                f"{interval.low:.3f} to {interval.high:.3f}",
+                found.scores.at(0.8).threshold_accuracy,
+                n,
+                ", ".join(f"{c} ({k})" for c, k in found.unknown.items()),
             )
+        )
     return pd.DataFrame(rows, columns=list(SCORED_COLUMNS))
 
 
-def unscored_classes(cache_dir: Path, summaries: Iterable[Summary]) -> str | None:
+def unscored_classes(pairs: list[tuple[Summary, TestSet]]) -> str | None:
     """The first test set with classes the runs do not know, said in words; None if none has."""
-    for summary in summaries:
-        for found in scored(cache_dir, summary.run_id):
-            if found.unknown:
-                return (
-                    f"{found.name}: class(es) {', '.join(found.unknown)} are not among the runs' classes; "
-                    "their images were not scored."
-                )
+    for _, found in pairs:
+        if found.unknown:
+            return (
+                f"{found.name}: class(es) {', '.join(found.unknown)} are not among the runs' classes; "
+                "their images were not scored."
+            )
     return None

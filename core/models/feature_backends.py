@@ -23,6 +23,7 @@ and of a run's resolved configuration, so features from two backends never mix.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -103,6 +104,7 @@ def extract(
 Runner = Callable[[np.ndarray], np.ndarray]  # uint8 N x H x W x 3 images -> N x F features
 
 
+@functools.cache
 def runtime_errors() -> tuple[type[BaseException], ...]:
     """What exporting to ONNX and running a runtime are known to raise: OpenVINO's and torch's
     ONNX exporter's errors are RuntimeErrors, ONNX Runtime raises its own types (not
