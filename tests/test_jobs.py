@@ -263,3 +263,19 @@ def test_a_bug_in_training_heads_together_is_raised_not_hidden(tiny_data, cache_
     group = _claimed(cache_dir, [quick_run(tiny_data, slice=s) for s in ("1/class", "3/class")])
     with pytest.raises(TypeError, match="a bug of ours"):
         jobs.outcomes(cache_dir, group)
+
+
+def test_a_run_committed_while_its_activity_is_read_shows_its_last_progress(
+    tiny_data, cache_dir, monkeypatch
+):
+    """The Train page reads a running job's progress, then the files' times; a run committed in
+    between has moved its folder: its last progress is shown, nothing is raised."""
+    from core.base.progress import Stage
+    from core.store.record import Progress
+
+    job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
+    last = Progress(epoch=2, epochs=3, step=9, total_steps=12, elapsed_s=4.0, eta_s=1.0)
+    monkeypatch.setattr("core.store.record.read_progress", lambda path: last)  # read, then gone
+    monkeypatch.setattr(jobs, "stage", lambda cache, j: Stage("extracting features", 5, 5, "image", 1.0))
+    assert not runs.partial_dir(cache_dir, job.run_id).progress.exists()
+    assert jobs.activity(cache_dir, job) == last

@@ -613,11 +613,13 @@ def activity(cache_dir: Path, job: Job) -> Stage | Progress | None:
     progress_file, stage_file = runs.partial_dir(cache_dir, job.run_id).progress, _stage_path(cache_dir, job)
     training = read_progress(progress_file)
     preparing = stage(cache_dir, job)
-    if training is not None and (
-        preparing is None or progress_file.stat().st_mtime >= stage_file.stat().st_mtime
-    ):
-        return training
-    return preparing
+    if training is None or preparing is None:
+        return training or preparing
+    try:
+        newer = progress_file.stat().st_mtime >= stage_file.stat().st_mtime
+    except FileNotFoundError:  # the run was committed (or its stage dropped) since they were read
+        newer = True
+    return training if newer else preparing
 
 
 def queue_seconds(queued: list[Job], summaries) -> tuple[float, int]:
