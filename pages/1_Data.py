@@ -6,9 +6,8 @@ import streamlit as st
 from core.base.errors import UserError
 from core.base.paths import DEFAULT_DATA, PROJECT_ROOT
 from core.data.augment import POLICIES, augmented_views
-from core.data.datasets import find_datasets
 from core.data.splits import ORIGINAL_SLICES, slice_sizes
-from core.data.upload import UPLOADS
+from core.data.upload import local_datasets
 from core.present import figures
 from core.store.config import Split
 from pages.common import layout, loaders, state, uploads
@@ -16,7 +15,7 @@ from pages.common import layout, loaders, state, uploads
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
 
-found = [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
+found = local_datasets()
 choices = {
     str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else str(p): str(p) for p in found
 }

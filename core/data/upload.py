@@ -30,10 +30,17 @@ from typing import BinaryIO, TypeVar
 
 from core.base.errors import UserError
 from core.base.paths import PROJECT_ROOT, check_space, disk_full, human_bytes, is_disk_full
-from core.data.datasets import IMAGE_EXTENSIONS
+from core.data.datasets import IMAGE_EXTENSIONS, find_datasets
 
 T = TypeVar("T")
 UPLOADS = Path(os.environ.get("HMD_UPLOADS") or PROJECT_ROOT / "data" / "uploads")  # $HMD_UPLOADS moves it
+
+
+def local_datasets() -> list[Path]:
+    """The datasets a user can pick without typing a path: the bundled ones under ``data/`` and
+    the uploaded ones. The sidebar and the Data page both list these, so a dataset switched
+    away from can always be switched back to."""
+    return [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
 # Decimal, so that the limits read as round numbers on the page (human_bytes is decimal).
 MAX_FILES = 50_000  # images per upload: ten times the bundled Fashion-MNIST sample; a few minutes' scan
 MAX_TOTAL_BYTES = 2_000_000_000  # unpacked per upload: images hardly compress, so ~10 uploads of 200 MB

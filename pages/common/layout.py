@@ -68,13 +68,15 @@ def _damage_warnings(cache: Path) -> None:
 
 
 def _dataset_switch(state) -> None:
-    """A picker of the datasets that have runs, plus the one in use; picking one makes it the
-    dataset in use everywhere (and on the next visit)."""
+    """A picker of the datasets that have runs, the bundled and uploaded ones, and the one in
+    use; picking one makes it the dataset in use everywhere (and on the next visit)."""
+    from core.data.upload import local_datasets
     from pages.common.loaders import run_table
 
     current = state.dataset()
     table = run_table(state.cache_dir())
-    names = dict(zip(table["data"], table["dataset"], strict=True)) if not table.empty else {}
+    names = {str(path): path.name for path in local_datasets()}
+    names.update(dict(zip(table["data"], table["dataset"], strict=True)) if not table.empty else {})
     names.setdefault(current, Path(current).name)
     paths = sorted(names, key=lambda p: names[p].lower())
     st.divider()
