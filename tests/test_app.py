@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.base.locks import try_lock
-from core.base.paths import PROJECT_ROOT, write_json
+from core.base.paths import DEFAULT_DATA, PROJECT_ROOT, write_json
 from core.data.splits import ORIGINAL_SLICES
 from core.engine.pipeline import train_run
 from core.serving import jobs
@@ -19,11 +19,11 @@ def test_home_page_on_an_empty_cache_says_what_to_do(cache_dir, monkeypatch):
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
     assert not app.exception
     assert app.metric[1].value == "0"
-    assert "No runs cached yet" in app.info[0].value
+    assert "No runs on fashion-mnist yet" in app.info[0].value
 
 
 @pytest.mark.train
-def test_home_page_counts_cached_runs(tiny_data, cache_dir, monkeypatch):
+def test_home_page_counts_the_runs_of_the_dataset_in_use(tiny_data, cache_dir, monkeypatch):
     train_run(
         quick_run(tiny_data),
         cache_dir,
@@ -34,6 +34,11 @@ def test_home_page_counts_cached_runs(tiny_data, cache_dir, monkeypatch):
     assert not app.exception
     assert app.metric[0].value == tiny_data.name
     assert app.metric[1].value == "1"
+    write_json(cache_dir / "ui.json", {"dataset": str(DEFAULT_DATA)})  # a run, but on another dataset
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60).run()
+    assert (app.metric[0].value, app.metric[1].value) == ("fashion-mnist", "0")
+    assert "1 cached on all datasets" in app.metric[1].proto.help
+    assert "No runs on fashion-mnist yet" in app.info[0].value
 
 
 def test_one_click_queues_the_original_grid(cache_dir, monkeypatch):
@@ -46,6 +51,7 @@ def test_one_click_queues_the_original_grid(cache_dir, monkeypatch):
     assert len(queued) == 39 and {j.state for j in queued} == {"queued"}
     assert {j.config.slice for j in queued} == set(ORIGINAL_SLICES)
     assert app.metric[2].value == "39"
+    assert not [i for i in app.info if "press the button above" in i.value]  # it was pressed
 
 
 @pytest.mark.browser
@@ -55,7 +61,7 @@ def test_served_home_page_renders_in_chromium(cache_dir):
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_text("How Much Data?").first.wait_for(state="visible", timeout=60_000)
         wait_rendered(page)
-        assert page.get_by_text("No runs cached yet").first.is_visible()
+        assert page.get_by_text("No runs on fashion-mnist yet").first.is_visible()
         screenshot(page, "home")
 
 
