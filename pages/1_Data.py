@@ -106,14 +106,16 @@ if dataset.unreadable:
 
 st.subheader("Samples")
 per_class = st.slider("Images per class", 2, 12, 6, key="data_samples")
+st.caption("One row per class; hover an image and press its fullscreen button to see it large.")
 rng = np.random.default_rng(0)
 for label, name in enumerate(dataset.classes):
     members = np.flatnonzero(dataset.labels == label)
     picks = rng.choice(members, size=min(per_class, len(members)), replace=False)
-    st.image(
-        loaders.thumbnails(str(dataset.root), tuple(dataset.paths[i] for i in picks), 160),
-        caption=[name] * len(picks),
-    )
+    # decoded at 320 px and drawn in a row of per_class columns: fullscreen shows the detail
+    images = loaders.thumbnails(str(dataset.root), tuple(dataset.paths[i] for i in picks), 320)
+    st.markdown(f"**{name}** ({counts[name]:,} images)")
+    for column, image in zip(st.columns(per_class), images, strict=False):
+        column.image(image, width="stretch")
 
 st.subheader("Augmentation preview")
 cols = st.columns(3)

@@ -67,7 +67,8 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
     assert any("file" in f.columns and "Bag/broken.jpg" in f["file"].tolist() for f in frames)
     reasons = next(f for f in frames if "file" in f.columns).set_index("file")["reason"]
     assert reasons["Bag/broken.jpg"].startswith("not an image this tool can read")
-    assert len(app.get("image")) >= 4  # sample grid and augmentation preview
+    # one row of six columns per class (a wrapped grid left orphans), then the augmentation preview
+    assert len(app.get("image")) == 3 * 6 + 1
 
 
 def test_the_split_chosen_on_the_data_page_is_what_new_runs_use(cache_dir, monkeypatch, tiny_data):
