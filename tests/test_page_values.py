@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from core.answers import budget
 from core.answers.cam import explain
 from core.base.paths import PROJECT_ROOT, write_json
+from core.present.figures import LOG_AXIS
 from core.store import runs
 from tests.browser import browser_page, choose_dataset, need_chromium, serve, visit
 
@@ -95,6 +96,21 @@ def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, mo
     assert (
         budget.stated(answer.estimate, report.level) in app.info[0].value and f"{n:,.0f}" in app.info[0].value
     )
+
+
+@pytest.mark.browser
+def test_the_learning_curve_axis_labels_every_tick_once_in_plain_counts(cache, curve_data):
+    """Plotly's own log ticks labelled the minor ticks by their first digit ("8 9 1 2 3 ... 10 2
+    3"), which a room reads as nonsense; the axis shows 1 2 5 10 20 50 ... each once."""
+    need_chromium()
+    write_json(cache / "ui.json", {"dataset": str(curve_data)})
+    with serve(cache) as url, browser_page() as browser:
+        visit(browser, url, "Learning_curve", "images per class (log scale)")
+        chart = browser.locator(".js-plotly-plot").first
+        chart.locator(".xtick text").first.wait_for(timeout=60_000)
+        ticks = chart.locator(".xtick text").all_text_contents()
+    assert {"10", "100"} <= set(ticks) <= set(LOG_AXIS["ticktext"]), ticks
+    assert len(ticks) == len(set(ticks)), ticks
 
 
 @pytest.mark.browser

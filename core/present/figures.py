@@ -15,6 +15,19 @@ from core.store.tables import short_names
 PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
 
 
+def _count(n: float) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:g}{suffix}"
+    return f"{n:g}"
+
+
+# 1, 2 and 5 times each power of ten, up to a million, labelled 1 2 5 10 20 50 ... 1k 2k: plotly's
+# own log ticks label the minor ticks with their first digit only ("8 9 1 2 3 ... 10 2 3").
+LOG_TICKS = [m * 10**e for e in range(7) for m in (1, 2, 5)]
+LOG_AXIS = {"type": "log", "tickvals": LOG_TICKS, "ticktext": [_count(n) for n in LOG_TICKS]}
+
+
 def smooth(values: pd.Series, weight: float) -> pd.Series:
     """Exponential moving average, as TensorBoard smooths (0 = raw, 0.99 = very smooth)."""
     if weight <= 0:
@@ -247,7 +260,7 @@ def learning_curve(
             font={"color": "#52606d"},
         )
     figure.update_xaxes(
-        type="log", title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
+        **LOG_AXIS, title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
     )
     floor = min(min(means) - 0.1, target - 0.1 if target is not None else 1.0)
     figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0])
