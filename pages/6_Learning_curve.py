@@ -3,13 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from core.answers import budget
+from core.answers import budget, remedy
 from core.base.errors import UserError
 from core.present import figures
 from core.serving import jobs
 from core.store import runs
-from core.store.config import default_config
-from pages.common import layout, loaders, state
+from core.store.config import Split, default_config
+from pages.common import layout, loaders, pickers, state
 
 layout.header(
     "Learning curve",
@@ -20,24 +20,38 @@ cache = state.cache_dir()
 data = state.dataset()
 
 
+def queue(configs: list, split: Split | None = None) -> None:
+    """Queue runs; with ``split``, it becomes the split new runs use and this page shows."""
+    try:
+        st.session_state["curve_message"] = jobs.submit_and_tally(cache, configs)
+    except UserError as error:
+        st.session_state["curve_message"] = f"error: {error}"
+        return
+    if split is not None:
+        state.set_split(split)
+
+
 def queue_curve(base) -> None:
     try:
-        st.session_state["curve_message"] = jobs.submit_and_tally(cache, budget.curve_grid(base, cache))
+        queue(budget.curve_grid(base, cache))
     except UserError as error:
         st.session_state["curve_message"] = f"error: {error}"
 
 
 if message := st.session_state.pop("curve_message", None):
     (st.error if message.startswith("error") else st.success)(message)
+ids = runs.complete_ids(cache)
+split = state.split()
 try:
-    chosen = loaders.selection(str(cache), data, None, runs.complete_ids(cache))
+    split = pickers.split(loaders.splits_with_runs(str(cache), data, ids), split, data)
+    chosen = loaders.selection(str(cache), data, None, ids, split)
 except UserError as error:
     st.info(f"{error}. Or queue it here:")
     st.button(
         "Queue a learning curve (frozen EfficientNet-Lite0, sample seeds 1-3)",
         key="curve_queue",
         on_click=queue_curve,
-        args=(default_config(data, state.split()),),
+        args=(default_config(data, split),),
         type="primary",
     )
     st.stop()
@@ -48,7 +62,7 @@ experiment = st.selectbox(
     help="Runs that differ in any setting are separate curves; the longest comes first",
 )
 try:
-    analysis = loaders.analysis(cache, data, experiment)
+    analysis = loaders.analysis(cache, data, experiment, split)
 except UserError as error:
     st.warning(str(error))
     st.button(
@@ -80,6 +94,9 @@ if needed.estimate:
     )
 else:
     st.warning(f"To reach {target:g}: no estimate. {needed.reason}")
+if step := remedy.next_step(analysis):
+    st.info(step.sentence)
+    st.button(step.button, key="curve_next_step", on_click=queue, args=(list(step.configs), step.split))
 n, answer = report.accuracy_at
 st.info(
     f"At {n:,.0f} images per class: "
@@ -121,7 +138,7 @@ with st.expander("Measured points"):
     st.dataframe(pd.DataFrame([p.to_dict() for p in report.points]), hide_index=True)
 st.download_button(
     "Download this as a report (one HTML file, opens offline)",
-    data=loaders.html_report(cache, data, experiment, target),
+    data=loaders.html_report(cache, data, experiment, target, split),
     file_name="how-much-data.html",
     mime="text/html",
     key="curve_report",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from core.base.intervals import Estimate
 from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
-from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, grid
+from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, grid
 from core.store.record import Summary
 from core.store.tables import experiment_label, match_experiment
 
@@ -79,13 +79,8 @@ def select(
         UserError: no cached run on this dataset and split, or ``experiment`` names none or several.
     """
     dataset = scan(data, cache_dir)
-    split = (holdout, val, split_seed)
-    mine = [
-        s
-        for s in runs.list_runs(cache_dir)
-        if s.info.fingerprint == dataset.fingerprint
-        and (s.config.holdout, s.config.val, s.config.split_seed) == split
-    ]
+    split = Split(holdout, val, split_seed)
+    mine = [s for s in runs.list_runs(cache_dir) if _on(s, dataset, split)]
     if not mine:
         raise UserError(
             f"no cached runs for {dataset.root} (holdout {holdout:g}, val {val:g}, split seed "
@@ -104,15 +99,36 @@ def select(
     return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir)
 
 
+def _split_of(summary: Summary) -> Split:
+    return Split(summary.config.holdout, summary.config.val, summary.config.split_seed)
+
+
+def _on(summary: Summary, dataset: Dataset, split: Split) -> bool:
+    return summary.info.fingerprint == dataset.fingerprint and _split_of(summary) == split
+
+
+def splits_with_runs(cache_dir: Path, data: str | Path) -> list[tuple[Split, int]]:
+    """Each split that ``data``'s cached runs were scored on, with how many runs, most first: a
+    dataset measured on a small holdout and again on a larger one has two learning curves.
+
+    Raises:
+        UserError: the dataset is missing or unreadable.
+    """
+    dataset = scan(data, cache_dir)
+    counts = Counter(
+        _split_of(s) for s in runs.list_runs(cache_dir) if s.info.fingerprint == dataset.fingerprint
+    )
+    return counts.most_common()
+
+
 def siblings(cache_dir: Path, summary: Summary) -> list[Summary]:
     """The runs of ``summary``'s experiment: same images, same split, same label (its dataset
     folder need not exist any more)."""
-    split = (summary.config.holdout, summary.config.val, summary.config.split_seed)
     return [
         s
         for s in runs.list_runs(cache_dir)
         if s.info.fingerprint == summary.info.fingerprint
-        and (s.config.holdout, s.config.val, s.config.split_seed) == split
+        and _split_of(s) == _split_of(summary)
         and experiment_label(s.config) == experiment_label(summary.config)
     ]
 

@@ -41,6 +41,8 @@ def local_datasets() -> list[Path]:
     the uploaded ones. The sidebar and the Data page both list these, so a dataset switched
     away from can always be switched back to."""
     return [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
+
+
 # Decimal, so that the limits read as round numbers on the page (human_bytes is decimal).
 MAX_FILES = 50_000  # images per upload: ten times the bundled Fashion-MNIST sample; a few minutes' scan
 MAX_TOTAL_BYTES = 2_000_000_000  # unpacked per upload: images hardly compress, so ~10 uploads of 200 MB

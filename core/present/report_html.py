@@ -25,6 +25,7 @@ from core.base.paths import write_atomic
 from core.data.splits import make_splits
 from core.present import figures
 from core.store import runs
+from core.store.config import DEFAULT_SPLIT, Split
 from core.store.tables import holdout_bars, runs_frame, slice_order, threshold_table
 
 STYLE = """
@@ -61,6 +62,7 @@ def render(
     data: str | Path,
     target: float | None = None,
     experiment: str | None = None,
+    split: Split = DEFAULT_SPLIT,
     examples: int = 4,
 ) -> str:
     """The report of ``experiment`` on ``data`` as one HTML page.
@@ -68,7 +70,7 @@ def render(
     Raises:
         UserError: no runs for the dataset, too few slices, or a target outside (0, 1).
     """
-    selection = budget.select(cache_dir, data, experiment)
+    selection = budget.select(cache_dir, data, experiment, *split)
     analysis = budget.analyse(selection)
     report = budget.report(analysis, analysis.suggested_target() if target is None else target)
     body = "\n".join(

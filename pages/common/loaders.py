@@ -14,6 +14,7 @@ from core.answers import audit, budget
 from core.data.datasets import Dataset, folder_stamp, load_rgb, scan
 from core.data.images import square
 from core.store import runs
+from core.store.config import DEFAULT_SPLIT, Split
 from core.store.record import Metrics, Predictions, Summary
 from core.store.tables import runs_frame
 
@@ -90,30 +91,41 @@ def thumbnails(root: str, relative_paths: tuple[str, ...], size: int) -> list[np
     return [square(load_rgb(Path(root) / p), size) for p in relative_paths]
 
 
-@st.cache_data(show_spinner="Fitting five curve families with bootstrap intervals…", max_entries=32)
-def _analysis(cache: str, data: str, experiment: str | None, ids: tuple[str, ...]) -> budget.Analysis:
-    return budget.analyse(budget.select(Path(cache), data, experiment))
+@st.cache_data(show_spinner="Fitting the curve families with bootstrap intervals…", max_entries=32)
+def _analysis(
+    cache: str, data: str, experiment: str | None, ids: tuple[str, ...], split: Split
+) -> budget.Analysis:
+    return budget.analyse(budget.select(Path(cache), data, experiment, *split))
 
 
-def analysis(cache: Path, data: str, experiment: str | None = None) -> budget.Analysis:
-    """The learning curve of an experiment on a dataset, fitted once per set of cached runs.
+def analysis(
+    cache: Path, data: str, experiment: str | None = None, split: Split = DEFAULT_SPLIT
+) -> budget.Analysis:
+    """The learning curve of an experiment on a dataset and split, fitted once per set of cached runs.
 
     Raises:
         UserError: no runs for the dataset, or fewer than 3 slices.
     """
-    return _analysis(str(cache), data, experiment, runs.complete_ids(cache))
+    return _analysis(str(cache), data, experiment, runs.complete_ids(cache), split)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def selection(cache: str, data: str, experiment: str | None, ids: tuple[str, ...]) -> budget.Selection:
-    return budget.select(Path(cache), data, experiment)
+def selection(
+    cache: str, data: str, experiment: str | None, ids: tuple[str, ...], split: Split = DEFAULT_SPLIT
+) -> budget.Selection:
+    return budget.select(Path(cache), data, experiment, *split)
 
 
-def html_report(cache: Path, data: str, experiment: str, target: float):
+@st.cache_data(show_spinner=False, max_entries=32)
+def splits_with_runs(cache: str, data: str, ids: tuple[str, ...]) -> list[tuple[Split, int]]:
+    return budget.splits_with_runs(Path(cache), data)
+
+
+def html_report(cache: Path, data: str, experiment: str, target: float, split: Split = DEFAULT_SPLIT):
     """A callable the download button runs only when pressed (it draws CAMs and inlines plotly)."""
     from core.present.report_html import render
 
-    return lambda: render(cache, data, target, experiment)
+    return lambda: render(cache, data, target, experiment, split)
 
 
 @st.cache_data(show_spinner="Fitting each class's curve…", max_entries=32)
