@@ -58,6 +58,7 @@ except UserError as error:
 experiment = st.selectbox(
     "Experiment",
     chosen.experiments,
+    format_func=lambda label: state.experiment_name(chosen, label),
     key="curve_experiment",
     help="Runs that differ in any setting are separate curves; the longest comes first",
 )

@@ -18,7 +18,12 @@ try:
 except UserError as error:
     st.info(f"{error}. The quiz reads cached runs only: the Home page's original grid gives it every slice.")
     st.stop()
-experiment = st.selectbox("Experiment", chosen.experiments, key="quiz_experiment")
+experiment = st.selectbox(
+    "Experiment",
+    chosen.experiments,
+    format_func=lambda label: state.experiment_name(chosen, label),
+    key="quiz_experiment",
+)
 questions = budget.quiz(loaders.selection(str(cache), data, experiment, runs.complete_ids(cache)))
 if len(questions) < 2:
     st.warning("The quiz needs runs of at least two slices of this experiment.")
@@ -31,24 +36,28 @@ st.markdown(
 guesses = {}
 for q in questions:
     share = f"{q.share:.1%}" if q.share < 0.05 else f"{q.share:.0%}"
-    words = (
-        f"{q.images_per_class:,.0f} image{'s' if q.images_per_class != 1 else ''} per class ({share} of the "
-        f"pool, slice {q.slice})"
-    )
-    guesses[q.slice] = st.number_input(words, 0, 100, 50, key=state.key("quiz_guess", q.slice)) / 100
+    plural = "s" if q.images_per_class != 1 else ""
+    words = f"{q.images_per_class:,.0f} image{plural} per class ({share} of the pool)"
+    guesses[q.slice] = st.number_input(f"{words}, in %", 0, 100, 50, key=state.key("quiz_guess", q.slice))
 if st.button("Reveal", type="primary", key="quiz_reveal"):
     st.session_state["quiz_revealed"] = experiment
 if st.session_state.get("quiz_revealed") != experiment:
     st.stop()
 
-confident = "confident and right (P(true) > 0.8)"
+
+def percent(e) -> str:
+    return f"{e.estimate:.0%} ({e.low:.0%} to {e.high:.0%})"
+
+
+right, sure = "right (95% interval)", "right and at least 80% sure (95% interval)"
 answers = pd.DataFrame(
     [
         {
-            "slice": q.slice,
+            "images per class": f"{q.images_per_class:,.0f}",
             "your guess": guesses[q.slice],
-            "argmax accuracy": q.accuracy,
-            confident: q.confident,
+            "measured": 100 * q.accuracy.estimate,
+            right: percent(q.accuracy),
+            sure: percent(q.confident),
             "runs": q.runs,
         }
         for q in questions
@@ -58,12 +67,13 @@ st.dataframe(
     answers,
     hide_index=True,
     column_config={
-        c: st.column_config.ProgressColumn(c, min_value=0, max_value=1, format="%.2f")
-        for c in ("your guess", "argmax accuracy", confident)
+        c: st.column_config.ProgressColumn(c, min_value=0, max_value=100, format="%.0f%%")
+        for c in ("your guess", "measured")
     },
 )
 st.caption(
-    "Argmax: the top class is right. Confident and right: the true class also gets more than 0.8, the "
-    "bar for handing a prediction to a machine without a person checking it. Means over the slice's runs "
-    "on the same fixed holdout."
+    "Right: the model's most likely class is the true one. Right and at least 80% sure: it also gives "
+    "the true class more than 80% probability, the bar for letting a machine decide without a person "
+    "checking. Means over the runs of each amount, all scored on the same fixed holdout; the intervals "
+    "say how far that holdout's size lets the number move."
 )

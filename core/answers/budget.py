@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +23,13 @@ import numpy as np
 from core.answers import curves
 from core.answers.curves.fitting import plateaued, shape_reason
 from core.base.errors import UserError, check_share
-from core.base.intervals import Estimate
+from core.base.intervals import Estimate, wilson
 from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
 from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, grid
 from core.store.record import Summary
-from core.store.tables import experiment_label, match_experiment
+from core.store.tables import experiment_label, match_experiment, plain_experiment
 
 LEVEL = 0.8  # the interval the answer states; the backtest checks how often it holds
 # How far past the largest measured slice an answer is called reliable: on the gallery of real
@@ -54,6 +55,12 @@ class Selection:
     experiments: tuple[str, ...]  # every experiment with runs on this dataset and split
     summaries: tuple[Summary, ...]
     cache_dir: Path
+    configs: Mapping[str, RunConfig] = dataclasses.field(default_factory=dict)  # one per experiment
+
+    def plain(self, experiment: str) -> str:
+        """An experiment's label in words a stakeholder reads (:func:`plain_experiment`)."""
+        config = self.configs.get(experiment)
+        return plain_experiment(config) if config else experiment
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -96,7 +103,8 @@ def select(
         )
     )
     chosen = labels[0] if experiment is None else match_experiment(experiment, labels)
-    return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir)
+    configs = {label: found[0].config for label, found in by_experiment.items()}
+    return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir, configs)
 
 
 def _split_of(summary: Summary) -> Split:
@@ -771,13 +779,14 @@ QUIZ_COUNTS = (3, 1)
 
 @dataclass(frozen=True)
 class QuizAnswer:
-    """One question of the quiz and its answer, means over the slice's runs."""
+    """One question of the quiz and its answer: means over the slice's runs, each with the 95%
+    Wilson interval of the holdout it was measured on (a room should see how sure the number is)."""
 
     slice: str
     images_per_class: float
     share: float  # of the training pool
-    accuracy: float  # argmax
-    confident: float  # the article's threshold accuracy, P(true) > 0.8
+    accuracy: Estimate  # the top class is right
+    confident: Estimate  # the article's threshold accuracy: right and P(true) > 0.8
     runs: int
 
 
@@ -792,22 +801,20 @@ def quiz(selection: Selection) -> list[QuizAnswer]:
         nearest = min(points, key=lambda p: abs(math.log(p.images_per_class / n)))
         if nearest not in chosen:
             chosen.append(nearest)
-    return [
-        QuizAnswer(
-            p.slice,
-            p.images_per_class,
-            p.images_per_class / pool,
-            p.accuracy,
-            float(
-                np.mean(
-                    [
-                        s.holdout.at(0.8).threshold_accuracy
-                        for s in selection.summaries
-                        if s.config.slice == p.slice
-                    ]
-                )
-            ),
-            p.runs,
+    held = selection.n_holdout
+    answers = []
+    for p in chosen:
+        confident = np.mean(
+            [s.holdout.at(0.8).threshold_accuracy for s in selection.summaries if s.config.slice == p.slice]
         )
-        for p in chosen
-    ]
+        answers.append(
+            QuizAnswer(
+                p.slice,
+                p.images_per_class,
+                p.images_per_class / pool,
+                wilson(p.accuracy * held, held),
+                wilson(float(confident) * held, held),
+                p.runs,
+            )
+        )
+    return answers

@@ -112,7 +112,8 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
         f"Every run is scored on the same fixed holdout of {len(splits.holdout):,} images; "
         f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
         f'<p class="small">Experiment: {html.escape(selection.experiment)}</p>'
-        f'<p class="answer">{html.escape(_answer_sentence(report))}</p>'
+        f'<p class="{"answer" if report.needed.estimate else "caveat"}">'
+        f"{html.escape(_answer_sentence(report))}</p>"
         + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
     )
 

@@ -17,6 +17,7 @@ import pandas as pd
 from core.base.errors import UserError
 from core.base.intervals import wilson
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
+from core.models.backbones import get_spec
 from core.store.config import RunConfig
 from core.store.evaluate import THRESHOLDS, argmax_accuracy, selective, threshold_accuracy
 from core.store.record import Predictions, Summary
@@ -74,6 +75,29 @@ def experiment_label(config: RunConfig) -> str:
         f"{config.backbone} · {config.mode} · aug {config.aug} · {config.epochs} ep · "
         f"{config.image_size} px · bs {config.batch_size} · lr {config.lr:g}"
     )
+
+
+MODES_IN_WORDS = {
+    "frozen": "backbone frozen, a new head trained",
+    "finetune": "backbone fine-tuned",
+    "scratch": "trained from scratch",
+}
+
+
+def plain_experiment(config: RunConfig) -> str:
+    """An experiment in words a stakeholder reads ("EfficientNet-Lite0, backbone frozen, a new
+    head trained, no augmentation, 224 px images"); :func:`experiment_label` is its technical
+    name, which pages keep one click away."""
+    try:
+        backbone = get_spec(config.backbone).description.split(" (")[0].split(",")[0]
+    except UserError:  # a backbone this version no longer registers: its name is all there is
+        backbone = config.backbone
+    augmentation = "no augmentation" if config.aug == "none" else f"{config.aug} augmentation"
+    mode = MODES_IN_WORDS.get(config.mode, config.mode)
+    words = f"{backbone}, {mode}, {augmentation}, {config.image_size} px images"
+    if config.solver != "lbfgs":
+        words += f", {config.epochs} epochs at learning rate {config.lr:g} (batches of {config.batch_size})"
+    return words
 
 
 def match_experiment(wanted: str, labels: tuple[str, ...]) -> str:

@@ -51,6 +51,11 @@ def header(title: str, question: str) -> None:
         for path in NAVIGATION:
             page_link(path)
         _dataset_switch(state)
+        st.toggle(
+            "Technical names",
+            key="technical_names",
+            help="Experiments by their settings' names (backbone · mode · aug · ...) instead of words",
+        )
     st.title(title)
     st.caption(question)
     _damage_warnings(state.cache_dir())

@@ -87,3 +87,14 @@ def key(name: str, *scope: object) -> str:
     a label that two widgets can happen to share (two buttons keyed by their run counts did,
     on an experiment of one run)."""
     return "::".join([name, *map(str, scope)])
+
+
+def technical() -> bool:
+    """Whether pages name things technically (the sidebar's switch): plain words by default,
+    for a room of people who do not train models."""
+    return bool(st.session_state.get("technical_names", False))
+
+
+def experiment_name(selection, label: str) -> str:
+    """How a page names an experiment: in words, or by its technical label when asked."""
+    return label if technical() else selection.plain(label)
