@@ -27,11 +27,13 @@ experiment = st.selectbox("Experiment", chosen.experiments, key="label_experimen
 selection = loaders.selection(str(cache), data, experiment, runs.complete_ids(cache))
 st.plotly_chart(figures.per_class_curves(loaders.class_curves(selection)), key="label_curves")
 
-slices = [p.slice for p in budget.curve_points(selection)]
+per_class = {p.slice: p.images_per_class for p in budget.curve_points(selection)}
+slices = list(per_class)
 left, right = st.columns(2)
 base = left.selectbox(
-    "From the labels of slice",
+    "Start from the labels of",
     slices[::-1],
+    format_func=lambda text: f"{per_class[text]:g} images per class ({text})",
     key="label_base",
     help="The largest slice plans new labels; a smaller one lets you check the plan by training it",
 )
@@ -55,14 +57,11 @@ st.dataframe(
         }
     ),
     hide_index=True,
+    key="label_shares",
 )
-st.markdown(
-    f"Predicted gain in holdout accuracy: **{budget.points_stated(allocation.expected_gain)}** "
-    f"as suggested, **{budget.points_stated(allocation.even_gain)}** spread evenly ({budget.LEVEL:.0%} "
-    "intervals)."
-)
+st.markdown(budget.gain_sentence(allocation))
 for note in allocation.notes:
-    st.caption(note)
+    st.markdown(f"- {note}")
 
 if planning:
     st.info(
@@ -70,27 +69,40 @@ if planning:
         "labels it already has and trains both allocations."
     )
     st.stop()
-plan = budget.check_plan(selection, base, int(label_count))
+try:
+    plan = budget.check_plan(selection, base, int(label_count))
+except UserError as error:
+    st.info(f"Nothing to check from here: {error}.")
+    st.stop()
 st.subheader("Check it: train both allocations")
-if plan.suggested == plan.even:
-    st.info("The curves see nothing to prefer from this slice: the suggestion is the even split.")
-if st.button(
-    f"Train the suggested and the even allocation ({2 * len(plan.sample_seeds)} runs)",
+same = plan.suggested == plan.even
+if same:
+    st.info("The suggestion is the even split here, so the check trains that one allocation.")
+configs = plan.configs(selection)
+if not configs:
+    st.caption("Every run of this check is trained.")
+elif st.button(
+    f"Train {'the even split' if same else 'the suggested and the even allocation'} ({len(configs)} runs)",
     key="label_check",
     type="primary",
 ):
-    st.success(jobs.submit_and_tally(cache, plan.configs(selection)))
-results = pd.DataFrame(budget.check_results(selection, plan))
+    st.success(jobs.submit_and_tally(cache, configs))
+results = budget.check_results(selection, plan)[1 if same else 0 :]  # one row when both are one slice
 st.dataframe(
-    results,
+    pd.DataFrame(
+        {
+            "allocation": [r.allocation for r in results],
+            "predicted gain": [budget.points_stated(r.predicted) for r in results],
+            "measured gain": [budget.points_stated(r.measured) for r in results],
+            "measured against the forecast": [r.verdict for r in results],
+            "runs trained": [f"{r.runs} of {r.planned}" for r in results],
+        }
+    ),
     hide_index=True,
-    column_config={
-        c: st.column_config.NumberColumn(format="%+.3f")
-        for c in results.columns
-        if "gain" in c or "predicted" in c
-    },
+    key="label_results",
 )
 st.caption(
-    f"Measured gain: mean holdout accuracy over the sample seeds trained so far, minus slice {base}'s on "
-    "the same seeds. Runs appear here as the Train page finishes them."
+    f"Measured gain: how much holdout accuracy rose over the {per_class[base]:g} images per class "
+    f"it started from, on the same image samples, averaged over the samples trained so far, in points with "
+    f"its {budget.LEVEL:.0%} interval over those samples. Runs appear here as the Train page finishes them."
 )

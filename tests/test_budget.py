@@ -165,16 +165,16 @@ def test_checking_an_allocation_trains_both_and_measures_the_gain(curve_cache, c
         "Shirt": 25,
         "T-shirt_top": 25,
     }
-    assert [r["measured gain"] for r in budget.check_results(selection, plan)] == [None, None]
+    assert [r.measured for r in budget.check_results(selection, plan)] == [None, None]
     for config in plan.configs(selection):
         train_run(config, cache)
     selection = budget.select(cache, curve_data)
     measured = budget.check_results(selection, plan)
-    assert [r["runs"] for r in measured] == ["3 of 3", "3 of 3"]
+    assert [(r.runs, r.planned) for r in measured] == [(3, 3), (3, 3)]
     accuracy = {(s.config.slice, s.config.sample_seed): s.accuracy for s in selection.summaries}
     for row, text in zip(measured, (plan.suggested, plan.even), strict=True):
         gains = [accuracy[text, seed] - accuracy[plan.base, seed] for seed in plan.sample_seeds]
-        assert row["measured gain"] == pytest.approx(np.mean(gains)), "over the same sample seeds"
+        assert row.measured.estimate == pytest.approx(np.mean(gains)), "over the same sample seeds"
 
 
 def test_the_report_opens_offline_with_charts_and_no_request(curve_cache, curve_data, tmp_path):

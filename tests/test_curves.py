@@ -274,12 +274,13 @@ def test_allocation_gives_a_plateau_nothing_and_an_unfittable_class_its_even_sha
     result = curves.allocate(per_class, weights, dict.fromkeys(per_class, 80), budget=31, **FAST)
     assert result.even_extra == {"flat": 11, "saturated": 10, "steep": 10}  # the remainder goes first
     assert result.extra["flat"] == 0 and result.extra["steep"] >= 18 and sum(result.extra.values()) == 31
-    assert len(result.notes) == 1 and result.notes[0].startswith("flat: already on its plateau")
+    assert len(result.notes) == 1 and result.notes[0].startswith("flat: its recall did not rise measurably")
+    assert result.notes[0].endswith("so it gets none (an even split would give it 11).")
     per_class["zigzag"] = constant({1: 0.3, 2: 0.8, 3: 0.35, 5: 0.85, 8: 0.4, 13: 0.9, 20: 0.45, 30: 0.95})
     weights = {"flat": 0.1, "saturated": 0.3, "steep": 0.3, "zigzag": 0.3}
     result = curves.allocate(per_class, weights, dict.fromkeys(per_class, 80), budget=40, **FAST)
     assert result.extra["zigzag"] == result.even_extra["zigzag"] == 10
-    assert any(note.startswith("zigzag: The points are too noisy") for note in result.notes)
+    assert any(note.startswith("zigzag: its recall jumps up and down") for note in result.notes)
 
 
 def test_allocation_respects_the_room_each_class_has(two_classes):

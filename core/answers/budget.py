@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from core.answers import curves
+from core.answers.curves.allocation import recall_interval
 from core.answers.curves.fitting import plateaued, shape_reason
 from core.base.errors import UserError, check_share
 from core.base.intervals import Estimate, wilson
@@ -363,13 +365,14 @@ class BudgetReport:
                 "reason": answer.reason,
             }
         if self.allocation is not None:
+            shares = self.allocation.to_dict()
             report |= {
                 "budget": self.budget,
-                "allocation": self.allocation.extra,
-                "expected_gain": self.allocation.expected_gain.to_dict(),
-                "even_gain": self.allocation.even_gain.to_dict(),
-                "even_allocation": self.allocation.even_extra,
-                "notes": self.allocation.notes,
+                "allocation": shares["extra"],
+                "expected_gain": shares["expected_gain"],
+                "even_gain": shares["even_gain"],
+                "even_allocation": shares["even_extra"],
+                "notes": shares["notes"],
             }
         return report
 
@@ -546,12 +549,32 @@ def per_class_observations(
     return found
 
 
-def class_curves(selection: Selection) -> dict[str, list[tuple[float, float]]]:
-    """Each class's mean holdout recall per training-image count, for drawing."""
+@dataclass(frozen=True)
+class ClassPoint:
+    """A class's mean holdout recall at one count of its training images, with its interval."""
+
+    n: float
+    recall: Estimate
+
+
+def class_curves(selection: Selection, level: float = LEVEL) -> dict[str, tuple[ClassPoint, ...]]:
+    """Each class's mean holdout recall per training-image count, with the interval its runs and
+    its few holdout images allow, for drawing."""
+    held = _holdout_counts(selection)
     return {
-        name: [(p.n, p.mean) for p in curves.curve_points(found)]
+        name: tuple(
+            ClassPoint(p.n, recall_interval(p, level)) for p in curves.curve_points(found, held[name])
+        )
         for name, found in per_class_observations(selection).items()
     }
+
+
+def _holdout_counts(selection: Selection) -> dict[str, int]:
+    """Holdout images of each class in the selection's split."""
+    dataset = selection.dataset
+    holdout = make_splits(dataset.labels, dataset.classes, *_split(selection)).holdout
+    counts = np.bincount(dataset.labels[holdout], minlength=len(dataset.classes))
+    return dict(zip(dataset.classes, (int(n) for n in counts), strict=True))
 
 
 def allocate(
@@ -573,13 +596,7 @@ def allocate(
     dataset = selection.dataset
     splits = make_splits(dataset.labels, dataset.classes, *_split(selection))
     pools = dict(zip(dataset.classes, (len(p) for p in splits.pools), strict=True))
-    held = dict(
-        zip(
-            dataset.classes,
-            (int(n) for n in np.bincount(dataset.labels[splits.holdout], minlength=len(dataset.classes))),
-            strict=True,
-        )
-    )
+    held = _holdout_counts(selection)
     current = per_class_counts(selection, _base_summaries(selection, base)[0])
     return curves.allocate(
         per_class_observations(selection, current if base is not None else None),
@@ -608,10 +625,15 @@ class CheckPlan:
     sample_seeds: tuple[int, ...]
 
     def configs(self, selection: Selection) -> list[RunConfig]:
-        """The runs that measure both: each slice for every sample seed of the base runs."""
-        base = _base_summaries(selection, self.base)
+        """The runs still to train to measure both: each distinct slice (one when the suggestion is
+        the even split) for every base run, less those already cached, so that a button's count is
+        what it queues."""
+        measured = {(s.config.slice, s.config.sample_seed, s.config.seed) for s in selection.summaries}
         return [
-            dataclasses.replace(s.config, slice=text) for text in (self.suggested, self.even) for s in base
+            dataclasses.replace(s.config, slice=text)
+            for text in dict.fromkeys((self.suggested, self.even))
+            for s in _base_summaries(selection, self.base)
+            if (text, s.config.sample_seed, s.config.seed) not in measured
         ]
 
 
@@ -637,31 +659,68 @@ def check_plan(selection: Selection, base: str, budget: int) -> CheckPlan:
     )
 
 
-def check_results(selection: Selection, plan: CheckPlan) -> list[dict]:
+@dataclass(frozen=True)
+class CheckResult:
+    """What one allocation really gained once trained, beside what the curves predicted.
+
+    ``measured``: the mean over the sample seeds trained so far of holdout accuracy minus the base
+    slice's on the same seed, with a t interval over those seeds (NaN ends from a single seed:
+    one run has no spread to show); None before any run is trained.
+    """
+
+    allocation: str  # "as suggested" or "spread evenly"
+    slice: str
+    predicted: Estimate | None
+    measured: Estimate | None
+    runs: int
+    planned: int
+
+    @property
+    def verdict(self) -> str:
+        """Where the measured gain falls against the predicted interval, in words."""
+        if self.measured is None:
+            return "not trained yet"
+        if self.predicted is None:
+            return "no forecast to compare with"
+        if self.measured.estimate < self.predicted.low:
+            return "below the forecast"
+        if self.measured.estimate > self.predicted.high:
+            return "above the forecast"
+        return "inside the forecast"
+
+
+def check_results(selection: Selection, plan: CheckPlan, level: float = LEVEL) -> tuple[CheckResult, ...]:
     """What each allocation really gained once trained: mean holdout accuracy over the sample
     seeds trained so far, minus the base slice's on the same seeds, beside the predicted gain."""
     by_slice: dict[str, dict[int, float]] = defaultdict(dict)
     for summary in selection.summaries:
         by_slice[summary.config.slice][summary.config.sample_seed] = summary.accuracy
-    rows = []
+    found = []
     for name, text, predicted in (
-        ("suggested", plan.suggested, plan.allocation.expected_gain),
-        ("even", plan.even, plan.allocation.even_gain),
+        ("as suggested", plan.suggested, plan.allocation.expected_gain),
+        ("spread evenly", plan.even, plan.allocation.even_gain),
     ):
         seeds = sorted(set(by_slice.get(text, {})) & set(by_slice[plan.base]))
-        gains = [by_slice[text][s] - by_slice[plan.base][s] for s in seeds]
-        rows.append(
-            {
-                "allocation": name,
-                "slice": text,
-                "predicted gain": predicted.estimate,
-                "predicted low": predicted.low,
-                "predicted high": predicted.high,
-                "measured gain": float(np.mean(gains)) if gains else None,
-                "runs": f"{len(seeds)} of {len(plan.sample_seeds)}",
-            }
+        gains = np.array([by_slice[text][s] - by_slice[plan.base][s] for s in seeds])
+        found.append(
+            CheckResult(name, text, predicted, _mean_gain(gains, level), len(seeds), len(plan.sample_seeds))
         )
-    return rows
+    return tuple(found)
+
+
+def _mean_gain(gains: np.ndarray, level: float) -> Estimate | None:
+    """The mean of paired gains with its t interval over them; NaN ends for one, None for none."""
+    if not len(gains):
+        return None
+    mean = float(gains.mean())
+    if len(gains) < 2:
+        return Estimate(mean, math.nan, math.nan)
+    half = (
+        float(student_t.ppf((1 + level) / 2, len(gains) - 1))
+        * float(gains.std(ddof=1))
+        / math.sqrt(len(gains))
+    )
+    return Estimate(mean, mean - half, mean + half)
 
 
 def _split(selection: Selection) -> tuple[float, float, int]:
@@ -717,10 +776,8 @@ def describe(report: BudgetReport) -> str:
     if report.allocation:
         a = report.allocation
         shares = ", ".join(f"{name} +{n}" for name, n in sorted(a.extra.items(), key=lambda kv: -kv[1]) if n)
-        lines.append(
-            f"{report.budget} more labels, where the curves say they pay most: {shares}. Expected gain "
-            f"{points_stated(a.expected_gain)}; spread evenly: {points_stated(a.even_gain)}."
-        )
+        lines.append(f"{report.budget} more labels, where the curves say they pay most: {shares}.")
+        lines.append(gain_sentence(a, level))
         lines += a.notes
     return "\n".join(lines)
 
@@ -745,9 +802,31 @@ def reach_warning(report: BudgetReport) -> str | None:
     )
 
 
-def points_stated(e: Estimate) -> str:
-    """A gain in accuracy points with its interval: ``+1.2 points (+0.4 to +2.0)``."""
-    return f"{100 * e.estimate:+.2f} points ({100 * e.low:+.2f} to {100 * e.high:+.2f})"
+def points_stated(e: Estimate | None) -> str:
+    """A gain in accuracy points with its interval: ``+1.2 points (+0.4 to +2.0)``; where there is
+    no estimate or no interval (one run), says so rather than print a zero-width one."""
+    if e is None:
+        return "no estimate"
+    if not (math.isfinite(e.low) and math.isfinite(e.high)):
+        return f"{100 * e.estimate:+.1f} points (one run: no interval yet)"
+    return f"{100 * e.estimate:+.1f} points ({100 * e.low:+.1f} to {100 * e.high:+.1f})"
+
+
+NO_GAIN = (
+    "No estimate: the curves predict a gain only where labels go to a class whose recall was seen to "
+    "rise, with runs enough to give an interval."
+)
+
+
+def gain_sentence(allocation: curves.Allocation, level: float = LEVEL) -> str:
+    """The predicted gains of an allocation as the page and the terminal state them, in points, and
+    why one is missing where one is: a bare "no estimate" would leave the reader guessing."""
+    said = (
+        f"Predicted gain in holdout accuracy: {points_stated(allocation.expected_gain)} as suggested, "
+        f"{points_stated(allocation.even_gain)} spread evenly ({level:.0%} intervals)."
+    )
+    missing = allocation.expected_gain is None or allocation.even_gain is None
+    return f"{said} {NO_GAIN}" if missing else said
 
 
 def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:

@@ -4,6 +4,8 @@ confusion matrices, class counts. Plain plotly, no Streamlit."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.express as px
@@ -11,6 +13,9 @@ import plotly.graph_objects as go
 
 from core.store.record import Metrics
 from core.store.tables import short_names
+
+if TYPE_CHECKING:  # a type only: the figures stay importable without the curve fitting
+    from core.answers.budget import ClassPoint
 
 PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
 
@@ -268,23 +273,47 @@ def learning_curve(
     return figure
 
 
-def per_class_curves(curves: dict[str, list[tuple[float, float]]]) -> go.Figure:
-    """Each class's holdout recall against its own training images (means over runs)."""
+def log_ticks(values: Iterable[float]) -> dict:
+    """Tick values and labels for a log axis over ``values``: 1, 2, 5, 10, 20, 50... written out in
+    full, where plotly's own labels its minor ticks with bare digits ("8 9 1 2 3 ... 10 2 3")."""
+    values = [v for v in values if v > 0]
+    if not values:
+        return {}
+    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    ticks = [m * 10**e for e in range(low, high + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if min(values) / 2 <= t <= max(values) * 2]
+    return {"tickvals": ticks, "ticktext": [f"{t:,g}" for t in ticks]}
+
+
+def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
+    """Each class's holdout recall against its own training images (means over runs), in percent,
+    with its interval as whiskers: a class's recall rests on its few holdout images, so the reader
+    must see how far apart two points have to be to differ."""
     figure = go.Figure()
-    for i, (name, pairs) in enumerate(sorted(curves.items())):
-        pairs = sorted(pairs)
+    for i, (name, points) in enumerate(sorted(curves.items())):
+        points = sorted(points, key=lambda p: p.n)
         figure.add_trace(
             go.Scatter(
-                x=[n for n, _ in pairs],
-                y=[r for _, r in pairs],
+                x=[p.n for p in points],
+                y=[p.recall.estimate for p in points],
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [p.recall.high - p.recall.estimate for p in points],
+                    "arrayminus": [p.recall.estimate - p.recall.low for p in points],
+                    "thickness": 1,
+                },
+                customdata=[[p.recall.low, p.recall.high] for p in points],
                 mode="lines+markers",
                 name=name,
                 line={"color": PALETTE[i % len(PALETTE)]},
-                hovertemplate=f"{name}: %{{x:,.0f}} images, recall %{{y:.3f}}<extra></extra>",
+                hovertemplate=f"{name}: %{{x:,.0f}} images, recall %{{y:.0%}} "
+                "(%{customdata[0]:.0%} to %{customdata[1]:.0%})<extra></extra>",
             )
         )
-    figure.update_xaxes(type="log", title="training images of the class (log scale)")
-    figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02])
+    counts = [p.n for points in curves.values() for p in points]
+    figure.update_xaxes(type="log", title="training images of the class (log scale)", **log_ticks(counts))
+    figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02], tickformat=".0%")
     figure.update_layout(height=420, margin={"t": 30})
     return figure
 

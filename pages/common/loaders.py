@@ -135,7 +135,7 @@ def allocation(selection: budget.Selection, labels: int, base: str | None):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def class_curves(selection: budget.Selection) -> dict[str, list[tuple[float, float]]]:
+def class_curves(selection: budget.Selection) -> dict[str, tuple[budget.ClassPoint, ...]]:
     return budget.class_curves(selection)
 
 

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import norm
 
 from core.answers.curves.answers import Ensemble, check_fraction, ensemble, quantiles
 from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
-from core.answers.curves.fitting import Observation, curve_points, plateaued
+from core.answers.curves.fitting import Observation, Point, curve_points, plateaued
 from core.base.intervals import Estimate
 
 
@@ -18,23 +19,33 @@ from core.base.intervals import Estimate
 class Allocation:
     """Extra labels per class, and the overall accuracy gain they and an even split are predicted to give.
 
-    Gains are in overall holdout accuracy over the current labels; classes in ``notes`` count as 0.
+    Gains are in overall holdout accuracy over the current labels, from the classes with a curve
+    (classes in ``notes`` count as no gain); ``None`` where no class with a curve gets labels, or
+    the replicates did not spread, so there is no interval to state. ``notes`` says in plain words,
+    from the final shares, why each class without a usable curve got what it got; ``even_fallback``
+    is set when no class had one, so the suggestion is the even split.
     """
 
     extra: dict[str, int]
-    expected_gain: Estimate
-    even_gain: Estimate
+    expected_gain: Estimate | None
+    even_gain: Estimate | None
     even_extra: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    even_fallback: bool = False
 
     def to_dict(self) -> dict:
         return {
             "extra": self.extra,
-            "expected_gain": self.expected_gain.to_dict(),
-            "even_gain": self.even_gain.to_dict(),
+            "expected_gain": estimate_dict(self.expected_gain),
+            "even_gain": estimate_dict(self.even_gain),
             "even_extra": self.even_extra,
             "notes": self.notes,
         }
+
+
+def estimate_dict(e: Estimate | None) -> dict:
+    """An estimate as JSON, with the same keys (all null) where there is none."""
+    return e.to_dict() if e is not None else dict.fromkeys(("estimate", "low", "high"))
 
 
 def _even_split(classes: list[str], budget: int, room: Mapping[str, float]) -> dict[str, int]:
@@ -102,10 +113,15 @@ def _greedy(
     return extra
 
 
-def _gain(fitted: dict[str, Ensemble], weights, current, extra, level: float) -> Estimate:
-    """The median curves' gain for the point; each family x replicate summed over classes for the interval."""
-    if not fitted:
-        return Estimate(0.0, 0.0, 0.0)
+def _gain(fitted: dict[str, Ensemble], weights, current, extra, level: float) -> Estimate | None:
+    """The median curves' gain for the point; each family x replicate summed over classes for the interval.
+
+    None where no class with a curve gets labels (the curves predict nothing for the others), or
+    where the replicates did not spread (one run per count): a zero-width interval would claim a
+    certainty the runs do not have.
+    """
+    if not any(extra[name] for name in fitted):
+        return None
     point = sum(
         weights[name]
         * (_median_curve(curves, current[name] + extra[name]) - _median_curve(curves, current[name]))
@@ -115,7 +131,51 @@ def _gain(fitted: dict[str, Ensemble], weights, current, extra, level: float) ->
         weights[name] * _deltas(curves, current[name], extra[name]) for name, curves in fitted.items()
     )
     low, high = quantiles(pooled[~np.isnan(pooled)], level)
-    return Estimate(point, min(low, point), max(high, point))
+    low, high = min(low, point), max(high, point)
+    return Estimate(point, low, high) if high > low else None
+
+
+def recall_interval(point: Point, level: float) -> Estimate:
+    """A class's mean recall at one count with its normal interval, from the spread of its runs and
+    its holdout's binomial noise (the point's variance), kept inside [0, 1]."""
+    half = float(norm.ppf((1 + level) / 2)) * np.sqrt(point.variance)
+    return Estimate(point.mean, max(0.0, point.mean - half), min(1.0, point.mean + half))
+
+
+def _recall_said(point: Point, level: float) -> str:
+    """A class's mean recall at one count with its interval, in percent."""
+    recall = recall_interval(point, level)
+    labels = "label" if point.n == 1 else "labels"
+    return f"{recall.estimate:.0%} ({recall.low:.0%} to {recall.high:.0%}) at {point.n:g} {labels}"
+
+
+def _shape_said(points: list[Point], level: float) -> str:
+    """Why a class's curve cannot be used, in plain words, with the recalls that show it. A flat
+    curve is not called a plateau: with a small holdout the noise can hide a real rise."""
+    if len(points) < 3:
+        return f"its recall was measured at {len(points)} label count(s) only, too few to draw a curve"
+    seen = f"{_recall_said(points[0], level)}, {_recall_said(points[-1], level)}"
+    if plateaued(points):
+        return (
+            f"its recall did not rise measurably as labels were added ({seen}): any rise is hidden "
+            "in the noise of its few holdout images, so the runs cannot say what more labels buy"
+        )
+    half = len(points) // 2
+    if np.mean([p.mean for p in points[-half:]]) < np.mean([p.mean for p in points[:half]]):
+        return f"its recall fell as labels were added ({seen}); a falling curve cannot be extended"
+    return f"its recall jumps up and down between label counts ({seen}), too unevenly for a curve to follow"
+
+
+def _share_said(extra: int, even: int, fallback: bool) -> str:
+    """What a class without a usable curve gets, said from the final numbers so text and table agree."""
+    if fallback or extra == even:
+        return f"It gets its even share: {extra} label(s)."
+    if extra == 0:
+        return (
+            "The suggestion puts labels only where the runs show they raise recall, so it gets none "
+            f"(an even split would give it {even})."
+        )
+    return f"It gets {extra} label(s), some of them ones the classes with a curve had no room for."
 
 
 def allocate(
@@ -134,11 +194,13 @@ def allocate(
     ``per_class`` holds each class's runs (its holdout recall against its images), ``class_weights``
     each class's share of the holdout, ``current`` its labels now. Overall accuracy is
     ``sum_c w_c * recall_c(n_c)``; chunks of ``max(1, budget // 50)`` labels go one by one to the class
-    whose median-over-families curve gains most. A class on its plateau gets none; one whose curve
-    cannot be extrapolated otherwise (falling, too noisy) gets its even share; ``notes`` says which.
-    ``room`` caps each class's extra labels (the unlabelled images
-    left, when a suggestion is to be checked by training it); ``holdout_counts`` adds each class's
-    binomial holdout noise to its curve's weights.
+    whose median-over-families curve gains most. A class whose recall does not rise measurably gets
+    none (nothing measured says they pay); one whose curve cannot be extended otherwise (falling,
+    too noisy) gets its even share. When no class has a curve the suggestion is the even split:
+    nothing then ranks the classes. ``notes`` says, from the final shares, what each class without a
+    curve got and why. ``room`` caps each class's extra labels (the unlabelled images left, when a
+    suggestion is to be checked by training it); ``holdout_counts`` adds each class's binomial
+    holdout noise to its curve's weights.
 
     Raises:
         ValueError: no classes, a class without a weight or current count, a negative budget or a bad level.
@@ -151,32 +213,56 @@ def allocate(
             f"need classes, a budget >= 0, and a weight and current count for each; missing {missing}"
         )
     room = {name: (room or {}).get(name, np.inf) for name in classes}
-    even, rng, fitted, notes = _even_split(classes, budget, room), np.random.default_rng(seed), {}, []
-    extra = {}
+    even, rng, fitted, shapes = _even_split(classes, budget, room), np.random.default_rng(seed), {}, {}
     for name in classes:
-        held = (holdout_counts or {}).get(name)
-        curves = ensemble(per_class[name], n_boot, rng, held)
-        if not isinstance(curves, str):
-            fitted[name] = curves
-        elif plateaued(curve_points(per_class[name], held)):
-            extra[name] = 0
-            notes.append(
-                f"{name}: already on its plateau ({curves}) It gets no labels: they would buy nothing."
-            )
+        points = curve_points(per_class[name], (holdout_counts or {}).get(name))
+        curves = ensemble(per_class[name], n_boot, rng, (holdout_counts or {}).get(name))
+        if isinstance(curves, str):
+            shapes[name] = points
         else:
-            extra[name] = even[name]
-            notes.append(f"{name}: {curves} It gets the even share of {even[name]} labels.")
-    extra |= _greedy(fitted, class_weights, current, budget - sum(extra.values()), room)
-    extra = {name: extra[name] for name in classes}
-    left = budget - sum(extra.values())
-    if left > 0:  # no curve could take them (none fitted, or no room left where they were)
-        spread = _even_split(classes, left, {name: room[name] - extra[name] for name in classes})
-        extra = {name: extra[name] + spread[name] for name in classes}
-        notes.append(f"{sum(spread.values())} label(s) no fitted curve could use were spread evenly.")
+            fitted[name] = curves
+    extra, notes = _shares(fitted, shapes, class_weights, current, budget, room, even)
+    if not fitted:
+        notes.insert(
+            0,
+            "No class's recall rose measurably and smoothly enough to draw its curve, so nothing ranks "
+            "the classes: the suggestion is the even split, and no gain can be predicted.",
+        )
+    notes += [
+        f"{name}: {_shape_said(points, level)}. {_share_said(extra[name], even[name], not fitted)}"
+        for name, points in shapes.items()
+    ]
     return Allocation(
         extra,
         _gain(fitted, class_weights, current, extra, level),
         _gain(fitted, class_weights, current, even, level),
         even,
         notes,
+        even_fallback=not fitted,
     )
+
+
+def _shares(
+    fitted: dict[str, Ensemble],
+    shapes: dict[str, list[Point]],
+    weights: Mapping[str, float],
+    current: Mapping[str, float],
+    budget: int,
+    room: Mapping[str, float],
+    even: dict[str, int],
+) -> tuple[dict[str, int], list[str]]:
+    """The final shares, and a note when labels the curves had no room for were spread evenly."""
+    classes = sorted([*fitted, *shapes])
+    if not fitted:
+        return dict(even), []
+    extra = {name: 0 if plateaued(points) else even[name] for name, points in shapes.items()}
+    extra |= _greedy(fitted, weights, current, budget - sum(extra.values()), room)
+    extra = {name: extra[name] for name in classes}
+    left = budget - sum(extra.values())
+    if left <= 0:
+        return extra, []
+    spread = _even_split(classes, left, {name: room[name] - extra[name] for name in classes})
+    extra = {name: extra[name] + spread[name] for name in classes}
+    return extra, [
+        f"{sum(spread.values())} label(s) the classes with a curve had no room for were spread evenly."
+    ]
