@@ -23,7 +23,12 @@ except UserError as error:
     st.info(f"{error}. The Learning curve page queues one.")
     layout.page_link("pages/6_Learning_curve.py", describe=True)
     st.stop()
-experiment = st.selectbox("Experiment", chosen.experiments, key="label_experiment")
+experiment = st.selectbox(
+    "Experiment",
+    chosen.experiments,
+    format_func=lambda label: state.experiment_name(chosen, label),
+    key="label_experiment",
+)
 selection = loaders.selection(str(cache), data, experiment, runs.complete_ids(cache))
 st.plotly_chart(figures.per_class_curves(loaders.class_curves(selection)), key="label_curves")
 

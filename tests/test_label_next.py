@@ -118,10 +118,11 @@ def test_a_measured_gain_says_where_it_falls_against_the_forecast(measured, verd
 
 
 def test_the_log_axis_labels_every_tick_in_full():
-    assert figures.log_ticks([1, 120])["ticktext"] == ["1", "2", "5", "10", "20", "50", "100", "200"]
+    assert figures.LOG_AXIS["ticktext"][:9] == ["1", "2", "5", "10", "20", "50", "100", "200", "500"]
+    assert figures.LOG_AXIS["ticktext"][9:12] == ["1k", "2k", "5k"]
     point = budget.ClassPoint(3, Estimate(0.4, 0.2, 0.6))
     figure = figures.per_class_curves({"ok": (point, dataclasses.replace(point, n=30))})
-    assert figure.layout.xaxis.tickvals and figure.layout.yaxis.tickformat == ".0%"
+    assert list(figure.layout.xaxis.tickvals) == figures.LOG_TICKS and figure.layout.yaxis.tickformat == ".0%"
     assert list(figure.data[0].error_y.array) == pytest.approx([0.2, 0.2]), "the interval on the page"
 
 

@@ -4,7 +4,7 @@ confusion matrices, class counts. Plain plotly, no Streamlit."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -273,18 +273,6 @@ def learning_curve(
     return figure
 
 
-def log_ticks(values: Iterable[float]) -> dict:
-    """Tick values and labels for a log axis over ``values``: 1, 2, 5, 10, 20, 50... written out in
-    full, where plotly's own labels its minor ticks with bare digits ("8 9 1 2 3 ... 10 2 3")."""
-    values = [v for v in values if v > 0]
-    if not values:
-        return {}
-    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    ticks = [m * 10**e for e in range(low, high + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if min(values) / 2 <= t <= max(values) * 2]
-    return {"tickvals": ticks, "ticktext": [f"{t:,g}" for t in ticks]}
-
-
 def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
     """Each class's holdout recall against its own training images (means over runs), in percent,
     with its interval as whiskers: a class's recall rests on its few holdout images, so the reader
@@ -311,8 +299,7 @@ def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
                 "(%{customdata[0]:.0%} to %{customdata[1]:.0%})<extra></extra>",
             )
         )
-    counts = [p.n for points in curves.values() for p in points]
-    figure.update_xaxes(type="log", title="training images of the class (log scale)", **log_ticks(counts))
+    figure.update_xaxes(**LOG_AXIS, title="training images of the class (log scale)")
     figure.update_yaxes(title="holdout recall of the class", range=[0, 1.02], tickformat=".0%")
     figure.update_layout(height=420, margin={"t": 30})
     return figure
