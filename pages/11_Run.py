@@ -6,9 +6,7 @@ import streamlit as st
 
 from core.answers import testsets
 from core.base.errors import UserError
-from core.base.paths import PROJECT_ROOT
-from core.data.datasets import find_datasets
-from core.data.upload import UPLOADS
+from core.data.upload import local_datasets
 from core.engine.export import FORMATS, SUFFIXES, card_path, export, read_card
 from core.present import figures
 from core.store import runs
@@ -34,20 +32,25 @@ run_id = st.selectbox(
 )
 detail = loaders.summary(str(cache), run_id)
 left, right = st.columns([2, 3])
+accuracies = detail.holdout.class_accuracies()
 left.dataframe(
     pd.DataFrame(
         {
-            "class": list(detail.holdout.per_class_accuracy),
-            "accuracy": list(detail.holdout.per_class_accuracy.values()),
+            "class": list(accuracies),
+            "accuracy": [100 * e.estimate for e in accuracies.values()],
+            "95% interval": [f"{e.low:.0%} to {e.high:.0%}" for e in accuracies.values()],
         }
     ),
     hide_index=True,
-    column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")},
+    column_config={"accuracy": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f%%")},
+)
+left.caption(
+    "Each class's share of its holdout images the run got right; the interval is what so few images allow."
 )
 right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), key="run_confusion")
 
 st.subheader("On a second, harder test set")
-found = [*find_datasets(PROJECT_ROOT / "data"), *find_datasets(UPLOADS)]
+found = local_datasets()
 cols = st.columns([3, 1, 1])
 OTHER = "another folder…"
 picked = cols[0].selectbox(

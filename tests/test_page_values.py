@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.answers import budget
 from core.answers.cam import explain
+from core.base.intervals import wilson
 from core.base.paths import PROJECT_ROOT, write_json
 from core.present.figures import LOG_AXIS
 from core.store import runs
@@ -61,10 +62,13 @@ def test_the_run_page_shows_each_class_accuracy_of_the_chosen_run(cache, curve_d
     app = page(cache, "11_Run", curve_data, monkeypatch)
     run_id = next(box for box in app.selectbox if box.key.startswith("run_pick::")).value
     predictions = runs.load(cache, run_id).predictions()
-    shown = app.dataframe[0].value.set_index("class")["accuracy"]
+    shown = app.dataframe[0].value.set_index("class")
     for k, name in enumerate(predictions.classes):
         mine = predictions.labels == k
-        assert shown[name] == pytest.approx(np.mean(predictions.probs[mine].argmax(1) == k)), name
+        hits = predictions.probs[mine].argmax(1) == k
+        assert shown.at[name, "accuracy"] == pytest.approx(100 * np.mean(hits)), name
+        interval = wilson(hits.sum(), len(hits))  # what the class's few holdout images allow
+        assert shown.at[name, "95% interval"] == f"{interval.low:.0%} to {interval.high:.0%}", name
 
 
 def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdout(
