@@ -5,7 +5,7 @@ from PIL import Image
 
 from core.answers.cam import READING_GUIDE, explain
 from core.data.datasets import IMAGE_EXTENSIONS, unreadable_reason
-from core.store.tables import run_label
+from core.store.tables import picker_labels
 from pages.common import layout, state
 
 layout.header(
@@ -13,7 +13,7 @@ layout.header(
 )
 cache = state.cache_dir()
 table, _ = layout.dataset_runs(cache)
-labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+labels = picker_labels(table, state.technical())  # newest first
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="predict_run")
 uploaded = st.file_uploader(
     "Images to predict (a few)",

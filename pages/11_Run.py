@@ -10,7 +10,7 @@ from core.data.upload import local_datasets
 from core.engine.export import FORMATS, SUFFIXES, card_path, export, read_card
 from core.present import figures
 from core.store import runs
-from core.store.tables import TABLE_FORMATS, results_frame, run_label, table_bytes
+from core.store.tables import TABLE_FORMATS, picker_labels, results_frame, table_bytes
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -22,7 +22,7 @@ known = loaders.run_table(cache).set_index("run_id")
 if asked in known.index:
     state.set_dataset(known.at[asked, "data"])
 table, _ = layout.dataset_runs(cache)
-labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+labels = picker_labels(table, state.technical())  # newest first
 run_id = st.selectbox(
     "Run",
     list(labels),

@@ -175,10 +175,32 @@ def runs_frame(summaries: list[Summary]) -> pd.DataFrame:
     return frame
 
 
-def run_label(row) -> str:
-    """How a page names one run in a picker: what tells runs apart first (slice, seed,
-    accuracy), then the experiment and the id."""
-    return f"{row.slice} · seed {row.seed} · acc {row.accuracy:.3f} · {row.experiment} [{row.run_id}]"
+def slice_words(text: str) -> str:
+    """A slice as a person says it: "20 per class", "5% of the pool", "chosen counts per class"."""
+    spec = SliceSpec.parse(text)
+    if spec.counts:
+        return "chosen counts per class"
+    return text.replace("/class", " per class") if text.endswith("/class") else f"{text} of the pool"
+
+
+def picker_labels(frame: pd.DataFrame, technical: bool = False) -> dict[str, str]:
+    """How a page names each run in a picker, newest first as ``frame`` is: what tells runs
+    apart first (the slice, the seeds, the accuracy), then, where the dataset has several, the
+    experiment. In words by default; with ``technical``, the experiment's label and the run id."""
+    several = frame["experiment"].nunique() > 1
+    short = short_names(sorted(frame["experiment"].unique()))
+    labels = {}
+    for r in frame.itertuples():
+        if technical:
+            labels[r.run_id] = (
+                f"{r.slice} · seed {r.seed} · acc {r.accuracy:.3f} · {r.experiment} [{r.run_id}]"
+            )
+            continue
+        sample = f", sample {r.sample_seed}" if r.sample_seed not in (None, r.seed) else ""
+        experiment = f" · {short[r.experiment]}" if several else ""
+        right = f"{r.accuracy:.1%} right on the holdout"
+        labels[r.run_id] = f"{slice_words(r.slice)}, seed {r.seed}{sample} · {right}{experiment}"
+    return labels
 
 
 def slice_order(frame: pd.DataFrame) -> list[str]:
