@@ -43,10 +43,11 @@ def _folder(cache_dir: Path) -> Path:
 
 
 def missing(cache_dir: Path, items: Iterable[Item], method: str, source: str = "") -> list[Item]:
-    """The items whose overlay is not drawn yet (``source``: see :func:`core.answers.cam.overlays`)."""
+    """The items whose overlay is not drawn yet, each once (a right answer's predicted and true
+    class are one map; ``source``: see :func:`core.answers.cam.overlays`)."""
     return [
         item
-        for item in items
+        for item in dict.fromkeys(items)
         if not overlay_path(cache_dir, item[0], method, item[1], item[2], source).exists()
     ]
 
@@ -153,10 +154,16 @@ def status(cache_dir: Path, key: str) -> Status:
     )
 
 
-def cancel(cache_dir: Path, key: str) -> None:
+def cancel(cache_dir: Path, key: str, wait_s: float = 0.0) -> Status:
     """Ask the worker to stop drawing ``key``: it looks before each of the model's forward
-    passes (for ScoreCAM, every few dozen channels of an image), so it stops within one pass."""
+    passes (for ScoreCAM, every few dozen channels of an image), so it stops within one pass.
+    Waits up to ``wait_s`` for it to have stopped, so that a page can say so at once; returns
+    the request's status then."""
     (_folder(cache_dir) / f"{key}.cancel").touch()
+    deadline = time.monotonic() + wait_s
+    while not (now := status(cache_dir, key)).finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return now
 
 
 def _lock(cache_dir: Path) -> Path:

@@ -58,25 +58,23 @@ def _asked(method: str, count: int, estimate: float | None) -> bool:
 @st.fragment(run_every=1.0)
 def _follow(cache: str, key: str, method: str, estimate: float | None) -> None:
     status = cam_requests.status(Path(cache), key)
-    if status.finished:
-        if status.cancelled:
-            st.session_state[STOPPED] = (
-                f"Stopped, as you asked: {status.done} of {status.total} {TITLES[method]} maps had been "
-                "drawn (they are kept); nothing is being drawn now."
-            )
-            st.info(st.session_state[STOPPED])
+    if not status.finished and not status.stopping:
+        st.progress(status.fraction, text=_progress_text(status, method, estimate))
+        if not st.button("Cancel", key=state.key("cam_cancel", key)):
             return
-        if status.error:
-            st.error(f"The {TITLES[method]} maps could not be drawn: {status.error}.")
-            return
+        status = cam_requests.cancel(Path(cache), key, wait_s=3.0)  # the worker stops within a pass
+    if status.cancelled:
+        st.session_state[STOPPED] = (
+            f"Stopped, as you asked: {status.done} of {status.total} {TITLES[method]} maps had been "
+            "drawn (they are kept); nothing is being drawn now."
+        )
+        st.info(st.session_state[STOPPED])
+    elif not status.finished:
+        st.info("Stopping the drawing, as you asked…")
+    elif status.error:
+        st.error(f"The {TITLES[method]} maps could not be drawn: {status.error}.")
+    else:
         st.rerun(scope="app")
-    if status.stopping:
-        st.info("Stopping the drawing, as you asked…")
-        return
-    st.progress(status.fraction, text=_progress_text(status, method, estimate))
-    if st.button("Cancel", key=state.key("cam_cancel", key)):
-        cam_requests.cancel(Path(cache), key)
-        st.info("Stopping the drawing, as you asked…")
 
 
 def _progress_text(status: cam_requests.Status, method: str, estimate: float | None) -> str:
