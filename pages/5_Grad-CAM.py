@@ -6,12 +6,15 @@ from core.answers import budget, testsets
 from core.answers.cam import (
     GALLERIES,
     METHODS,
+    POSITIVE_ONLY,
     READING_GUIDE,
+    TITLES,
     across_slices,
     animation,
     colour_scale,
     first_runs,
     gallery,
+    map_correlation,
     overlay_path,
     pair_requests,
     pairs_of,
@@ -30,7 +33,10 @@ layout.header(
 cache = state.cache_dir()
 table, _ = layout.dataset_runs(cache)
 
-labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+technical = st.toggle("Technical names", key="cam_technical", help="Experiment settings and run ids")
+labels = {
+    r.run_id: (run_label if technical else cams.run_name)(r) for r in table.itertuples()
+}  # newest first
 view = st.radio(
     "View",
     ["mistakes of one run", "one image as labels grow", "your own images"],
@@ -38,7 +44,7 @@ view = st.radio(
     key="cam_view",
 )
 if view == "one image as labels grow":
-    run_id = st.selectbox("Experiment of run", list(labels), format_func=labels.get, key="cam_grow_run")
+    run_id = st.selectbox("Runs like", list(labels), format_func=labels.get, key="cam_grow_run")
     grown = runs.load(cache, run_id)
     experiment = budget.siblings(cache, grown.summary)
     predictions = grown.predictions().frame().sort_values("p_true")
@@ -57,12 +63,12 @@ if view == "one image as labels grow":
     for i, frame in enumerate(frames):
         verdict = ":green[right]" if frame.right else f":red[says {frame.predicted}]"
         columns[i % len(columns)].image(
-            str(frame.overlay), width=150, caption=f"{frame.slice}: P(true) {frame.p_true:.2f}"
+            str(frame.overlay), width=150, caption=f"{frame.slice}: {frame.p_true:.0%} for '{frame.true}'"
         )
         columns[i % len(columns)].markdown(verdict)
     st.image(
         animation(frames),
-        caption=f"The same as an animation: CAM for the true class '{frames[0].true}'",
+        caption=f"The same as an animation: Grad-CAM for the true class '{frames[0].true}'",
         width=280,
     )
     st.caption(f"{READING_GUIDE} One run per slice (the first seeds).")
@@ -74,8 +80,10 @@ run_id = cols[0].selectbox("Run", list(labels), format_func=labels.get, key="cam
 method = cols[1].selectbox(
     "Method",
     list(METHODS),
+    format_func=TITLES.get,
     key="cam_method",
-    help="scorecam runs one forward pass per channel: slow on a CPU",
+    help="ScoreCAM runs the model once per few features of each image: minutes on a CPU, it says how long "
+    "before it starts",
 )
 which = cols[2].selectbox("Images", GALLERIES, key="cam_which")
 per_page = cols[3].number_input("Per page", 1, 24, 6, key="cam_per_page")
@@ -111,14 +119,27 @@ pairs = pairs_of([overlay_path(cache, run_id, method, index, label, source) for 
 guide, scale = st.columns([3, 1])
 guide.caption(READING_GUIDE)
 scale.image(colour_scale(), caption="no evidence → strong evidence")
+alike = map_correlation(pairs)
+if alike is not None and method in POSITIVE_ONLY and alike >= 0.7:
+    st.info(
+        f"{TITLES[method]} counts only evidence for a class, never against it, so on this model its maps "
+        f"for the predicted and the true class come out nearly the same: they correlate {alike:.2f} (1 is "
+        "the same map; median over the mistakes on this page). The pair cannot show what told the classes "
+        "apart: choose Grad-CAM for that."
+    )
+elif alike is not None:
+    st.caption(
+        f"How alike the two maps of a mistake are on this page: correlation {alike:.2f} (median; 1 is the "
+        "same map, 0 unrelated)."
+    )
 
 for r, (predicted_map, true_map) in zip(shown.itertuples(), pairs, strict=True):
     verdict = ":green[right]" if r.pred == r.true else ":red[wrong]"
     st.markdown(
-        f"{verdict}: **{r.true}** predicted as **{r.pred}**: P(true) {r.p_true:.2f}, "
-        f"P(predicted) {r.p_max:.2f} · `{r.path}`"
+        f"{verdict}: a **{r.true}** predicted as **{r.pred}**; the model gave {r.p_true:.0%} to "
+        f"{r.true} and {r.p_max:.0%} to {r.pred} · `{r.path}`"
     )
     left, middle, right = st.columns(3)
     left.image(pixels[int(r.image_index)], caption=sets[source].removeprefix("the "), width=224)
-    middle.image(str(predicted_map), caption=f"{method} for predicted '{r.pred}'", width=224)
-    right.image(str(true_map), caption=f"{method} for true '{r.true}'", width=224)
+    middle.image(str(predicted_map), caption=f"{TITLES[method]} for predicted '{r.pred}'", width=224)
+    right.image(str(true_map), caption=f"{TITLES[method]} for true '{r.true}'", width=224)

@@ -1,13 +1,18 @@
 """Grad-CAM overlays for a run's holdout images, computed once and cached as PNG files.
 
-``cache/cams/<run_id>/<method>/<image index>-<class index>.png``. The model is rebuilt from the
-run's weights outside Lightning (whose evaluation loops disable gradients) with gradients on
-for every parameter, so CAMs work for frozen backbones too.
+``cache/cams/<run_id>/<method>/<image index>-<class index>.png``, beside it the map itself as a
+grey ``.mask.png`` (to measure how alike two classes' maps are), and in ``cache/cams/costs.json``
+the seconds per image each method took on this machine (to say before drawing how long it will
+take). The model is rebuilt from the run's weights outside Lightning (whose evaluation loops
+disable gradients) with gradients on for every parameter, so CAMs work for frozen backbones too.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from core.base.errors import UserError, check_choice
-from core.base.paths import write_atomic
+from core.base.paths import read_json, write_atomic, write_json
 from core.store import runs
 
 METHODS = {
@@ -28,8 +33,28 @@ METHODS = {
     "eigencam": "EigenCAM",
     "layercam": "LayerCAM",
 }
+TITLES = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "scorecam": "ScoreCAM",
+    "eigencam": "EigenCAM",
+    "layercam": "LayerCAM",
+}  # as their papers name them, for people
 BATCH = 16
 GALLERIES = ("misclassified", "correct", "all")
+# Methods that run the model once per feature channel of every image (1,280 passes for
+# EfficientNet-Lite): seconds to minutes per image on a CPU, where the others take a fraction of
+# a second. The page says their estimated time and asks before drawing.
+PER_CHANNEL = frozenset({"scorecam"})
+# ScoreCAM's masked copies per forward pass: the work between two looks at the cancel flag.
+SCORE_BATCH = 16
+# Methods that keep only a gradient's positive part (Grad-CAM++: ``np.maximum(grads, 0)`` in
+# pytorch-grad-cam's GradCAMPlusPlus; LayerCAM likewise): evidence for a class, never against
+# it. Behind a linear head on pooled features their maps for two classes look alike.
+POSITIVE_ONLY = frozenset({"gradcam++", "layercam"})
+
+Progress = Callable[[float, int], None]
 
 
 def check_method(method: str) -> str:
@@ -44,17 +69,40 @@ def overlay_path(
     return cache_dir / "cams" / rid / method / f"{source + '-' if source else ''}{index}-{class_index}.png"
 
 
+def mask_path(overlay: Path) -> Path:
+    """Where the map behind an overlay is kept, grey levels 0 (no evidence) to 255."""
+    return overlay.with_suffix(".mask.png")
+
+
+def map_correlation(pairs: list[tuple[Path, Path]]) -> float | None:
+    """The median pixel correlation between the predicted- and the true-class map of the pairs
+    whose classes differ (a right answer's two maps are one map); None where no such pair has
+    two maps that vary (a map blue everywhere has no correlation). Near 1: the method draws
+    the same map whatever the class, so the pair shows nothing about the mistake."""
+    found = []
+    for predicted, true in pairs:
+        if predicted == true or not (mask_path(predicted).exists() and mask_path(true).exists()):
+            continue
+        a, b = (np.asarray(Image.open(mask_path(p)), dtype=np.float64).ravel() for p in (predicted, true))
+        if a.std() > 0 and b.std() > 0:
+            found.append(float(np.corrcoef(a, b)[0, 1]))
+    return float(np.median(found)) if found else None
+
+
 def overlays(
     cache_dir: Path,
     rid: str,
     requests: list[tuple[int, int]],
     method: str = "gradcam",
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
     source: str = "",
 ) -> list[Path]:
     """Overlay PNGs for (dataset image index, class index) pairs of a run, computing the missing
     ones (a pair asked for twice is computed once). ``on_progress(done, total)`` hears about
-    the computing, from (0, total) on; it is not called when every overlay is cached. With
+    the computing, from (0, total) on, before each of the model's forward passes (``done`` a
+    fraction of images then: ScoreCAM makes dozens per image) and after each batch; it is not
+    called when every overlay is cached. An exception it raises stops the drawing there, the
+    overlays finished so far kept (how a request is cancelled within one pass). With
     ``source`` (a folder's fingerprint) the images are that folder's, as a test set scored them.
 
     Raises:
@@ -90,7 +138,7 @@ def pair_overlays(
     rid: str,
     rows: pd.DataFrame,
     method: str = "gradcam",
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> list[tuple[Path, Path]]:
     """(predicted-class, true-class) overlays for each row of a :func:`gallery` frame."""
     requests = pair_requests(runs.load(cache_dir, rid).summary.classes, rows)
@@ -101,13 +149,15 @@ def _compute(
     run: runs.Run,
     missing: list[tuple[Path, tuple[int, int]]],
     method: str,
-    on_progress: Callable[[int, int], None],
+    on_progress: Progress,
     source: str = "",
 ) -> None:
     images = source_images(run, source)
     pixels = [images[index] for _, (index, _) in missing]
     drawn = _draw(run, pixels, [c for _, (_, c) in missing], method, on_progress)
-    for (path, _), overlay in zip(missing, drawn, strict=True):
+    for (path, _), (overlay, mask) in zip(missing, drawn, strict=True):
+        grey = np.uint8(np.clip(mask, 0, 1) * 255)
+        write_atomic(mask_path(path), lambda handle, g=grey: Image.fromarray(g).save(handle, "PNG"))
         write_atomic(path, lambda handle, o=overlay: Image.fromarray(o).save(handle, "PNG"))
 
 
@@ -132,9 +182,10 @@ def _draw(
     pixels: list[np.ndarray],
     classes: list[int],
     method: str,
-    on_progress: Callable[[int, int], None],
-) -> Iterator[np.ndarray]:
-    """Overlays (uint8 RGB) of each image's CAM for its class, in order, batch by batch."""
+    on_progress: Progress,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(overlay as uint8 RGB, map in 0..1) of each image's CAM for its class, in order, batch by
+    batch; each batch's seconds per image are stored for :func:`seconds_per_image`."""
     import pytorch_grad_cam
     import torch
     from pytorch_grad_cam.utils.image import show_cam_on_image
@@ -150,12 +201,16 @@ def _draw(
     cam_class = getattr(pytorch_grad_cam, METHODS[method])
     # ScoreCAM runs the model once per feature channel for each image whatever the batch, and
     # holds images x channels masked copies in memory: one image at a time costs nothing extra
-    batch = 1 if method == "scorecam" else BATCH
+    batch = 1 if method in PER_CHANNEL else BATCH
+    passes = _Passes(model, target_layers[0], method, on_progress, len(pixels))
     on_progress(0, len(pixels))
-    with torch.enable_grad(), cam_class(model=model, target_layers=target_layers) as cam:
+    with torch.enable_grad(), cam_class(model=model, target_layers=target_layers) as cam, passes:
+        cam.batch_size = SCORE_BATCH  # read by ScoreCAM only
         for start in range(0, len(pixels), batch):
             chunk = np.stack(pixels[start : start + batch])
             targets = [ClassifierOutputTarget(c) for c in classes[start : start + batch]]
+            passes.begin(start, len(chunk))
+            began = time.monotonic()
             try:
                 masks = cam(input_tensor=to_tensor(chunk), targets=targets)
             except torch.OutOfMemoryError:  # a GPU shared with a training run, say
@@ -163,9 +218,114 @@ def _draw(
                     f"out of GPU memory computing {method} overlays; try another "
                     "method, or again once training has finished"
                 ) from None
+            _store_cost(run, method, (time.monotonic() - began) / len(chunk))
             for rgb, mask in zip(chunk, masks, strict=True):
-                yield show_cam_on_image(rgb.astype(np.float32) / 255, mask, use_rgb=True)
+                yield show_cam_on_image(rgb.astype(np.float32) / 255, mask, use_rgb=True), mask
             on_progress(start + len(chunk), len(pixels))
+
+
+class _Passes:
+    """Hears every forward pass of the model while a CAM is drawn and reports, before each, how
+    far the drawing has got: ScoreCAM's passes over an image's masked copies (one per
+    :data:`SCORE_BATCH` channels, after one pass for the activations) move the progress within
+    the image, so time left is known from its first batch and a cancel raised by
+    ``on_progress`` stops the drawing within one pass."""
+
+    def __init__(
+        self, model, layer, method: str, on_progress: Progress, total: int
+    ) -> None:  # torch modules: torch is imported late
+        self.model, self.layer, self.on_progress, self.total = model, layer, on_progress, total
+        self.per_channel = method in PER_CHANNEL
+        self.start = self.size = self.seen = self.channels = 0
+        self.handles: list = []
+
+    def __enter__(self) -> _Passes:
+        self.handles = [
+            self.model.register_forward_pre_hook(self._before),
+            self.layer.register_forward_hook(self._layer),
+        ]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def begin(self, start: int, size: int) -> None:
+        self.start, self.size, self.seen = start, size, 0
+
+    def _layer(self, module, inputs, output) -> None:
+        self.channels = int(output.shape[1])
+
+    def _before(self, module, inputs) -> None:
+        expected = 1 + math.ceil(self.channels / SCORE_BATCH) if self.per_channel and self.channels else 1
+        share = min(self.seen / expected, 1.0)
+        self.seen += 1
+        self.on_progress(self.start + self.size * share, self.total)
+
+
+def _costs_path(cache_dir: Path) -> Path:
+    return cache_dir / "cams" / "costs.json"
+
+
+def _cost_key(run: runs.Run, method: str) -> str:
+    """What a method's cost per image depends on: the backbone, the image size, the device."""
+    from core.base.device import best_device
+
+    config = run.summary.config
+    return f"{config.backbone} {config.image_size}px {best_device().type} {method}"
+
+
+def _store_cost(run: runs.Run, method: str, seconds: float) -> None:
+    path = _costs_path(run.cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, _read_costs(path) | {_cost_key(run, method): seconds})
+
+
+def _read_costs(path: Path) -> dict[str, float]:
+    try:
+        return read_json(path)
+    except (OSError, json.JSONDecodeError):  # none measured yet, or a torn file: measure again
+        return {}
+
+
+def seconds_per_image(cache_dir: Path, rid: str, method: str) -> float:
+    """What drawing one overlay with ``method`` costs for this run's model on this machine: the
+    last measured drawing's seconds per image, or else (nothing drawn with it yet) timed now
+    from one forward pass of :data:`SCORE_BATCH` of its images, times the passes the method
+    makes per image (ScoreCAM: one per :data:`SCORE_BATCH` feature channels, plus one).
+
+    Raises:
+        UserError: unknown method, or the run is missing or damaged.
+    """
+    check_method(method)
+    run = runs.load(cache_dir, rid)
+    known = _read_costs(_costs_path(cache_dir)).get(_cost_key(run, method))
+    return known if known is not None else _probe(run, method)
+
+
+def _probe(run: runs.Run, method: str) -> float:
+    import torch
+
+    from core.base.device import best_device, synchronize
+    from core.data.images import to_tensor
+    from core.models.backbones import cam_target
+
+    device = best_device()
+    model = run.model().to(device).eval()
+    layer = cam_target(model.backbone, run.summary.config.backbone)
+    channels: list[int] = []
+    handle = layer.register_forward_hook(lambda module, inputs, output: channels.append(output.shape[1]))
+    images = to_tensor(np.stack([run.images()[0]] * SCORE_BATCH), device)
+    with torch.no_grad():
+        model(images)  # the first pass pays for allocation, not for the work
+        began = time.monotonic()
+        model(images)
+        synchronize(device)
+        seconds = time.monotonic() - began
+    handle.remove()
+    if method in PER_CHANNEL:
+        return seconds * (1 + math.ceil(channels[0] / SCORE_BATCH))
+    return 3 * seconds / SCORE_BATCH  # a forward and a backward pass per image
 
 
 @dataclass(frozen=True)
@@ -199,7 +359,7 @@ def explain(
     drawn = _draw(run, pixels, [int(order[0]) for order in best], method, lambda done, total: None)
     return [
         Explained(p, tuple((classes[k], float(row[k])) for k in order), overlay)
-        for p, row, order, overlay in zip(pixels, probs, best, drawn, strict=True)
+        for p, row, order, (overlay, _) in zip(pixels, probs, best, drawn, strict=True)
     ]
 
 
@@ -296,7 +456,7 @@ def animation(frames: list[SliceCam], seconds: float = 0.9) -> bytes:
         canvas.paste(picture, (0, 0))
         verdict = "right" if frame.right else f"says {frame.predicted}"
         ImageDraw.Draw(canvas).text(
-            (6, 230), f"{frame.slice}: P(true) {frame.p_true:.2f}, {verdict}", fill="black"
+            (6, 230), f"{frame.slice}: {frame.p_true:.0%} for {frame.true}, {verdict}", fill="black"
         )
         pictures.append(canvas)
     buffer = io.BytesIO()

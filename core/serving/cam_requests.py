@@ -5,7 +5,7 @@ behind by a closed tab without keeping the server busy.
 ::
 
     cache/cams/requests/<key>.json       what to draw: (run, image, class) triples and the method
-    cache/cams/requests/<key>.progress   how far the drawing has got
+    cache/cams/requests/<key>.progress   how far the drawing has got, and since when
     cache/cams/requests/<key>.cancel     appears when someone asks it to stop
     cache/cams/requests/worker.lock      held by the live CAM worker
 
@@ -43,26 +43,45 @@ def _folder(cache_dir: Path) -> Path:
 
 
 def missing(cache_dir: Path, items: Iterable[Item], method: str, source: str = "") -> list[Item]:
-    """The items whose overlay is not drawn yet (``source``: see :func:`core.answers.cam.overlays`)."""
+    """The items whose overlay is not drawn yet, each once (a right answer's predicted and true
+    class are one map; ``source``: see :func:`core.answers.cam.overlays`)."""
     return [
         item
-        for item in items
+        for item in dict.fromkeys(items)
         if not overlay_path(cache_dir, item[0], method, item[1], item[2], source).exists()
     ]
 
 
+CANCELLED = "cancelled"
+
+
 @dataclass(frozen=True)
 class Status:
-    """How far a request has got; ``error`` says why it stopped early."""
+    """How far a request has got; ``error`` says why it stopped early (:data:`CANCELLED` when
+    someone asked it to). ``progress`` counts images drawn, with the share of the image being
+    drawn (ScoreCAM's passes over it); ``started`` is the clock time the worker took it up."""
 
     done: int
     total: int
     finished: bool
     error: str | None = None
+    progress: float = 0.0
+    started: float | None = None
+    stopping: bool = False  # asked to stop, not stopped yet
 
     @property
     def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
+        return min(self.progress, self.total) / self.total if self.total else 1.0
+
+    @property
+    def cancelled(self) -> bool:
+        return self.error == CANCELLED
+
+    def seconds_left(self, now: float) -> float | None:
+        """The time left at the pace so far; None until the first pass over an image is done."""
+        if self.started is None or self.progress <= 0:
+            return None
+        return (now - self.started) * (self.total - self.progress) / self.progress
 
 
 def request(cache_dir: Path, items: list[Item], method: str, source: str = "") -> str:
@@ -74,17 +93,45 @@ def request(cache_dir: Path, items: list[Item], method: str, source: str = "") -
     """
     check_method(method)
     todo = missing(cache_dir, items, method, source)
-    key = hashlib.blake2b(json.dumps([method, source, sorted(todo)]).encode(), digest_size=8).hexdigest()
+    key = _key(todo, method, source)
     folder = _folder(cache_dir)
     (folder / f"{key}.cancel").unlink(missing_ok=True)
     if todo and not (folder / f"{key}.json").exists():
-        write_json(folder / f"{key}.progress", {"done": 0, "total": len(todo), "error": None})
+        write_json(folder / f"{key}.progress", _progress(0, len(todo)))
         write_json(
             folder / f"{key}.json", {"method": method, "items": todo, "source": source, "time": time.time()}
         )
     if todo:
         _ensure_worker(cache_dir)
     return key
+
+
+def _key(todo: list[Item], method: str, source: str) -> str:
+    return hashlib.blake2b(json.dumps([method, source, sorted(todo)]).encode(), digest_size=8).hexdigest()
+
+
+def _progress(
+    done: int,
+    total: int,
+    error: str | None = None,
+    progress: float | None = None,
+    started: float | None = None,
+) -> dict:
+    return {
+        "done": done,
+        "total": total,
+        "error": error,
+        "progress": done if progress is None else progress,
+        "started": started,
+    }
+
+
+def pending(cache_dir: Path, items: Iterable[Item], method: str, source: str = "") -> str | None:
+    """The key of the request for the missing overlays of ``items`` while it waits or is being
+    drawn, else None: a page follows a drawing it did not start (another tab's, or its own
+    before a rerun) without asking for it again."""
+    key = _key(missing(cache_dir, items, method, source), method, source)
+    return key if (_folder(cache_dir) / f"{key}.json").exists() else None
 
 
 def status(cache_dir: Path, key: str) -> Status:
@@ -96,11 +143,27 @@ def status(cache_dir: Path, key: str) -> Status:
     pending = (folder / f"{key}.json").exists()
     if pending and not is_held(_lock(cache_dir)) and _started_exited(cache_dir):
         _ensure_worker(cache_dir)  # its worker died (a reboot, a kill): another takes it up
-    return Status(progress["done"], progress["total"], not pending, progress.get("error"))
+    return Status(
+        progress["done"],
+        progress["total"],
+        not pending,
+        progress.get("error"),
+        progress.get("progress", progress["done"]),
+        progress.get("started"),
+        pending and (folder / f"{key}.cancel").exists(),
+    )
 
 
-def cancel(cache_dir: Path, key: str) -> None:
+def cancel(cache_dir: Path, key: str, wait_s: float = 0.0) -> Status:
+    """Ask the worker to stop drawing ``key``: it looks before each of the model's forward
+    passes (for ScoreCAM, every few dozen channels of an image), so it stops within one pass.
+    Waits up to ``wait_s`` for it to have stopped, so that a page can say so at once; returns
+    the request's status then."""
     (_folder(cache_dir) / f"{key}.cancel").touch()
+    deadline = time.monotonic() + wait_s
+    while not (now := status(cache_dir, key)).finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return now
 
 
 def _lock(cache_dir: Path) -> Path:
@@ -139,12 +202,15 @@ def _draw(cache_dir: Path, path: Path) -> None:
     folder = _folder(cache_dir)
     record = read_json(path)
     items = [tuple(item) for item in record["items"]]
-    done, error = 0, None
+    done, error, started = 0, None, time.time()
 
-    def report(finished: int, total: int) -> None:
-        write_json(folder / f"{key}.progress", {"done": done + finished, "total": len(items), "error": None})
+    def report(finished: float, total: int) -> None:
         if (folder / f"{key}.cancel").exists():
             raise Cancelled
+        write_json(
+            folder / f"{key}.progress",
+            _progress(done + int(finished), len(items), progress=done + finished, started=started),
+        )
 
     try:
         for rid in dict.fromkeys(item[0] for item in items):
@@ -154,9 +220,10 @@ def _draw(cache_dir: Path, path: Path) -> None:
             )
             done += len(mine)
     except Cancelled:
-        error = "cancelled"
+        error = CANCELLED
     except Exception as problem:  # the worker outlives one bad request; the page shows why
         error = str(problem) if isinstance(problem, UserError) else f"{type(problem).__name__}: {problem}"
-    write_json(folder / f"{key}.progress", {"done": done, "total": len(items), "error": error})
+    drawn = len(items) - len(missing(cache_dir, items, record["method"], record.get("source", "")))
+    write_json(folder / f"{key}.progress", _progress(drawn, len(items), error, started=started))
     path.unlink(missing_ok=True)
     (folder / f"{key}.cancel").unlink(missing_ok=True)
