@@ -22,7 +22,7 @@ from core.answers.cam import (
 )
 from core.base.errors import UserError
 from core.store import runs
-from core.store.tables import run_label
+from core.store.tables import picker_labels
 from pages.common import cams, layout, state
 
 layout.header(
@@ -33,10 +33,7 @@ layout.header(
 cache = state.cache_dir()
 table, _ = layout.dataset_runs(cache)
 
-technical = st.toggle("Technical names", key="cam_technical", help="Experiment settings and run ids")
-labels = {
-    r.run_id: (run_label if technical else cams.run_name)(r) for r in table.itertuples()
-}  # newest first
+labels = picker_labels(table, state.technical())  # newest first
 view = st.radio(
     "View",
     ["mistakes of one run", "one image as labels grow", "your own images"],

@@ -5,7 +5,7 @@ import streamlit as st
 from core.base.errors import UserError
 from core.present import figures
 from core.store import runs
-from core.store.tables import run_label
+from core.store.tables import picker_labels
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -15,7 +15,7 @@ layout.header(
 )
 cache = state.cache_dir()
 table, _ = layout.dataset_runs(cache)
-labels = {r.run_id: run_label(r) for r in table.itertuples()}  # newest first
+labels = picker_labels(table, state.technical())  # newest first
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="trust_run")
 try:
     calibration = loaders.calibration(str(cache), run_id)

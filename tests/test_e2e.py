@@ -23,6 +23,7 @@ from tests.browser import (
     plot_share_at_widths,
     screenshot,
     serve,
+    technical_names,
     visit,
     wait_rendered,
 )
@@ -115,7 +116,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         wait_rendered(page)
         overlays = page.locator('[data-testid="stImage"] img')
         assert overlays.count() >= 3
-        assert page.get_by_text("gradcam for predicted").count() >= 1
+        assert page.get_by_text("Grad-CAM for predicted").count() >= 1
         screenshot(page, "5-gradcam")
 
         # the original grid from Home: its 39 heads train together, the pages stay quick meanwhile
@@ -165,6 +166,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         worst = min(runs.list_runs(cache_dir), key=lambda s: s.accuracy)
         assert worst.accuracy < 1, "no run misclassified anything"
         visit(page, url, "Grad-CAM", "Per page")
+        technical_names(page)  # runs by their ids
         page.get_by_label("Run", exact=True).click()
         page.keyboard.type(worst.run_id)
         page.get_by_role("option", name=re.compile(worst.run_id)).click()

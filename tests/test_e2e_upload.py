@@ -16,7 +16,7 @@ import pytest
 from core.base.paths import DEFAULT_DATA
 from core.serving import jobs
 from core.store import runs
-from tests.browser import browser_page, need_chromium, screenshot, serve, wait_rendered
+from tests.browser import browser_page, need_chromium, screenshot, serve, technical_names, wait_rendered
 
 pytestmark = pytest.mark.browser
 CLASSES = ("Bag", "Coat", "Sandal", "Trouser")
@@ -76,6 +76,8 @@ def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
 
         page.goto(f"{url}/Run", wait_until="domcontentloaded")
         page.get_by_text("On a second, harder test set").wait_for(timeout=60_000)
+        wait_rendered(page)
+        technical_names(page)  # runs by their ids
         page.get_by_role("combobox", name="Run").click()
         page.keyboard.type(run.run_id)
         page.get_by_role("option", name=re.compile(run.run_id)).click()

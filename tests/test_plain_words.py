@@ -53,9 +53,14 @@ def test_the_learning_curve_picker_speaks_words_until_technical_names_are_asked_
     monkeypatch.setenv("HMD_CACHE", str(cache))
     write_json(cache / "ui.json", {"dataset": str(curve_data)})
     config = budget.select(cache, curve_data).summaries[0].config
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
-    app.switch_page("pages/6_Learning_curve.py").run()
-    picker = app.selectbox(key="curve_experiment")
-    assert picker.options == [plain_experiment(config)]
-    app.toggle(key="technical_names").set_value(True).run()
-    assert app.selectbox(key="curve_experiment").options == [experiment_label(config)]
+    words = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
+    words.switch_page("pages/6_Learning_curve.py").run()
+    assert words.selectbox(key="curve_experiment").options == [plain_experiment(config)]
+    home = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
+    home.toggle(key="technical_names::False").set_value(True).run()  # the sidebar's switch
+    assert home.session_state["technical"] is True
+    for page, key in (("6_Learning_curve", "curve_experiment"), ("8_Quiz", "quiz_experiment")):
+        app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180)
+        app.session_state["technical"] = True  # as the switch left it, on any page
+        app.run().switch_page(f"pages/{page}.py").run()
+        assert app.selectbox(key=key).options == [experiment_label(config)], page

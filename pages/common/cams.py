@@ -101,13 +101,3 @@ def duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours} h {minutes} min"
-
-
-def run_name(row) -> str:
-    """A run in plain words for a picker: how much it was trained on, how, and how often right."""
-    how = "backbone frozen" if row.mode == "frozen" else "whole network trained"
-    share = row.slice.replace("/class", " per class")
-    return (
-        f"trained on {row.n_train} labelled images ({share}), {how}, seed {row.seed}: "
-        f"{row.accuracy:.0%} right on the holdout"
-    )

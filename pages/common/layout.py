@@ -53,8 +53,10 @@ def header(title: str, question: str) -> None:
         _dataset_switch(state)
         st.toggle(
             "Technical names",
-            key="technical_names",
-            help="Experiments by their settings' names (backbone · mode · aug · ...) instead of words",
+            value=state.technical(),
+            key=state.key("technical_names", st.session_state.get("technical", False)),
+            on_change=state.set_technical,
+            help="Experiments and runs by their settings' names and ids instead of words",
         )
     st.title(title)
     st.caption(question)

@@ -91,8 +91,13 @@ def key(name: str, *scope: object) -> str:
 
 def technical() -> bool:
     """Whether pages name things technically (the sidebar's switch): plain words by default,
-    for a room of people who do not train models."""
-    return bool(st.session_state.get("technical_names", False))
+    for a room of people who do not train models. Kept under a key of its own, not the
+    widget's, so that it survives moving from page to page."""
+    return bool(st.session_state.get("technical", False))
+
+
+def set_technical() -> None:
+    st.session_state["technical"] = not technical()
 
 
 def experiment_name(selection, label: str) -> str:
