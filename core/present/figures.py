@@ -62,22 +62,28 @@ def curves(
 
 
 def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
-    """Holdout accuracy per slice, one bar per experiment (:func:`core.store.tables.holdout_bars`).
-    Black whiskers: the standard deviation over seeds; grey: the 95% interval of the finite
-    holdout. Legends name only what differs between the experiments; hover gives everything."""
+    """Holdout accuracy in percent per slice, one bar per experiment
+    (:func:`core.store.tables.holdout_bars`); ``order`` lists the slices, fewest images per class
+    first, and each is shown by its label in words on one horizontal line. Bars are pale enough
+    for the black whiskers (the standard deviation over seeds) to show on every colour; grey: the
+    95% interval of the finite holdout. Legends name only what differs between the experiments;
+    hover gives everything."""
+    pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
     names = short_names(sorted(bars["experiment"].unique()))
+    words = dict(zip(bars["slice"], bars["label"], strict=True))
+    shown = [words[s] for s in order if s in words]
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
         rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
         colour = PALETTE[i % len(PALETTE)]
         hover = [
-            f"{experiment}<br>{r.slice}: {r.accuracy:.3f} over {r.seeds} seed(s), sd {r.spread:.3f}<br>"
-            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.3f} to {r.high:.3f}<br>"
+            f"{experiment}<br>{r.label}: {r.accuracy:.0%} over {r.seeds} seed(s), spread {r.spread:.0%}<br>"
+            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.0%} to {r.high:.0%}<br>"
             f"{r.n_train:,.0f} training images"
             for r in rows.itertuples()
         ]
         common = {
-            "x": rows["slice"],
+            "x": [label.replace(" (", "<br>(") for label in rows["label"]],
             "y": rows["accuracy"],
             "offsetgroup": experiment,
             "legendgroup": experiment,
@@ -86,14 +92,21 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
             go.Bar(
                 **common,
                 name=names[experiment],
-                marker_color=colour,
+                marker={"color": colour, "opacity": pale, "line": {"color": colour, "width": 1.5}},
                 text=rows["accuracy"],
-                texttemplate="%{text:.2f}",
+                texttemplate="%{text:.0%}",
                 textposition="inside",
                 insidetextanchor="start",
+                textfont={"color": "#111"},
                 hovertext=hover,
                 hoverinfo="text",
-                error_y={"type": "data", "array": rows["spread"], "color": "#222", "width": 3},
+                error_y={
+                    "type": "data",
+                    "array": rows["spread"],
+                    "color": whisker,
+                    "thickness": 2.5,
+                    "width": 4,
+                },
             )
         )
         figure.add_trace(
@@ -115,13 +128,21 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
         )
     figure.update_layout(
         barmode="group",
-        yaxis={"range": [0, 1.05], "title": "holdout accuracy"},
-        height=440,
-        legend={"orientation": "h", "y": -0.2, "title": {"text": "experiment"}},
-        margin={"t": 30},
+        yaxis={"range": [0, 1.05], "title": "holdout accuracy", "tickformat": ".0%"},
+        height=460,
+        legend={"orientation": "h", "y": -0.28, "title": {"text": "experiment"}},
+        margin={"t": 30, "b": 90},
         bargap=0.25,
     )
-    figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)  # "5%" is not 5
+    # categories, not numbers ("5%" is not 5), level and whole: a label never turns or is cut
+    figure.update_xaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=[label.replace(" (", "<br>(") for label in shown],
+        tickangle=0,
+        automargin=True,
+        title="training images per class",
+    )
     return figure
 
 
