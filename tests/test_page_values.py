@@ -79,7 +79,7 @@ def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdo
         abs(confidence[bins == b].mean() - right[bins == b].mean()) * np.sum(bins == b) / len(confidence)
         for b in np.unique(bins)
     )
-    assert app.metric[0].label == "ECE as trained" and app.metric[0].value == f"{ece:.3f}"
+    assert app.metric[0].label == "Calibration error as trained" and app.metric[0].value == f"{ece:.1%}"
 
 
 def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, monkeypatch):

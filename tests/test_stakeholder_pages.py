@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,52 @@ def test_every_threshold_table_cell_carries_its_wilson_interval(mixed, tiny_data
             if table.at[label, column] != "none":
                 value, low, high = map(int, CELL.match(table.at[label, column]).groups())
                 assert low <= value <= high, (label, column)
+
+
+JARGON = re.compile(r"argmax|P\(true\)|selective@|coverage@|Temperature|\bECE\b|\+-|±|[0-9a-f]{12}")
+
+
+@pytest.fixture
+def curve_copy(curve_cache, tmp_path) -> Path:
+    return shutil.copytree(curve_cache, tmp_path / "cache")
+
+
+def test_the_trust_page_shows_every_interval_in_plain_words(curve_copy, curve_data, monkeypatch):
+    from core.answers import trust
+
+    app = open_page(curve_copy, "pages/9_Trust.py", curve_data, monkeypatch)
+    run_id = app.selectbox(key="trust_run").value
+    measured = trust.run_calibration(curve_copy, run_id)
+    plan = trust.run_threshold(curve_copy, run_id, 0.95)
+    shown = texts(app)
+    for value in (measured.ece, measured.ece_scaled):
+        assert f"95% interval {value.low:.1%} to {value.high:.1%}" in shown, "on the page, not in a tooltip"
+    assert not [m for m in app.metric if m.help], "no number hides its interval in a tooltip"
+    if plan.threshold is not None:
+        k, a = plan.kept_accuracy, plan.automated_share
+        assert f"95% interval {k.low:.0%} to {k.high:.0%}" in shown
+        assert f"would decide **{a.estimate:.0%}** of them alone" in shown, "the share automated in words"
+    assert f"{measured.n_val} validation images" in shown
+    assert not JARGON.search(shown + " ".join(m.label for m in app.metric)), JARGON.search(shown)
+    assert not re.search(r"\b0\.\d{3}\b", shown + " ".join(m.value for m in app.metric)), "one unit: percent"
+    axis = json.loads(app.get("plotly_chart")[1].proto.spec)["layout"]["xaxis"]
+    assert axis["type"] == "log" and axis["ticktext"], "the log axis names its ticks"
+    assert all(t.lstrip("0.")[0] in "125" and set(t.lstrip("0.")[1:]) <= {"0", ","} for t in axis["ticktext"])
+
+
+def test_a_rescaling_that_made_calibration_worse_is_explained_by_the_validation_size(curve_copy, curve_data):
+    import dataclasses
+
+    from core.answers import trust
+    from core.base.intervals import Estimate
+
+    run_id = runs.list_runs(curve_copy)[0].run_id
+    measured = trust.run_calibration(curve_copy, run_id)
+    worse = dataclasses.replace(measured, ece=Estimate(0.10, 0.05, 0.2), ece_scaled=Estimate(0.162, 0.1, 0.3))
+    said = worse.scaling_words()
+    assert "less honest" in said and "16.2% against 10.0%" in said
+    assert f"only {measured.n_val} validation images" in said, "why: the validation set's size"
+    better = dataclasses.replace(
+        measured, ece=Estimate(0.162, 0.1, 0.3), ece_scaled=Estimate(0.10, 0.05, 0.2)
+    )
+    assert "from 16.2% to 10.0%" in better.scaling_words()

@@ -164,6 +164,15 @@ def run_label(row) -> str:
     return f"{row.slice} · seed {row.seed} · acc {row.accuracy:.3f} · {row.experiment} [{row.run_id}]"
 
 
+def run_words(row) -> str:
+    """How a page names one run for a person: its training data in words, seed and accuracy, no
+    experiment tuple or run id (the Run page has those)."""
+    return (
+        f"trained on {slice_words(row.slice, row.images_per_class)}, seed {row.seed}, "
+        f"sample {row.sample_seed}: holdout accuracy {row.accuracy:.0%}"
+    )
+
+
 def slice_order(frame: pd.DataFrame) -> list[str]:
     """The slices present, fewest images per class first (1/class, 3/class, 5%, ..., 100%)."""
     ordered = frame.drop_duplicates("slice").sort_values("slice_order")
