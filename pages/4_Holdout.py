@@ -51,7 +51,7 @@ if table.empty:
 st.subheader("Holdout accuracy by amount of training data")
 bars = holdout_bars(table)
 st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
-n_holdout = first.n_holdout
+n_holdout = int(bars["n_holdout"].iloc[0])  # the variant's own: fewer images once some are left out
 st.caption(
     f"Bars: means over seeds, in percent. Black whiskers: how far the result moves between seeds (which "
     f"images were labelled, how training started). Grey whiskers: the 95% interval of the holdout itself, "
