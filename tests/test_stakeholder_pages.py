@@ -181,3 +181,37 @@ def test_a_rescaling_that_made_calibration_worse_is_explained_by_the_validation_
         measured, ece=Estimate(0.162, 0.1, 0.3), ece_scaled=Estimate(0.10, 0.05, 0.2)
     )
     assert "from 16.2% to 10.0%" in better.scaling_words()
+
+
+def test_the_audit_says_how_many_flags_are_the_models_own_confusion(curve_copy, curve_data, monkeypatch):
+    from core.answers import audit
+
+    app = open_page(curve_copy, "pages/12_Audit.py", curve_data, monkeypatch)
+    app.button(key="audit_start").click().run()
+    assert not app.exception, app.exception
+    assert not any("not been audited yet" in i.value for i in app.info), "audited: the box is gone"
+    assert not [b for b in app.button if b.key == "audit_start"], "and its button with it"
+    found = audit.cached(curve_copy, runs.list_runs(curve_copy)[0].info.fingerprint)
+    totals: dict[str, int] = {}
+    mixed: dict[tuple[str, str], int] = {}
+    for summary in runs.list_runs(curve_copy):
+        for t, row in enumerate(summary.holdout.confusion):
+            totals[summary.classes[t]] = totals.get(summary.classes[t], 0) + sum(row)
+            for p, n in enumerate(row):
+                key = (summary.classes[t], summary.classes[p])
+                mixed[key] = mixed.get(key, 0) + n * (p != t)
+    confused = {pair for pair, n in mixed.items() if n / totals[pair[0]] >= 0.1}
+    by_hand = [
+        i for i in found.label_issues
+        if {(i.given, i.suggested), (i.suggested, i.given)} & confused or 1 - i.score >= 0.25
+    ]  # fmt: skip
+    flagged = len(found.label_issues)
+    assert flagged, "the curve dataset's look-alike classes give flags"
+    assert f"{len(by_hand)} of the {flagged} flagged images" in texts(app)
+    table = app.dataframe[0].value
+    assert all(re.fullmatch(r"\d+\.\d of 15", cell) for cell in table["holdout images per run"]), (
+        "per run, out of the class's 15 holdout images: never a sum over runs"
+    )
+    assert all(CELL.match(cell) for cell in table["share of the true class"]), "each share with its interval"
+    runs_counted = len(runs.list_runs(curve_copy))
+    assert f"Mean over the experiment's {runs_counted} runs" in texts(app)
