@@ -7,6 +7,7 @@ import streamlit as st
 from core.answers import audit
 from core.base.errors import UserError
 from core.base.progress import Stage, reporting
+from core.store.tables import percent
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -39,29 +40,23 @@ if found is None:
 
     try:
         with reporting(show):
-            found = audit.audit(dataset.root, cache, split=split)
+            audit.audit(dataset.root, cache, split=split)
     except UserError as error:
         st.error(str(error))
         st.stop()
-    bar.empty()
+    st.rerun()  # drawn again from the cached audit: the "not audited yet" box and its button go
 
 experiments = sorted(
     {r.experiment for r in loaders.run_table(cache).itertuples() if r.fingerprint == dataset.fingerprint}
 )
 name = dataset.root.name
-st.caption(
-    f"{name}, {found.holdout_size:,} holdout images, audited on {found.backbone} features at "
-    f"{found.image_size} px."
-)
+st.caption(f"{name}, {found.holdout_size:,} holdout images, audited on {found.backbone} features.")
 
-st.subheader("Labels that look wrong")
+st.subheader("Labels to check")
 share = found.label_share()
-st.metric(
-    "Holdout labels flagged",
-    f"{len(found.label_issues)} of {found.holdout_size:,}",
-    help="Images a classifier trained without them assigns to another class",
-)
-st.caption(f"{share.estimate:.1%} of the holdout (95% interval {share.low:.1%} to {share.high:.1%}).")
+st.metric("Holdout labels flagged", f"{len(found.label_issues)} of {found.holdout_size:,}")
+st.caption(f"{share.estimate:.0%} of the holdout (95% interval {share.low:.0%} to {share.high:.0%}).")
+st.markdown(found.flags_in_words())
 excluded = set(audit.excluded(cache, found.fingerprint, split))
 if found.label_issues:
     flagged = len(found.label_issues)
@@ -75,18 +70,13 @@ if found.label_issues:
             column.image(picture, width="stretch")
             column.caption(
                 f"labelled **{issue.given_label}**, looks like **{issue.suggested_label}** "
-                f"(its label got {1 - issue.score:.0%}) · {issue.path}"
+                f"(its own label got {1 - issue.score:.0%}) · {issue.path}"
             )
             if column.checkbox(
                 "leave out", value=issue.path in excluded, key=state.key("audit_out", issue.path)
             ):
                 chosen.add(issue.path)
-    st.caption(
-        "Flagged when a classifier that never saw the image predicts another class; ranked worst first "
-        "by the probability it gives the image's own label (5-fold logistic regression on the frozen "
-        "features, the ranking of confident learning). "
-        "A flag is a reason to look, not a verdict: check the image, then leave it out or keep it."
-    )
+    st.caption("Flagged when a classifier that never saw the image predicts another class; worst first.")
     left, right = st.columns(2)
     keep = excluded - {i.path for i in shown}  # choices among images not shown stay as they were
     checked = len(chosen | keep)
@@ -105,8 +95,6 @@ if found.label_issues:
             "never mixed with the original numbers."
         )
         layout.page_link("pages/4_Holdout.py")
-else:
-    st.success("No holdout label looks wrong to a classifier trained without it.")
 
 st.subheader("Training images in the holdout")
 if found.near_duplicates:
@@ -128,10 +116,7 @@ if found.near_duplicates:
                 f"similarity {pair.similarity:.3f}, hash distance {pair.hash_distance}"
             )
 else:
-    st.success(
-        "No holdout or validation image is a near-copy of a training image (resized or re-encoded "
-        "copies included)."
-    )
+    st.success("No holdout or validation image is a near-copy of a training image (resized ones included).")
 st.caption(
     "A pair is reported when the frozen features point the same way (cosine at least "
     f"{audit.MIN_SIMILARITY}) and their perceptual hashes differ in at most {audit.MAX_HASH_DISTANCE} of "
@@ -144,16 +129,19 @@ if not experiments:
     layout.page_link("pages/2_Train.py", describe=True)
     st.stop()
 experiment = st.selectbox("Experiment", experiments, key=state.key("audit_experiment", dataset.fingerprint))
-pairs = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment).confused_pairs
+chosen_audit = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment)
 st.dataframe(
     pd.DataFrame(
-        [(p.true, p.predicted, p.count, p.share) for p in pairs],
-        columns=["true class", "predicted as", "images", "share of the true class"],
+        [
+            (p.true, p.predicted, f"{p.per_run:.1f} of {p.class_images}", percent(p.share))
+            for p in chosen_audit.confusions()
+        ],
+        columns=["true class", "predicted as", "holdout images per run", "share of the true class"],
     ),
     hide_index=True,
-    column_config={"share of the true class": st.column_config.NumberColumn(format="percent")},
 )
 st.caption(
-    f"Summed over every run of the experiment on {name}: the "
-    "pairs to give more labels, clearer guidelines or a merged class."
+    f"Mean over the experiment's {chosen_audit.confused_runs} runs on {name} (each scores the same "
+    "holdout images); 95% intervals in brackets. The pairs to give more labels, clearer guidelines or a "
+    "merged class."
 )

@@ -1,5 +1,6 @@
 """Holdout: accuracy on the fixed holdout set across slices, and how much of it is confident."""
 
+import pandas as pd
 import streamlit as st
 
 from core.answers import audit
@@ -8,9 +9,11 @@ from core.store.tables import (
     crossovers,
     holdout_bars,
     inseparable,
+    percent,
     policy_grid,
+    short_names,
     slice_order,
-    threshold_table,
+    threshold_rows,
 )
 from pages.common import layout, loaders, state
 
@@ -45,40 +48,57 @@ if table.empty:
     st.warning("Pick at least one experiment.")
     st.stop()
 
-st.subheader("Holdout accuracy by slice")
+st.subheader("Holdout accuracy by amount of training data")
 bars = holdout_bars(table)
 st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
-n_holdout = int(bars["n_holdout"].iloc[0])
+n_holdout = int(bars["n_holdout"].iloc[0])  # the variant's own: fewer images once some are left out
 st.caption(
-    f"Bars: means over seeds. Black whiskers: the standard deviation over seeds (which images were "
-    f"labelled, how training started). Grey whiskers: the 95% interval of the holdout itself, "
+    f"Bars: means over seeds, in percent. Black whiskers: how far the result moves between seeds (which "
+    f"images were labelled, how training started). Grey whiskers: the 95% interval of the holdout itself, "
     f"{n_holdout:,} images: another holdout of that size could move a bar that far."
 )
-for experiment, smallest, largest in inseparable(bars):
+short = short_names(picked)
+for found in inseparable(bars):
+    which = f" (experiment {short[found.experiment]} in the legend)" if len(picked) > 1 else ""
     st.warning(
-        f"With {n_holdout:,} holdout images, {smallest} and {largest} of {experiment} cannot be told apart: "
-        "their intervals overlap. A larger holdout (the split controls on the Data page, or --holdout) "
-        "would separate them."
+        f"With {n_holdout:,} holdout images, {found.smallest} and {found.largest}{which} cannot be told "
+        "apart: their intervals overlap. A larger holdout (the split controls on the Data page, or "
+        "--holdout) would separate them."
     )
 
-st.subheader("Argmax accuracy against confidence")
-t = st.slider("Threshold t", 0.05, 0.99, 0.8, 0.01, key="hold_threshold")
+st.subheader("How often it is right, and how often it is sure")
+t = st.slider("How sure the model must be", 0.05, 0.99, 0.8, 0.01, key="hold_threshold", format="%.2f")
 predictions = {
     rid: rescored[dataset, rid] if (dataset, rid) in rescored else loaders.predictions(str(cache), rid)
     for rid in table["run_id"]
 }
-thresholds = threshold_table(table, predictions, t)
-# one dataset or one experiment is named above the chart: no column repeating it on every row
-thresholds = thresholds.drop(columns=[c for c in ("dataset", "experiment") if thresholds[c].nunique() == 1])
-numbers = [c for c in thresholds.columns if c not in ("dataset", "experiment", "slice", "seeds")]
-st.table(thresholds.style.format("{:.3f}", subset=numbers), hide_index=True)
+rows = threshold_rows(table, predictions, t)
+st.table(
+    pd.DataFrame(
+        [
+            {
+                **({"experiment": short[r.experiment]} if len(picked) > 1 else {}),
+                "training data": r.label,
+                "seeds": r.seeds,
+                "accuracy": percent(r.accuracy),
+                **{f"over {u:.0%} on the right class": percent(e) for u, e in r.true_above},
+                f"at least {t:.0%} sure": percent(r.coverage),
+                f"accuracy when at least {t:.0%} sure": percent(r.selective),
+                "images it is that sure of": f"{r.kept:,.0f} of {n_holdout:,}",
+            }
+            for r in rows
+        ]
+    ),
+    hide_index=True,
+)
 st.caption(
-    "accuracy: argmax accuracy. P(true)>t: the article's reading (an image counts only if "
-    "the true class gets more than t). Coverage@t: share of images whose top probability "
-    "is at least t; selective@t: accuracy on those images alone. Confidence depends on the "
-    "training recipe as well as on the data: the head's L2 penalty (as in logistic "
-    "regression) is what keeps a 1-image-per-class model from being confident about most "
-    "images."
+    f"Each cell: the share over the {n_holdout:,} holdout images (pooled over seeds), then its 95% "
+    "interval (Wilson) in brackets; an accuracy when sure rests only on the images it is that sure of, "
+    "so few images give a wide interval. Accuracy: the model's top class is the right one. Over a "
+    "percentage on the right class: the original article's reading, where an image counts only if the "
+    "right class gets more than that. Confidence depends on the training recipe as well as on the data: "
+    "the penalty on the classifier's weights is what keeps a 1-image-per-class model from being sure "
+    "about most images."
 )
 
 st.subheader("What helps where")

@@ -23,67 +23,68 @@ except UserError as error:
     st.error(str(error))
     st.stop()
 
-st.subheader("Calibration")
-cols = st.columns(4)
-cols[0].metric(
-    "ECE as trained",
-    f"{calibration.ece.estimate:.3f}",
-    help=f"95% interval {calibration.ece.low:.3f} to {calibration.ece.high:.3f}",
-)
-cols[1].metric(
-    "ECE, scaled",
-    f"{calibration.ece_scaled.estimate:.3f}",
-    delta=f"{calibration.ece_scaled.estimate - calibration.ece.estimate:+.3f}",
-    delta_color="inverse",
-    help=f"95% interval {calibration.ece_scaled.low:.3f} to {calibration.ece_scaled.high:.3f}",
-)
-cols[2].metric(
-    "Temperature",
-    f"{calibration.temperature:.2f}",
-    help="Above 1 softens an over-confident model, below 1 sharpens an under-confident one",
-)
+st.subheader("Are its probabilities honest?")
+cols = st.columns(2)
+for column, title, value in (
+    (cols[0], "Calibration error as trained", calibration.ece),
+    (cols[1], "Calibration error after rescaling", calibration.ece_scaled),
+):
+    column.metric(title, f"{value.estimate:.1%}")
+    column.caption(f"95% interval {value.low:.1%} to {value.high:.1%}")
 st.markdown(
-    f"As trained, the model is **{calibration.direction}**: its probabilities are on average "
-    f"{'higher' if calibration.direction == 'over-confident' else 'lower'} than how often it is right."
+    f"As trained, the model is **{calibration.direction}**: when it says it is sure, it is right "
+    f"{'less' if calibration.direction == 'over-confident' else 'more'} often than it claims."
     if calibration.direction != "calibrated within the interval"
     else "As trained, the model is **calibrated within the interval**: no direction can be claimed."
 )
+(st.warning if calibration.ece_scaled.estimate > calibration.ece.estimate else st.markdown)(
+    calibration.scaling_words()
+)
 st.plotly_chart(figures.reliability(calibration.bins, calibration.bins_scaled), key="trust_reliability")
 st.caption(
-    f"ECE over {calibration.n} holdout images in {calibration.n_bins} equal-width bins, with a bootstrap "
-    "95% interval. The temperature is fitted on the fixed validation set, never on the holdout it is "
-    f"measured on; it leaves accuracy as it was ({calibration.accuracy:.3f} before, "
-    f"{calibration.accuracy_scaled:.3f} after)."
+    "Calibration error: the average gap between how sure the model is and how often it is right, over "
+    f"{calibration.n} holdout images in {calibration.n_bins} equal-width bins, with a bootstrap 95% "
+    "interval. "
+    "The rescaling divides the model's scores by one number fitted on the validation set, never on the "
+    f"holdout it is measured on; it leaves accuracy as it was ({calibration.accuracy:.1%} before, "
+    f"{calibration.accuracy_scaled:.1%} after)."
 )
 
 st.subheader("Hand it to a machine, or to a person?")
-target = st.number_input(
-    "Accuracy wanted on the predictions the model makes alone",
-    0.5,
-    0.999,
-    0.95,
-    0.01,
-    format="%.3f",
+wanted = st.number_input(
+    "Accuracy wanted on the predictions the model makes alone (%)",
+    50.0,
+    99.9,
+    95.0,
+    1.0,
+    format="%.1f",
     key="trust_target",
 )
+target = wanted / 100
 plan = loaders.threshold(str(cache), run_id, target)
 if plan.threshold is None or plan.automated_share is None:
     st.warning(f"No threshold: {plan.reason}.")
 else:
     k, a, h = plan.kept_accuracy, plan.automated_share, plan.human_share
     cols = st.columns(4)
-    cols[0].metric("Confidence threshold", f"{plan.threshold:.3f}")
-    cols[1].metric(
-        "Accuracy of what it decides", f"{k.estimate:.1%}", help=f"95% interval {k.low:.1%} to {k.high:.1%}"
+    cols[0].metric("How sure it must be", f"{plan.threshold:.0%}")
+    cols[0].caption("chosen on the validation set")
+    for column, title, value in (
+        (cols[1], "Accuracy of what it decides", k),
+        (cols[2], "Decided by the model", a),
+        (cols[3], "Left to a person", h),
+    ):
+        column.metric(title, f"{value.estimate:.0%}")
+        column.caption(f"95% interval {value.low:.0%} to {value.high:.0%}")
+    st.markdown(
+        f"On the {calibration.n} holdout images, the model would decide **{a.estimate:.0%}** of them alone "
+        f"(95% interval {a.low:.0%} to {a.high:.0%}) and be right on **{k.estimate:.0%}** of those "
+        f"(95% interval {k.low:.0%} to {k.high:.0%}); a person would check the other {h.estimate:.0%}."
     )
-    cols[2].metric(
-        "Decided by the model", f"{a.estimate:.0%}", help=f"95% interval {a.low:.1%} to {a.high:.1%}"
-    )
-    cols[3].metric("Left to a person", f"{h.estimate:.0%}", help=f"95% interval {h.low:.1%} to {h.high:.1%}")
     st.caption(
-        "The threshold is chosen on the validation set (the lowest confidence at which the kept images "
-        f"reach {target:.1%} there: {plan.val_kept_accuracy:.1%} of {plan.val_automated_share:.0%}), then "
-        "measured on the holdout, which played no part in choosing it. Intervals: Wilson, 95%."
+        f"The threshold is the lowest confidence at which the model's own decisions reached {target:.1%} "
+        f"accuracy on the {calibration.n_val} validation images; it is then measured on the holdout, which "
+        "played no part in choosing it. Intervals: Wilson, 95%."
     )
 
 st.subheader("How both improve with more labels")
@@ -95,6 +96,7 @@ except UserError as error:
     st.stop()
 st.plotly_chart(figures.trust_by_size(points, target), key="trust_by_size")
 st.caption(
-    "Means over each slice's runs of this run's experiment. A slice whose runs find no threshold for the "
-    "target on their validation set has no point on the right."
+    "Means over each amount's runs of this run's experiment; error bars: the holdout's 95% intervals "
+    "(means over the runs). An amount whose runs find no threshold for the target on their validation "
+    "set has no point on the right."
 )

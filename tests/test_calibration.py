@@ -200,7 +200,7 @@ def test_calibration_json_has_the_contract_keys():
     out = json.loads(json.dumps(calibrate(data, data, n_boot=50).to_dict(), allow_nan=False))
     assert set(out) == {
         "ece", "ece_scaled", "temperature", "accuracy", "accuracy_scaled", "bins", "bins_scaled",
-        "scheme", "n_bins", "n", "direction", "val_nll", "val_nll_scaled",
+        "scheme", "n_bins", "n", "direction", "val_nll", "val_nll_scaled", "n_val",
     }  # fmt: skip
     assert set(out["ece"]) == set(out["ece_scaled"]) == {"estimate", "low", "high"}
     assert set(out["bins"][0]) == {"confidence", "accuracy", "count", "low", "high"}

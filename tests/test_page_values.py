@@ -21,6 +21,7 @@ from core.base.intervals import wilson
 from core.base.paths import PROJECT_ROOT, write_json
 from core.present.figures import LOG_AXIS
 from core.store import runs
+from core.store.tables import slice_words
 from tests.browser import browser_page, choose_dataset, need_chromium, serve, visit
 
 pytestmark = pytest.mark.train
@@ -46,16 +47,16 @@ def texts(app: AppTest) -> str:
 
 
 def test_holdout_accuracy_per_slice_is_the_mean_over_its_runs(cache, curve_data, monkeypatch):
-    table = page(cache, "4_Holdout", curve_data, monkeypatch).table[0].value.set_index("slice")
+    table = page(cache, "4_Holdout", curve_data, monkeypatch).table[0].value.set_index("training data")
     by_slice: dict[str, list[float]] = {}
     for summary in runs.list_runs(cache):
         predictions = runs.load(cache, summary.run_id).predictions()
-        by_slice.setdefault(summary.config.slice, []).append(
+        by_slice.setdefault(slice_words(summary.config.slice, budget.images_per_class(summary)), []).append(
             np.mean(predictions.probs.argmax(1) == predictions.labels)
         )
     assert sorted(table.index) == sorted(by_slice)
-    for text, accuracies in by_slice.items():
-        assert table.at[text, "accuracy"] == pytest.approx(np.mean(accuracies)), text
+    for label, accuracies in by_slice.items():
+        assert table.at[label, "accuracy"].startswith(f"{np.mean(accuracies):.0%} ("), label
 
 
 def test_the_run_page_shows_each_class_accuracy_of_the_chosen_run(cache, curve_data, monkeypatch):
@@ -83,7 +84,7 @@ def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdo
         abs(confidence[bins == b].mean() - right[bins == b].mean()) * np.sum(bins == b) / len(confidence)
         for b in np.unique(bins)
     )
-    assert app.metric[0].label == "ECE as trained" and app.metric[0].value == f"{ece:.3f}"
+    assert app.metric[0].label == "Calibration error as trained" and app.metric[0].value == f"{ece:.1%}"
 
 
 def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, monkeypatch):

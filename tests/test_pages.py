@@ -158,11 +158,17 @@ def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_dat
     assert len(app.get("plotly_chart")) == 1  # the bars
     assert "cannot be told apart" in texts(app), "3 holdout images cannot separate 1/class from 100%"
     table = app.table[0].value
-    assert table["slice"].tolist() == ["1/class", "3/class", "100%"]
-    assert {"accuracy", "P(true)>0.5", "P(true)>0.8", "coverage@0.8", "selective@0.8"} <= set(table.columns)
+    assert table["training data"].tolist() == ["1 per class", "3 per class", "10 per class (100%)"]
+    assert {
+        "accuracy",
+        "over 50% on the right class",
+        "over 80% on the right class",
+        "at least 80% sure",
+        "accuracy when at least 80% sure",
+    } <= set(table.columns)
     assert not {"dataset", "experiment"} & set(table.columns), "one experiment: named once, above"
     app.slider(key="hold_threshold").set_value(0.6).run()
-    assert "coverage@0.6" in app.table[0].value.columns
+    assert "at least 60% sure" in app.table[0].value.columns
 
 
 @pytest.mark.train

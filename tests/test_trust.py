@@ -80,9 +80,12 @@ def test_trust_page_shows_calibration_threshold_and_growth(curve_cache, curve_da
     app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300).run()
     app.switch_page("pages/9_Trust.py").run()
     assert not app.exception, app.exception
-    assert [m.label for m in app.metric][:3] == ["ECE as trained", "ECE, scaled", "Temperature"]
+    assert [m.label for m in app.metric][:2] == [
+        "Calibration error as trained",
+        "Calibration error after rescaling",
+    ]
     assert len(app.get("plotly_chart")) == 2, "the reliability diagram and the growth with labels"
-    app.number_input(key="trust_target").set_value(0.6).run()
+    app.number_input(key="trust_target").set_value(60.0).run()
     assert not app.exception
     text = " ".join(str(e.value) for e in [*app.caption, *app.warning])
     assert "chosen on the validation set" in text or "No threshold" in text

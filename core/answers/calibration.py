@@ -213,6 +213,25 @@ class Calibration:
     direction: str  # before scaling: "over-confident", "under-confident", "calibrated within the interval"
     val_nll: float
     val_nll_scaled: float
+    n_val: int  # validation images the temperature was fitted on
+
+    def scaling_words(self) -> str:
+        """What rescaling did, in one sentence for a person. On a small validation set the fitted
+        temperature follows those few images' quirks and can leave the holdout worse calibrated
+        than before: that is said, with the set's size, so that a rise is not read as a bug."""
+        before, after = self.ece.estimate, self.ece_scaled.estimate
+        if after > before:
+            return (
+                f"Rescaling the probabilities made them less honest here ({after:.1%} against "
+                f"{before:.1%} as trained): it was fitted on only {self.n_val:,} validation images, "
+                "too few to learn a correction that holds on new images. Read the as-trained "
+                "probabilities; a larger validation set (the split controls on the Data page) would "
+                "give a correction to trust."
+            )
+        return (
+            f"Rescaling the probabilities, fitted on {self.n_val:,} validation images, brings the "
+            f"calibration error from {before:.1%} to {after:.1%}."
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -229,6 +248,7 @@ class Calibration:
             "direction": self.direction,
             "val_nll": json_float(self.val_nll),
             "val_nll_scaled": json_float(self.val_nll_scaled),
+            "n_val": self.n_val,
         }
 
 
@@ -292,6 +312,7 @@ def calibrate(
         direction=_direction(holdout.probs, holdout.labels, before, n_bins, scheme, level, n_boot, seed),
         val_nll=nll(validation.probs, validation.labels),
         val_nll_scaled=nll(scale(validation.probs, temperature), validation.labels),
+        n_val=len(validation.labels),
     )
 
 

@@ -69,6 +69,8 @@ class SizePoint:
     ece_scaled: float
     automated_share: float | None  # at the target, where the threshold exists for every run
     kept_accuracy: float | None
+    ece_interval: tuple[float, float]  # means of the runs' 95% bounds: the holdout's own uncertainty
+    automated_interval: tuple[float, float] | None
 
 
 def by_size(selection: budget.Selection, target: float, n_boot: int = 200) -> list[SizePoint]:
@@ -91,9 +93,16 @@ def by_size(selection: budget.Selection, target: float, n_boot: int = 200) -> li
                 float(np.mean([c.ece_scaled.estimate for c, _ in measures])),
                 float(np.mean([p.automated_share.estimate for p in plans])) if usable else None,
                 float(np.nanmean([p.kept_accuracy.estimate for p in plans])) if usable else None,
+                _mean_bounds([c.ece for c, _ in measures]),
+                _mean_bounds([p.automated_share for p in plans]) if usable else None,
             )
         )
     return found
+
+
+def _mean_bounds(estimates: list) -> tuple[float, float]:
+    """The mean low and high ends of the runs' intervals (:class:`core.base.intervals.Estimate`)."""
+    return float(np.mean([e.low for e in estimates])), float(np.mean([e.high for e in estimates]))
 
 
 def _measure(selection: budget.Selection, summary: Summary, target: float, n_boot: int):

@@ -80,22 +80,28 @@ def curves(
 
 
 def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
-    """Holdout accuracy per slice, one bar per experiment (:func:`core.store.tables.holdout_bars`).
-    Black whiskers: the standard deviation over seeds; grey: the 95% interval of the finite
-    holdout. Legends name only what differs between the experiments; hover gives everything."""
+    """Holdout accuracy in percent per slice, one bar per experiment
+    (:func:`core.store.tables.holdout_bars`); ``order`` lists the slices, fewest images per class
+    first, and each is shown by its label in words on one horizontal line. Bars are pale enough
+    for the black whiskers (the standard deviation over seeds) to show on every colour; grey: the
+    95% interval of the finite holdout. Legends name only what differs between the experiments;
+    hover gives everything."""
+    pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
     names = short_names(sorted(bars["experiment"].unique()))
+    words = dict(zip(bars["slice"], bars["label"], strict=True))
+    shown = [words[s] for s in order if s in words]
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
         rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
         colour = PALETTE[i % len(PALETTE)]
         hover = [
-            f"{experiment}<br>{r.slice}: {r.accuracy:.3f} over {r.seeds} seed(s), sd {r.spread:.3f}<br>"
-            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.3f} to {r.high:.3f}<br>"
+            f"{experiment}<br>{r.label}: {r.accuracy:.0%} over {r.seeds} seed(s), spread {r.spread:.0%}<br>"
+            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.0%} to {r.high:.0%}<br>"
             f"{r.n_train:,.0f} training images"
             for r in rows.itertuples()
         ]
         common = {
-            "x": rows["slice"],
+            "x": [label.replace(" (", "<br>(") for label in rows["label"]],
             "y": rows["accuracy"],
             "offsetgroup": experiment,
             "legendgroup": experiment,
@@ -104,14 +110,21 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
             go.Bar(
                 **common,
                 name=names[experiment],
-                marker_color=colour,
+                marker={"color": colour, "opacity": pale, "line": {"color": colour, "width": 1.5}},
                 text=rows["accuracy"],
-                texttemplate="%{text:.2f}",
+                texttemplate="%{text:.0%}",
                 textposition="inside",
                 insidetextanchor="start",
+                textfont={"color": "#111"},
                 hovertext=hover,
                 hoverinfo="text",
-                error_y={"type": "data", "array": rows["spread"], "color": "#222", "width": 3},
+                error_y={
+                    "type": "data",
+                    "array": rows["spread"],
+                    "color": whisker,
+                    "thickness": 2.5,
+                    "width": 4,
+                },
             )
         )
         figure.add_trace(
@@ -133,13 +146,21 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
         )
     figure.update_layout(
         barmode="group",
-        yaxis={"range": [0, 1.05], "title": "holdout accuracy"},
-        height=440,
-        legend={"orientation": "h", "y": -0.2, "title": {"text": "experiment"}},
-        margin={"t": 30},
+        yaxis={"range": [0, 1.05], "title": "holdout accuracy", "tickformat": ".0%"},
+        height=460,
+        legend={"orientation": "h", "y": -0.28, "title": {"text": "experiment"}},
+        margin={"t": 30, "b": 90},
         bargap=0.25,
     )
-    figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)  # "5%" is not 5
+    # categories, not numbers ("5%" is not 5), level and whole: a label never turns or is cut
+    figure.update_xaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=[label.replace(" (", "<br>(") for label in shown],
+        tickangle=0,
+        automargin=True,
+        title="training images per class",
+    )
     return figure
 
 
@@ -306,8 +327,8 @@ def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
 
 
 def reliability(before, after) -> go.Figure:
-    """Reliability diagram: accuracy against confidence per bin as trained (bars, one per non-empty
-    bin, its image count on it) and after temperature scaling (markers at each bin's mean
+    """Reliability diagram in percent: accuracy against confidence per bin as trained (bars, one
+    per non-empty bin, its image count on it) and after rescaling (markers at each bin's mean
     confidence); the diagonal is a calibrated model. ``before``/``after``:
     :class:`core.answers.calibration.Bin`."""
     figure = go.Figure()
@@ -322,7 +343,7 @@ def reliability(before, after) -> go.Figure:
             text=[f"{b.count}" for b in before],
             textposition="outside",
             customdata=[[b.confidence, b.count] for b in before],
-            hovertemplate="mean confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>"
+            hovertemplate="mean confidence %{customdata[0]:.0%}<br>accuracy %{y:.0%}<br>"
             "%{customdata[1]} images<extra>as trained</extra>",
         )
     )
@@ -332,11 +353,11 @@ def reliability(before, after) -> go.Figure:
             y=[b.accuracy for b in after],
             mode="lines+markers",
             marker={"size": [6 + 14 * (b.count / max(1, max(a.count for a in after))) ** 0.5 for b in after]},
-            name="temperature-scaled",
+            name="after rescaling",
             line={"color": "#ff7f0e"},
             customdata=[b.count for b in after],
-            hovertemplate="mean confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} images"
-            "<extra>temperature-scaled</extra>",
+            hovertemplate="mean confidence %{x:.0%}<br>accuracy %{y:.0%}<br>%{customdata} images"
+            "<extra>after rescaling</extra>",
         )
     )
     figure.add_trace(
@@ -353,37 +374,73 @@ def reliability(before, after) -> go.Figure:
         height=420,
         margin={"t": 30},
         legend={"orientation": "h", "y": -0.2},
-        xaxis={"title": "confidence (top-class probability)", "range": [0, 1]},
-        yaxis={"title": "accuracy of the images in the bin", "range": [0, 1.08]},
+        xaxis={"title": "how sure the model is (its top class)", "range": [0, 1], "tickformat": ".0%"},
+        yaxis={"title": "how often it is right, in the bin", "range": [0, 1.08], "tickformat": ".0%"},
     )
     return figure
 
 
 def trust_by_size(points, target: float) -> go.Figure:
-    """ECE before and after scaling, and the share automated at ``target``, against images per
-    class (``points`` are :class:`core.answers.trust.SizePoint`)."""
+    """Calibration error before and after rescaling, and the share automated at ``target``,
+    against images per class, in percent with the holdout's 95% intervals as error bars
+    (``points`` are :class:`core.answers.trust.SizePoint`). The log axis is ticked at 1, 2, 5, 10,
+    20, ... only: plotly's default labels its minor ticks too ("8 9 1 2 3 ... 10 2 3")."""
     from plotly.subplots import make_subplots
 
     figure = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("calibration error (ECE)", f"share automated at {target:.0%} accuracy"),
+        subplot_titles=("calibration error", f"share it decides alone at {target:.0%} accuracy"),
     )
     xs = [p.images_per_class for p in points]
+    automated = [p.automated_interval or (math.nan, math.nan) for p in points]
     lines = (
-        ("ECE as trained", [p.ece for p in points], "#1f77b4", 1),
-        ("ECE temperature-scaled", [p.ece_scaled for p in points], "#ff7f0e", 1),
-        ("share automated", [p.automated_share for p in points], "#2ca02c", 2),
+        ("error as trained", [p.ece for p in points], [p.ece_interval for p in points], "#1f77b4", 1),
+        ("error after rescaling", [p.ece_scaled for p in points], None, "#ff7f0e", 1),
+        ("share decided alone", [p.automated_share for p in points], automated, "#2ca02c", 2),
     )
-    for name, ys, color, col in lines:
+    for name, ys, bounds, color, col in lines:
+        whiskers = None
+        if bounds is not None:
+            known = [math.nan if y is None else y for y in ys]
+            whiskers = {
+                "type": "data",
+                "symmetric": False,
+                "array": [high - y for y, (_, high) in zip(known, bounds, strict=True)],
+                "arrayminus": [y - low for y, (low, _) in zip(known, bounds, strict=True)],
+                "color": color,
+                "thickness": 1,
+            }
         figure.add_trace(
-            go.Scatter(x=xs, y=ys, name=name, mode="lines+markers", line={"color": color}, connectgaps=False),
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                mode="lines+markers",
+                line={"color": color},
+                connectgaps=False,
+                error_y=whiskers,
+                hovertemplate="%{x:,.1f} images per class: %{y:.0%}<extra>" + name + "</extra>",
+            ),
             row=1,
             col=col,
         )
-    figure.update_xaxes(type="log", title="images per class (log scale)")
-    figure.update_yaxes(rangemode="tozero", row=1, col=1)
-    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    ticks = [
+        m * 10**e
+        for e in range(
+            math.floor(math.log10(min(xs, default=1))), math.ceil(math.log10(max(xs, default=1))) + 1
+        )
+        for m in (1, 2, 5)
+        if min(xs, default=1) / 2 <= m * 10**e <= max(xs, default=1) * 2
+    ]
+    figure.update_xaxes(
+        type="log",
+        title="images per class (log scale)",
+        tickvals=ticks,
+        ticktext=[f"{t:,g}" for t in ticks],
+    )
+    figure.update_yaxes(rangemode="tozero", tickformat=".0%", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=380, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
     return figure
 

@@ -8,14 +8,16 @@ everywhere (the pages, the CLI, the exports): see :data:`COLUMNS`.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.base.errors import UserError
-from core.base.intervals import wilson
+from core.base.intervals import Estimate, wilson
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 from core.models.backbones import get_spec
 from core.store.config import RunConfig
@@ -56,6 +58,7 @@ COLUMNS = [
     "epochs",
     "image_size",
     "n_train",
+    "images_per_class",
     "accuracy",
     *[p_true_column(t) for t in THRESHOLDS],
     coverage_column(THRESHOLDS[-1]),
@@ -133,6 +136,7 @@ def run_row(summary: Summary) -> dict:
     """One run as a row of :data:`COLUMNS`."""
     c, scores = summary.config, summary.holdout
     last = scores.at(THRESHOLDS[-1])
+    per_class = summary.n_train / max(1, len(summary.classes))
     return {
         "run_id": summary.run_id,
         "dataset": dataset_label(c, summary.info.fingerprint),
@@ -143,12 +147,15 @@ def run_row(summary: Summary) -> dict:
         "mode": c.mode,
         "aug": c.aug,
         "slice": c.slice,
-        "slice_order": SliceSpec.parse(c.slice).sort_key(),
+        # by the images each class got, so that a slice set class by class or as a share sits
+        # among the counts it lies between, and "the largest" is the one with the most images
+        "slice_order": (per_class, *SliceSpec.parse(c.slice).sort_key()),
         "seed": c.seed,
         "sample_seed": c.sample_seed,
         "epochs": c.epochs,
         "image_size": c.image_size,
         "n_train": summary.n_train,
+        "images_per_class": per_class,
         "accuracy": scores.accuracy,
         **{p_true_column(t): scores.at(t).threshold_accuracy for t in THRESHOLDS},
         coverage_column(last.threshold): last.coverage,
@@ -175,14 +182,6 @@ def runs_frame(summaries: list[Summary]) -> pd.DataFrame:
     return frame
 
 
-def slice_words(text: str) -> str:
-    """A slice as a person says it: "20 per class", "5% of the pool", "chosen counts per class"."""
-    spec = SliceSpec.parse(text)
-    if spec.counts:
-        return "chosen counts per class"
-    return text.replace("/class", " per class") if text.endswith("/class") else f"{text} of the pool"
-
-
 def picker_labels(frame: pd.DataFrame, technical: bool = False) -> dict[str, str]:
     """How a page names each run in a picker, newest first as ``frame`` is: what tells runs
     apart first (the slice, the seeds, the accuracy), then, where the dataset has several, the
@@ -199,27 +198,52 @@ def picker_labels(frame: pd.DataFrame, technical: bool = False) -> dict[str, str
         sample = f", sample {r.sample_seed}" if r.sample_seed not in (None, r.seed) else ""
         experiment = f" · {short[r.experiment]}" if several else ""
         right = f"{r.accuracy:.1%} right on the holdout"
-        labels[r.run_id] = f"{slice_words(r.slice)}, seed {r.seed}{sample} · {right}{experiment}"
+        labels[r.run_id] = (
+            f"{slice_words(r.slice, r.images_per_class)}, seed {r.seed}{sample} · {right}{experiment}"
+        )
     return labels
 
 
 def slice_order(frame: pd.DataFrame) -> list[str]:
-    """The slices present, smallest first (1/class, 3/class, 5%, ..., 100%)."""
+    """The slices present, fewest images per class first (1/class, 3/class, 5%, ..., 100%)."""
     ordered = frame.drop_duplicates("slice").sort_values("slice_order")
     return ordered["slice"].tolist()
+
+
+def slice_words(text: str, images_per_class: float) -> str:
+    """A slice as a person reads it, always as images per class: "30 per class", "about 12 per
+    class (5%)", "30 per class (set class by class)". One form for every kind, so that a chart
+    of mixed slices reads as one axis of amounts."""
+    spec = SliceSpec.parse(text)
+    if spec.per_class is not None:
+        return f"{spec.per_class} per class"
+    counts = {count for _, count in spec.counts}
+    if len(counts) == 1 and "*" not in dict(spec.counts):
+        return f"{counts.pop()} per class (set class by class)"
+    amount = f"{'about ' * (images_per_class != round(images_per_class))}{images_per_class:,.0f} per class"
+    return f"{amount} ({spec.percent:g}%)" if spec.percent is not None else f"{amount} (set class by class)"
+
+
+def percent(value: Estimate, digits: int = 0) -> str:
+    """A share and its interval in one cell, as the pages print them: "91% (62 to 98%)"."""
+    if math.isnan(value.estimate):
+        return "none"
+    return f"{value.estimate:.{digits}%} ({value.low:.{digits}%} to {value.high:.{digits}%})"
 
 
 def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean holdout accuracy per experiment and slice, with two different spreads: ``spread``,
     the standard deviation over seeds (how much the result moves with which images were labelled
     and how training started), and ``low``/``high``, the 95% Wilson interval of the finite
-    holdout itself (how much it would move on another holdout of the same size)."""
+    holdout itself (how much it would move on another holdout of the same size). ``label`` names
+    the slice in words (:func:`slice_words`); rows run from the fewest images per class."""
     grouped = frame.groupby(["dataset", "experiment", "slice"], as_index=False).agg(
         accuracy=("accuracy", "mean"),
         spread=("accuracy", "std"),
         seeds=("seed", "nunique"),
         runs=("run_id", "size"),
         n_train=("n_train", "mean"),
+        images_per_class=("images_per_class", "mean"),
         n_holdout=("n_holdout", "first"),
         slice_order=("slice_order", "first"),
     )
@@ -227,7 +251,79 @@ def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
     bounds = [wilson(a * n, int(n)) for a, n in zip(grouped["accuracy"], grouped["n_holdout"], strict=True)]
     grouped["low"] = [b.low for b in bounds]
     grouped["high"] = [b.high for b in bounds]
+    grouped["label"] = [
+        slice_words(text, n) for text, n in zip(grouped["slice"], grouped["images_per_class"], strict=True)
+    ]
     return grouped.sort_values(["slice_order", "accuracy"], ascending=[True, False])
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """One experiment's slice in the threshold table: shares over its seeds' holdout images,
+    each with the Wilson interval of as many images as one run is scored on (the seeds score the
+    same holdout, so they do not multiply it)."""
+
+    experiment: str
+    slice: str
+    label: str  # the slice in words (:func:`slice_words`)
+    seeds: int
+    accuracy: Estimate  # the top class is the true one
+    true_above: tuple[tuple[float, Estimate], ...]  # (u, share whose true class gets more than u)
+    threshold: float  # t: how sure the model must be
+    coverage: Estimate  # share of images whose top probability is at least t
+    selective: Estimate  # accuracy on those alone; its interval rests on the images kept
+    kept: float  # images at least t sure, mean over seeds
+
+
+def _pooled(successes: list[int], totals: list[int]) -> Estimate:
+    """The share over runs (pooled counts) with the Wilson interval of one run's mean count."""
+    total = sum(totals)
+    if not total:
+        return wilson(0, 0)
+    share, n = sum(successes) / total, max(1, round(total / len(totals)))
+    bounds = wilson(share * n, n)
+    return Estimate(share, bounds.low, bounds.high)
+
+
+def threshold_rows(frame: pd.DataFrame, predictions: dict[str, Predictions], t: float) -> list[ThresholdRow]:
+    """The article's top-class-against-threshold table per experiment and slice, with ``t``'s
+    coverage and selective accuracy, every share with its interval: a selective accuracy of 1.0
+    on 22 kept images is not one on 200. ``predictions`` maps the frame's run ids to their
+    holdout predictions; rows by experiment, then fewest images per class first."""
+    cuts = tuple(dict.fromkeys((*THRESHOLDS, t)))
+    rows = []
+    for (experiment, text), runs_of in frame.groupby(["experiment", "slice"]):
+        counts: dict[str, list[int]] = {"n": [], "right": [], "kept": [], "kept_right": []}
+        above: dict[float, list[int]] = {u: [] for u in cuts}
+        for run_id in runs_of["run_id"]:
+            p = predictions[run_id]
+            true_p, top = p.probs[np.arange(len(p.labels)), p.labels], p.probs.argmax(1)
+            kept = p.probs.max(1) >= t
+            for key, value in (
+                ("n", len(p.labels)),
+                ("right", np.sum(top == p.labels)),
+                ("kept", np.sum(kept)),
+                ("kept_right", np.sum(kept & (top == p.labels))),
+            ):
+                counts[key].append(int(value))
+            for u in cuts:
+                above[u].append(int(np.sum(true_p > u)))
+        rows.append(
+            ThresholdRow(
+                experiment=experiment,
+                slice=text,
+                label=slice_words(text, float(runs_of["images_per_class"].mean())),
+                seeds=len(runs_of),
+                accuracy=_pooled(counts["right"], counts["n"]),
+                true_above=tuple((u, _pooled(above[u], counts["n"])) for u in cuts),
+                threshold=t,
+                coverage=_pooled(counts["kept"], counts["n"]),
+                selective=_pooled(counts["kept_right"], counts["kept"]),
+                kept=float(np.mean(counts["kept"])),
+            )
+        )
+    order = dict(zip(frame["slice"], frame["slice_order"], strict=True))
+    return sorted(rows, key=lambda r: (r.experiment, order[r.slice]))
 
 
 def threshold_table(frame: pd.DataFrame, predictions: dict[str, Predictions], t: float) -> pd.DataFrame:
@@ -329,15 +425,24 @@ def crossovers(frame: pd.DataFrame) -> list[Crossover]:
     return [Crossover(b, c, crossover(frame, b, c)) for b in frozen for c in tuned]
 
 
-def inseparable(bars: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """(experiment, smallest slice, largest slice) for each experiment whose smallest and largest
-    slices' holdout intervals overlap: on this holdout the chart cannot tell them apart."""
+@dataclass(frozen=True)
+class Inseparable:
+    """An experiment whose fewest and most images per class the holdout cannot tell apart."""
+
+    experiment: str
+    smallest: str  # the slice with the fewest images per class, in words
+    largest: str  # the one with the most
+
+
+def inseparable(bars: pd.DataFrame) -> list[Inseparable]:
+    """Each experiment whose slices with the fewest and the most images per class have
+    overlapping holdout intervals: on this holdout the chart cannot tell them apart."""
     found = []
     for experiment, rows in bars.groupby("experiment"):
         rows = rows.sort_values("slice_order")
         first, last = rows.iloc[0], rows.iloc[-1]
         if len(rows) > 1 and first.low <= last.high and last.low <= first.high:
-            found.append((experiment, first.slice, last.slice))
+            found.append(Inseparable(experiment, first.label, last.label))
     return found
 
 
