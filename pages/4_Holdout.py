@@ -6,13 +6,15 @@ import streamlit as st
 from core.answers import audit
 from core.present import figures
 from core.store.tables import (
+    bars_explained,
     crossovers,
     holdout_bars,
     inseparable,
-    percent,
     policy_grid,
     short_names,
     slice_order,
+    threshold_display,
+    threshold_explained,
     threshold_rows,
 )
 from pages.common import layout, loaders, state
@@ -52,11 +54,7 @@ st.subheader("Holdout accuracy by amount of training data")
 bars = holdout_bars(table)
 st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
 n_holdout = int(bars["n_holdout"].iloc[0])  # the variant's own: fewer images once some are left out
-st.caption(
-    f"Bars: means over seeds, in percent. Black whiskers: how far the result moves between seeds (which "
-    f"images were labelled, how training started). Grey whiskers: the 95% interval of the holdout itself, "
-    f"{n_holdout:,} images: another holdout of that size could move a bar that far."
-)
+st.caption(bars_explained(n_holdout))
 short = short_names(picked)
 for found in inseparable(bars):
     which = f" (experiment {short[found.experiment]} in the legend)" if len(picked) > 1 else ""
@@ -74,32 +72,9 @@ predictions = {
 }
 rows = threshold_rows(table, predictions, t)
 st.table(
-    pd.DataFrame(
-        [
-            {
-                **({"experiment": short[r.experiment]} if len(picked) > 1 else {}),
-                "training data": r.label,
-                "seeds": r.seeds,
-                "accuracy": percent(r.accuracy),
-                **{f"over {u:.0%} on the right class": percent(e) for u, e in r.true_above},
-                f"at least {t:.0%} sure": percent(r.coverage),
-                f"accuracy when at least {t:.0%} sure": percent(r.selective),
-                "images it is that sure of": f"{r.kept:,.0f} of {n_holdout:,}",
-            }
-            for r in rows
-        ]
-    ),
-    hide_index=True,
+    pd.DataFrame(threshold_display(rows, n_holdout, short if len(picked) > 1 else None)), hide_index=True
 )
-st.caption(
-    f"Each cell: the share over the {n_holdout:,} holdout images (pooled over seeds), then its 95% "
-    "interval (Wilson) in brackets; an accuracy when sure rests only on the images it is that sure of, "
-    "so few images give a wide interval. Accuracy: the model's top class is the right one. Over a "
-    "percentage on the right class: the original article's reading, where an image counts only if the "
-    "right class gets more than that. Confidence depends on the training recipe as well as on the data: "
-    "the penalty on the classifier's weights is what keeps a 1-image-per-class model from being sure "
-    "about most images."
-)
+st.caption(threshold_explained(n_holdout))
 
 st.subheader("What helps where")
 everything = all_runs

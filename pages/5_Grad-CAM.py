@@ -18,12 +18,13 @@ from core.answers.cam import (
     overlay_path,
     pair_requests,
     pairs_of,
+    showcase_run,
     source_images,
 )
 from core.base.errors import UserError
 from core.store import runs
 from core.store.tables import picker_labels
-from pages.common import cams, layout, state
+from pages.common import cams, layout, loaders, state
 
 layout.header(
     "Grad-CAM",
@@ -73,7 +74,14 @@ if view == "one image as labels grow":
     st.stop()
 
 cols = st.columns([4, 2, 2, 1])
-run_id = cols[0].selectbox("Run", list(labels), format_func=labels.get, key="cam_run")
+try:  # by default the run the report shows: the best of the dataset's main experiment
+    shown = showcase_run(
+        loaders.selection(str(cache), state.dataset(), None, runs.complete_ids(cache)).summaries
+    )
+except UserError:  # its folder is gone: the newest run
+    shown = None
+first = list(labels).index(shown.run_id) if shown and shown.run_id in labels else 0
+run_id = cols[0].selectbox("Run", list(labels), index=first, format_func=labels.get, key="cam_run")
 method = cols[1].selectbox(
     "Method",
     list(METHODS),

@@ -6,6 +6,7 @@ import streamlit as st
 from core.answers import budget
 from core.base.errors import UserError
 from core.store import runs
+from core.store.tables import percent
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -43,10 +44,6 @@ if st.button("Reveal", type="primary", key="quiz_reveal"):
     st.session_state["quiz_revealed"] = experiment
 if st.session_state.get("quiz_revealed") != experiment:
     st.stop()
-
-
-def percent(e) -> str:
-    return f"{e.estimate:.0%} ({e.low:.0%} to {e.high:.0%})"
 
 
 right, sure = "right (95% interval)", "right and at least 80% sure (95% interval)"

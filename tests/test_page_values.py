@@ -5,6 +5,7 @@ sample seeds)."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -21,7 +22,7 @@ from core.base.intervals import wilson
 from core.base.paths import PROJECT_ROOT, write_json
 from core.present.figures import LOG_AXIS
 from core.store import runs
-from core.store.tables import slice_words
+from core.store.tables import bars_explained, slice_words
 from tests.browser import browser_page, choose_dataset, need_chromium, serve, visit
 
 pytestmark = pytest.mark.train
@@ -150,3 +151,19 @@ def test_the_html_report_states_the_same_answer_as_the_budget_command(cache, cur
     assert done.returncode == 0, done.stderr
     said = f"about {e['estimate']:,.0f} (80% interval {e['low']:,.0f} to {e['high']:,.0f}) images per class"
     assert said in out.read_text()
+
+
+def test_the_report_shows_what_the_pages_show(cache, curve_data, monkeypatch):
+    """The report once drew another run's mistakes than the Grad-CAM page's, captioned the
+    holdout chart without its grey whisker, and showed "no estimate" in a green box."""
+    from core.present.report_html import render
+
+    report = render(cache, curve_data, target=0.99)  # beyond the curve's reach: no estimate
+    assert '<p class="caveat">A holdout accuracy of 0.99: no estimate.' in report
+    assert html.escape(bars_explained(budget.select(cache, curve_data).n_holdout)) in report
+    app = page(cache, "5_Grad-CAM", curve_data, monkeypatch)
+    shown = app.selectbox(key="cam_run").value
+    slice_of = runs.load(cache, shown).summary.config.slice
+    assert f"Grad-CAM of the {slice_of} run" in report
+    largest = max(budget.curve_points(budget.select(cache, curve_data)), key=lambda p: p.images_per_class)
+    assert slice_of == largest.slice

@@ -19,7 +19,7 @@ from core.store.tables import (
     run_row,
     runs_frame,
     slice_order,
-    threshold_table,
+    threshold_rows,
 )
 from tests.quick import quick_run
 
@@ -86,21 +86,21 @@ def test_bars_are_means_and_spreads_over_seeds(grid):
         assert bars.loc[text, "seeds"] == 2
 
 
-def test_threshold_table_matches_the_summaries(grid, shared_cache):
+def test_threshold_rows_match_the_summaries(grid, shared_cache):
     frame = runs_frame(grid)
     predictions = {rid: runs.load(shared_cache, rid).predictions() for rid in frame.run_id}
-    table = threshold_table(frame, predictions, 0.8).set_index("slice")
+    rows = {r.slice: r for r in threshold_rows(frame, predictions, 0.8)}
     for text in ("1/class", "50%"):
-        mine = [s for s in grid if s.config.slice == text]
-        assert table.loc[text, "P(true)>0.8"] == pytest.approx(
+        mine = [s for s in grid if s.config.slice == text]  # every run scores the same holdout
+        assert dict(rows[text].true_above)[0.8].estimate == pytest.approx(
             np.mean([s.holdout.at(0.8).threshold_accuracy for s in mine])
         )
-        assert table.loc[text, "coverage@0.8"] == pytest.approx(
+        assert rows[text].coverage.estimate == pytest.approx(
             np.mean([s.holdout.at(0.8).coverage for s in mine])
         )
-        assert table.loc[text, "accuracy"] == pytest.approx(np.mean([s.accuracy for s in mine]))
-    lenient = threshold_table(frame, predictions, 0.3).set_index("slice")
-    assert (lenient["coverage@0.3"] >= table["coverage@0.8"]).all()
+        assert rows[text].accuracy.estimate == pytest.approx(np.mean([s.accuracy for s in mine]))
+    lenient = {r.slice: r for r in threshold_rows(frame, predictions, 0.3)}
+    assert all(lenient[text].coverage.estimate >= rows[text].coverage.estimate for text in rows)
 
 
 def test_one_name_per_column_in_the_pages_and_the_cli(grid):

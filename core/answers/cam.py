@@ -420,6 +420,12 @@ def first_runs(summaries) -> list:
     return list(first.values())
 
 
+def showcase_run(summaries):
+    """The run whose mistakes are shown first, on the Grad-CAM page and in the report alike: the
+    largest slice's run with the first seeds, the best model the experiment has."""
+    return first_runs(summaries)[-1]
+
+
 def across_slices(cache_dir: Path, summaries, image_index: int, method: str = "gradcam") -> list[SliceCam]:
     """The CAM for the true class of one holdout image from each slice's run (see
     :func:`first_runs`), smallest slice first: how where the model looks changes as labels are

@@ -19,14 +19,22 @@ import numpy as np
 from PIL import Image
 
 from core.answers import budget
-from core.answers.cam import gallery, pair_overlays
+from core.answers.cam import gallery, pair_overlays, showcase_run
 from core.base.errors import UserError
 from core.base.paths import write_atomic
 from core.data.splits import make_splits
 from core.present import figures
 from core.store import runs
 from core.store.config import DEFAULT_SPLIT, Split
-from core.store.tables import holdout_bars, runs_frame, slice_order, threshold_table
+from core.store.tables import (
+    bars_explained,
+    holdout_bars,
+    runs_frame,
+    slice_order,
+    threshold_display,
+    threshold_explained,
+    threshold_rows,
+)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -150,30 +158,27 @@ def _learning_curve(report: budget.BudgetReport) -> str:
 
 
 def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> str:
+    """The Holdout page's chart and table, with the page's own captions."""
     frame = runs_frame(list(selection.summaries))
-    bars = figures.holdout_bars(holdout_bars(frame), slice_order(frame))
+    bars = holdout_bars(frame)
+    n_holdout = int(bars["n_holdout"].iloc[0])
     predictions = {rid: runs.load(cache_dir, rid).predictions() for rid in frame.run_id}
-    table = threshold_table(frame, predictions, 0.8).drop(columns=["dataset", "experiment"])
+    cells = threshold_display(threshold_rows(frame, predictions, 0.8), n_holdout, None)
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-        for row in table.itertuples(index=False)
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in cells
     )
-    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    chart = _figure(figures.holdout_bars(bars, slice_order(frame)))
     return (
-        f"<h2>Holdout accuracy by slice</h2>{_figure(bars)}<p class=small>Bars are means over seeds; error "
-        "bars the standard deviation over seeds.</p><h2>Argmax against confidence</h2>"
-        f"<table><tr>{header}</tr>{rows}</table><p class=small>P(true)&gt;t counts an image only when the "
-        "true class gets more than t; coverage@t is the share of images whose top probability is at "
-        "least t, selective@t the accuracy on those alone.</p>"
+        f"<h2>Holdout accuracy by amount of training data</h2>{chart}"
+        f"<p class=small>{html.escape(bars_explained(n_holdout))}</p>"
+        "<h2>How often it is right, and how often it is sure</h2><table>"
+        f"<tr>{header}</tr>{rows}</table><p class=small>{html.escape(threshold_explained(n_holdout))}</p>"
     )
-
-
-def _cell(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
 
 
 def _mistakes(selection: budget.Selection, cache_dir: Path, examples: int) -> str:
-    largest = max(selection.summaries, key=lambda s: (s.n_train, -s.config.sample_seed, -s.config.seed))
+    largest = showcase_run(selection.summaries)
     wrong = gallery(cache_dir, largest.run_id, "misclassified").head(examples)
     if wrong.empty:
         return "<h2>Mistakes</h2><p>The largest slice's run made no mistake on the holdout.</p>"

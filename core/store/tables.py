@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from core.base.intervals import Estimate, wilson
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 from core.models.backbones import get_spec
 from core.store.config import RunConfig
-from core.store.evaluate import THRESHOLDS, argmax_accuracy, selective, threshold_accuracy
+from core.store.evaluate import THRESHOLDS
 from core.store.record import Predictions, Summary
 
 FILTERS = ("dataset", "slice", "backbone", "mode", "aug", "seed")
@@ -35,11 +36,6 @@ def p_true_column(t: float) -> str:
 def coverage_column(t: float) -> str:
     """Share of images whose top probability is at least t."""
     return f"coverage@{t:g}"
-
-
-def selective_column(t: float) -> str:
-    """Accuracy on the images whose top probability is at least t."""
-    return f"selective@{t:g}"
 
 
 COLUMNS = [
@@ -231,6 +227,48 @@ def percent(value: Estimate, digits: int = 0) -> str:
     return f"{value.estimate:.{digits}%} ({value.low:.{digits}%} to {value.high:.{digits}%})"
 
 
+def bars_explained(n_holdout: int) -> str:
+    """What the holdout chart's bars and whiskers are: the page and the report say the same."""
+    return (
+        "Bars: means over seeds, in percent. Black whiskers: how far the result moves between seeds "
+        "(which images were labelled, how training started). Grey whiskers: the 95% interval of the "
+        f"holdout itself, {n_holdout:,} images: another holdout of that size could move a bar that far."
+    )
+
+
+def threshold_explained(n_holdout: int) -> str:
+    """What the threshold table's cells are: the page and the report say the same."""
+    return (
+        f"Each cell: the share over the {n_holdout:,} holdout images (pooled over seeds), then its 95% "
+        "interval (Wilson) in brackets; an accuracy when sure rests only on the images it is that sure "
+        "of, so few images give a wide interval. Accuracy: the model's top class is the right one. Over "
+        "a percentage on the right class: the original article's reading, where an image counts only if "
+        "the right class gets more than that. Confidence depends on the training recipe as well as on "
+        "the data: the penalty on the classifier's weights is what keeps a 1-image-per-class model from "
+        "being sure about most images."
+    )
+
+
+def threshold_display(
+    rows: list[ThresholdRow], n_holdout: int, experiments: Mapping[str, str] | None
+) -> list[dict]:
+    """The threshold table as the page and the report print it, one dict of cells per row;
+    ``experiments`` names each experiment in a first column (None: one experiment, no column)."""
+    return [
+        {
+            **({"experiment": experiments[r.experiment]} if experiments else {}),
+            "training data": r.label,
+            "seeds": r.seeds,
+            "accuracy": percent(r.accuracy),
+            **{f"over {u:.0%} on the right class": percent(e) for u, e in r.true_above},
+            f"at least {r.threshold:.0%} sure": percent(r.coverage),
+            f"accuracy when at least {r.threshold:.0%} sure": percent(r.selective),
+            "images it is that sure of": f"{r.kept:,.0f} of {n_holdout:,}",
+        }
+        for r in rows
+    ]
+
+
 def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean holdout accuracy per experiment and slice, with two different spreads: ``spread``,
     the standard deviation over seeds (how much the result moves with which images were labelled
@@ -324,37 +362,6 @@ def threshold_rows(frame: pd.DataFrame, predictions: dict[str, Predictions], t: 
         )
     order = dict(zip(frame["slice"], frame["slice_order"], strict=True))
     return sorted(rows, key=lambda r: (r.experiment, order[r.slice]))
-
-
-def threshold_table(frame: pd.DataFrame, predictions: dict[str, Predictions], t: float) -> pd.DataFrame:
-    """The article's argmax-vs-threshold table, per experiment and slice (means over seeds),
-    plus the same at a chosen threshold ``t`` with coverage and selective accuracy.
-    ``predictions`` maps the frame's run ids to their holdout predictions."""
-    rows = []
-    for row in frame.itertuples():
-        p = predictions[row.run_id]
-        selective_accuracy, coverage = selective(p.probs, p.labels, t)
-        rows.append(
-            {
-                "dataset": row.dataset,
-                "experiment": row.experiment,
-                "slice": row.slice,
-                "slice_order": row.slice_order,
-                "accuracy": argmax_accuracy(p.probs, p.labels),
-                **{p_true_column(u): threshold_accuracy(p.probs, p.labels, u) for u in (*THRESHOLDS, t)},
-                coverage_column(t): coverage,
-                selective_column(t): selective_accuracy,
-            }
-        )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    keys = ["dataset", "experiment", "slice"]
-    numbers = {c: (c, "mean") for c in table.columns if c not in (*keys, "slice_order")}
-    means = table.groupby(keys, as_index=False).agg(
-        **numbers, seeds=("accuracy", "size"), slice_order=("slice_order", "first")
-    )
-    return means.sort_values(["experiment", "slice_order"]).drop(columns="slice_order")
 
 
 def cli_table(rows: list[dict]) -> str:
