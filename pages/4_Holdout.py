@@ -6,6 +6,7 @@ import streamlit as st
 from core.answers import audit
 from core.present import figures
 from core.store.tables import (
+    MODES_IN_WORDS,
     bars_explained,
     crossovers,
     holdout_bars,
@@ -81,13 +82,13 @@ everything = all_runs
 left, right = st.columns([3, 2])
 for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
     if runs_of["aug"].nunique() > 1:
-        left.markdown(f"Augmentation by slice, {backbone} · {mode}")
+        left.markdown(f"Augmentation by amount of training data: {backbone}, {MODES_IN_WORDS[mode]}")
         left.plotly_chart(
             figures.policy_heatmap(policy_grid(runs_of)), key=state.key("hold_policy", backbone, mode)
         )
 found = crossovers(everything)
 for each in found:
-    right.markdown(each.sentence())
+    right.markdown(each.sentence(short))
 if everything["aug"].nunique() < 2 and not found:
     st.caption(
         "Train the same slices with another augmentation policy, or fine-tuned as well as frozen, to see "

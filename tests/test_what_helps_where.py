@@ -24,6 +24,7 @@ def synthetic_frame() -> pd.DataFrame:
                         "mode": mode,
                         "slice": slice_text,
                         "slice_order": order,
+                        "images_per_class": order[1],
                         "seed": seed,
                         "experiment": f"{mode} {aug}",
                         "accuracy": accuracy + 0.01 * seed,
@@ -47,5 +48,7 @@ def test_every_fine_tuned_experiment_is_set_against_every_frozen_one_in_words():
         ("frozen heavy", "finetune none", "10%"),
         ("frozen none", "finetune none", "10%"),
     ]
-    assert found[1].sentence() == "**finetune none** beats **frozen none** from slice **10%** on."
+    assert found[1].sentence() == "**finetune none** beats **frozen none** from **10 per class (10%)** on."
+    names = {"finetune none": "fine-tuned", "frozen none": "frozen"}
+    assert found[1].sentence(names) == "**fine-tuned** beats **frozen** from **10 per class (10%)** on."
     assert crossovers(synthetic_frame().query("mode == 'frozen'")) == []

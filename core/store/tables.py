@@ -415,21 +415,29 @@ class Crossover:
     baseline: str  # the frozen experiment's label
     challenger: str  # the fine-tuned one's
     from_slice: str | None  # None: at no slice measured, or not from any slice on
+    from_words: str | None = None  # the slice in words (:func:`slice_words`)
 
-    def sentence(self) -> str:
+    def sentence(self, names: Mapping[str, str] | None = None) -> str:
+        """In words, the experiments by ``names`` (the chart's legend names) where given."""
+        names = names or {}
         where = (
-            f"from slice **{self.from_slice}** on."
+            f"from **{self.from_words or self.from_slice}** on."
             if self.from_slice
-            else ("at no slice measured (or not from any slice on).")
+            else "at no amount of training data measured (or not from any on)."
         )
-        return f"**{self.challenger}** beats **{self.baseline}** {where}"
+        challenger, baseline = (names.get(e, e) for e in (self.challenger, self.baseline))
+        return f"**{challenger}** beats **{baseline}** {where}"
 
 
 def crossovers(frame: pd.DataFrame) -> list[Crossover]:
     """Every fine-tuned experiment against every frozen one of ``frame`` (one dataset's runs)."""
     frozen = sorted(frame[frame["mode"] == "frozen"]["experiment"].unique())
     tuned = sorted(frame[frame["mode"] == "finetune"]["experiment"].unique())
-    return [Crossover(b, c, crossover(frame, b, c)) for b in frozen for c in tuned]
+    words = dict(
+        zip(frame["slice"], map(slice_words, frame["slice"], frame["images_per_class"]), strict=True)
+    )
+    found = [(b, c, crossover(frame, b, c)) for b in frozen for c in tuned]
+    return [Crossover(b, c, at, words.get(at)) for b, c, at in found]
 
 
 @dataclass(frozen=True)
