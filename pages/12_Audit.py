@@ -113,7 +113,8 @@ if found.near_duplicates:
             column.image(pictures[2 * k : 2 * k + 2], width=120)
             column.caption(
                 f"training {pair.train_path} · {pair.other_set} {pair.other_path} · "
-                f"similarity {pair.similarity:.3f}, hash distance {pair.hash_distance}"
+                f"{pair.similarity:.0%} alike to the model, "
+                f"{pair.hash_distance} of {audit.HASH_BITS} pattern bits differ"
             )
 else:
     st.success("No holdout or validation image is a near-copy of a training image (resized ones included).")
