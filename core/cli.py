@@ -291,6 +291,29 @@ def _print_budget(report) -> None:
     print(describe(report))
 
 
+def _cmd_plan(args: argparse.Namespace):
+    from core.answers import budget, rounds
+
+    check_share("--target", args.target)
+    selection = budget.select(
+        args.cache_dir, args.data, args.experiment, args.holdout, args.val, args.split_seed
+    )
+    return rounds.plan(budget.analyse(selection), args.target, args.round_size)
+
+
+def _print_plan(found) -> None:
+    print(found.assumptions.rule)
+    if found.reason:
+        print(f"no plan: {found.reason}")
+    for r in found.rounds:
+        e = r.accuracy
+        print(
+            f"{r.cumulative_per_class:>8,} per class: accuracy {e.estimate:.3f} "
+            f"({e.low:.3f} to {e.high:.3f}), target reached with probability {r.p_reached:.0%}"
+            + ("" if r.reliable else " (beyond reliable reach)")
+        )
+
+
 def _cmd_report(args: argparse.Namespace) -> dict:
     from core.present.report_html import write_report
 
@@ -520,6 +543,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-up-to", type=float, metavar="N", help="backtest: fit up to N images per class")
     _add_split_flags(p)
 
+    p = command("plan", "the labels to collect in rounds toward a target accuracy, refitting after each")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--target", type=float, required=True, help="holdout accuracy to reach, e.g. 0.9")
+    p.add_argument(
+        "--round-size",
+        type=int,
+        metavar="N",
+        help="more labels per class each round (default: double each round)",
+    )
+    p.add_argument(
+        "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
+    )
+    _add_split_flags(p)
+
     p = command("report", "one self-contained HTML report (opens offline) of a dataset's experiment")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, required=True, help="the .html file to write")
@@ -587,6 +624,7 @@ COMMANDS = {
     "evaluate": (_cmd_evaluate, _print_evaluate),
     "cam": (_cmd_cam, _print_cam),
     "budget": (_cmd_budget, _print_budget),
+    "plan": (_cmd_plan, _print_plan),
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),

@@ -1,0 +1,122 @@
+"""How many to label this round: the learning-curve answer as a staged plan.
+
+One up-front estimate of the labels a target takes is often wrong by a wide margin; collecting
+in rounds and refitting the curve after each misses the target far less often (Mahmood et al.,
+CVPR 2022). So the plan commits to the next round only: each round's cumulative labels per
+class, the accuracy the curve predicts there (the answer's own calibrated interval) and the
+probability of having reached the target by then, the share of the bootstrap curves (families
+weighted by their backtest) that reach it. Every input is stated, so the plan reproduces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.answers import curves
+from core.answers.budget import Analysis
+from core.answers.curves.answers import pool
+from core.answers.curves.families import evaluate
+from core.base.errors import UserError, check_share
+from core.base.intervals import Estimate
+
+MAX_ROUNDS = 8
+ENOUGH = 0.9  # rounds stop once the target is this likely reached
+
+
+@dataclass(frozen=True)
+class Round:
+    cumulative_per_class: int
+    accuracy: Estimate
+    p_reached: float  # share of the bootstrap curves at or above the target
+    reliable: bool  # within the reach the gallery checked (10x the largest measured slice)
+
+    def to_dict(self) -> dict:
+        return {
+            "cumulative_per_class": self.cumulative_per_class,
+            "accuracy": self.accuracy.to_dict(),
+            "p_reached": self.p_reached,
+            "reliable": self.reliable,
+        }
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the plan rests on, so that anyone can make it again from the same runs."""
+
+    target: float
+    level: float
+    start_per_class: int  # the largest measured slice
+    round_size_per_class: int | None  # None: each round doubles the labels
+    classes: int
+    rule: str
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "level": self.level,
+            "start_per_class": self.start_per_class,
+            "round_size_per_class": self.round_size_per_class,
+            "labels_per_round": "doubling"
+            if self.round_size_per_class is None
+            else self.round_size_per_class * self.classes,
+            "classes": self.classes,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    rounds: tuple[Round, ...]
+    assumptions: Assumptions
+    reason: str | None = None  # why there is no plan (no curve to extrapolate)
+
+    def to_dict(self) -> dict:
+        return {
+            "rounds": [r.to_dict() for r in self.rounds],
+            "assumptions": self.assumptions.to_dict(),
+            "reason": self.reason,
+        }
+
+
+def p_reached(fitted: curves.Ensemble, n: float, target: float) -> float:
+    """The weighted share of the bootstrap curves (every family's replicates, a family's weight
+    shared among them) whose accuracy at ``n`` is at least ``target``."""
+    pooled = pool(fitted.params, lambda family, rows: evaluate(family, rows, n), fitted.weights)
+    total = pooled.weights.sum()
+    return float(pooled.weights[pooled.values >= target].sum() / total) if total else 0.0
+
+
+def plan(analysis: Analysis, target: float, round_size: int | None = None) -> RoundPlan:
+    """Rounds from the largest measured slice: ``round_size`` more labels per class each, or
+    doubling when None, until the target is :data:`ENOUGH` likely or :data:`MAX_ROUNDS` rounds.
+
+    Raises:
+        UserError: a target outside (0, 1) or a round size below 1.
+    """
+    check_share("--target", target)
+    if round_size is not None and round_size < 1:
+        raise UserError(f"--round-size must be at least 1 image per class, not {round_size}")
+    start = math.floor(analysis.points[-1].images_per_class)
+    rule = (
+        f"{round_size} more labels per class each round"
+        if round_size
+        else "each round doubles the labels per class"
+    ) + (
+        f"; rounds stop once the target is {ENOUGH:.0%} likely, after the first round beyond the "
+        f"curve's reliable reach, or after {MAX_ROUNDS}"
+    )
+    assumptions = Assumptions(
+        target, analysis.level, start, round_size, len(analysis.selection.classes), rule
+    )
+    if isinstance(analysis.fitted, str):
+        return RoundPlan((), assumptions, analysis.fitted)
+    rounds, n = [], start
+    while len(rounds) < MAX_ROUNDS:
+        n = n + round_size if round_size else 2 * n
+        answer = curves.answer_at(analysis.fitted, n, analysis.level)
+        chance = p_reached(analysis.fitted, n, target)
+        rounds.append(Round(n, answer.estimate, chance, n <= analysis.reliable_up_to))
+        if chance >= ENOUGH or n > analysis.reliable_up_to:
+            break
+    return RoundPlan(tuple(rounds), assumptions)

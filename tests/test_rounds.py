@@ -1,0 +1,68 @@
+"""The round plan: labels collected in rounds toward a target, each round's predicted accuracy
+with its interval and the chance of having reached the target, through `python -m core plan`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.answers import budget, curves, rounds
+from core.answers.curves.families import FAMILIES, evaluate
+from tests.command import core
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def analysis(curve_cache, curve_data) -> budget.Analysis:
+    return budget.analyse(budget.select(curve_cache, curve_data))
+
+
+def test_the_chance_of_reaching_the_target_is_the_weighted_share_of_bootstrap_curves(analysis):
+    fitted = analysis.fitted
+    n, target = 4 * analysis.points[-1].images_per_class, analysis.points[-1].accuracy + 0.01
+    reached = weight = 0.0
+    for name, rows in fitted.params.items():  # by hand: each family's weight shared by its replicates
+        found = evaluate(FAMILIES[name], rows, n)
+        kept = found[~np.isnan(found)]
+        reached += fitted.weights[name] * np.mean(kept >= target)
+        weight += fitted.weights[name]
+    assert rounds.p_reached(fitted, n, target) == pytest.approx(reached / weight)
+
+
+def test_rounds_double_until_the_target_is_likely_or_the_curve_is_out_of_reach(analysis):
+    target = analysis.points[-1].accuracy + 0.02
+    found = rounds.plan(analysis, target)
+    start = int(analysis.points[-1].images_per_class)
+    assert [r.cumulative_per_class for r in found.rounds] == [
+        start * 2**k for k in range(1, len(found.rounds) + 1)
+    ]
+    last = found.rounds[-1]
+    assert last.p_reached >= rounds.ENOUGH or not last.reliable or len(found.rounds) == rounds.MAX_ROUNDS
+    chances = [r.p_reached for r in found.rounds]
+    assert chances == sorted(chances), "every family rises with n: more labels never lower the chance"
+    for r in found.rounds:  # each round's accuracy is the answer's own, interval included
+        assert (
+            r.accuracy == curves.answer_at(analysis.fitted, r.cumulative_per_class, analysis.level).estimate
+        )
+
+
+def test_the_plan_command_prints_the_contract_and_reproduces(curve_cache, curve_data):
+    args = ("plan", "--data", str(curve_data), "--target", "0.9", "--round-size", "20", "--json")
+    first, again = (core(curve_cache, *args) for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout, "a plan reproduces from its inputs"
+    found = json.loads(first.stdout)
+    steps = [r["cumulative_per_class"] for r in found["rounds"]]
+    assert steps and all(b - a == 20 for a, b in zip(steps, steps[1:], strict=False))
+    assert set(found["rounds"][0]) >= {"cumulative_per_class", "accuracy", "p_reached"}
+    assert set(found["rounds"][0]["accuracy"]) == {"estimate", "low", "high"}
+    assert (
+        found["assumptions"]["round_size_per_class"] == 20 and found["assumptions"]["labels_per_round"] == 80
+    )
+    bad = core(curve_cache, "plan", "--data", str(curve_data), "--target", "0.9", "--round-size", "0")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: --round-size must be at least 1 image per class, not 0"
+    ]
