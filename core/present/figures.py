@@ -425,20 +425,7 @@ def trust_by_size(points, target: float) -> go.Figure:
             row=1,
             col=col,
         )
-    ticks = [
-        m * 10**e
-        for e in range(
-            math.floor(math.log10(min(xs, default=1))), math.ceil(math.log10(max(xs, default=1))) + 1
-        )
-        for m in (1, 2, 5)
-        if min(xs, default=1) / 2 <= m * 10**e <= max(xs, default=1) * 2
-    ]
-    figure.update_xaxes(
-        type="log",
-        title="images per class (log scale)",
-        tickvals=ticks,
-        ticktext=[f"{t:,g}" for t in ticks],
-    )
+    figure.update_xaxes(**LOG_AXIS, title="images per class (log scale)")
     figure.update_yaxes(rangemode="tozero", tickformat=".0%", row=1, col=1)
     figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=380, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})
