@@ -205,5 +205,5 @@ def choose_dataset(page, url: str, folder: Path, says: str) -> None:
 def technical_names(page) -> None:
     """Turn on the sidebar's technical names (experiments and runs by their settings and ids)."""
     page.get_by_text("Technical names", exact=True).click()
-    expect(page.get_by_role("checkbox", name="Technical names")).to_be_checked()
+    expect(page.get_by_role("switch", name="Technical names")).to_be_checked()
     wait_rendered(page)

@@ -264,8 +264,8 @@ def test_quiz_page_hides_then_reveals(curve_cache, curve_data, monkeypatch):
     assert not app.dataframe, "answers stay hidden until Reveal"
     app.button(key="quiz_reveal").click().run()
     answers = app.dataframe[0].value
-    assert list(answers.columns)[:3] == ["slice", "your guess", "argmax accuracy"]
-    assert "1/class" in answers["slice"].tolist()
+    assert list(answers.columns)[:3] == ["images per class", "your guess", "measured"]
+    assert "1" in answers["images per class"].tolist()
 
 
 def test_runs_of_another_split_are_another_curve(curve_cache, curve_data):
@@ -311,6 +311,6 @@ def test_the_answer_in_a_real_browser(curve_cache, curve_data, tmp_path):
         page.goto(f"{url}/Quiz", wait_until="domcontentloaded")
         page.get_by_role("button", name="Reveal").wait_for(timeout=120_000)
         page.get_by_role("button", name="Reveal").click()
-        page.get_by_text("Confident and right:").wait_for(timeout=60_000)
+        page.get_by_text("Right and at least 80% sure:").wait_for(timeout=60_000)
         wait_rendered(page)
         screenshot(page, "11-quiz")

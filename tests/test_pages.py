@@ -204,6 +204,7 @@ def test_run_page_per_class_test_set_export_and_delete(
     assert "model.onnx: verified on 3 holdout images" in texts(app)
     assert (cache / "exports" / run_id / "model.onnx").exists()
     cam = open_page(cache, "pages/5_Grad-CAM.py", monkeypatch, data=tiny_data)
+    cam.selectbox(key="cam_run").set_value(run_id).run()  # the scored run, not the page's default
     sources = next(r for r in cam.radio if r.key.startswith("cam_source::"))
     assert sources.options[1] == f"test set {other_data.name}"
     sources.set_value(testsets.scored(cache, run_id)[0].fingerprint)
