@@ -1,5 +1,5 @@
 """``python -m core``: inspect datasets, train or fetch runs, sweep grids, evaluate, export CAMs,
-check the cache.
+backtest the choice of the next batch to label, check the cache.
 
 With ``--json`` a command prints one JSON object (or list) on stdout and nothing else there:
 progress and library chatter go to stderr. Errors are one line on stderr, exit status 2 for bad
@@ -312,6 +312,33 @@ def _print_plan(found) -> None:
             f"({e.low:.3f} to {e.high:.3f}), target reached with probability {r.p_reached:.0%}"
             + ("" if r.reliable else " (beyond reliable reach)")
         )
+def _cmd_next_batch(args: argparse.Namespace):
+    from core.answers.nextbatch.simulate import Settings, simulate
+    from core.store.config import parse_seeds
+
+    if not args.simulate:
+        raise UserError("next-batch without --simulate needs --pool")
+    strategies = tuple(part.strip() for part in args.strategies.split(",") if part.strip())
+    settings = Settings(strategies, args.start, args.batch, args.rounds, tuple(parse_seeds(args.seeds)))
+    split = (args.holdout, args.val, args.split_seed)
+    return simulate(args.data, args.cache_dir, settings, args.backbone, args.image_size, split, _to_stderr)
+
+
+def _to_stderr(message: str) -> None:
+    """Progress for a person watching; stdout is kept for the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _print_next_batch(result) -> None:
+    print(
+        f"{result.dataset} ({result.backbone}, {result.image_size} px), {result.holdout_size} holdout images:"
+    )
+    for curve in result.curves:
+        points = ", ".join(f"{p.labels}: {p.accuracy:.3f}" for p in curve.rounds())
+        share = result.labels_to_match_random(curve)
+        matched = "never" if share is None else f"{share.estimate:.0%} of random's labels"
+        print(f"  {curve.strategy:<12} {points}  (to match random: {matched})")
+    print(result.verdict())
 
 
 def _cmd_report(args: argparse.Namespace) -> dict:
@@ -555,6 +582,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
     )
+    p = command(
+        "next-batch",
+        "which unlabelled images to label next; --simulate: whether a strategy beats random on this data",
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled class-folder dataset")
+    p.add_argument("--pool", type=Path, help="folder of unlabelled images to choose from")
+    p.add_argument("--size", type=int, help="images in the batch (with --pool)")
+    p.add_argument("--strategy", default="hybrid", help="random, uncertainty, diversity, typical or hybrid")
+    p.add_argument("--seed", type=int, default=1, help="seed of the strategy's draws (with --pool)")
+    p.add_argument("--out", type=Path, help="the batch as CSV (with --pool)")
+    p.add_argument("--label-studio", type=Path, help="the batch as a Label Studio import file (with --pool)")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="replay labelling rounds on --data with its pool's labels hidden",
+    )
+    p.add_argument(
+        "--strategies",
+        default="random,uncertainty,diversity,typical,hybrid",
+        help="comma-separated strategies to simulate (random is always one: the baseline)",
+    )
+    p.add_argument("--start", type=int, default=2, help="labels per class before the first round (default 2)")
+    p.add_argument("--batch", type=int, default=20, help="labels per class added each round (default 20)")
+    p.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds of the start draw (default 1,2,3)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frozen features to choose with")
+    p.add_argument("--image-size", type=int, help="pixels (default: the backbone's for the images)")
     _add_split_flags(p)
 
     p = command("report", "one self-contained HTML report (opens offline) of a dataset's experiment")
@@ -625,6 +679,7 @@ COMMANDS = {
     "cam": (_cmd_cam, _print_cam),
     "budget": (_cmd_budget, _print_budget),
     "plan": (_cmd_plan, _print_plan),
+    "next-batch": (_cmd_next_batch, _print_next_batch),
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),
