@@ -57,7 +57,7 @@ def test_the_learning_curve_picker_speaks_words_until_technical_names_are_asked_
     words.switch_page("pages/6_Learning_curve.py").run()
     assert words.selectbox(key="curve_experiment").options == [plain_experiment(config)]
     home = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
-    home.toggle(key="technical_names::False").set_value(True).run()  # the sidebar's switch
+    home.toggle(key="technical_names").set_value(True).run()  # the sidebar's switch
     assert home.session_state["technical"] is True
     for page, key in (("6_Learning_curve", "curve_experiment"), ("8_Quiz", "quiz_experiment")):
         app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180)

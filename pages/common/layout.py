@@ -51,11 +51,11 @@ def header(title: str, question: str) -> None:
         for path in NAVIGATION:
             page_link(path)
         _dataset_switch(state)
+        st.session_state["technical_names"] = state.technical()  # the widget forgets it between pages
         st.toggle(
             "Technical names",
-            value=state.technical(),
-            key=state.key("technical_names", st.session_state.get("technical", False)),
-            on_change=state.set_technical,
+            key="technical_names",
+            on_change=state.remember_technical,
             help="Experiments and runs by their settings' names and ids instead of words",
         )
     st.title(title)

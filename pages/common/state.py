@@ -96,8 +96,8 @@ def technical() -> bool:
     return bool(st.session_state.get("technical", False))
 
 
-def set_technical() -> None:
-    st.session_state["technical"] = not technical()
+def remember_technical() -> None:
+    st.session_state["technical"] = bool(st.session_state["technical_names"])
 
 
 def experiment_name(selection, label: str) -> str:
