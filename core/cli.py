@@ -388,6 +388,20 @@ def _print_export(result: dict) -> None:
     )
 
 
+def _cmd_import_labels(args: argparse.Namespace):
+    from core.answers.nextbatch.labels_io import import_labels
+
+    return import_labels(args.data, args.labels, args.cache_dir, args.name)
+
+
+def _print_import_labels(result) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in result.counts.items())
+    added = sum(result.added.values())
+    print(f"wrote {result.dataset}: {added} newly labelled image(s) added to {result.parent.name} ({counts})")
+    if result.unlabelled:
+        print(f"{result.unlabelled} row(s) without a label were left out")
+
+
 def _cmd_cam_worker(args: argparse.Namespace) -> dict:
     from core.serving.cam_requests import work
 
@@ -567,6 +581,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the model file to write (the card goes to <out>.json)"
     )
 
+    p = command(
+        "import-labels",
+        "labels back from the labelling tool (CSV path,label or a Label Studio JSON export) as a new "
+        "version of the dataset under the uploads area",
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the dataset the images were labelled for")
+    p.add_argument(
+        "--labels", type=Path, required=True, help="a .csv manifest or a Label Studio .json export"
+    )
+    p.add_argument("--name", help="the new dataset's folder name (default: <dataset>-v2, -v3...)")
+
     command("backbones", "the backbone registry and which weights are available offline")
     p = command(
         "runs", "the runs in the cache; with --format and --out, every run's configuration and numbers"
@@ -592,6 +617,7 @@ COMMANDS = {
     "threshold": (_cmd_threshold, _print_threshold),
     "audit": (_cmd_audit, _print_audit),
     "export": (_cmd_export, _print_export),
+    "import-labels": (_cmd_import_labels, _print_import_labels),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),
