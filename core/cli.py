@@ -291,6 +291,46 @@ def _print_budget(report) -> None:
     print(describe(report))
 
 
+def _cmd_next_batch(args: argparse.Namespace):
+    if args.pool is None:
+        raise UserError("next-batch needs --pool DIR (the images to choose from) or --simulate")
+    return _next_batch_from_pool(args)
+
+
+def _next_batch_from_pool(args: argparse.Namespace):
+    """``next-batch --pool``: the batch chosen, ranked and written for the labelling tool."""
+    from core.answers.nextbatch.batch import Request, next_batch
+
+    if args.size is None:
+        raise UserError("next-batch --pool needs --size N: how many images to label in this batch")
+    request = Request(
+        data=args.data,
+        pool=args.pool,
+        size=args.size,
+        strategy=args.strategy,
+        seed=args.seed,
+        out=args.out,
+        label_studio=args.label_studio,
+        split=(args.holdout, args.val, args.split_seed),
+        backbone=args.backbone,
+        image_size=args.image_size,
+    )
+    return next_batch(request, args.cache_dir, progress=True)
+
+
+def _print_batch(result) -> None:
+    head = f"run {result.head_run}'s head" if result.head_run else "no head yet (cold start)"
+    print(
+        f"{result.size} image(s) to label next from {result.pool} ({result.strategy}; suggestions: {head}):"
+    )
+    for item in result.items:
+        suggested = f"  {item.suggested} ({item.p_suggested:.0%})" if item.suggested else ""
+        print(f"  {item.rank:>3}. {item.path}{suggested}  {item.reason}")
+    for left_out in result.excluded:
+        print(f"left out: {left_out.path}: {left_out.reason}")
+    print("wrote " + ", ".join(result.files))
+
+
 def _cmd_report(args: argparse.Namespace) -> dict:
     from core.present.report_html import write_report
 
@@ -534,6 +574,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-up-to", type=float, metavar="N", help="backtest: fit up to N images per class")
     _add_split_flags(p)
 
+    p = command(
+        "next-batch",
+        "which unlabelled images to label next; --simulate: whether a strategy beats random on this data",
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled class-folder dataset")
+    p.add_argument("--pool", type=Path, help="folder of unlabelled images to choose from")
+    p.add_argument("--size", type=int, help="images in the batch (with --pool)")
+    p.add_argument("--strategy", default="hybrid", help="random, uncertainty, diversity, typical or hybrid")
+    p.add_argument("--seed", type=int, default=1, help="seed of the strategy's draws (with --pool)")
+    p.add_argument("--out", type=Path, help="the batch as CSV (with --pool)")
+    p.add_argument("--label-studio", type=Path, help="the batch as a Label Studio import file (with --pool)")
+    p.add_argument("--backbone", default="efficientnet_lite0", help="frozen features to choose with")
+    p.add_argument("--image-size", type=int, help="pixels (default: the backbone's for the images)")
+    _add_split_flags(p)
+
     p = command("report", "one self-contained HTML report (opens offline) of a dataset's experiment")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, required=True, help="the .html file to write")
@@ -612,6 +667,7 @@ COMMANDS = {
     "evaluate": (_cmd_evaluate, _print_evaluate),
     "cam": (_cmd_cam, _print_cam),
     "budget": (_cmd_budget, _print_budget),
+    "next-batch": (_cmd_next_batch, _print_batch),
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),

@@ -16,6 +16,7 @@ again buys nothing, and one that copies a holdout image would leak the holdout i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from core.engine.features import cached_features
 from core.engine.pipeline import run_inputs
 from core.models.inference import predict_probs
 from core.store import runs
-from core.store.config import Split, default_config, resolve, uses_features
+from core.store.config import ORIGINAL_BACKBONE, RunConfig, Split, default_config, resolve, uses_features
 from core.store.record import Summary
 
 # A pool with at least this share of its images copying holdout images is the holdout itself (or
@@ -83,14 +84,18 @@ def load_pool(
     cache_dir: Path,
     split: tuple[float, float, int] = DEFAULT_SPLIT,
     progress: bool = False,
+    at_least: int = 1,
+    cold: tuple[str, int | None] = (ORIGINAL_BACKBONE, None),
 ) -> Pool:
     """The pool beside dataset ``data``: scanned, featurised, scored by the current head, and
     cleared of unreadable files and near-copies of the dataset's images. ``split`` is the
-    holdout's when no run says otherwise (a run's own split wins: its holdout is the one scored).
+    holdout's when no run says otherwise (a run's own split wins: its holdout is the one scored);
+    ``cold`` the backbone and image size (None: the backbone's for the images) at the cold start.
 
     Raises:
         UserError: a folder that is missing, or is (inside) the dataset; a pool without a readable
-            image; a pool that is mostly copies of the holdout.
+            image, or with fewer than ``at_least`` that may be proposed (said before any feature is
+            computed when the readable ones are too few); a pool that is mostly copies of the holdout.
     """
     dataset = scan(data, cache_dir, progress=progress)
     images = scan_unlabelled(pool, cache_dir, progress=progress)
@@ -99,12 +104,9 @@ def load_pool(
     if not len(images):
         bad = f" ({len(images.unreadable)} unreadable file(s))" if images.unreadable else ""
         raise UserError(f"the pool {images.root} holds no readable image{bad}; nothing to choose from")
+    _refuse_small(images, len(images), at_least)
     head = current_head(cache_dir, dataset.fingerprint)
-    config = (
-        head.config
-        if head
-        else resolve(default_config(str(dataset.root), Split(*split)), dataset.median_side)
-    )
+    config = head.config if head else _cold_config(dataset, split, *cold)
     known = np.asarray(run_inputs(config, dataset, cache_dir).array)
     backend = config.features or "eager-fp32"  # as run_inputs: runs from before backends used eager fp32
     features = np.asarray(
@@ -116,6 +118,7 @@ def load_pool(
     ).holdout
     _refuse_holdout(images, copied, holdout)
     kept = np.flatnonzero(copied < 0)
+    _refuse_small(images, len(kept), at_least)
     return Pool(
         root=images.root,
         paths=tuple(images.paths[i] for i in kept),
@@ -128,6 +131,27 @@ def load_pool(
         backbone=config.backbone,
         image_size=int(config.image_size),
     )
+
+
+def _cold_config(
+    dataset: Dataset, split: tuple[float, float, int], backbone: str, image_size: int | None
+) -> RunConfig:
+    """What a first run on the dataset would use: its features are the ones to rank by."""
+    first = dataclasses.replace(
+        default_config(str(dataset.root), Split(*split)), backbone=backbone, image_size=image_size
+    )
+    return resolve(first, dataset.median_side)
+
+
+def _refuse_small(images: Dataset, usable: int, wanted: int) -> None:
+    """Raises UserError when the batch is larger than what the pool can offer."""
+    if wanted > usable:
+        left = len(images) - usable + len(images.unreadable)
+        out = f" ({left} left out: unreadable, or copies of the dataset's images)" if left else ""
+        raise UserError(
+            f"a batch of {wanted} is larger than the pool: {usable} of the images in {images.root} "
+            f"can be proposed{out}"
+        )
 
 
 def _copies(
