@@ -1,5 +1,5 @@
 """``python -m core``: inspect datasets, train or fetch runs, sweep grids, evaluate, export CAMs,
-check the cache.
+backtest the choice of the next batch to label, check the cache.
 
 With ``--json`` a command prints one JSON object (or list) on stdout and nothing else there:
 progress and library chatter go to stderr. Errors are one line on stderr, exit status 2 for bad
@@ -292,8 +292,12 @@ def _print_budget(report) -> None:
 
 
 def _cmd_next_batch(args: argparse.Namespace):
+    if args.simulate:
+        if args.pool is not None:
+            raise UserError("next-batch takes --pool (choose a batch) or --simulate (the backtest), not both")
+        return _simulate_next_batch(args)
     if args.pool is None:
-        raise UserError("next-batch needs --pool DIR (the images to choose from) or --simulate")
+        raise UserError("next-batch without --simulate needs --pool")
     return _next_batch_from_pool(args)
 
 
@@ -329,6 +333,40 @@ def _print_batch(result) -> None:
     for left_out in result.excluded:
         print(f"left out: {left_out.path}: {left_out.reason}")
     print("wrote " + ", ".join(result.files))
+
+
+def _simulate_next_batch(args: argparse.Namespace):
+    """``next-batch --simulate``: each strategy against random on the dataset's own labels."""
+    from core.answers.nextbatch.simulate import Settings, simulate
+    from core.store.config import parse_seeds
+
+    strategies = tuple(part.strip() for part in args.strategies.split(",") if part.strip())
+    settings = Settings(strategies, args.start, args.batch, args.rounds, tuple(parse_seeds(args.seeds)))
+    split = (args.holdout, args.val, args.split_seed)
+    return simulate(args.data, args.cache_dir, settings, args.backbone, args.image_size, split, _to_stderr)
+
+
+def _to_stderr(message: str) -> None:
+    """Progress for a person watching; stdout is kept for the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _print_simulation(result) -> None:
+    print(
+        f"{result.dataset} ({result.backbone}, {result.image_size} px), {result.holdout_size} holdout images:"
+    )
+    for curve in result.curves:
+        points = ", ".join(f"{p.labels}: {p.accuracy:.3f}" for p in curve.rounds())
+        share = result.labels_to_match_random(curve)
+        matched = "never" if share is None else f"{share.estimate:.0%} of random's labels"
+        print(f"  {curve.strategy:<12} {points}  (to match random: {matched})")
+    print(result.verdict())
+
+
+def _print_next_batch(result) -> None:
+    from core.answers.nextbatch.batch import NextBatch
+
+    (_print_batch if isinstance(result, NextBatch) else _print_simulation)(result)
 
 
 def _cmd_report(args: argparse.Namespace) -> dict:
@@ -585,7 +623,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="seed of the strategy's draws (with --pool)")
     p.add_argument("--out", type=Path, help="the batch as CSV (with --pool)")
     p.add_argument("--label-studio", type=Path, help="the batch as a Label Studio import file (with --pool)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="frozen features to choose with")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="replay labelling rounds on --data with its pool's labels hidden",
+    )
+    p.add_argument(
+        "--strategies",
+        default="random,uncertainty,diversity,typical,hybrid",
+        help="comma-separated strategies to simulate (random is always one: the baseline)",
+    )
+    p.add_argument("--start", type=int, default=2, help="labels per class before the first round (default 2)")
+    p.add_argument("--batch", type=int, default=20, help="labels per class added each round (default 20)")
+    p.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds of the start draw (default 1,2,3)")
+    p.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="frozen features to choose with (with --pool: until a run's head brings its own)",
+    )
     p.add_argument("--image-size", type=int, help="pixels (default: the backbone's for the images)")
     _add_split_flags(p)
 
@@ -667,7 +723,7 @@ COMMANDS = {
     "evaluate": (_cmd_evaluate, _print_evaluate),
     "cam": (_cmd_cam, _print_cam),
     "budget": (_cmd_budget, _print_budget),
-    "next-batch": (_cmd_next_batch, _print_batch),
+    "next-batch": (_cmd_next_batch, _print_next_batch),
     "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),
