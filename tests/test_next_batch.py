@@ -15,8 +15,10 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from core.answers.audit import copies_of
 from core.answers.nextbatch.exports import BatchItem, label_config, label_studio_tasks
 from core.base.paths import DEFAULT_DATA
 from core.data.datasets import scan
@@ -102,6 +104,19 @@ def test_label_studio_accepts_the_tasks_and_their_suggestions():
     )  # the check bites
 
 
+def test_a_pool_image_is_a_copy_only_when_both_the_features_and_the_hash_agree():
+    rng = np.random.default_rng(0)
+    ref_features, ref_hashes = rng.normal(size=(5, 8)), rng.integers(0, 2**63, size=(5, 4), dtype=np.uint64)
+    features = np.stack([ref_features[3] * 2, ref_features[1], ref_features[2], -ref_features[0]])
+    hashes = ref_hashes[[3, 1, 2, 0]].copy()
+    hashes[0, 0] ^= np.uint64(0b1011)  # 3 bits off: still a copy
+    hashes[1] = ~hashes[1]  # the same features, another picture: not a copy
+    hashes[2, 0] ^= np.uint64(2**30 - 1)  # 30 bits off: as far as distinct images come
+    # row 3: the same picture's hash, features pointing away: not a copy either
+    assert copies_of(features, hashes, ref_features, ref_hashes).tolist() == [3, -1, -1, -1]
+    assert copies_of(features, hashes, ref_features[:0], ref_hashes[:0]).tolist() == [-1] * 4
+
+
 @pytest.mark.train
 def test_a_cold_start_batch_names_what_it_left_out_and_suggests_no_class(
     tiny_data, pool, cold_cache, tmp_path
@@ -119,6 +134,7 @@ def test_a_cold_start_batch_names_what_it_left_out_and_suggests_no_class(
     assert reasons["from the holdout.png"].startswith("near-copy of holdout image")
     assert reasons["camera 2/already labelled.png"].startswith("near-copy of labelled image")
     assert reasons["camera 1/damaged.png"].startswith("unreadable")
+    assert len(list((cold_cache / "features").glob("*-efficientnet_lite0-64-*.npy"))) == 2  # dataset, pool
     proposed = {Path(item["path"]).relative_to(pool).as_posix() for item in batch["items"]}
     assert not proposed & set(reasons)
     with open(out, newline="") as handle:

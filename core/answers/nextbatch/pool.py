@@ -183,12 +183,12 @@ def _excluded(
     left_out = [Excluded(path, f"unreadable: {reason}") for path, reason in images.unreadable]
     for i in np.flatnonzero(copied >= 0):
         other = int(copied[i])
-        which = "holdout image" if other in held else "labelled image"
-        left_out.append(
-            Excluded(
-                images.paths[i], f"near-copy of {which} {dataset.paths[other]}: labelling it adds nothing"
-            )
+        why = (
+            f"near-copy of holdout image {dataset.paths[other]}: training on it would leak the holdout"
+            if other in held
+            else f"near-copy of labelled image {dataset.paths[other]}: labelling it again adds nothing"
         )
+        left_out.append(Excluded(images.paths[i], why))
     return tuple(sorted(left_out, key=lambda e: e.path))
 
 
