@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.answers.nextbatch.exports import label_config
+from core.answers.nextbatch.exports import BatchItem, label_config, write_exports
 from core.answers.nextbatch.labels_io import RECORD
 from core.base.paths import DEFAULT_DATA
 from tests.command import core
@@ -132,3 +132,29 @@ def test_a_bad_labels_file_is_named_in_one_line_and_writes_nothing(
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and named in done.stderr and "nothing was written" in done.stderr
     assert everything(uploads) == []
+
+
+def test_the_exported_batch_comes_back_once_labelled(tiny_data, labelled, uploads, cache_dir, tmp_path):
+    """The batch CSV with a ``label`` column added, and the Label Studio tasks once annotated
+    (each suggestion accepted), both read back to the same new images."""
+    items = [
+        BatchItem(str(path), rank, 1.0 / rank, label, 0.9, "uncertain")
+        for rank, (path, label) in enumerate(labelled, 1)
+    ]
+    written = write_exports(items, TINY_CLASSES, "hybrid", tmp_path / "batch.csv", tmp_path / "tasks.json")
+    with open(written[0], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(tmp_path / "labelled.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, [*rows[0], "label"])
+        writer.writeheader()
+        writer.writerows({**row, "label": row["suggested"]} for row in rows)
+    tasks = json.loads(written[1].read_text())
+    for task in tasks:  # what Label Studio exports once a labeller accepts the pre-annotation
+        task["annotations"] = [{"result": task.pop("predictions")[0]["result"], "was_cancelled": False}]
+        del task["data"]["path"]  # read back from the local-files reference alone
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    added = {
+        name: json.loads(import_labels(cache_dir, tiny_data, tmp_path / name).stdout)["added"]
+        for name in ("labelled.csv", "export.json")
+    }
+    assert added["labelled.csv"] == added["export.json"] == {name: 2 for name in sorted(TINY_CLASSES)}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -102,20 +103,21 @@ def read_labels(path: str | Path) -> LabelFile:
 
 
 def _read_csv(source: Path) -> LabelFile:
-    with open(source, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"path", "label"} - set(reader.fieldnames or ())
-        if missing:
-            raise UserError(
-                f"{source.name}: no {' or '.join(sorted(missing))} column; a manifest has path,label"
-            )
-        rows, unlabelled = [], 0
-        for number, row in enumerate(reader, start=2):
-            label, where = (row["label"] or "").strip(), (row["path"] or "").strip()
-            if not label:
-                unlabelled += 1
-                continue
-            rows.append(LabelRow(f"row {number}", _resolve(source, where), label))
+    try:
+        reader = csv.DictReader(io.StringIO(source.read_text(encoding="utf-8-sig"), newline=""))
+        records = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{source.name}: not a UTF-8 CSV file ({error})") from None
+    missing = {"path", "label"} - set(reader.fieldnames or ())
+    if missing:
+        raise UserError(f"{source.name}: no {' or '.join(sorted(missing))} column; a manifest has path,label")
+    rows, unlabelled = [], 0
+    for number, row in enumerate(records, start=2):
+        label, where = (row["label"] or "").strip(), (row["path"] or "").strip()
+        if not label:
+            unlabelled += 1
+            continue
+        rows.append(LabelRow(f"row {number}", _resolve(source, where), label))
     return LabelFile(source, tuple(rows), unlabelled)
 
 
