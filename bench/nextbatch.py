@@ -10,6 +10,7 @@ computed once if missing). Writes ``bench/results/nextbatch.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from bench.measure import Row
 from core.answers.nextbatch.simulate import LEVEL, Settings, Simulation, simulate
 from core.answers.nextbatch.strategies import DEFAULT, STRATEGIES
-from core.base.paths import DEFAULT_DATA, cache_root
+from core.base.paths import DEFAULT_DATA, PROJECT_ROOT, cache_root
 
 RESULTS = Path(__file__).parent / "results"
 SETTINGS = Settings(STRATEGIES, start=1, batch=10, rounds=6, seeds=(1, 2, 3))
@@ -92,6 +93,8 @@ def main() -> None:
         print(message, file=sys.stderr, flush=True)
 
     found = simulate(args.data, cache_root(args.cache), SETTINGS, say=say)
+    if Path(found.dataset).is_relative_to(PROJECT_ROOT):  # the stored result names no local folder
+        found = dataclasses.replace(found, dataset=str(Path(found.dataset).relative_to(PROJECT_ROOT)))
     seconds = time.time() - started
     result = {
         "command": "python -m bench.nextbatch",
