@@ -198,6 +198,14 @@ def test_an_empty_pool_exits_2_naming_it(tiny_data, tmp_path):
     assert done.returncode == 2 and "holds no readable image" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_a_pool_inside_the_dataset_exits_2_naming_both(tiny_data, tmp_path):
+    done = next_batch(
+        tmp_path / "cache", tiny_data, tiny_data / "Bag", "--size", "1", "--out", str(tmp_path / "b.csv")
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"the pool {tiny_data / 'Bag'} and the dataset {tiny_data} overlap" in done.stderr
+
+
 @pytest.mark.train
 def test_a_pool_that_is_the_holdout_exits_2_naming_it(tiny_data, cold_cache, tmp_path):
     dataset = scan(tiny_data, tmp_path / "scan-cache")

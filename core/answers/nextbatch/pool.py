@@ -93,14 +93,17 @@ def load_pool(
     ``cold`` the backbone and image size (None: the backbone's for the images) at the cold start.
 
     Raises:
-        UserError: a folder that is missing, or is (inside) the dataset; a pool without a readable
+        UserError: a folder that is missing, or that holds or is inside the dataset; a pool without a readable
             image, or with fewer than ``at_least`` that may be proposed (said before any feature is
             computed when the readable ones are too few); a pool that is mostly copies of the holdout.
     """
     dataset = scan(data, cache_dir, progress=progress)
     images = scan_unlabelled(pool, cache_dir, progress=progress)
-    if images.root.is_relative_to(dataset.root):
-        raise UserError(f"the pool {images.root} is inside the dataset {dataset.root}; give a folder apart")
+    if images.root.is_relative_to(dataset.root) or dataset.root.is_relative_to(images.root):
+        raise UserError(
+            f"the pool {images.root} and the dataset {dataset.root} overlap (one holds the other); "
+            "give a folder of unlabelled images apart from the dataset"
+        )
     if not len(images):
         bad = f" ({len(images.unreadable)} unreadable file(s))" if images.unreadable else ""
         raise UserError(f"the pool {images.root} holds no readable image{bad}; nothing to choose from")
