@@ -130,7 +130,7 @@ def test_a_cold_start_batch_names_what_it_left_out_and_suggests_no_class(
     assert batch["class_weights"] is None
     assert [item["rank"] for item in batch["items"]] == [1, 2, 3, 4]
     assert all(item["suggested"] is None and item["p_suggested"] is None for item in batch["items"])
-    reasons = {item["path"]: item["reason"] for item in batch["excluded"]}
+    reasons = {Path(item["path"]).relative_to(pool).as_posix(): item["reason"] for item in batch["excluded"]}
     assert set(reasons) == {"camera 1/damaged.png", "from the holdout.png", "camera 2/already labelled.png"}
     assert reasons["from the holdout.png"].startswith("near-copy of holdout image")
     assert reasons["camera 2/already labelled.png"].startswith("near-copy of labelled image")

@@ -43,7 +43,7 @@ HOLDOUT_SHARE_REFUSED = 0.5
 class Excluded:
     """A pool image left out of the batch, and why, in words."""
 
-    path: str  # relative to the pool folder
+    path: str  # absolute, as the batch's items
     reason: str
 
     def to_dict(self) -> dict:
@@ -183,7 +183,9 @@ def _excluded(
 ) -> tuple[Excluded, ...]:
     """The unreadable files and the near-copies, with the reason, by path."""
     held = set(holdout.tolist())
-    left_out = [Excluded(path, f"unreadable: {reason}") for path, reason in images.unreadable]
+    left_out = [
+        Excluded(str(images.root / path), f"unreadable: {reason}") for path, reason in images.unreadable
+    ]
     for i in np.flatnonzero(copied >= 0):
         other = int(copied[i])
         why = (
@@ -191,7 +193,7 @@ def _excluded(
             if other in held
             else f"near-copy of labelled image {dataset.paths[other]}: labelling it again adds nothing"
         )
-        left_out.append(Excluded(images.paths[i], why))
+        left_out.append(Excluded(str(images.root / images.paths[i]), why))
     return tuple(sorted(left_out, key=lambda e: e.path))
 
 
