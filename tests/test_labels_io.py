@@ -14,6 +14,7 @@ import pytest
 from core.answers.nextbatch.exports import BatchItem, label_config, write_exports
 from core.answers.nextbatch.labels_io import RECORD
 from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
 from tests.command import core
 from tests.conftest import TINY_CLASSES, TINY_PER_CLASS
 
@@ -69,6 +70,7 @@ def test_a_csv_manifest_becomes_a_new_version_beside_the_untouched_old_one(
     assert result["added"] == {name: 2 for name in sorted(TINY_CLASSES)} and result["unlabelled"] == 1
     version = Path(result["dataset"])
     assert {p.name for p in (version / "Bag").iterdir()} >= {p.name for p, c in labelled if c == "Bag"}
+    assert scan(version, cache_dir).counts() == result["counts"]  # a dataset like any other, record beside
     record = json.loads((version / RECORD).read_text())
     assert record["labels"] == str(tmp_path / "labels.csv") and record["parent"] == str(tiny_data)
     assert record["imported"][:4].isdigit()
