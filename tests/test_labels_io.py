@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.answers.nextbatch.exports import BatchItem, label_config, write_exports
+from core.answers.nextbatch.exports import BatchItem, image_reference, label_config, write_exports
 from core.answers.nextbatch.labels_io import RECORD
 from core.base.paths import DEFAULT_DATA
 from core.data.datasets import scan
@@ -32,7 +32,7 @@ def labelled(tmp_path) -> list[tuple[Path, str]]:
     """Six new real images in a nested folder, with their true classes."""
     found = []
     for name in TINY_CLASSES:
-        folder = tmp_path / "pool" / "round 1" / name.lower()
+        folder = tmp_path / "pool" / "round 1 + 2 & #3" / name.lower()  # characters a URL escapes
         folder.mkdir(parents=True)
         for source in sorted((DEFAULT_DATA / name).iterdir())[300:302]:
             found.append((Path(shutil.copy(source, folder / source.name)), name))
@@ -92,7 +92,7 @@ def test_a_label_studio_export_becomes_a_new_version(tiny_data, labelled, upload
     tasks = [
         {
             "id": i,
-            "data": {"image": f"/data/local-files/?d={str(p).lstrip('/')}"},
+            "data": {"image": image_reference(str(p))},
             "annotations": [annotation(c)],
         }
         for i, (p, c) in enumerate(labelled, start=1)
