@@ -12,7 +12,11 @@ NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled M
     "pages/1_Data.py": ("Data", "classes, splits, samples, your own images", ":material/folder_open:"),
     "pages/2_Train.py": ("Train", "queue runs and watch them train live", ":material/model_training:"),
     "pages/3_Experiments.py": ("Experiments", "training and validation curves", ":material/show_chart:"),
-    "pages/4_Holdout.py": ("Holdout", "accuracy by slice, argmax against confidence", ":material/bar_chart:"),
+    "pages/4_Holdout.py": (
+        "Holdout",
+        "accuracy by amount of training data, and how sure",
+        ":material/bar_chart:",
+    ),
     "pages/11_Run.py": (
         "Run",
         "one run per class, on a test set of yours, exported",
