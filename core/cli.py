@@ -312,6 +312,8 @@ def _print_plan(found) -> None:
             f"({e.low:.3f} to {e.high:.3f}), target reached with probability {r.p_reached:.0%}"
             + ("" if r.reliable else " (beyond reliable reach)")
         )
+
+
 def _cmd_next_batch(args: argparse.Namespace):
     if args.simulate:
         if args.pool is not None:

@@ -22,8 +22,8 @@ from pages.common import layout, loaders, state
 
 layout.header(
     "Holdout",
-    "How accurate is each slice on the same fixed holdout images, and how "
-    "often is the model confidently right?",
+    "How accurate is the model with each amount of training data, on the same fixed holdout "
+    "images, and how often is it sure and right?",
 )
 cache = state.cache_dir()
 table, rescored = loaders.with_audited_variants(cache, layout.dataset_runs(cache)[0])
@@ -43,8 +43,13 @@ if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.n
     )
     layout.page_link("pages/12_Audit.py")
 experiments = sorted(table["experiment"].unique())
+names = loaders.experiment_names(cache, table)
 picked = st.multiselect(
-    "Experiments", experiments, default=experiments[:6], key=state.key("hold_experiments", dataset)
+    "Experiments",
+    experiments,
+    default=experiments[:6],
+    format_func=names.get,
+    key=state.key("hold_experiments", dataset),
 )
 table = table[table["experiment"].isin(picked)]
 if table.empty:

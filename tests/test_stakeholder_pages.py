@@ -69,9 +69,11 @@ def test_the_holdout_chart_reads_as_one_axis_of_images_per_class(mixed, tiny_dat
     app = open_page(mixed, "pages/4_Holdout.py", tiny_data, monkeypatch)
     axis = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
     assert axis["tickangle"] == 0, "labels stay level, never turned and cut"
+    assert axis["title"]["text"] == "training images per class"
     shown = [label.replace("<br>", " ") for label in axis["categoryarray"]]
-    assert shown == list(WORDS.values()), "fewest images per class first, every label 'N per class'"
-    assert all(" per class" in label and "/class" not in label and "=" not in label for label in shown)
+    expected = [words.replace(" per class", "") for words in WORDS.values()]
+    assert shown == expected, "fewest images per class first, every label a count of images per class"
+    assert all("/class" not in label and "=" not in label for label in shown)
     warning = next(w.value for w in app.warning if "cannot be told apart" in w.value)
     assert "1 per class and 10 per class (100%)" in warning, "the largest is the one with most images"
 

@@ -79,6 +79,12 @@ def curves(
     return figure
 
 
+def _tick(label: str) -> str:
+    """A slice's words as a tick: the axis title says "per class", so the tick keeps the count
+    (sixteen slices fit side by side at 1280 px) and a share goes to a second line."""
+    return label.replace(" per class", "").replace(" (", "<br>(")
+
+
 def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     """Holdout accuracy in percent per slice, one bar per experiment
     (:func:`core.store.tables.holdout_bars`); ``order`` lists the slices, fewest images per class
@@ -88,7 +94,7 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     hover gives everything."""
     pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
     names = short_names(sorted(bars["experiment"].unique()))
-    words = dict(zip(bars["slice"], bars["label"], strict=True))
+    words = dict(zip(bars["slice"], map(_tick, bars["label"]), strict=True))
     shown = [words[s] for s in order if s in words]
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
@@ -101,7 +107,7 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
             for r in rows.itertuples()
         ]
         common = {
-            "x": [label.replace(" (", "<br>(") for label in rows["label"]],
+            "x": [_tick(label) for label in rows["label"]],
             "y": rows["accuracy"],
             "offsetgroup": experiment,
             "legendgroup": experiment,
@@ -156,7 +162,7 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     figure.update_xaxes(
         type="category",
         categoryorder="array",
-        categoryarray=[label.replace(" (", "<br>(") for label in shown],
+        categoryarray=shown,
         tickangle=0,
         automargin=True,
         title="training images per class",

@@ -49,6 +49,19 @@ def with_audited_variants(
     return pd.concat(frames, ignore_index=True), rescored
 
 
+def experiment_names(cache: Path, table: pd.DataFrame) -> dict[str, str]:
+    """Each experiment of the runs table in words (or by its label with technical names on),
+    from one of its runs' configuration."""
+    from core.store.tables import plain_experiment
+    from pages.common.state import technical
+
+    first = table.drop_duplicates("experiment")
+    return {
+        r.experiment: r.experiment if technical() else plain_experiment(summary(str(cache), r.run_id).config)
+        for r in first.itertuples()
+    }
+
+
 def damaged_runs(cache: Path) -> dict[str, str]:
     """Run ids whose folders do not check out, with the reason."""
     return _listing(str(cache), runs.complete_ids(cache)).damaged
