@@ -9,9 +9,10 @@ PORT ?= 8501
 
 .PHONY: run test test-fast lint bench gallery sweep browser clean-cache
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 run: $(VENV)/.installed

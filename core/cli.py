@@ -313,11 +313,54 @@ def _print_plan(found) -> None:
             + ("" if r.reliable else " (beyond reliable reach)")
         )
 def _cmd_next_batch(args: argparse.Namespace):
+    if args.simulate:
+        if args.pool is not None:
+            raise UserError("next-batch takes --pool (choose a batch) or --simulate (the backtest), not both")
+        return _simulate_next_batch(args)
+    if args.pool is None:
+        raise UserError("next-batch without --simulate needs --pool")
+    return _next_batch_from_pool(args)
+
+
+def _next_batch_from_pool(args: argparse.Namespace):
+    """``next-batch --pool``: the batch chosen, ranked and written for the labelling tool."""
+    from core.answers.nextbatch.batch import Request, next_batch
+
+    if args.size is None:
+        raise UserError("next-batch --pool needs --size N: how many images to label in this batch")
+    request = Request(
+        data=args.data,
+        pool=args.pool,
+        size=args.size,
+        strategy=args.strategy,
+        seed=args.seed,
+        out=args.out,
+        label_studio=args.label_studio,
+        split=(args.holdout, args.val, args.split_seed),
+        backbone=args.backbone,
+        image_size=args.image_size,
+    )
+    return next_batch(request, args.cache_dir, progress=True)
+
+
+def _print_batch(result) -> None:
+    head = f"run {result.head_run}'s head" if result.head_run else "no head yet (cold start)"
+    print(
+        f"{result.size} image(s) to label next from {result.pool} ({result.strategy}; suggestions: {head}):"
+    )
+    for item in result.items:
+        suggested = f"  {item.suggested} ({item.p_suggested:.0%})" if item.suggested else ""
+        print(f"  {item.rank:>3}. {item.path}{suggested}  {item.reason}")
+    for left_out in result.excluded:
+        print(f"left out: {left_out.path}: {left_out.reason}")
+    print("wrote " + ", ".join(result.files))
+
+
+def _simulate_next_batch(args: argparse.Namespace):
+    """``next-batch --simulate``: each strategy against random on the dataset's own labels."""
     from core.answers.nextbatch.simulate import Settings, simulate
     from core.store.config import parse_seeds
 
-    if not args.simulate:
-        raise UserError("next-batch without --simulate needs --pool")
     strategies = tuple(part.strip() for part in args.strategies.split(",") if part.strip())
     settings = Settings(strategies, args.start, args.batch, args.rounds, tuple(parse_seeds(args.seeds)))
     split = (args.holdout, args.val, args.split_seed)
@@ -329,7 +372,7 @@ def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _print_next_batch(result) -> None:
+def _print_simulation(result) -> None:
     print(
         f"{result.dataset} ({result.backbone}, {result.image_size} px), {result.holdout_size} holdout images:"
     )
@@ -339,6 +382,12 @@ def _print_next_batch(result) -> None:
         matched = "never" if share is None else f"{share.estimate:.0%} of random's labels"
         print(f"  {curve.strategy:<12} {points}  (to match random: {matched})")
     print(result.verdict())
+
+
+def _print_next_batch(result) -> None:
+    from core.answers.nextbatch.batch import NextBatch
+
+    (_print_batch if isinstance(result, NextBatch) else _print_simulation)(result)
 
 
 def _cmd_report(args: argparse.Namespace) -> dict:
@@ -436,6 +485,20 @@ def _print_export(result: dict) -> None:
         f"wrote {result['out']} and {result['card']}: {result['format']} model of run {result['run_id']}, "
         f"{verified.sentence()}"
     )
+
+
+def _cmd_import_labels(args: argparse.Namespace):
+    from core.answers.nextbatch.labels_io import import_labels
+
+    return import_labels(args.data, args.labels, args.cache_dir, args.name)
+
+
+def _print_import_labels(result) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in result.counts.items())
+    added = sum(result.added.values())
+    print(f"wrote {result.dataset}: {added} newly labelled image(s) added to {result.parent.name} ({counts})")
+    if result.unlabelled:
+        print(f"{result.unlabelled} row(s) without a label were left out")
 
 
 def _cmd_cam_worker(args: argparse.Namespace) -> dict:
@@ -607,7 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=20, help="labels per class added each round (default 20)")
     p.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds of the start draw (default 1,2,3)")
-    p.add_argument("--backbone", default="efficientnet_lite0", help="frozen features to choose with")
+    p.add_argument(
+        "--backbone",
+        default="efficientnet_lite0",
+        help="frozen features to choose with (with --pool: until a run's head brings its own)",
+    )
     p.add_argument("--image-size", type=int, help="pixels (default: the backbone's for the images)")
     _add_split_flags(p)
 
@@ -658,6 +725,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, help="the model file to write (the card goes to <out>.json)"
     )
 
+    p = command(
+        "import-labels",
+        "labels back from the labelling tool (CSV path,label or a Label Studio JSON export) as a new "
+        "version of the dataset under the uploads area",
+    )
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the dataset the images were labelled for")
+    p.add_argument(
+        "--labels", type=Path, required=True, help="a .csv manifest or a Label Studio .json export"
+    )
+    p.add_argument("--name", help="the new dataset's folder name (default: <dataset>-v2, -v3...)")
+
     command("backbones", "the backbone registry and which weights are available offline")
     p = command(
         "runs", "the runs in the cache; with --format and --out, every run's configuration and numbers"
@@ -685,6 +763,7 @@ COMMANDS = {
     "threshold": (_cmd_threshold, _print_threshold),
     "audit": (_cmd_audit, _print_audit),
     "export": (_cmd_export, _print_export),
+    "import-labels": (_cmd_import_labels, _print_import_labels),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),

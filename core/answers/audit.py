@@ -338,14 +338,47 @@ def near_duplicates(
             range(0, len(idx), BLOCK), f"comparing {name}", enabled=progress, unit="block"
         ):
             block = slice(start, start + BLOCK)
-            similarity = _unit(features[idx[block]]) @ train_unit.T
-            distance = np.bitwise_count(hashes[block, None, :] ^ train_hash[None, :, :]).sum(axis=2)
+            similarity, distance = _compare(features[idx[block]], hashes[block], train_unit, train_hash)
             close = (similarity >= min_similarity) & (distance <= max_hash_distance)
             for row, col in zip(*np.nonzero(close), strict=True):
                 t, o = int(train_idx[col]), int(idx[start + row])
                 sim, dist = float(similarity[row, col]), int(distance[row, col])
                 found.append(NearDuplicate(t, paths[t], o, paths[o], name, sim, dist))
     return sorted(found, key=lambda p: (p.hash_distance, -p.similarity, p.other_index, p.train_index))
+
+
+def _compare(
+    features: np.ndarray, hashes: np.ndarray, ref_unit: np.ndarray, ref_hashes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities and hash distances of every row against every reference row."""
+    similarity = _unit(features) @ ref_unit.T
+    distance = np.bitwise_count(hashes[:, None, :] ^ ref_hashes[None, :, :]).sum(axis=2)
+    return similarity, distance
+
+
+def copies_of(
+    features: np.ndarray,
+    hashes: np.ndarray,
+    ref_features: np.ndarray,
+    ref_hashes: np.ndarray,
+    min_similarity: float = MIN_SIMILARITY,
+    max_hash_distance: int = MAX_HASH_DISTANCE,
+) -> np.ndarray:
+    """For each image (its features and :func:`perceptual_hashes`), the reference image it is a
+    near-duplicate of by the same two tests as :func:`near_duplicates` (the closest hash first),
+    or -1: how images from outside a dataset (an unlabelled pool) are checked against it."""
+    found = np.full(len(features), -1, dtype=np.int64)
+    if not len(ref_features):
+        return found
+    ref_unit = _unit(ref_features)
+    for start in range(0, len(features), BLOCK):
+        block = slice(start, start + BLOCK)
+        similarity, distance = _compare(features[block], hashes[block], ref_unit, ref_hashes)
+        distance = np.where(similarity >= min_similarity, distance, HASH_BITS + 1)
+        best = distance.argmin(axis=1)
+        close = distance[np.arange(len(best)), best] <= max_hash_distance
+        found[block] = np.where(close, best, -1)
+    return found
 
 
 def confused_pairs(summaries: Iterable, top: int = 10) -> list[ConfusedPair]:

@@ -27,6 +27,7 @@ from core.base.progress import progress as progress_bar
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 SCAN_VERSION = 2  # 2: reasons for unreadable files in words
+UNLABELLED = "unlabelled"  # the one class of a folder of unlabelled images (scan_unlabelled)
 MAX_PIXELS_VARIABLE = "HMD_MAX_PIXELS"
 # PIL refuses images over twice this and warns above it; here anything above it is unreadable,
 # said by the check (PIL's own warning, which would name no file, is silenced)
@@ -143,9 +144,18 @@ def unreadable_reason(error: Exception) -> str:
     return f"damaged image data ({text})"
 
 
-def _scan_cache_file(root: Path, cache_dir: Path) -> Path:
-    key = hashlib.blake2b(str(root).encode(), digest_size=8).hexdigest()
+def _scan_cache_file(root: Path, cache_dir: Path, kind: str = "") -> Path:
+    key = hashlib.blake2b(f"{kind}{root}".encode(), digest_size=8).hexdigest()
     return cache_dir / "datasets" / f"{key}.json"
+
+
+def _existing_folder(root: str | Path, what: str) -> Path:
+    root = Path(root).expanduser().resolve()
+    if not root.exists():
+        raise UserError(f"{what} folder not found: {root}")
+    if not root.is_dir():
+        raise UserError(f"{what} path is not a folder: {root}")
+    return root
 
 
 def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
@@ -154,24 +164,40 @@ def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
     Raises:
         UserError: the folder does not exist, is not a folder, or has fewer than 2 classes.
     """
-    root = Path(root).expanduser().resolve()
-    if not root.exists():
-        raise UserError(f"data folder not found: {root}")
-    if not root.is_dir():
-        raise UserError(f"data path is not a folder: {root}")
+    root = _existing_folder(root, "data")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise UserError(
             f"{root} has {len(class_dirs)} class folder(s); a dataset needs at least 2 "
             "sub-folders of images, one per class"
         )
+    folders = [(d.name, d) for d in class_dirs]
+    return _scan_folders(root, folders, _scan_cache_file(root, cache_dir), progress)
 
-    cache_file = _scan_cache_file(root, cache_dir)
+
+def scan_unlabelled(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
+    """Scan a folder of unlabelled images in any layout (every image below it, however deep),
+    checked and cached as a dataset's are. It is a :class:`Dataset` of one class,
+    :data:`UNLABELLED`, so that its images and features are decoded, computed and cached by the
+    same code, keyed by its content. Its scan record is kept apart from a dataset scan of the
+    same folder (the labels differ).
+
+    Raises:
+        UserError: the folder does not exist or is not a folder.
+    """
+    root = _existing_folder(root, "pool")
+    cache_file = _scan_cache_file(root, cache_dir, "unlabelled:")
+    return _scan_folders(root, [(UNLABELLED, root)], cache_file, progress)
+
+
+def _scan_folders(root: Path, folders: list[tuple[str, Path]], cache_file: Path, progress: bool) -> Dataset:
+    """Check the images below each (class name, folder) of ``folders``, each new or changed file
+    once; the verdicts are kept in ``cache_file``."""
     cached = read_json(cache_file) if cache_file.exists() else {}
     old = cached.get("files", {}) if cached.get("version") == SCAN_VERSION else {}
     files: dict[str, dict] = {}
     todo, skipped = [], []
-    for label, class_dir in enumerate(class_dirs):
+    for label, (_, class_dir) in enumerate(folders):
         paths, bad_links = _walk(root, class_dir)
         todo += [(label, path) for path in paths]
         skipped += bad_links
@@ -200,7 +226,7 @@ def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
         files[relative] = {**entry, "label": label}
     if files != old:
         write_json(cache_file, {"version": SCAN_VERSION, "root": str(root), "files": files})
-    return _dataset_from(root, [d.name for d in class_dirs], files, skipped)
+    return _dataset_from(root, [name for name, _ in folders], files, skipped)
 
 
 def _dataset_from(

@@ -1,0 +1,118 @@
+"""The next batch to label: a strategy's picks from an unlabelled pool, ranked, each with the
+current head's suggested class and a reason in words, written out for the labelling tool.
+
+This is ``python -m core next-batch --pool``: :mod:`.pool` gives the candidates (near-copies and
+unreadable files already left out, and named), :mod:`.strategies` ranks them, :mod:`.exports`
+writes the CSV and the Label Studio file. Bad input fails before any feature is computed where it
+can: an unknown strategy, a size below 1, a pool with fewer readable images than the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.answers.audit import DEFAULT_SPLIT
+from core.answers.nextbatch.exports import BatchItem, write_exports
+from core.answers.nextbatch.pool import Excluded, Pool, load_pool
+from core.answers.nextbatch.strategies import STRATEGIES, Candidates, Pick, select
+from core.base.errors import UserError, check_choice
+from core.store.config import ORIGINAL_BACKBONE
+
+
+@dataclass(frozen=True)
+class NextBatch:
+    """The batch, best first, the pool images left out, and what produced it."""
+
+    dataset: str
+    pool: str
+    strategy: str
+    size: int
+    seed: int
+    head_run: str | None  # the run whose head suggested the classes; None at the cold start
+    backbone: str
+    image_size: int
+    items: tuple[BatchItem, ...]
+    excluded: tuple[Excluded, ...]
+    files: tuple[str, ...]  # what was written: the CSV, the Label Studio tasks and their config
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "pool": self.pool,
+            "strategy": self.strategy,
+            "size": self.size,
+            "seed": self.seed,
+            "cold_start": self.head_run is None,
+            "head_run": self.head_run,
+            "backbone": self.backbone,
+            "image_size": self.image_size,
+            "items": [item.to_dict() for item in self.items],
+            "excluded": [item.to_dict() for item in self.excluded],
+            "files": list(self.files),
+        }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``next-batch --pool`` is asked for."""
+
+    data: Path
+    pool: Path
+    size: int
+    strategy: str = "hybrid"
+    seed: int = 1
+    out: Path | None = None
+    label_studio: Path | None = None
+    split: tuple[float, float, int] = DEFAULT_SPLIT
+    backbone: str = ORIGINAL_BACKBONE  # at the cold start only: a head's run says which otherwise
+    image_size: int | None = None
+
+
+def next_batch(request: Request, cache_dir: Path, progress: bool = False) -> NextBatch:
+    """Choose, rank and export the next batch.
+
+    Raises:
+        UserError: an unknown strategy, a size below 1 or larger than what the pool can offer,
+            an empty pool, a pool that is the holdout, a missing folder; nothing is written.
+    """
+    check_choice("strategy", request.strategy, STRATEGIES)
+    if request.size < 1:
+        raise UserError(f"--size must be at least 1, not {request.size}")
+    if request.out is None:
+        raise UserError("next-batch --pool needs --out FILE: where to write the batch as CSV")
+    pool = load_pool(
+        request.data,
+        request.pool,
+        cache_dir,
+        request.split,
+        progress,
+        at_least=request.size,
+        cold=(request.backbone, request.image_size),
+    )
+    candidates = Candidates(pool.features, pool.probs, pool.labelled, pool.classes)
+    items = tuple(
+        _item(pool, rank, pick)
+        for rank, pick in enumerate(select(request.strategy, candidates, request.size, request.seed), start=1)
+    )
+    written = write_exports(items, pool.classes, request.strategy, request.out, request.label_studio)
+    return NextBatch(
+        dataset=str(Path(request.data).expanduser().resolve()),
+        pool=str(pool.root),
+        strategy=request.strategy,
+        size=request.size,
+        seed=request.seed,
+        head_run=pool.head_run,
+        backbone=pool.backbone,
+        image_size=pool.image_size,
+        items=items,
+        excluded=pool.excluded,
+        files=tuple(str(path) for path in written),
+    )
+
+
+def _item(pool: Pool, rank: int, pick: Pick) -> BatchItem:
+    suggested = None if pick.suggested is None else pool.classes[pick.suggested]
+    return BatchItem(
+        str(pool.root / pool.paths[pick.index]), rank, pick.score, suggested, pick.p_suggested, pick.reason
+    )
