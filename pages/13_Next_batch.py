@@ -75,6 +75,7 @@ if found.running:
 elif simulation := simulations.load(found):
     st.plotly_chart(figures.next_batch_backtest(simulation), key="nb_chart")
     st.markdown(f"**{simulation.verdict()}**")
+    st.dataframe(pd.DataFrame(next_batch.backtest_rows(simulation)), hide_index=True, key="nb_backtest")
 else:
     if found.cancelled:
         st.warning("Stopped: the backtest was cancelled before it finished, and nothing was kept.")

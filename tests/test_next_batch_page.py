@@ -5,6 +5,7 @@ and the page then shows its verdict, and Cancel stops that process within second
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -14,9 +15,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.answers import budget, rounds
 from core.answers.nextbatch.simulate import Settings
-from core.base.paths import PROJECT_ROOT, read_json, write_json
+from core.answers.nextbatch.strategies import DEFAULT
+from core.base.paths import DEFAULT_DATA, PROJECT_ROOT, read_json, write_json
 from core.data.datasets import scan
 from core.serving import simulations
+from tests.browser import browser_page, need_chromium, screenshot, serve, visit
+from tests.conftest import CURVE_CLASSES
 
 pytestmark = pytest.mark.train
 PAGE = "pages/13_Next_batch.py"
@@ -94,6 +98,10 @@ def test_the_backtest_runs_apart_and_the_page_shows_its_verdict(cache, curve_dat
     assert verdict == stored["verdict"]
     assert f"**{verdict}**" in [m.value for m in app.markdown]
     assert set(stored["strategies"]) == {"random", "hybrid"}
+    table = next(d.value for d in app.dataframe if "strategy" in d.value.columns)
+    assert list(table["strategy"]) == ["random", "hybrid"]
+    last = stored["strategies"]["hybrid"]["rounds"][-1]
+    assert table["accuracy after the last round"][1] == f"{last['accuracy']:.1%}"
 
 
 def test_cancel_stops_the_backtest_process_and_says_so(cache, curve_data, monkeypatch):
@@ -132,3 +140,45 @@ def test_a_backtest_that_cannot_run_ends_with_the_command_s_own_reason(cache, cu
         time.sleep(0.2)
     assert found.finished and found.result is None
     assert found.error.startswith("the simulation labels 1 + 1 x 1000 images per class"), found.error
+
+
+def test_the_batch_from_a_pool_shows_its_images_what_was_left_out_and_the_downloads(
+    cache, curve_data, tmp_path, monkeypatch
+):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in CURVE_CLASSES:  # images the curve set does not have (it holds the first 150)
+        for path in sorted((DEFAULT_DATA / name).iterdir())[200:202]:
+            shutil.copy(path, pool / f"{name}-{path.name}")
+    copied = sorted((curve_data / "Coat").iterdir())[0]
+    shutil.copy(copied, pool / "again.png")
+    app = open_page(cache, curve_data, monkeypatch)
+    assert app.selectbox(key="nb_strategy").options[0] == DEFAULT
+    app.text_input(key="nb_pool").set_value(str(pool))
+    app.number_input(key="nb_size").set_value(4).run()
+    app.button(key="nb_choose").click().run()
+    assert not app.exception, app.exception
+    assert "**4 images to label next**, chosen by hybrid" in texts(app)
+    left_out = next(d.value for d in app.dataframe if "reason" in d.value.columns)
+    assert list(left_out["path"]) == ["again.png"] and "near-copy" in left_out["reason"][0]
+    assert [b.proto.label for b in app.get("download_button")] == [
+        "The batch as CSV",
+        "Label Studio import file",
+    ]
+
+
+@pytest.mark.browser
+def test_in_the_browser_the_backtest_says_its_time_left_and_cancel_stops_it(cache, curve_data):
+    need_chromium()
+    write_json(cache / "ui.json", {"dataset": str(curve_data)})
+    with serve(cache) as url, browser_page() as page:
+        visit(page, url, "Next_batch", "Does a smarter choice beat random on your data?")
+        page.get_by_role("button", name="Run the backtest").click()
+        # the fragment redraws itself: the pace is known once the first round is replayed
+        page.get_by_text(re.compile(r"rounds replayed, about [\d,]+ s left")).wait_for(timeout=120_000)
+        screenshot(page, "next-batch-backtest-running")
+        _, pid = only_request(cache)
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("Stopped: the backtest was cancelled").wait_for(timeout=10_000)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

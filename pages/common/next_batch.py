@@ -3,12 +3,14 @@ page reads as its three questions."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from core.answers.nextbatch.batch import NextBatch, Request, next_batch
+from core.answers.nextbatch.simulate import Simulation
 from core.answers.rounds import RoundPlan
 from core.base.errors import UserError
 from core.store.config import RunConfig
@@ -29,6 +31,34 @@ def plan_rows(plan: RoundPlan) -> list[dict]:
         }
         for r, added in zip(plan.rounds, plan.added(), strict=True)
     ]
+
+
+def _span(low: float, high: float) -> str:
+    """An interval in percent: one seed has none, and a share that some seed never reached is
+    open above."""
+    if math.isnan(low):
+        return "none with one seed"
+    return f"{low:.0%} to " + ("open" if math.isnan(high) else f"{high:.0%}")
+
+
+def backtest_rows(simulation: Simulation) -> list[dict]:
+    """Per strategy in percent: the holdout accuracy after the last round, and the share of
+    random's labels it took to reach random's final accuracy, each with its interval over seeds."""
+    rows = []
+    for curve in simulation.curves:
+        last, share = curve.rounds()[-1], simulation.labels_to_match_random(curve)
+        rows.append(
+            {
+                "strategy": curve.strategy,
+                "accuracy after the last round": f"{last.accuracy:.1%}",
+                "its interval": _span(last.low, last.high),
+                "labels to match random, share of random's": "never"
+                if share is None
+                else f"{share.estimate:.0%}",
+                "that share's interval": "" if share is None else _span(share.low, share.high),
+            }
+        )
+    return rows
 
 
 def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str]) -> None:
