@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.answers.nextbatch.exports import BatchItem, label_config, write_exports
+from core.answers.nextbatch.exports import BatchItem, image_reference, label_config, write_exports
 from core.answers.nextbatch.labels_io import RECORD
 from core.base.paths import DEFAULT_DATA
+from core.data.datasets import scan
 from tests.command import core
 from tests.conftest import TINY_CLASSES, TINY_PER_CLASS
 
@@ -31,7 +32,7 @@ def labelled(tmp_path) -> list[tuple[Path, str]]:
     """Six new real images in a nested folder, with their true classes."""
     found = []
     for name in TINY_CLASSES:
-        folder = tmp_path / "pool" / "round 1" / name.lower()
+        folder = tmp_path / "pool" / "round 1 + 2 & #3" / name.lower()  # characters a URL escapes
         folder.mkdir(parents=True)
         for source in sorted((DEFAULT_DATA / name).iterdir())[300:302]:
             found.append((Path(shutil.copy(source, folder / source.name)), name))
@@ -69,6 +70,7 @@ def test_a_csv_manifest_becomes_a_new_version_beside_the_untouched_old_one(
     assert result["added"] == {name: 2 for name in sorted(TINY_CLASSES)} and result["unlabelled"] == 1
     version = Path(result["dataset"])
     assert {p.name for p in (version / "Bag").iterdir()} >= {p.name for p, c in labelled if c == "Bag"}
+    assert scan(version, cache_dir).counts() == result["counts"]  # a dataset like any other, record beside
     record = json.loads((version / RECORD).read_text())
     assert record["labels"] == str(tmp_path / "labels.csv") and record["parent"] == str(tiny_data)
     assert record["imported"][:4].isdigit()
@@ -90,7 +92,7 @@ def test_a_label_studio_export_becomes_a_new_version(tiny_data, labelled, upload
     tasks = [
         {
             "id": i,
-            "data": {"image": f"/data/local-files/?d={str(p).lstrip('/')}"},
+            "data": {"image": image_reference(str(p))},
             "annotations": [annotation(c)],
         }
         for i, (p, c) in enumerate(labelled, start=1)

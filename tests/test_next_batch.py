@@ -127,9 +127,10 @@ def test_a_cold_start_batch_names_what_it_left_out_and_suggests_no_class(
     assert done.returncode == 0, done.stderr
     batch = json.loads(done.stdout)
     assert (batch["strategy"], batch["size"], batch["cold_start"]) == ("typical", 4, True)
+    assert batch["class_weights"] is None
     assert [item["rank"] for item in batch["items"]] == [1, 2, 3, 4]
     assert all(item["suggested"] is None and item["p_suggested"] is None for item in batch["items"])
-    reasons = {item["path"]: item["reason"] for item in batch["excluded"]}
+    reasons = {Path(item["path"]).relative_to(pool).as_posix(): item["reason"] for item in batch["excluded"]}
     assert set(reasons) == {"camera 1/damaged.png", "from the holdout.png", "camera 2/already labelled.png"}
     assert reasons["from the holdout.png"].startswith("near-copy of holdout image")
     assert reasons["camera 2/already labelled.png"].startswith("near-copy of labelled image")
@@ -157,6 +158,8 @@ def test_the_current_head_suggests_a_class_the_labelling_tool_prefills(
     assert done.returncode == 0, done.stderr
     batch = json.loads(done.stdout)
     assert batch["strategy"] == "hybrid" and not batch["cold_start"] and len(batch["items"]) == 9
+    # one slice measured: no class's curve to rank by, so the budget's allocation is the even split
+    assert batch["class_weights"] == pytest.approx(dict.fromkeys(TINY_CLASSES, 1 / 3))
     assert all(item["suggested"] in TINY_CLASSES and 0 < item["p_suggested"] <= 1 for item in batch["items"])
     hits = sum(Path(item["path"]).name.startswith(item["suggested"]) for item in batch["items"])
     assert hits >= 6  # a head on 3 images per class tells trousers, bags and sneakers apart
@@ -193,6 +196,14 @@ def test_an_empty_pool_exits_2_naming_it(tiny_data, tmp_path):
         tmp_path / "cache", tiny_data, tmp_path / "empty", "--size", "1", "--out", str(tmp_path / "b.csv")
     )
     assert done.returncode == 2 and "holds no readable image" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_pool_inside_the_dataset_exits_2_naming_both(tiny_data, tmp_path):
+    done = next_batch(
+        tmp_path / "cache", tiny_data, tiny_data / "Bag", "--size", "1", "--out", str(tmp_path / "b.csv")
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert f"the pool {tiny_data / 'Bag'} and the dataset {tiny_data} overlap" in done.stderr
 
 
 @pytest.mark.train

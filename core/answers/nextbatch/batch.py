@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from core.answers import budget
 from core.answers.audit import DEFAULT_SPLIT
 from core.answers.nextbatch.exports import BatchItem, write_exports
 from core.answers.nextbatch.pool import Excluded, Pool, load_pool
@@ -30,6 +33,7 @@ class NextBatch:
     size: int
     seed: int
     head_run: str | None  # the run whose head suggested the classes; None at the cold start
+    class_weights: dict[str, float] | None  # the batch's share per class (hybrid); None: even
     backbone: str
     image_size: int
     items: tuple[BatchItem, ...]
@@ -45,6 +49,7 @@ class NextBatch:
             "seed": self.seed,
             "cold_start": self.head_run is None,
             "head_run": self.head_run,
+            "class_weights": self.class_weights,
             "backbone": self.backbone,
             "image_size": self.image_size,
             "items": [item.to_dict() for item in self.items],
@@ -90,7 +95,8 @@ def next_batch(request: Request, cache_dir: Path, progress: bool = False) -> Nex
         at_least=request.size,
         cold=(request.backbone, request.image_size),
     )
-    candidates = Candidates(pool.features, pool.probs, pool.labelled, pool.classes)
+    weights = class_weights(cache_dir, request.data, request.split, request.size)
+    candidates = Candidates(pool.features, pool.probs, pool.labelled, pool.classes, weights)
     items = tuple(
         _item(pool, rank, pick)
         for rank, pick in enumerate(select(request.strategy, candidates, request.size, request.seed), start=1)
@@ -103,12 +109,28 @@ def next_batch(request: Request, cache_dir: Path, progress: bool = False) -> Nex
         size=request.size,
         seed=request.seed,
         head_run=pool.head_run,
+        class_weights=None if weights is None else dict(zip(pool.classes, weights.tolist(), strict=True)),
         backbone=pool.backbone,
         image_size=pool.image_size,
         items=items,
         excluded=pool.excluded,
         files=tuple(str(path) for path in written),
     )
+
+
+def class_weights(
+    cache_dir: Path, data: str | Path, split: tuple[float, float, int], size: int
+) -> np.ndarray | None:
+    """The budget's per-class allocation of this batch's labels, as shares of the batch (hybrid
+    shares the batch by it: the classes whose curves still rise get more); ``None`` (an even
+    split) without runs to allocate from."""
+    try:
+        selection = budget.select(cache_dir, data, None, *split)
+    except UserError:  # no runs on this dataset and split yet: the cold start
+        return None
+    extra = budget.allocate(selection, size).extra
+    shares = np.array([extra.get(name, 0) for name in selection.classes], dtype=np.float64)
+    return shares / shares.sum() if shares.sum() > 0 else None
 
 
 def _item(pool: Pool, rank: int, pick: Pick) -> BatchItem:

@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
 from core.base.paths import write_atomic
@@ -78,7 +79,7 @@ def label_config(classes: Sequence[str]) -> str:
 
 def image_reference(path: str) -> str:
     """How Label Studio's local-files storage (document root ``/``) serves the file at ``path``."""
-    return LOCAL_FILES + path.lstrip("/")
+    return LOCAL_FILES + quote(path.lstrip("/"))  # "/" kept; spaces, "+", "&" and "#" escaped
 
 
 def label_studio_tasks(items: Sequence[BatchItem], strategy: str) -> list[dict]:

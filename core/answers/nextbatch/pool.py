@@ -43,7 +43,7 @@ HOLDOUT_SHARE_REFUSED = 0.5
 class Excluded:
     """A pool image left out of the batch, and why, in words."""
 
-    path: str  # relative to the pool folder
+    path: str  # absolute, as the batch's items
     reason: str
 
     def to_dict(self) -> dict:
@@ -93,14 +93,17 @@ def load_pool(
     ``cold`` the backbone and image size (None: the backbone's for the images) at the cold start.
 
     Raises:
-        UserError: a folder that is missing, or is (inside) the dataset; a pool without a readable
+        UserError: a folder that is missing, or that holds or is inside the dataset; a pool without a readable
             image, or with fewer than ``at_least`` that may be proposed (said before any feature is
             computed when the readable ones are too few); a pool that is mostly copies of the holdout.
     """
     dataset = scan(data, cache_dir, progress=progress)
     images = scan_unlabelled(pool, cache_dir, progress=progress)
-    if images.root.is_relative_to(dataset.root):
-        raise UserError(f"the pool {images.root} is inside the dataset {dataset.root}; give a folder apart")
+    if images.root.is_relative_to(dataset.root) or dataset.root.is_relative_to(images.root):
+        raise UserError(
+            f"the pool {images.root} and the dataset {dataset.root} overlap (one holds the other); "
+            "give a folder of unlabelled images apart from the dataset"
+        )
     if not len(images):
         bad = f" ({len(images.unreadable)} unreadable file(s))" if images.unreadable else ""
         raise UserError(f"the pool {images.root} holds no readable image{bad}; nothing to choose from")
@@ -180,7 +183,9 @@ def _excluded(
 ) -> tuple[Excluded, ...]:
     """The unreadable files and the near-copies, with the reason, by path."""
     held = set(holdout.tolist())
-    left_out = [Excluded(path, f"unreadable: {reason}") for path, reason in images.unreadable]
+    left_out = [
+        Excluded(str(images.root / path), f"unreadable: {reason}") for path, reason in images.unreadable
+    ]
     for i in np.flatnonzero(copied >= 0):
         other = int(copied[i])
         why = (
@@ -188,7 +193,7 @@ def _excluded(
             if other in held
             else f"near-copy of labelled image {dataset.paths[other]}: labelling it again adds nothing"
         )
-        left_out.append(Excluded(images.paths[i], why))
+        left_out.append(Excluded(str(images.root / images.paths[i]), why))
     return tuple(sorted(left_out, key=lambda e: e.path))
 
 
