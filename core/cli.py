@@ -17,12 +17,13 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.base.errors import UserError, check_share
-from core.base.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full
+from core.base.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full, write_json
 
 
 @dataclass(frozen=True)
@@ -366,12 +367,28 @@ def _simulate_next_batch(args: argparse.Namespace):
     strategies = tuple(part.strip() for part in args.strategies.split(",") if part.strip())
     settings = Settings(strategies, args.start, args.batch, args.rounds, tuple(parse_seeds(args.seeds)))
     split = (args.holdout, args.val, args.split_seed)
-    return simulate(args.data, args.cache_dir, settings, args.backbone, args.image_size, split, _to_stderr)
+    say = _to_stderr if args.progress is None else _progress_file(args.progress, settings.replays)
+    return simulate(args.data, args.cache_dir, settings, args.backbone, args.image_size, split, say)
 
 
 def _to_stderr(message: str) -> None:
     """Progress for a person watching; stdout is kept for the result."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _progress_file(path: Path, total: int) -> Callable[[str], None]:
+    """Progress for a page following the simulation from another process: the rounds done of
+    ``total``, written atomically to ``path`` after each (and the line to stderr, as without)."""
+    done = 0
+    write_json(path, {"done": done, "total": total})
+
+    def say(message: str) -> None:
+        nonlocal done
+        done += 1
+        write_json(path, {"done": done, "total": total})
+        _to_stderr(message)
+
+    return say
 
 
 def _print_simulation(result) -> None:
@@ -672,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=20, help="labels per class added each round (default 20)")
     p.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds of the start draw (default 1,2,3)")
+    p.add_argument(
+        "--progress", type=Path, help="with --simulate: a JSON file of the rounds done, updated after each"
+    )
     p.add_argument(
         "--backbone",
         default="efficientnet_lite0",

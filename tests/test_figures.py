@@ -1,8 +1,10 @@
 """Figures that need no run."""
 
 import pandas as pd
+import pytest
 
-from core.present.figures import smooth
+from core.answers.nextbatch.simulate import Curve, Settings, Simulation
+from core.present.figures import next_batch_backtest, smooth
 
 
 def test_smoothing_keeps_length_and_zero_is_raw():
@@ -10,3 +12,30 @@ def test_smoothing_keeps_length_and_zero_is_raw():
     assert smooth(values, 0).equals(values)
     smoothed = smooth(values, 0.9)
     assert len(smoothed) == 4 and smoothed.std() < values.std()
+
+
+def test_the_backtest_chart_draws_a_line_per_strategy_with_its_band_over_seeds():
+    labels = (4, 12, 20)
+    random = Curve("random", labels, ((0.5, 0.6, 0.7), (0.5, 0.62, 0.72)))
+    hybrid = Curve("hybrid", labels, ((0.5, 0.7, 0.8), (0.5, 0.72, 0.78)))
+    simulation = Simulation(
+        "data", "b", 64, 60, Settings(("random", "hybrid"), 1, 2, 2, (1, 2)), (random, hybrid)
+    )
+    lines = [t for t in next_batch_backtest(simulation).data if t.mode == "lines+markers"]
+    bands = [t for t in next_batch_backtest(simulation).data if t.fill == "toself"]
+    assert [t.name for t in lines] == ["random", "hybrid"] and len(bands) == 2
+    assert list(lines[1].x) == list(labels)
+    assert lines[1].y[-1] == pytest.approx(0.79)
+    low, high = hybrid.rounds()[-1].low, hybrid.rounds()[-1].high
+    assert bands[1].y[len(labels) - 1] == pytest.approx(high) and bands[1].y[len(labels)] == pytest.approx(
+        low
+    )
+    one_seed = Simulation(
+        "data",
+        "b",
+        64,
+        60,
+        Settings(("random",), 1, 2, 2, (1,)),
+        (Curve("random", labels, ((0.5, 0.6, 0.7),)),),
+    )
+    assert not [t for t in next_batch_backtest(one_seed).data if t.fill == "toself"], "one seed has no band"

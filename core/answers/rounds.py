@@ -71,6 +71,14 @@ class RoundPlan:
     assumptions: Assumptions
     reason: str | None = None  # why there is no plan (no curve to extrapolate)
 
+    def added(self) -> tuple[int, ...]:
+        """The labels each round adds, all classes together: what the round costs."""
+        before = [self.assumptions.start_per_class, *(r.cumulative_per_class for r in self.rounds[:-1])]
+        return tuple(
+            (r.cumulative_per_class - n) * self.assumptions.classes
+            for r, n in zip(self.rounds, before, strict=True)
+        )
+
     def to_dict(self) -> dict:
         return {
             "rounds": [r.to_dict() for r in self.rounds],

@@ -16,6 +16,7 @@ from core.store.tables import short_names
 
 if TYPE_CHECKING:  # a type only: the figures stay importable without the curve fitting
     from core.answers.budget import ClassPoint
+    from core.answers.nextbatch.simulate import Simulation
 
 PALETTE = px.colors.qualitative.D3 + px.colors.qualitative.Set2
 
@@ -451,4 +452,54 @@ def policy_heatmap(grid: pd.DataFrame) -> go.Figure:
     )
     figure.update_xaxes(type="category")
     figure.update_layout(height=120 + 45 * len(grid.index), margin={"t": 20})
+    return figure
+
+
+def _translucent(colour: str, alpha: float) -> str:
+    """A ``#rrggbb`` colour as ``rgba(...)`` with ``alpha``: a band in its line's colour."""
+    red, green, blue = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def next_batch_backtest(simulation: Simulation) -> go.Figure:
+    """Holdout accuracy in percent against the labels spent, one line per strategy (random
+    first, grey dashes: the baseline) with its interval over seeds as a band in its colour; no
+    band with one seed, which has no spread. A linear axis: the rounds add labels evenly."""
+    from core.answers.nextbatch.simulate import LEVEL
+
+    figure = go.Figure()
+    for i, curve in enumerate(simulation.curves):
+        points = curve.rounds()
+        labels = [p.labels for p in points]
+        baseline = curve is simulation.random
+        colour = "#7f7f7f" if baseline else PALETTE[i % len(PALETTE)]
+        if all(math.isfinite(p.low) and math.isfinite(p.high) for p in points):
+            figure.add_trace(
+                go.Scatter(
+                    x=labels + labels[::-1],
+                    y=[p.high for p in points] + [p.low for p in points][::-1],
+                    fill="toself",
+                    fillcolor=_translucent(colour, 0.15),
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    legendgroup=curve.strategy,
+                    showlegend=False,
+                )
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=labels,
+                y=[p.accuracy for p in points],
+                customdata=[[p.low, p.high] for p in points],
+                mode="lines+markers",
+                name=curve.strategy,
+                legendgroup=curve.strategy,
+                line={"color": colour, "dash": "dash" if baseline else "solid"},
+                hovertemplate=f"{curve.strategy}: %{{x:,}} labels, accuracy %{{y:.1%}} "
+                "(%{customdata[0]:.1%} to %{customdata[1]:.1%})<extra></extra>",
+            )
+        )
+    figure.update_xaxes(title="labels spent (all classes)")
+    figure.update_yaxes(title=f"holdout accuracy (bands: {LEVEL:.0%} interval over seeds)", tickformat=".0%")
+    figure.update_layout(height=420, margin={"t": 30}, legend={"orientation": "h", "y": -0.22})
     return figure

@@ -28,6 +28,11 @@ NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled M
         ":material/trending_up:",
     ),
     "pages/7_Label_next.py": ("Label next", "which classes more labels pay most in", ":material/label:"),
+    "pages/13_Next_batch.py": (
+        "Next batch",
+        "which images to label next, how many this round, and whether choosing beats random",
+        ":material/playlist_add_check:",
+    ),
     "pages/9_Trust.py": ("Trust", "calibration, and the share left to a person", ":material/verified_user:"),
     "pages/12_Audit.py": (
         "Audit",

@@ -75,6 +75,13 @@ class Settings:
         ordered = ("random", *[s for s in dict.fromkeys(self.strategies) if s != "random"])
         return Settings(ordered, self.start, self.batch, self.rounds, tuple(dict.fromkeys(self.seeds)))
 
+    @property
+    def replays(self) -> int:
+        """The rounds replayed in all, random's included (what a progress bar counts): one per
+        strategy, round and seed."""
+        strategies = {"random", *self.strategies}
+        return len(strategies) * self.rounds * len(set(self.seeds))
+
     def to_dict(self) -> dict:
         return {
             "strategies": list(self.strategies),
@@ -203,6 +210,34 @@ class Simulation:
             f"{best.strategy} reached random's final holdout accuracy ({accuracy} with {spent} labels) "
             f"with {share.estimate:.0%} of its labels ({LEVEL:.0%} interval {share.low:.0%} to "
             f"{share.high:.0%} over {seeds} seeds): label with {best.strategy}."
+        )
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Simulation:
+        """A simulation back from its :meth:`to_dict` record (a stored result): the curves per
+        seed are kept in it, so every number and the verdict are computed again, not trusted."""
+        settings = record["settings"]
+        curves = tuple(
+            Curve(
+                name,
+                tuple(point["labels"] for point in found["rounds"]),
+                tuple(tuple(seed) for seed in found["accuracy_by_seed"]),
+            )
+            for name, found in record["strategies"].items()
+        )
+        return cls(
+            record["dataset"],
+            record["backbone"],
+            record["image_size"],
+            record["holdout_size"],
+            Settings(
+                tuple(settings["strategies"]),
+                settings["start"],
+                settings["batch"],
+                settings["rounds"],
+                tuple(settings["seeds"]),
+            ),
+            curves,
         )
 
     def to_dict(self) -> dict:

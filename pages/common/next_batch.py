@@ -1,0 +1,118 @@
+"""The Next batch page's round-plan table and its "Which images" section, kept here so that the
+page reads as its three questions."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.answers.nextbatch.batch import NextBatch, Request, next_batch
+from core.answers.nextbatch.simulate import Simulation
+from core.answers.rounds import RoundPlan
+from core.base.errors import UserError
+from core.store.config import RunConfig
+
+GRID = 5  # thumbnails per row
+
+
+def plan_rows(plan: RoundPlan) -> list[dict]:
+    """One row per round in words and percent: what it costs, where it leaves the accuracy."""
+    return [
+        {
+            "labels per class, in all": r.cumulative_per_class,
+            "labels this round (all classes)": added,
+            "predicted accuracy": f"{r.accuracy.estimate:.1%}",
+            "interval": f"{r.accuracy.low:.1%} to {r.accuracy.high:.1%}",
+            "chance the target is reached": f"{r.p_reached:.0%}",
+            "within the curve's reliable reach": "yes" if r.reliable else "no",
+        }
+        for r, added in zip(plan.rounds, plan.added(), strict=True)
+    ]
+
+
+def _span(low: float, high: float) -> str:
+    """An interval in percent: one seed has none, and a share that some seed never reached is
+    open above."""
+    if math.isnan(low):
+        return "none with one seed"
+    return f"{low:.0%} to " + ("open" if math.isnan(high) else f"{high:.0%}")
+
+
+def backtest_rows(simulation: Simulation) -> list[dict]:
+    """Per strategy in percent: the holdout accuracy after the last round, and the share of
+    random's labels it took to reach random's final accuracy, each with its interval over seeds."""
+    rows = []
+    for curve in simulation.curves:
+        last, share = curve.rounds()[-1], simulation.labels_to_match_random(curve)
+        rows.append(
+            {
+                "strategy": curve.strategy,
+                "accuracy after the last round": f"{last.accuracy:.1%}",
+                "its interval": _span(last.low, last.high),
+                "labels to match random, share of random's": "never"
+                if share is None
+                else f"{share.estimate:.0%}",
+                "that share's interval": "" if share is None else _span(share.low, share.high),
+            }
+        )
+    return rows
+
+
+def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str]) -> None:
+    """Pool, strategy and size in; the batch as thumbnails with the suggested class and the
+    reason, the images left out and why, and the two files for the labelling tool out."""
+    st.subheader("Which images")
+    pool = st.text_input("Folder of unlabelled images (any layout)", key="nb_pool").strip()
+    left, right = st.columns(2)
+    strategy = left.selectbox(
+        "Strategy", strategies, key="nb_strategy", help=f"{strategies[0]} is the default"
+    )
+    size = right.number_input("Images in the batch", 1, 100_000, 20, key="nb_size")
+    if not pool:
+        st.caption("Type the path of a folder of images nobody has labelled yet to choose a batch from it.")
+        return
+    if st.button("Choose the batch", key="nb_choose"):
+        folder = cache / "nextbatch" / "batches"
+        request = Request(
+            Path(data),
+            Path(pool),
+            int(size),
+            strategy,
+            out=folder / "batch.csv",
+            label_studio=folder / "tasks.json",
+            split=(config.holdout, config.val, config.split_seed),
+            backbone=config.backbone,
+            image_size=config.image_size,
+        )
+        try:
+            with st.spinner("Checking the pool's images and ranking them…"):
+                found = next_batch(request, cache)
+        except UserError as error:
+            st.error(str(error))
+            return
+        st.session_state["nb_found"] = (found, *(Path(f).read_bytes() for f in found.files[:2]))
+    if "nb_found" in st.session_state:
+        _show(*st.session_state["nb_found"])
+
+
+def _show(found: NextBatch, csv: bytes, tasks: bytes) -> None:
+    head = (
+        "no labels to suggest from yet"
+        if found.head_run is None
+        else f"suggestions from run {found.head_run}"
+    )
+    st.markdown(f"**{len(found.items)} images to label next**, chosen by {found.strategy} ({head}).")
+    for row in range(0, len(found.items), GRID):
+        for column, item in zip(st.columns(GRID), found.items[row : row + GRID], strict=False):
+            guess = "" if item.suggested is None else f": {item.suggested}? ({item.p_suggested:.0%})"
+            column.image(item.path, caption=f"{item.rank}{guess}", width=140)
+            column.caption(item.reason)
+    if found.excluded:
+        st.markdown(f"**{len(found.excluded)} pool images left out**")
+        st.dataframe(pd.DataFrame([e.to_dict() for e in found.excluded]), hide_index=True, key="nb_excluded")
+    left, right = st.columns(2)
+    left.download_button("The batch as CSV", csv, "batch.csv", "text/csv", key="nb_csv")
+    right.download_button("Label Studio import file", tasks, "tasks.json", "application/json", key="nb_tasks")

@@ -1,0 +1,184 @@
+"""The Next batch page with Streamlit's AppTest on a copy of the learning-curve cache: the round
+plan's numbers are the plan's, the backtest started from the page runs in a process of its own
+and the page then shows its verdict, and Cancel stops that process within seconds."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.answers import budget, rounds
+from core.answers.nextbatch.simulate import Settings
+from core.answers.nextbatch.strategies import DEFAULT
+from core.base.paths import DEFAULT_DATA, PROJECT_ROOT, read_json, write_json
+from core.data.datasets import scan
+from core.serving import simulations
+from tests.browser import browser_page, need_chromium, screenshot, serve, visit
+from tests.conftest import CURVE_CLASSES
+
+pytestmark = pytest.mark.train
+PAGE = "pages/13_Next_batch.py"
+
+
+@pytest.fixture
+def cache(curve_cache, tmp_path) -> Path:
+    """A copy of the shared curve cache (the page writes to it); every backtest a test started
+    is stopped when it ends, passed or failed, so that no process is left behind."""
+    copy = tmp_path / "cache"
+    shutil.copytree(curve_cache, copy)
+    yield copy
+    for record in (copy / "nextbatch").glob("*.request.json"):
+        simulations.cancel(copy, record.name.removesuffix(".request.json"))
+
+
+def open_page(cache: Path, data: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("HMD_CACHE", str(cache))
+    write_json(cache / "ui.json", {"dataset": str(data)})
+    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    kinds = ("markdown", "info", "warning", "error", "caption")
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))
+
+
+def tiny_backtest(app: AppTest, strategies: list[str], rounds_: int, seeds: str) -> None:
+    app.multiselect(key="nb_strategies").set_value(strategies)
+    app.number_input(key="nb_batch").set_value(5)
+    app.number_input(key="nb_rounds").set_value(rounds_)
+    app.text_input(key="nb_seeds").set_value(seeds).run()
+    assert not app.exception, app.exception
+    app.button(key="nb_run").click().run()
+    assert not app.exception, app.exception
+
+
+def only_request(cache: Path) -> tuple[str, int]:
+    (record,) = (cache / "nextbatch").glob("*.request.json")
+    return record.name.removesuffix(".request.json"), read_json(record)["pid"]
+
+
+def test_the_plan_table_shows_the_round_plan(cache, curve_data, monkeypatch):
+    app = open_page(cache, curve_data, monkeypatch)
+    app.number_input(key="nb_target").set_value(90.0)
+    app.number_input(key="nb_step").set_value(20).run()
+    assert not app.exception, app.exception
+    expected = rounds.plan(budget.analyse(budget.select(cache, curve_data)), 0.9, 20)
+    table = next(d.value for d in app.dataframe if "labels per class, in all" in d.value.columns)
+    assert list(table["labels per class, in all"]) == [r.cumulative_per_class for r in expected.rounds]
+    assert set(table["labels this round (all classes)"]) == {20 * 4}
+    assert list(table["predicted accuracy"]) == [f"{r.accuracy.estimate:.1%}" for r in expected.rounds]
+    assert list(table["interval"]) == [
+        f"{r.accuracy.low:.1%} to {r.accuracy.high:.1%}" for r in expected.rounds
+    ]
+    assert list(table["chance the target is reached"]) == [f"{r.p_reached:.0%}" for r in expected.rounds]
+    assert expected.assumptions.rule in texts(app)
+
+
+def test_the_backtest_runs_apart_and_the_page_shows_its_verdict(cache, curve_data, monkeypatch):
+    app = open_page(cache, curve_data, monkeypatch)
+    tiny_backtest(app, ["random", "hybrid"], 1, "1,2")
+    key, _ = only_request(cache)
+    deadline = time.monotonic() + 180
+    while (found := simulations.status(cache, key)).running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert found.finished and found.error is None and found.result is not None, found
+    app.run()
+    assert not app.exception, app.exception
+    stored = read_json(found.result)  # what the command printed
+    verdict = simulations.load(found).verdict()
+    assert verdict == stored["verdict"]
+    assert f"**{verdict}**" in [m.value for m in app.markdown]
+    assert set(stored["strategies"]) == {"random", "hybrid"}
+    table = next(d.value for d in app.dataframe if "strategy" in d.value.columns)
+    assert list(table["strategy"]) == ["random", "hybrid"]
+    last = stored["strategies"]["hybrid"]["rounds"][-1]
+    assert table["accuracy after the last round"][1] == f"{last['accuracy']:.1%}"
+
+
+def test_cancel_stops_the_backtest_process_and_says_so(cache, curve_data, monkeypatch):
+    app = open_page(cache, curve_data, monkeypatch)
+    tiny_backtest(app, ["random", "uncertainty", "diversity", "typical", "hybrid"], 6, "1,2,3")
+    key, pid = only_request(cache)
+    assert simulations.status(cache, key).running
+    app.button(key="nb_cancel").click().run()
+    assert not app.exception, app.exception
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the backtest's process {pid} still runs 5 s after Cancel")
+    assert simulations.status(cache, key).cancelled
+    assert "Stopped: the backtest was cancelled" in texts(app)
+
+
+def test_a_backtest_that_cannot_run_ends_with_the_command_s_own_reason(cache, curve_data):
+    settings = Settings(("random",), 1, 1000, 1, (1,))
+    request = simulations.Request(
+        str(curve_data),
+        scan(curve_data, cache).fingerprint,
+        settings,
+        "efficientnet_lite0",
+        64,
+        (0.1, 0.1, 0),
+    )
+    key = simulations.start(cache, request)
+    deadline = time.monotonic() + 120
+    while (found := simulations.status(cache, key)).running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert found.finished and found.result is None
+    assert found.error.startswith("the simulation labels 1 + 1 x 1000 images per class"), found.error
+
+
+def test_the_batch_from_a_pool_shows_its_images_what_was_left_out_and_the_downloads(
+    cache, curve_data, tmp_path, monkeypatch
+):
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in CURVE_CLASSES:  # images the curve set does not have (it holds the first 150)
+        for path in sorted((DEFAULT_DATA / name).iterdir())[200:202]:
+            shutil.copy(path, pool / f"{name}-{path.name}")
+    copied = sorted((curve_data / "Coat").iterdir())[0]
+    shutil.copy(copied, pool / "again.png")
+    app = open_page(cache, curve_data, monkeypatch)
+    assert app.selectbox(key="nb_strategy").options[0] == DEFAULT
+    app.text_input(key="nb_pool").set_value(str(pool))
+    app.number_input(key="nb_size").set_value(4).run()
+    app.button(key="nb_choose").click().run()
+    assert not app.exception, app.exception
+    assert "**4 images to label next**, chosen by hybrid" in texts(app)
+    left_out = next(d.value for d in app.dataframe if "reason" in d.value.columns)
+    assert [Path(p).name for p in left_out["path"]] == ["again.png"] and "near-copy" in left_out["reason"][0]
+    assert [b.proto.label for b in app.get("download_button")] == [
+        "The batch as CSV",
+        "Label Studio import file",
+    ]
+
+
+@pytest.mark.browser
+def test_in_the_browser_the_backtest_says_its_time_left_and_cancel_stops_it(cache, curve_data):
+    need_chromium()
+    write_json(cache / "ui.json", {"dataset": str(curve_data)})
+    with serve(cache) as url, browser_page() as page:
+        visit(page, url, "Next_batch", "Does a smarter choice beat random on your data?")
+        page.get_by_role("button", name="Run the backtest").click()
+        # the fragment redraws itself: the pace is known once the first round is replayed
+        page.get_by_text(re.compile(r"rounds replayed, about [\d,]+ s left")).wait_for(timeout=120_000)
+        screenshot(page, "next-batch-backtest-running")
+        _, pid = only_request(cache)
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("Stopped: the backtest was cancelled").wait_for(timeout=10_000)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
