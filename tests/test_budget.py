@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.answers import budget, curves
 from core.base.locks import try_lock
-from core.base.paths import PROJECT_ROOT, write_json
+from core.base.paths import write_json
 from core.data.splits import SliceSpec
 from core.engine.pipeline import prepare, train_run
 from core.store import runs
+from tests.apptest import open_page, texts
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -212,25 +212,8 @@ def budget_mistakes(cache: Path, data: Path) -> int:
     return int(len(largest.classes) and (1 - largest.accuracy) * largest.n_holdout + 0.5)
 
 
-def open_page(cache: Path, data: Path, page: str, monkeypatch) -> AppTest:
-    monkeypatch.setenv("HMD_CACHE", str(cache))
-    write_json(cache / "ui.json", {"dataset": str(data)})
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
-    app.switch_page(page).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def texts(app: AppTest) -> str:
-    return "\n".join(
-        str(e.value)
-        for kind in ("markdown", "info", "warning", "error", "success", "caption")
-        for e in getattr(app, kind)
-    )
-
-
 def test_learning_curve_page_answers_and_backtests(curve_cache, curve_data, monkeypatch):
-    app = open_page(curve_cache, curve_data, "pages/6_Learning_curve.py", monkeypatch)
+    app = open_page(curve_cache, "pages/6_Learning_curve.py", monkeypatch, curve_data)
     assert "Backtest (fitted up to" in texts(app)
     assert len(app.get("plotly_chart")) == 1
     app.number_input(key="curve_target").set_value(0.5).run()
@@ -240,7 +223,7 @@ def test_learning_curve_page_answers_and_backtests(curve_cache, curve_data, monk
 
 
 def test_learning_curve_page_on_a_dataset_without_runs_offers_the_sweep(cache_dir, other_data, monkeypatch):
-    app = open_page(cache_dir, other_data, "pages/6_Learning_curve.py", monkeypatch)
+    app = open_page(cache_dir, "pages/6_Learning_curve.py", monkeypatch, other_data)
     assert "no cached runs for" in texts(app)
     with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
         app.button(key="curve_queue").click().run()
@@ -250,7 +233,7 @@ def test_learning_curve_page_on_a_dataset_without_runs_offers_the_sweep(cache_di
 def test_label_next_page_plans_and_checks(curve_cache, curve_data, tmp_path, monkeypatch):
     cache = tmp_path / "pages"
     shutil.copytree(curve_cache, cache)
-    app = open_page(cache, curve_data, "pages/7_Label_next.py", monkeypatch)
+    app = open_page(cache, "pages/7_Label_next.py", monkeypatch, curve_data)
     assert "Predicted gain in holdout accuracy" in texts(app)
     app.selectbox(key="label_base").set_value("20/class").run()
     plan = budget.check_plan(budget.select(cache, curve_data), "20/class", 40)
@@ -260,7 +243,7 @@ def test_label_next_page_plans_and_checks(curve_cache, curve_data, tmp_path, mon
 
 
 def test_quiz_page_hides_then_reveals(curve_cache, curve_data, monkeypatch):
-    app = open_page(curve_cache, curve_data, "pages/8_Quiz.py", monkeypatch)
+    app = open_page(curve_cache, "pages/8_Quiz.py", monkeypatch, curve_data)
     assert not app.dataframe, "answers stay hidden until Reveal"
     app.button(key="quiz_reveal").click().run()
     answers = app.dataframe[0].value

@@ -16,9 +16,10 @@ from streamlit.testing.v1 import AppTest
 from core.answers import budget, rounds
 from core.answers.nextbatch.simulate import Settings
 from core.answers.nextbatch.strategies import DEFAULT
-from core.base.paths import DEFAULT_DATA, PROJECT_ROOT, read_json, write_json
+from core.base.paths import DEFAULT_DATA, read_json, write_json
 from core.data.datasets import scan
 from core.serving import simulations
+from tests.apptest import open_page, texts
 from tests.browser import browser_page, need_chromium, screenshot, serve, visit
 from tests.conftest import CURVE_CLASSES
 
@@ -37,20 +38,6 @@ def cache(curve_cache, tmp_path) -> Path:
         simulations.cancel(copy, record.name.removesuffix(".request.json"))
 
 
-def open_page(cache: Path, data: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("HMD_CACHE", str(cache))
-    write_json(cache / "ui.json", {"dataset": str(data)})
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def texts(app: AppTest) -> str:
-    kinds = ("markdown", "info", "warning", "error", "caption")
-    return "\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))
-
-
 def tiny_backtest(app: AppTest, strategies: list[str], rounds_: int, seeds: str) -> None:
     app.multiselect(key="nb_strategies").set_value(strategies)
     app.number_input(key="nb_batch").set_value(5)
@@ -67,7 +54,7 @@ def only_request(cache: Path) -> tuple[str, int]:
 
 
 def test_the_plan_table_shows_the_round_plan(cache, curve_data, monkeypatch):
-    app = open_page(cache, curve_data, monkeypatch)
+    app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
     app.number_input(key="nb_target").set_value(90.0)
     app.number_input(key="nb_step").set_value(20).run()
     assert not app.exception, app.exception
@@ -84,7 +71,7 @@ def test_the_plan_table_shows_the_round_plan(cache, curve_data, monkeypatch):
 
 
 def test_the_backtest_runs_apart_and_the_page_shows_its_verdict(cache, curve_data, monkeypatch):
-    app = open_page(cache, curve_data, monkeypatch)
+    app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
     tiny_backtest(app, ["random", "hybrid"], 1, "1,2")
     key, _ = only_request(cache)
     deadline = time.monotonic() + 180
@@ -105,7 +92,7 @@ def test_the_backtest_runs_apart_and_the_page_shows_its_verdict(cache, curve_dat
 
 
 def test_cancel_stops_the_backtest_process_and_says_so(cache, curve_data, monkeypatch):
-    app = open_page(cache, curve_data, monkeypatch)
+    app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
     tiny_backtest(app, ["random", "uncertainty", "diversity", "typical", "hybrid"], 6, "1,2,3")
     key, pid = only_request(cache)
     assert simulations.status(cache, key).running
@@ -152,7 +139,7 @@ def test_the_batch_from_a_pool_shows_its_images_what_was_left_out_and_the_downlo
             shutil.copy(path, pool / f"{name}-{path.name}")
     copied = sorted((curve_data / "Coat").iterdir())[0]
     shutil.copy(copied, pool / "again.png")
-    app = open_page(cache, curve_data, monkeypatch)
+    app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
     assert app.selectbox(key="nb_strategy").options[0] == DEFAULT
     app.text_input(key="nb_pool").set_value(str(pool))
     app.number_input(key="nb_size").set_value(4).run()

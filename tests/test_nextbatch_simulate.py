@@ -18,9 +18,9 @@ from core.answers.nextbatch.simulate import (
     Simulation,
     labels_to_reach,
     replay,
-    t_interval,
 )
 from core.base.errors import UserError
+from core.base.intervals import t_interval
 from core.data.splits import make_splits
 from tests.command import core
 

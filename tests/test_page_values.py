@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from core.answers import budget
 from core.answers.cam import explain
 from core.base.intervals import wilson
-from core.base.paths import PROJECT_ROOT, write_json
+from core.base.paths import write_json
 from core.present.figures import LOG_AXIS
 from core.store import runs
 from core.store.tables import bars_explained, slice_words
+from tests.apptest import open_page
 from tests.browser import browser_page, choose_dataset, need_chromium, serve, visit
 
 pytestmark = pytest.mark.train
@@ -33,22 +33,12 @@ def cache(curve_cache, tmp_path) -> Path:
     return shutil.copytree(curve_cache, tmp_path / "cache")
 
 
-def page(cache: Path, name: str, data: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("HMD_CACHE", str(cache))
-    write_json(cache / "ui.json", {"dataset": str(data)})
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
-    app.switch_page(f"pages/{name}.py").run()
-    assert not app.exception, app.exception
-    return app
-
-
-def texts(app: AppTest) -> str:
-    kinds = ("markdown", "info", "success", "warning", "caption")
-    return "\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))
-
-
 def test_holdout_accuracy_per_slice_is_the_mean_over_its_runs(cache, curve_data, monkeypatch):
-    table = page(cache, "4_Holdout", curve_data, monkeypatch).table[0].value.set_index("training data")
+    table = (
+        open_page(cache, "pages/4_Holdout.py", monkeypatch, curve_data)
+        .table[0]
+        .value.set_index("training data")
+    )
     by_slice: dict[str, list[float]] = {}
     for summary in runs.list_runs(cache):
         predictions = runs.load(cache, summary.run_id).predictions()
@@ -61,7 +51,7 @@ def test_holdout_accuracy_per_slice_is_the_mean_over_its_runs(cache, curve_data,
 
 
 def test_the_run_page_shows_each_class_accuracy_of_the_chosen_run(cache, curve_data, monkeypatch):
-    app = page(cache, "11_Run", curve_data, monkeypatch)
+    app = open_page(cache, "pages/11_Run.py", monkeypatch, curve_data)
     run_id = next(box for box in app.selectbox if box.key.startswith("run_pick::")).value
     predictions = runs.load(cache, run_id).predictions()
     shown = app.dataframe[0].value.set_index("class")
@@ -76,7 +66,7 @@ def test_the_run_page_shows_each_class_accuracy_of_the_chosen_run(cache, curve_d
 def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdout(
     cache, curve_data, monkeypatch
 ):
-    app = page(cache, "9_Trust", curve_data, monkeypatch)
+    app = open_page(cache, "pages/9_Trust.py", monkeypatch, curve_data)
     predictions = runs.load(cache, app.selectbox(key="trust_run").value).predictions()
     confidence = predictions.probs.max(1)
     right = predictions.probs.argmax(1) == predictions.labels
@@ -89,7 +79,7 @@ def test_the_trust_page_ece_is_the_top_label_calibration_error_of_the_runs_holdo
 
 
 def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, monkeypatch):
-    app = page(cache, "6_Learning_curve", curve_data, monkeypatch)
+    app = open_page(cache, "pages/6_Learning_curve.py", monkeypatch, curve_data)
     analysis = budget.analyse(budget.select(cache, curve_data))
     target = round(min(p.accuracy for p in analysis.points[3:6]), 2)  # passed early: the curves reach it
     app.number_input(key="curve_target").set_value(target).run()
@@ -161,7 +151,7 @@ def test_the_report_shows_what_the_pages_show(cache, curve_data, monkeypatch):
     report = render(cache, curve_data, target=0.99)  # beyond the curve's reach: no estimate
     assert '<p class="caveat">A holdout accuracy of 0.99: no estimate.' in report
     assert html.escape(bars_explained(budget.select(cache, curve_data).n_holdout)) in report
-    app = page(cache, "5_Grad-CAM", curve_data, monkeypatch)
+    app = open_page(cache, "pages/5_Grad-CAM.py", monkeypatch, curve_data)
     shown = app.selectbox(key="cam_run").value
     slice_of = runs.load(cache, shown).summary.config.slice
     assert f"Grad-CAM of the {slice_of} run" in report

@@ -12,36 +12,16 @@ from streamlit.testing.v1 import AppTest
 
 from core.answers import testsets
 from core.base.locks import try_lock
-from core.base.paths import PROJECT_ROOT, write_json
 from core.engine.pipeline import sweep
 from core.serving import jobs
 from core.store import runs
+from tests.apptest import open_page, texts
 from tests.quick import quick_run, until_drawn
-
-
-def open_page(cache: Path, page: str | None, monkeypatch, data: Path | None = None) -> AppTest:
-    monkeypatch.setenv("HMD_CACHE", str(cache))
-    if data is not None:
-        write_json(cache / "ui.json", {"dataset": str(data)})
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
-    if page:
-        app.switch_page(page).run()
-    assert not app.exception, app.exception
-    return app
 
 
 def path_box(app: AppTest):
     """The Data page's folder-path box (keyed by the dataset in use, so it follows it)."""
     return next(box for box in app.text_input if box.key.startswith("data_path::"))
-
-
-def texts(app: AppTest) -> str:
-    parts = [
-        e.value
-        for kind in ("markdown", "info", "warning", "error", "success", "caption")
-        for e in getattr(app, kind)
-    ]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.fixture(scope="module")

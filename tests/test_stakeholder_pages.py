@@ -12,12 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.base.paths import PROJECT_ROOT, write_json
 from core.engine.pipeline import sweep
 from core.present.figures import LOG_AXIS
 from core.store import runs
+from tests.apptest import open_page, texts
 from tests.quick import quick_run
 
 pytestmark = pytest.mark.train
@@ -42,20 +41,6 @@ def mixed(tiny_data, tmp_path_factory) -> Path:
     return cache
 
 
-def open_page(cache: Path, page: str, data: Path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("HMD_CACHE", str(cache))
-    write_json(cache / "ui.json", {"dataset": str(data)})
-    app = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180).run()
-    app.switch_page(page).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def texts(app: AppTest) -> str:
-    kinds = ("markdown", "info", "success", "warning", "error", "caption")
-    return "\n".join(str(e.value) for kind in kinds for e in getattr(app, kind))
-
-
 def by_hand(successes: float, n: int) -> tuple[float, float]:
     """The 95% Wilson score interval, written out."""
     z = 1.959963984540054
@@ -66,7 +51,7 @@ def by_hand(successes: float, n: int) -> tuple[float, float]:
 
 
 def test_the_holdout_chart_reads_as_one_axis_of_images_per_class(mixed, tiny_data, monkeypatch):
-    app = open_page(mixed, "pages/4_Holdout.py", tiny_data, monkeypatch)
+    app = open_page(mixed, "pages/4_Holdout.py", monkeypatch, tiny_data)
     axis = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
     assert axis["tickangle"] == 0, "labels stay level, never turned and cut"
     assert axis["title"]["text"] == "training images per class"
@@ -99,7 +84,7 @@ def test_the_seed_whiskers_show_on_the_bars(mixed):
 
 
 def test_every_threshold_table_cell_carries_its_wilson_interval(mixed, tiny_data, monkeypatch):
-    app = open_page(mixed, "pages/4_Holdout.py", tiny_data, monkeypatch)
+    app = open_page(mixed, "pages/4_Holdout.py", monkeypatch, tiny_data)
     table = app.table[0].value.set_index("training data")
     assert table.index.tolist() == list(WORDS.values())
     numbers = [c for c in table.columns if "%" in c or c == "accuracy"]
@@ -148,7 +133,7 @@ def curve_copy(curve_cache, tmp_path) -> Path:
 def test_the_trust_page_shows_every_interval_in_plain_words(curve_copy, curve_data, monkeypatch):
     from core.answers import trust
 
-    app = open_page(curve_copy, "pages/9_Trust.py", curve_data, monkeypatch)
+    app = open_page(curve_copy, "pages/9_Trust.py", monkeypatch, curve_data)
     run_id = app.selectbox(key="trust_run").value
     measured = trust.run_calibration(curve_copy, run_id)
     plan = trust.run_threshold(curve_copy, run_id, 0.95)
@@ -189,7 +174,7 @@ def test_a_rescaling_that_made_calibration_worse_is_explained_by_the_validation_
 def test_the_audit_says_how_many_flags_are_the_models_own_confusion(curve_copy, curve_data, monkeypatch):
     from core.answers import audit
 
-    app = open_page(curve_copy, "pages/12_Audit.py", curve_data, monkeypatch)
+    app = open_page(curve_copy, "pages/12_Audit.py", monkeypatch, curve_data)
     app.button(key="audit_start").click().run()
     assert not app.exception, app.exception
     assert not any("not been audited yet" in i.value for i in app.info), "audited: the box is gone"

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from core.answers import curves
 from core.answers.curves.allocation import recall_interval
 from core.answers.curves.fitting import plateaued, shape_reason
 from core.base.errors import UserError, check_share
-from core.base.intervals import Estimate, wilson
+from core.base.intervals import Estimate, t_interval, wilson
 from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
@@ -710,17 +709,7 @@ def check_results(selection: Selection, plan: CheckPlan, level: float = LEVEL) -
 
 def _mean_gain(gains: np.ndarray, level: float) -> Estimate | None:
     """The mean of paired gains with its t interval over them; NaN ends for one, None for none."""
-    if not len(gains):
-        return None
-    mean = float(gains.mean())
-    if len(gains) < 2:
-        return Estimate(mean, math.nan, math.nan)
-    half = (
-        float(student_t.ppf((1 + level) / 2, len(gains) - 1))
-        * float(gains.std(ddof=1))
-        / math.sqrt(len(gains))
-    )
-    return Estimate(mean, mean - half, mean + half)
+    return t_interval(gains, level) if len(gains) else None
 
 
 def _split(selection: Selection) -> tuple[float, float, int]:

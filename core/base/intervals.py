@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 
 def json_float(value: float | None) -> float | None:
@@ -48,3 +50,18 @@ def wilson(successes: float, n: int, level: float = 0.95) -> Estimate:
     low = 0.0 if successes <= 0 else max(0.0, centre - half)
     high = 1.0 if successes >= n else min(1.0, centre + half)  # exact ends, not 0.9999999999999999
     return Estimate(p, low, high)
+
+
+def t_interval(values: list[float] | np.ndarray, level: float = 0.8) -> Estimate:
+    """The mean of ``values`` with its Student-t interval at ``level`` (NaN ends for one value):
+    the right interval over a few seeds, where a normal one is too narrow."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Estimate(mean, math.nan, math.nan)
+    half = (
+        float(student_t.ppf((1 + level) / 2, len(values) - 1))
+        * float(values.std(ddof=1))
+        / math.sqrt(len(values))
+    )
+    return Estimate(mean, mean - half, mean + half)

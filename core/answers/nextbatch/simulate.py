@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import t as student
 
 from core.answers.nextbatch.strategies import STRATEGIES, Candidates, select
 from core.base.device import single_thread
 from core.base.errors import UserError, check_choice
-from core.base.intervals import Estimate, json_float
+from core.base.intervals import Estimate, json_float, t_interval
 from core.data.splits import SliceSpec, Splits
 from core.store.config import ORIGINAL_BACKBONE, RunConfig
 
@@ -90,20 +89,6 @@ class Settings:
             "rounds": self.rounds,
             "seeds": list(self.seeds),
         }
-
-
-def t_interval(values: list[float] | np.ndarray, level: float = LEVEL) -> Estimate:
-    """The mean of ``values`` with its Student-t interval at ``level`` (NaN ends for one value)."""
-    values = np.asarray(values, dtype=np.float64)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return Estimate(mean, math.nan, math.nan)
-    half = (
-        float(student.ppf((1 + level) / 2, len(values) - 1))
-        * float(values.std(ddof=1))
-        / math.sqrt(len(values))
-    )
-    return Estimate(mean, mean - half, mean + half)
 
 
 @dataclass(frozen=True)
