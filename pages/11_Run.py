@@ -80,24 +80,20 @@ for col, label, chosen, scope in (
         bar.empty()
 mine = [s for s in loaders.summaries(cache) if s.config.data == state.dataset()]
 pairs = testsets.scored_runs(cache, mine)
-scored = testsets.scored_frame(pairs)
+scored = testsets.scored_frame(pairs, state.technical())
 if not scored.empty:
-    st.dataframe(
-        scored,
-        hide_index=True,
-        column_config={
-            c: st.column_config.NumberColumn(format="%.3f")
-            for c in ("holdout accuracy", "test accuracy", "P(true)>0.8")
-        },
-    )
+    st.dataframe(scored, hide_index=True)
     if unscored := testsets.unscored_classes(pairs):
         st.warning(unscored)
-    st.caption("Its mistakes are on the Grad-CAM page (Images from: test set).")
+    st.caption(
+        "Percentages with their 95% intervals in brackets; its mistakes are on the Grad-CAM page "
+        "(Images from: test set)."
+    )
 
 st.subheader("Take it away: a verified model, and every run's numbers")
 fmt = st.radio("Model format", FORMATS, horizontal=True, key="run_export_format")
 target = cache / "exports" / run_id / f"model{SUFFIXES[fmt]}"
-if st.button(f"Export run {run_id} as {fmt} and verify it", key="run_export"):
+if st.button(f"Export this run as {fmt} and verify it", key="run_export"):
     with st.spinner("Exporting, then checking the export against the run's predictions…"):
         try:
             export(cache, run_id, fmt, target)
@@ -143,7 +139,7 @@ with st.expander("Delete runs"):
         "stay for other runs. It cannot be undone."
     )
     cols = st.columns(2)
-    if cols[0].button(f"Delete run {run_id}", key="run_delete_run"):
+    if cols[0].button("Delete this run", key="run_delete_run"):
         runs.delete(cache, run_id)
         st.rerun()
     same = table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]

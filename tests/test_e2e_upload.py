@@ -91,7 +91,7 @@ def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
         page.get_by_text("Its mistakes are on the Grad-CAM page").wait_for(timeout=120_000)
         wait_rendered(page)
 
-        page.get_by_role("button", name=re.compile("Export run .* as onnx and verify it")).click()
+        page.get_by_role("button", name="Export this run as onnx and verify it").click()
         page.get_by_text(re.compile(r"model.onnx: verified on \d+ holdout images")).wait_for(timeout=180_000)
         with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name="Download model.onnx").click()

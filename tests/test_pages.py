@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.answers import testsets
+from core.base.intervals import wilson
 from core.base.locks import try_lock
 from core.engine.pipeline import sweep
 from core.serving import jobs
@@ -180,6 +181,9 @@ def test_run_page_per_class_test_set_export_and_delete(
     assert not app.exception, app.exception
     scored = app.dataframe[-1].value
     assert scored["test set"].tolist() == [other_data.name] and scored["images"].tolist() == [24]
+    found = testsets.scored(cache, run_id)[0].scores  # in percent, with what 24 images allow
+    e = wilson(found.accuracy * found.n, found.n)
+    assert scored["test accuracy"].tolist() == [f"{e.estimate:.0%} ({e.low:.0%} to {e.high:.0%})"]
     app.button(key="run_export").click().run()
     assert "model.onnx: verified on 3 holdout images" in texts(app)
     assert (cache / "exports" / run_id / "model.onnx").exists()

@@ -28,7 +28,7 @@ from core.models.inference import predict_probs
 from core.store import runs
 from core.store.evaluate import summarize
 from core.store.record import Predictions, Scores, Summary, read_predictions, write_predictions
-from core.store.tables import experiment_label
+from core.store.tables import experiment_label, percent, plain_experiment, slice_words
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ def scored(cache_dir: Path, rid: str) -> list[TestSet]:
 
 
 SCORED_COLUMNS = (
-    "slice", "seed", "experiment", "holdout accuracy", "test set", "test accuracy", "95% interval",
-    "P(true)>0.8", "images", "not scored",
+    "training data", "seed", "experiment", "holdout accuracy", "test set", "test accuracy",
+    "right and over 80% sure", "images", "not scored",
 )  # fmt: skip
 
 
@@ -147,23 +147,23 @@ def scored_runs(cache_dir: Path, summaries: Iterable[Summary]) -> list[tuple[Sum
     return [(summary, found) for summary in summaries for found in scored(cache_dir, summary.run_id)]
 
 
-def scored_frame(pairs: list[tuple[Summary, TestSet]]) -> pd.DataFrame:
-    """A row per run and test set beside its holdout accuracy, with the test accuracy's 95%
-    Wilson interval and the classes left unscored: the Run page's table."""
+def scored_frame(pairs: list[tuple[Summary, TestSet]], technical: bool = False) -> pd.DataFrame:
+    """A row per run and test set beside its holdout accuracy, in percent, each share with the
+    95% Wilson interval of the images it rests on, and the classes left unscored: the Run
+    page's table. The experiment in words, or by its label when ``technical``."""
     rows = []
     for summary, found in pairs:
-        n = found.scores.n
-        interval = wilson(found.scores.accuracy * n, n)
+        n, held = found.scores.n, summary.n_holdout
+        config = summary.config
         rows.append(
             (
-                summary.config.slice,
-                summary.config.seed,
-                experiment_label(summary.config),
-                summary.accuracy,
+                slice_words(config.slice, summary.n_train / len(summary.classes)),
+                config.seed,
+                experiment_label(config) if technical else plain_experiment(config),
+                percent(wilson(summary.accuracy * held, held)),
                 found.name,
-                found.scores.accuracy,
-                f"{interval.low:.3f} to {interval.high:.3f}",
-                found.scores.at(0.8).threshold_accuracy,
+                percent(wilson(found.scores.accuracy * n, n)),
+                percent(wilson(found.scores.at(0.8).threshold_accuracy * n, n)),
                 n,
                 ", ".join(f"{c} ({k})" for c, k in found.unknown.items()),
             )
