@@ -664,6 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
     )
+    _add_split_flags(p)
+
     p = command(
         "next-batch",
         "which unlabelled images to label next; --simulate: whether a strategy beats random on this data",

@@ -22,7 +22,7 @@ from core.base.intervals import Estimate
 from core.base.locks import try_lock
 from core.present import figures
 from core.serving import jobs
-from tests.test_budget import open_page, texts
+from tests.apptest import open_page, texts
 from tests.test_curves import FAST, synthetic
 
 HELD = 10  # holdout images per class, as on the textile walkthrough
@@ -159,7 +159,7 @@ def assert_agrees(app) -> None:
 
 @pytest.mark.train
 def test_label_next_plans_with_text_table_and_gain_in_agreement(page_cache, curve_data, monkeypatch):
-    app = open_page(page_cache, curve_data, "pages/7_Label_next.py", monkeypatch)
+    app = open_page(page_cache, "pages/7_Label_next.py", monkeypatch, curve_data)
     assert_agrees(app)
     assert sum(extra for extra, _ in shares(app).values()) == 40
 
@@ -168,7 +168,7 @@ def test_label_next_plans_with_text_table_and_gain_in_agreement(page_cache, curv
 def test_label_next_button_queues_the_runs_it_counts(page_cache, curve_data, monkeypatch):
     """From 2 per class no class has 3 counts to draw a curve: the suggestion is the even split, the
     gain has no estimate, and the check trains that one slice over 3 samples (the old button said 6)."""
-    app = open_page(page_cache, curve_data, "pages/7_Label_next.py", monkeypatch)
+    app = open_page(page_cache, "pages/7_Label_next.py", monkeypatch, curve_data)
     app.selectbox(key="label_base").set_value("2/class").run()
     assert not app.exception, app.exception
     assert_agrees(app)
