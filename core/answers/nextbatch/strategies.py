@@ -149,6 +149,7 @@ def _diversity(candidates: Candidates, size: int, rng: np.random.Generator) -> R
         nearest = _nearest_distance(pool, unit(candidates.labelled))
     else:
         nearest = np.full(len(pool), np.inf)
+    squares = np.einsum("ij,ij->i", pool, pool)  # |a|^2: distances by one product per pick
     ranked: Ranked = []
     for _ in range(size):
         if np.isinf(nearest).all():  # nothing labelled: every image is as far, the seed chooses
@@ -159,7 +160,8 @@ def _diversity(candidates: Candidates, size: int, rng: np.random.Generator) -> R
             distance = float(nearest[index])
             reason = f"far from everything labelled so far (distance {distance:.2f})"
         ranked.append((index, distance, reason))
-        nearest = np.minimum(nearest, np.linalg.norm(pool - pool[index], axis=1))
+        squared = squares + squares[index] - 2 * pool @ pool[index]  # |a - b|^2
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(squared, 0.0)))
     return ranked
 
 
