@@ -49,8 +49,11 @@ left, right = st.columns(2)
 left.plotly_chart(figures.curves(series, "loss", smoothing, hover), key="exp_loss")
 right.plotly_chart(figures.curves(series, "acc", smoothing, hover), key="exp_acc")
 
+hidden = ["slice_order", "data", "finished"] + ([] if state.technical() else ["run_id", "fingerprint"])
 st.dataframe(
-    shown.drop(columns=["slice_order", "data", "finished"]),
+    shown.drop(columns=hidden).assign(
+        experiment=shown["experiment"].map(loaders.experiment_names(cache, shown))
+    ),
     hide_index=True,
     column_config={
         "accuracy": st.column_config.ProgressColumn(

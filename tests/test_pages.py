@@ -131,6 +131,9 @@ def test_experiments_page_draws_curves_and_filters(grid_cache, monkeypatch, tiny
     assert "**6** of 6 runs match" in texts(app)
     app.multiselect(key="exp::slice").set_value(["100%"]).run()
     assert "**2** of 6 runs match" in texts(app)
+    table = app.dataframe[0].value  # in words: no run ids or hashes until technical names are asked for
+    assert not {"run_id", "fingerprint"} & set(table.columns)
+    assert table["experiment"].str.startswith("EfficientNet-Lite0, backbone frozen").all()
 
 
 @pytest.mark.train
