@@ -119,7 +119,8 @@ def test_hybrid_shares_the_batch_by_the_class_weights(pool):
     labelled = labelled_from(features, which, (0, 1, 2), n=3)
     candidates = Candidates(features, probs, labelled, CLASSES, class_weights=np.array([0.7, 0.2, 0.1]))
     picks = select("hybrid", candidates, 10, seed=0)
-    assert np.bincount([p.suggested for p in picks], minlength=3).tolist() == [7, 2, 1]
+    # one image each first, then the other 7 by the weights (4.9, 1.4, 0.7; largest remainders)
+    assert np.bincount([p.suggested for p in picks], minlength=3).tolist() == [6, 2, 2]
 
 
 def test_hybrid_is_typical_while_the_labelled_set_is_tiny(pool):
@@ -167,3 +168,18 @@ def test_class_quotas_give_a_full_class_s_share_to_the_others():
     assert class_quotas(10, None, np.array([100, 100])).tolist() == [5, 5]
     assert class_quotas(10, np.array([0.9, 0.1]), np.array([3, 100])).tolist() == [3, 7]
     assert class_quotas(4, None, np.array([0, 10, 10])).tolist() == [0, 2, 2]
+
+
+def test_every_class_gets_an_image_when_the_batch_has_room_though_its_weight_is_nil():
+    assert class_quotas(8, np.array([1.0, 0, 0, 0]), np.array([50, 50, 50, 50])).tolist() == [5, 1, 1, 1]
+    assert class_quotas(3, np.array([1.0, 0, 0, 0]), np.array([50, 50, 50, 50])).tolist() == [3, 0, 0, 0]
+    assert class_quotas(8, np.array([1.0, 0, 0]), np.array([50, 0, 50])).tolist() == [7, 0, 1]
+
+
+def test_an_image_the_head_is_sure_of_is_not_called_uncertain():
+    classes = ("Bag", "Coat", "Shirt")
+    probs = np.array([[0.0, 1.0, 0.0], [0.1, 0.5, 0.4]])
+    candidates = Candidates(np.eye(2, 8), probs, np.empty((0, 8)), classes)
+    reasons = {pick.index: pick.reason for pick in select("uncertainty", candidates, 2, seed=0)}
+    assert reasons[0] == "the least sure of its group, though the head says Coat at 100%"
+    assert reasons[1] == "uncertain between Coat and Shirt (50% against 40%)"

@@ -41,6 +41,9 @@ DEFAULT = "hybrid"
 TYPICAL_BELOW_PER_CLASS = 3
 NEIGHBOURS = 20  # TypiClust's k for the density (typicality) of an image
 MAX_CLUSTERS = 500  # TypiClust's cap on k-means clusters: beyond it clustering costs more than it tells
+# A margin from which "uncertain" would mislead a labeller: 75% against 25% is a doubt, 80% against
+# 10% is not.
+UNCERTAIN_BELOW = 0.6
 BETA = 10  # hybrid pre-filters this many times the batch by uncertainty before clustering (Zhdanov 2019)
 
 
@@ -134,7 +137,12 @@ def _uncertainty(candidates: Candidates, size: int, rng: np.random.Generator) ->
 
 
 def _uncertain_reason(row: np.ndarray, classes: tuple[str, ...]) -> str:
+    """Why an image was picked for the head's doubt; an image the head is sure of (its two
+    likeliest classes more than :data:`UNCERTAIN_BELOW` apart) is not called uncertain: it was
+    the least sure of its group, which is what the words say."""
     first, second = np.argsort(row)[::-1][:2]
+    if row[first] - row[second] >= UNCERTAIN_BELOW:
+        return f"the least sure of its group, though the head says {classes[first]} at {row[first]:.0%}"
     return (
         f"uncertain between {classes[first]} and {classes[second]} "
         f"({row[first]:.0%} against {row[second]:.0%})"
@@ -264,6 +272,10 @@ def class_quotas(size: int, weights: np.ndarray | None, available: np.ndarray) -
     """``size`` shared between classes by ``weights`` (even when None), largest remainders first,
     no class given more than its ``available`` images (the rest goes to the classes with room).
 
+    When the batch has room for one image of every class with images, each gets at least one:
+    the weights come from noisy per-class curves, and a class given none would never show the
+    head's mistakes on it (a batch of 8 once went wholly to one class of 4).
+
     Raises:
         ValueError: fewer images available in all than ``size`` (the caller checked the pool).
     """
@@ -272,7 +284,8 @@ def class_quotas(size: int, weights: np.ndarray | None, available: np.ndarray) -
     weights = np.ones(len(available)) if weights is None else np.asarray(weights, dtype=np.float64)
     weights = np.where(available > 0, np.clip(weights, 0, None), 0.0)
     weights = weights / weights.sum() if weights.sum() > 0 else (available > 0) / (available > 0).sum()
-    ideal = weights * size
+    floor = (available > 0).astype(int) if size >= (available > 0).sum() else np.zeros(len(available), int)
+    ideal = floor + weights * (size - floor.sum())
     quotas = np.minimum(np.floor(ideal).astype(int), available)
     while quotas.sum() < size:
         room = quotas < available
