@@ -136,3 +136,17 @@ def test_bad_input_is_one_line_and_exit_2(cache_dir, tmp_path, args, expected):
     (tmp_path / "a-file").write_text("not a folder")
     done = core(cache_dir, "export-runs", *(a.format(tmp=tmp_path) for a in args), "--json", timeout=120)
     assert one_line_error(done).startswith(expected.format(tmp=tmp_path))
+
+
+@pytest.mark.train
+def test_a_run_whose_predictions_changed_is_left_out_with_a_warning(cache, tmp_path):
+    damaged, kept = (s.run_id for s in runs.list_runs(cache))
+    path = runs.complete_dir(cache, damaged).predictions
+    text = path.read_bytes()
+    path.write_bytes(text[:-2] + (b"0" if text[-2:-1] != b"0" else b"1") + text[-1:])  # same size
+    uri = (tmp_path / "store").as_uri()
+    done = core(cache, "export-runs", "--mlflow", uri, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"logged": 1, "skipped": 0, "experiment": EXPERIMENT}
+    assert f"run {damaged} is damaged" in done.stderr
+    assert [r.data.tags[RUN_TAG] for r in logged_runs(uri)] == [kept]

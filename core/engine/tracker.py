@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.base.errors import RunDamaged, UserError
+from core.base.errors import UserError
 from core.base.paths import write_json
 from core.engine.export import run_card
 from core.store import runs
@@ -60,7 +60,7 @@ class TrackerExport:
     skipped: int
     experiment: str
     uri: str
-    damaged: tuple[str, ...] = ()  # runs left out: their files do not check out
+    left_out: tuple[str, ...] = ()  # runs whose files do not check out (or were deleted meanwhile)
 
     def to_dict(self) -> dict:
         """The command-line contract: exactly these three keys."""
@@ -72,8 +72,8 @@ class TrackerExport:
             f"{self.logged} run(s) logged to MLflow experiment '{self.experiment}' at {self.uri}, "
             f"{self.skipped} already there"
         )
-        if self.damaged:
-            text += f"; {len(self.damaged)} damaged run(s) left out (python -m core doctor)"
+        if self.left_out:
+            text += f"; {len(self.left_out)} run(s) left out, see the warnings (python -m core doctor)"
         return text
 
 
@@ -100,21 +100,21 @@ def export_runs(cache_dir: Path, uri: str, data: Path | None = None) -> TrackerE
         client = _client(uri)
         experiment_id = _experiment(client)
         done = _logged(client, experiment_id)
-        logged, damaged = 0, []
+        logged, left_out = 0, []
         for summary in summaries:
             if summary.run_id in done:
                 continue
             try:
                 _log_run(client, experiment_id, runs.load(cache_dir, summary.run_id))
-            except RunDamaged as error:
+            except UserError as error:  # damaged, or deleted since it was listed
                 print(f"warning: {error}; not logged", file=sys.stderr)
-                damaged.append(summary.run_id)
+                left_out.append(summary.run_id)
                 continue
             logged += 1
     except mlflow_errors as error:
         raise UserError(f"cannot log to MLflow at {uri}: {_first_line(error)}") from None
     skipped = sum(s.run_id in done for s in summaries)
-    return TrackerExport(logged, skipped, EXPERIMENT, uri, tuple(damaged))
+    return TrackerExport(logged, skipped, EXPERIMENT, uri, tuple(left_out))
 
 
 def _runs_of(cache_dir: Path, data: Path | None) -> list[Summary]:
@@ -205,7 +205,7 @@ def _log_run(client, experiment_id: str, run: runs.Run) -> None:
     marked FINISHED.
 
     Raises:
-        RunDamaged: its predictions do not check out (nothing of it is left FINISHED).
+        RunDamaged: its predictions do not check out (checked before anything is logged).
     """
     from mlflow.entities import Param
 
