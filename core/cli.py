@@ -520,6 +520,14 @@ def _print_import_labels(result) -> None:
         print(f"{result.unlabelled} row(s) without a label were left out")
 
 
+def _cmd_export_runs(args: argparse.Namespace):
+    from core.engine.tracker import export_runs, tracking_uri
+
+    if args.mlflow is None:
+        raise UserError("export-runs needs --mlflow [URI]: the tracker to log to (bare: <cache>/mlruns)")
+    return export_runs(args.cache_dir, tracking_uri(args.mlflow or None, args.cache_dir), args.data)
+
+
 def _cmd_cam_worker(args: argparse.Namespace) -> dict:
     from core.serving.cam_requests import work
 
@@ -760,6 +768,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", help="the new dataset's folder name (default: <dataset>-v2, -v3...)")
 
+    p = command(
+        "export-runs",
+        "log every run to MLflow: configuration, holdout metrics, per-epoch curves, predictions, "
+        "model card; a run already there is skipped",
+    )
+    p.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="tracking URI (http://..., file:..., or a folder); bare: the file store <cache>/mlruns",
+    )
+    p.add_argument("--data", type=Path, help="only the runs of this dataset folder")
+
     command("backbones", "the backbone registry and which weights are available offline")
     p = command(
         "runs", "the runs in the cache; with --format and --out, every run's configuration and numbers"
@@ -788,6 +810,7 @@ COMMANDS = {
     "audit": (_cmd_audit, _print_audit),
     "export": (_cmd_export, _print_export),
     "import-labels": (_cmd_import_labels, _print_import_labels),
+    "export-runs": (_cmd_export_runs, lambda result: print(result.sentence())),
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),

@@ -26,7 +26,7 @@ from core.models.backbones import get_spec
 from core.models.feature_backends import runtime_errors
 from core.models.onnx_graph import INPUT_NAME, OUTPUT_NAME, onnx_bytes
 from core.store import runs
-from core.store.record import Predictions
+from core.store.record import Predictions, Summary
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}  # the usual file name endings
@@ -278,13 +278,21 @@ def export(cache_dir: Path, run_id: str, fmt: str, out: Path) -> ModelCard:
         card_path(out).unlink(missing_ok=True)  # never the new model beside an old model's card
 
     write_atomic(out, write_verified)
+    card = ModelCard(**run_card(summary), format=fmt, file=out.name, verified=verified[0])
+    write_json(card_path(out), card.to_dict())
+    return card
+
+
+def run_card(summary: Summary) -> dict:
+    """The fields of a :class:`ModelCard` that describe the run rather than an exported file:
+    what the network takes and gives, what it was trained on, how it scored. One source for the
+    card beside an exported model and the card a tracker keeps with the run."""
+    config = summary.config
     spec, size = get_spec(config.backbone), config.image_size
-    card = ModelCard(
-        run_id=run.run_id,
-        format=fmt,
-        file=out.name,
-        classes=summary.classes,
-        input={
+    return {
+        "run_id": summary.run_id,
+        "classes": summary.classes,
+        "input": {
             "name": INPUT_NAME,
             "shape": [None, 3, size, size],
             "dtype": "float32",
@@ -298,26 +306,23 @@ def export(cache_dir: Path, run_id: str, fmt: str, out: Path) -> ModelCard:
                 "applied_inside_the_model": True,
             },
         },
-        output={
+        "output": {
             "name": OUTPUT_NAME,
             "shape": [None, len(summary.classes)],
             "kind": "logits",
             "softmax": "apply softmax over axis 1 for probabilities",
             "classes_order": "column i is classes[i]",
         },
-        slice=config.slice,
-        seed=config.seed,
-        sample_seed=config.seed if config.sample_seed is None else config.sample_seed,
-        backbone=config.backbone,
-        mode=config.mode,
-        holdout_accuracy=summary.accuracy,
-        n_holdout=summary.n_holdout,
+        "slice": config.slice,
+        "seed": config.seed,
+        "sample_seed": config.seed if config.sample_seed is None else config.sample_seed,
+        "backbone": config.backbone,
+        "mode": config.mode,
+        "holdout_accuracy": summary.accuracy,
+        "n_holdout": summary.n_holdout,
         # NaN (no image above a threshold) as null: NaN is not JSON, and other tools reject it
-        thresholds=[
+        "thresholds": [
             {k: None if v != v else v for k, v in asdict(t).items()} for t in summary.holdout.thresholds
         ],
-        tool_version=tool_version(),
-        verified=verified[0],
-    )
-    write_json(card_path(out), card.to_dict())
-    return card
+        "tool_version": tool_version(),
+    }
