@@ -413,7 +413,25 @@ def _cmd_report(args: argparse.Namespace) -> dict:
     from core.present.report_html import write_report
 
     path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
-    return {"out": str(path), "bytes": path.stat().st_size}
+    result = {"out": str(path), "bytes": path.stat().st_size}
+    return result | (_print_report(path, args.pdf) if args.pdf else {})
+
+
+def _print_report(html: Path, pdf: Path) -> dict:
+    """``--pdf``: print the report just written; where that fails, say where the HTML is."""
+    from core.present.report_pdf import print_pdf
+
+    try:
+        printed = print_pdf(html, pdf)
+    except UserError as error:
+        raise UserError(f"{error}; the HTML report is at {html}") from error
+    return {"pdf": str(printed.path), "pdf_pages": printed.pages}
+
+
+def _print_report_result(result: dict) -> None:
+    print(f"wrote {result['out']} ({result['bytes']:,} bytes)")
+    if "pdf" in result:
+        print(f"wrote {result['pdf']} ({result['pdf_pages']} pages)")
 
 
 def _cmd_calibration(args: argparse.Namespace):
@@ -720,6 +738,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="holdout accuracy to answer for (default: halfway from the last measured point to the ceiling)",
     )
     p.add_argument("--experiment", help="experiment label, or a part of it")
+    p.add_argument(
+        "--pdf",
+        type=Path,
+        help="also print the report to this PDF file with Chromium (HMD_CHROMIUM: another Chromium)",
+    )
 
     p = command(
         "calibration", "are a run's probabilities probabilities? ECE before and after temperature scaling"
@@ -804,7 +827,7 @@ COMMANDS = {
     "budget": (_cmd_budget, _print_budget),
     "plan": (_cmd_plan, _print_plan),
     "next-batch": (_cmd_next_batch, _print_next_batch),
-    "report": (_cmd_report, lambda result: print(f"wrote {result['out']} ({result['bytes']:,} bytes)")),
+    "report": (_cmd_report, _print_report_result),
     "calibration": (_cmd_calibration, _print_calibration),
     "threshold": (_cmd_threshold, _print_threshold),
     "audit": (_cmd_audit, _print_audit),

@@ -5,6 +5,11 @@ once, the Grad-CAM examples are embedded as data URIs, and no font, style or scr
 It shows the dataset, the learning curve with its extrapolation and backtest, the budget answer
 for a target, the holdout bars over seeds, the argmax-against-threshold table, and a few CAMs of
 the largest slice's mistakes. It reads cached runs; CAMs are computed once and cached.
+
+It also prints: each part is a ``<section>`` that starts a new page, charts and table rows are
+never split across pages, Plotly's mode bar and hover labels are left off the paper, and before
+printing the charts are drawn at the printed page's width (a chart drawn for a wide screen would
+run off the page). :mod:`core.present.report_pdf` prints it to PDF with Chromium.
 """
 
 from __future__ import annotations
@@ -49,6 +54,37 @@ td:first-child,th:first-child{text-align:left}
 .caveat{background:#fff7e6;border-left:5px solid #e8a33d;padding:.5em .9em}
 """
 
+# The printed page: A4 with 15 mm margins leaves 180 mm, which Chromium lays out at 96 px per inch.
+# Every section but the first starts a page ("section + section" would miss the one after the
+# measuring <svg> Plotly appends to the body while the page is still loading).
+PAGE_SIZE, PAGE_WIDTH_MM, MARGIN_MM = "A4", 210, 15
+PRINT_WIDTH_PX = int((PAGE_WIDTH_MM - 2 * MARGIN_MM) / 25.4 * 96)
+
+PRINT_STYLE = f"""
+@page{{size:{PAGE_SIZE};margin:{MARGIN_MM}mm}}
+@media print{{
+*{{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+body{{max-width:none;margin:0;padding:0;font-size:10pt}}
+section:not(:first-of-type){{break-before:page}}
+h1,h2,h3{{break-after:avoid}}
+.plotly-graph-div,figure,tr,.answer,.caveat{{break-inside:avoid}}
+.modebar-container,.hoverlayer{{display:none!important}}
+.cams{{grid-template-columns:repeat(3,40mm)}} figcaption{{font-size:7.5pt}}
+}}
+"""
+
+# Charts are drawn for the screen's width: before printing (Ctrl+P, or report_pdf, which calls
+# hmdFitForPrint itself) each is redrawn at the page's width, and after it back at the window's.
+PRINT_SCRIPT = f"""
+function hmdFitCharts(width){{
+  return Promise.all([...document.querySelectorAll('.js-plotly-plot')].map(
+    chart => Plotly.relayout(chart, {{width: width, autosize: width === null}})));
+}}
+window.hmdFitForPrint = () => hmdFitCharts({PRINT_WIDTH_PX});
+window.addEventListener('beforeprint', window.hmdFitForPrint);
+window.addEventListener('afterprint', () => hmdFitCharts(null));
+"""
+
 
 def write_report(
     cache_dir: Path, data: str | Path, out: Path, target: float | None = None, experiment: str | None = None
@@ -81,21 +117,22 @@ def render(
     selection = budget.select(cache_dir, data, experiment, *split)
     analysis = budget.analyse(selection)
     report = budget.report(analysis, analysis.suggested_target() if target is None else target)
-    body = "\n".join(
-        [
-            _header(selection, report),
-            _learning_curve(report),
-            _bars_and_thresholds(selection, cache_dir),
-            _mistakes(selection, cache_dir, examples),
-            f'<p class="small">Made by How Much Data? on {time.strftime("%Y-%m-%d %H:%M")} from '
-            f"{len(selection.summaries)} cached runs. Every number comes from those runs. "
-            f"{budget.INTERVALS_EXPLAINED.format(level=report.level)}</p>",
-        ]
+    footer = (
+        f'<p class="small">Made by How Much Data? on {time.strftime("%Y-%m-%d %H:%M")} from '
+        f"{len(selection.summaries)} cached runs. Every number comes from those runs. "
+        f"{budget.INTERVALS_EXPLAINED.format(level=report.level)}</p>"
     )
+    sections = [
+        _header(selection, report),
+        _learning_curve(report),
+        *_bars_and_thresholds(selection, cache_dir),
+        _mistakes(selection, cache_dir, examples) + footer,
+    ]
+    body = "\n".join(f"<section>{section}</section>" for section in sections)
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>How much data? "
-        f"{html.escape(selection.dataset.root.name)}</title><style>{STYLE}</style>"
-        f"<script>{_plotly_js()}</script></head><body>{body}</body></html>"
+        f"{html.escape(selection.dataset.root.name)}</title><style>{STYLE}{PRINT_STYLE}</style>"
+        f"<script>{_plotly_js()}</script><script>{PRINT_SCRIPT}</script></head><body>{body}</body></html>"
     )
 
 
@@ -146,8 +183,8 @@ def _learning_curve(report: budget.BudgetReport) -> str:
         for row in report.backtest.rows
     )
     table = (
-        "<table><tr><th>images per class</th><th>measured</th><th>predicted</th>"
-        f"<th>{report.level:.0%} interval</th><th>inside</th></tr>{rows}</table>"
+        "<table><thead><tr><th>images per class</th><th>measured</th><th>predicted</th>"
+        f"<th>{report.level:.0%} interval</th><th>inside</th></tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else ""
     )
@@ -157,8 +194,8 @@ def _learning_curve(report: budget.BudgetReport) -> str:
     )
 
 
-def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> str:
-    """The Holdout page's chart and table, with the page's own captions."""
+def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> tuple[str, str]:
+    """The Holdout page's chart and table, with the page's own captions: two sections."""
     frame = runs_frame(list(selection.summaries))
     bars = holdout_bars(frame)
     n_holdout = int(bars["n_holdout"].iloc[0])
@@ -171,9 +208,10 @@ def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> str:
     chart = _figure(figures.holdout_bars(bars, slice_order(frame)))
     return (
         f"<h2>Holdout accuracy by amount of training data</h2>{chart}"
-        f"<p class=small>{html.escape(bars_explained(n_holdout))}</p>"
+        f"<p class=small>{html.escape(bars_explained(n_holdout))}</p>",
         "<h2>How often it is right, and how often it is sure</h2><table>"
-        f"<tr>{header}</tr>{rows}</table><p class=small>{html.escape(threshold_explained(n_holdout))}</p>"
+        f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+        f"<p class=small>{html.escape(threshold_explained(n_holdout))}</p>",
     )
 
 
