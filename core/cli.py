@@ -115,7 +115,6 @@ def _cmd_run(args: argparse.Namespace):
 
 
 def _cmd_sweep(args: argparse.Namespace) -> list:
-    from core.engine.pipeline import sweep
     from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, ORIGINAL_SEEDS, parse_seeds, parse_slices
 
     curve = args.preset == "curve"
@@ -124,8 +123,10 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
     sample_seeds = parse_seeds(args.sample_seeds, "--sample-seeds") if args.sample_seeds else None
     if curve and sample_seeds is None:
         sample_seeds = list(CURVE_SAMPLE_SEEDS)
-    ray = _ray_options(args)
+    ray = _ray_options(args)  # flags checked before torch is imported: a typo answers at once
     if ray is None:
+        from core.engine.pipeline import sweep
+
         return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds)
     from core.serving import ray_executor
 

@@ -114,6 +114,7 @@ def test_the_print_style_hides_the_mode_bar_and_fits_the_charts_to_the_page(prin
         browser.close()
 
 
+@pytest.mark.train  # the report needs the learning-curve sweep's runs
 def test_report_pdf_without_chromium_writes_the_html_and_says_so_in_one_line(
     cache, curve_data, tmp_path, monkeypatch
 ):

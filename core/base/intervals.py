@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
-from scipy.stats import t as student_t
 
 
 def json_float(value: float | None) -> float | None:
@@ -39,11 +38,17 @@ class Estimate:
         return self.low <= other.high and other.low <= self.high
 
 
+def normal_quantile(p: float) -> float:
+    """The standard normal's quantile, from the standard library: this module is imported by
+    every command and page, and scipy.stats alone takes most of a second to import."""
+    return NormalDist().inv_cdf(p)
+
+
 def wilson(successes: float, n: int, level: float = 0.95) -> Estimate:
     """The share ``successes / n`` with its Wilson score interval at ``level``; NaN when n is 0."""
     if n <= 0:
         return Estimate(math.nan, math.nan, math.nan)
-    z = float(norm.ppf((1 + level) / 2))
+    z = normal_quantile((1 + level) / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -55,6 +60,8 @@ def wilson(successes: float, n: int, level: float = 0.95) -> Estimate:
 def t_interval(values: list[float] | np.ndarray, level: float = 0.8) -> Estimate:
     """The mean of ``values`` with its Student-t interval at ``level`` (NaN ends for one value):
     the right interval over a few seeds, where a normal one is too narrow."""
+    from scipy.stats import t as student_t  # lazily: see normal_quantile
+
     values = np.asarray(values, dtype=np.float64)
     mean = float(values.mean())
     if len(values) < 2:

@@ -55,6 +55,8 @@ class RayOptions:
                 f"--gpus-per-run must be 0 or more and --cpus-per-run more than 0, not "
                 f"{self.gpus_per_run:g} and {self.cpus_per_run:g}"
             )
+        if self.address not in (None, "auto"):
+            _check_form(self.address)  # at once, before Ray or torch is imported
 
 
 def connect(options: RayOptions) -> None:
@@ -134,6 +136,18 @@ def _send_token_if_any() -> None:
         os.environ[AUTH_MODE] = "token"
 
 
+def _check_form(address: str) -> tuple[str, str]:
+    """``host`` and ``port`` of ``host:port``.
+
+    Raises:
+        UserError: not of that form.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address must be host:port (or auto), not '{address}'")
+    return host, port
+
+
 def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
     """Fail at once on an address where nothing listens (Ray itself retries for minutes).
 
@@ -142,9 +156,7 @@ def _check_reachable(address: str, timeout_s: float = 10.0) -> None:
     """
     import socket
 
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--address must be host:port (or auto), not '{address}'")
+    host, port = _check_form(address)
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as error:

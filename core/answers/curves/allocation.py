@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import norm
 
 from core.answers.curves.answers import Ensemble, check_fraction, ensemble, quantiles
 from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
 from core.answers.curves.fitting import Observation, Point, curve_points, plateaued
-from core.base.intervals import Estimate
+from core.base.intervals import Estimate, normal_quantile
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def _gain(fitted: dict[str, Ensemble], weights, current, extra, level: float) ->
 def recall_interval(point: Point, level: float) -> Estimate:
     """A class's mean recall at one count with its normal interval, from the spread of its runs and
     its holdout's binomial noise (the point's variance), kept inside [0, 1]."""
-    half = float(norm.ppf((1 + level) / 2)) * np.sqrt(point.variance)
+    half = normal_quantile((1 + level) / 2) * np.sqrt(point.variance)
     return Estimate(point.mean, max(0.0, point.mean - half), min(1.0, point.mean + half))
 
 
