@@ -87,8 +87,10 @@ def _print_inspect(result: Inspection) -> None:
 
 
 def _config(args: argparse.Namespace, slice_text: str = "100%"):
+    from core.data.splits import check_split
     from core.store.config import RunConfig
 
+    check_split(args.holdout, args.val, args.split_seed)
     return RunConfig(
         data=str(args.data),
         backbone=args.backbone,
@@ -109,9 +111,10 @@ def _config(args: argparse.Namespace, slice_text: str = "100%"):
 
 
 def _cmd_run(args: argparse.Namespace):
+    config = _config(args)  # checked before torch is imported: a typo answers at once
     from core.engine.pipeline import train_run
 
-    return train_run(_config(args), args.cache_dir, show_progress=True)
+    return train_run(config, args.cache_dir, show_progress=True)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> list:
@@ -123,14 +126,14 @@ def _cmd_sweep(args: argparse.Namespace) -> list:
     sample_seeds = parse_seeds(args.sample_seeds, "--sample-seeds") if args.sample_seeds else None
     if curve and sample_seeds is None:
         sample_seeds = list(CURVE_SAMPLE_SEEDS)
-    ray = _ray_options(args)  # flags checked before torch is imported: a typo answers at once
+    ray, config = _ray_options(args), _config(args)  # checked before torch is imported
     if ray is None:
         from core.engine.pipeline import sweep
 
-        return sweep(_config(args), slices, seeds, args.cache_dir, True, sample_seeds)
+        return sweep(config, slices, seeds, args.cache_dir, True, sample_seeds)
     from core.serving import ray_executor
 
-    return ray_executor.sweep(_config(args), slices, seeds, args.cache_dir, ray, True, sample_seeds)
+    return ray_executor.sweep(config, slices, seeds, args.cache_dir, ray, True, sample_seeds)
 
 
 def _ray_options(args: argparse.Namespace):

@@ -185,6 +185,18 @@ class Splits:
         return np.sort(np.concatenate(chosen))
 
 
+def check_split(holdout: float, val: float, seed: int) -> None:
+    """Raises UserError naming the flag when the shares leave no training pool or the seed is
+    negative (the CLI checks before it imports the training stack)."""
+    if not (0 < holdout < 1 and 0 < val < 1 and holdout + val < 1):
+        raise UserError(
+            f"--holdout ({holdout:g}) and --val ({val:g}) are shares of each class: "
+            "each must be between 0 and 1, and together below 1"
+        )
+    if seed < 0:
+        raise UserError(f"--split-seed must be 0 or more, not {seed}")
+
+
 def make_splits(
     labels: np.ndarray,
     classes: tuple[str, ...],
@@ -197,13 +209,7 @@ def make_splits(
     Raises:
         UserError: a class has fewer than 3 images, or the shares leave no training pool.
     """
-    if not (0 < holdout < 1 and 0 < val < 1 and holdout + val < 1):
-        raise UserError(
-            f"--holdout ({holdout:g}) and --val ({val:g}) are shares of each class: "
-            "each must be between 0 and 1, and together below 1"
-        )
-    if seed < 0:
-        raise UserError(f"--split-seed must be 0 or more, not {seed}")
+    check_split(holdout, val, seed)
     held, validation, pools = [], [], []
     for label, name in enumerate(classes):
         members = np.flatnonzero(labels == label)

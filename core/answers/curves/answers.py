@@ -236,14 +236,19 @@ def accuracy_at(
     Raises:
         ValueError: ``n`` is not positive, ``level`` is not in (0, 1), or an observation is bad.
     """
+    _check_question(n, level)  # before the seconds of fitting
     return answer_at(fit(observations, n_boot, seed, n_holdout), n, level)
+
+
+def _check_question(n: float, level: float) -> None:
+    check_fraction(level, "level")
+    if not (math.isfinite(n) and n > 0):
+        raise ValueError(f"images per class must be positive, got {n}")
 
 
 def answer_at(fitted: Ensemble | str, n: float, level: float = 0.8) -> Answer:
     """:func:`accuracy_at` from an ensemble already fitted."""
-    check_fraction(level, "level")
-    if not (math.isfinite(n) and n > 0):
-        raise ValueError(f"images per class must be positive, got {n}")
+    _check_question(n, level)
     if isinstance(fitted, str):
         return Answer(None, reason=fitted)
     per_family = {
