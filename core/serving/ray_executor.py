@@ -65,7 +65,7 @@ def connect(options: RayOptions) -> None:
     Raises:
         UserError: no cluster answers at the address.
     """
-    address = options.address or os.environ.get("HMD_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+    address = _address(options)
     named = address not in (None, "auto")
     if named and "ray" not in sys.modules:
         _send_token_if_any()  # before Ray is imported: it reads RAY_AUTH_MODE once, then
@@ -90,6 +90,24 @@ def connect(options: RayOptions) -> None:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         hint = "" if os.environ.get(AUTH_MODE) == "token" else f" ({NO_TOKEN})"
         raise UserError(f"no Ray cluster at {address or 'this machine'}: {first}{hint}") from None
+
+
+def _address(options: RayOptions) -> str | None:
+    return options.address or os.environ.get("HMD_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or None
+
+
+def _check_cluster_first(options: RayOptions) -> None:
+    """A cluster to join that does not answer is reported before the grid is prepared (its
+    features extracted: minutes on a large dataset), by the same socket probes as :func:`connect`.
+
+    Raises:
+        UserError: the named cluster, or with ``auto`` the recorded one, does not answer.
+    """
+    address = _address(options)
+    if address == "auto":
+        _recorded_cluster_or_local(address)
+    elif address is not None:
+        _check_reachable(address)
 
 
 def recorded_cluster_file() -> Path:
@@ -264,6 +282,7 @@ def sweep(
     """
     from core.engine.pipeline import grid_runs
 
+    _check_cluster_first(options)
     prepared = grid_runs(base, slices, seeds, cache_dir, show_progress, sample_seeds)
     return run_configs([p.config for p in prepared], cache_dir, options, show_progress)
 
