@@ -41,6 +41,8 @@ SLOWEST_FIRST = (
     "test_audit.py",
     "test_ray_auth.py",
     "test_e2e_upload.py",
+    "test_curves.py",  # the fast tier's longest (curve fitting), first there too
+    "test_feature_backends.py",
 )
 
 
