@@ -36,6 +36,12 @@ NOT_MEASURED = (
     "No measured learning curve on {name} yet: train a learning curve first (the Learning curve page)."
 )
 ROOM_FONT = 20
+LEGEND = (  # the learning curve's legend in a room's words, by how each entry starts
+    ("fitted curves,", "fitted curve's range"),
+    ("fitted", "fitted curve"),
+    ("spread", "spread between repeats"),
+    ("measured", "measured"),
+)
 
 
 @dataclass(frozen=True)
@@ -79,23 +85,24 @@ class NextRound:
     chance: float  # that the target is reached after it
     rounds: int  # in the plan, until the target is likely
     reached: bool  # whether the plan's last round makes the target likely
+    last_chance: float  # after the plan's last round
     level: float
 
     def words(self, target: float) -> tuple[str, ...]:
         a = self.accuracy
         more = self.after_per_class - self.now_per_class
         later = (
-            f"{self.rounds} rounds like this, each doubling the labels, make {target:.0%} likely."
-            if self.reached
-            else f"Even {self.rounds} rounds do not make {target:.0%} likely within what the curve "
-            "can be trusted for: measure again after this round."
+            f"After {self.rounds} rounds like this, each doubling the labels, the chance of reaching "
+            f"{target:.0%} is {self.last_chance:.0%}."
         )
+        if not self.reached:
+            later += " Beyond that the curve cannot be trusted: measure again after this round."
         return (
             f"Label {self.added:,} more images: {more:,} more per class, "
             f"{self.after_per_class:,} per class in all.",
             f"Expected accuracy then: {a.estimate:.0%} ({self.level:.0%} interval {a.low:.0%} to "
             f"{a.high:.0%}); chance of reaching {target:.0%}: {self.chance:.0%}.",
-            later if self.rounds > 1 or not self.reached else f"This round alone makes {target:.0%} likely.",
+            later if self.rounds > 1 else "This round is the plan: measure again after it.",
             "Which images: the Next batch page picks them from a folder nobody has labelled yet.",
         )
 
@@ -134,8 +141,7 @@ def tell(
     analysis = budget.analyse(selection)
     report = budget.report(analysis, analysis.suggested_target() if target is None else target)
     if target is None and not report.needed.estimate:  # the suggestion is past the curves' reach
-        best_measured = int(100 * max(p.accuracy for p in analysis.points)) / 100
-        report = budget.report(analysis, best_measured) if best_measured > 0 else report
+        report = _answerable(analysis) or report
     best = showcase_run(selection.summaries)
     return Story(
         selection.dataset.root.name,
@@ -151,7 +157,8 @@ def tell(
                 report.needed.estimate,
                 report.level,
                 report.reliable_up_to,
-            )
+            ),
+            report.target,
         ),
         (answer_sentence(report), backtest_words(report.backtest, report.level)),
         tuple(budget.caveats(report)),
@@ -159,6 +166,17 @@ def tell(
         _guarded(lambda: cam_examples(cache_dir, best)),
         _guarded(lambda: next_round(analysis, report.target)),
     )
+
+
+def _answerable(analysis: budget.Analysis) -> budget.BudgetReport | None:
+    """The report for the highest target the curves answer, from the best measured accuracy
+    down by a point at a time (five at most); None if none is answered."""
+    best = int(100 * max(p.accuracy for p in analysis.points))
+    for percent in range(best, max(best - 5, 0), -1):
+        report = budget.report(analysis, percent / 100)
+        if report.needed.estimate:
+            return report
+    return None
 
 
 def _guarded(part):
@@ -181,25 +199,43 @@ def opening(selection: budget.Selection, report: budget.BudgetReport) -> tuple[s
     )
 
 
-def room(figure: go.Figure) -> go.Figure:
-    """A chart readable from the back of a room: large type, the legend below the plot."""
+def room(figure: go.Figure, target: float) -> go.Figure:
+    """A chart readable from the back of a room: large type in percent, the legend below the plot."""
+    axes = {"tickfont_size": ROOM_FONT - 2, "title_font_size": ROOM_FONT}
+    figure.update_xaxes(**axes, title_text="training images per class (log scale)")
+    figure.update_yaxes(**axes, tickformat=".0%", title_text="right on images it never saw")
+    for trace in figure.data:
+        trace.name = next(
+            (words for start, words in LEGEND if (trace.name or "").startswith(start)), trace.name
+        )
+    for note in figure.layout.annotations:
+        note.font.size = ROOM_FONT - 2
+        note.text = f"target {target:.0%}" if note.text.startswith("target ") else note.text
     return figure.update_layout(
         font={"size": ROOM_FONT},
-        height=620,
-        legend={"orientation": "h", "y": -0.22, "x": 0, "font": {"size": ROOM_FONT - 4}},
-        margin={"t": 30, "b": 10},
+        height=520,
+        legend={"orientation": "h", "y": -0.25, "x": 0, "font": {"size": ROOM_FONT - 4}},
+        margin={"t": 20, "b": 10},
     )
 
 
 def answer_sentence(report: budget.BudgetReport) -> str:
     """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
     top = report.points[-1].images_per_class
-    if not report.needed.estimate:
-        return f"To be right {report.target:.0%} of the time: no estimate yet. {report.needed.reason}"
+    needed = report.needed
+    if not needed.estimate:
+        flat = needed.ceiling
+        why = (
+            f"the measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
+            f"{flat.low:.1%} to {flat.high:.1%}): more images of the same kind may never get there."
+            if flat
+            else needed.reason
+        )
+        return f"To be right {report.target:.0%} of the time: no estimate. {why}"
     return (
         f"To be right {report.target:.0%} of the time: about "
         f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. "
-        f"Today it has {top:,.0f}."
+        f"Today it has {top:,.0f} and is right {report.points[-1].accuracy:.1%} of the time."
     )
 
 
@@ -258,6 +294,13 @@ def cam_examples(cache_dir: Path, best, wanted: int = 3, method: str = "gradcam"
 
 def next_round(analysis: budget.Analysis, target: float) -> NextRound | str:
     """The first round of :func:`rounds.plan` (each round doubling the labels per class)."""
+    top = analysis.points[-1]
+    if top.accuracy >= target:
+        return (
+            f"None needed for {target:.0%}: the models trained on {top.images_per_class:,.0f} images per "
+            f"class are already right {top.accuracy:.1%} of the time. "
+            "More labels pay only for a higher target."
+        )
     plan = rounds.plan(analysis, target)
     if plan.reason or not plan.rounds:
         return f"No plan yet: {plan.reason or 'no round to suggest'}"
@@ -270,6 +313,7 @@ def next_round(analysis: budget.Analysis, target: float) -> NextRound | str:
         first.p_reached,
         len(plan.rounds),
         last.p_reached >= rounds.ENOUGH,
+        last.p_reached,
         analysis.level,
     )
 

@@ -13,11 +13,13 @@ from core.present.story import STEPS, Story, find_dataset
 from pages.common import loaders, state
 
 ROOM_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 3.5rem}
+[data-testid="stMain"] h1 {font-size: 1.5rem; padding: 0}
 [data-testid="stMain"] p, [data-testid="stMain"] li {font-size: 1.6rem; line-height: 1.45}
 [data-testid="stMain"] h2 {font-size: 3rem}
-[data-testid="stMetricValue"] {font-size: 3.6rem}
-[data-testid="stMetricLabel"] p {font-size: 1.4rem}
-[data-testid="stCaptionContainer"] p, [data-testid="stMain"] figcaption, .stImage div {font-size: 1.25rem}
+[data-testid="stMain"] [data-testid="stMetricValue"] p {font-size: 4.5rem; line-height: 1.2}
+[data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.5rem}
+[data-testid="stMain"] [data-testid="stCaptionContainer"] p {font-size: 1.25rem}
 </style>"""
 
 
