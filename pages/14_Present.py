@@ -66,7 +66,7 @@ def handover(story: Story) -> None:
         strict=True,
     ):
         column.metric(title, f"{value.estimate:.0%}")
-        column.caption(f"95% interval {value.low:.0%} to {value.high:.0%}")
+        column.markdown(f"95% interval {value.low:.0%} to {value.high:.0%}")
     st.markdown(found.words(story.target))
     st.caption(
         "How sure it must be was chosen on separate validation images. The Trust page shows other accuracies."
@@ -85,7 +85,7 @@ def looks(story: Story) -> None:
         )
         return
     for column, example in zip(st.columns(3), examples, strict=False):
-        column.image(str(example.overlay), caption=example.caption, use_container_width=True)
+        column.image(str(example.overlay), caption=example.caption, width=440)
     st.caption(
         f"The model trained on {size:,.0f} images per class. Red: where it found evidence for the class it "
         "named; blue: none. Only maps already drawn on the Grad-CAM page are shown."

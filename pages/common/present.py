@@ -20,6 +20,7 @@ ROOM_CSS = """<style>
 [data-testid="stMain"] [data-testid="stMetricValue"] p {font-size: 4.5rem; line-height: 1.2}
 [data-testid="stMain"] [data-testid="stMetricLabel"] p {font-size: 1.5rem}
 [data-testid="stMain"] [data-testid="stCaptionContainer"] p {font-size: 1.25rem}
+[data-testid="stMain"] [data-testid="stImageCaption"] {font-size: 1.4rem}
 </style>"""
 
 
