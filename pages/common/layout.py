@@ -40,6 +40,11 @@ NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled M
         ":material/fact_check:",
     ),
     "pages/5_Grad-CAM.py": ("Grad-CAM", "where the model looked on its mistakes", ":material/visibility:"),
+    "pages/14_Present.py": (
+        "Present",
+        "the story for a room in six steps, changing nothing",
+        ":material/slideshow:",
+    ),
     "pages/10_Predict.py": ("Predict", "a trained run on your new images", ":material/image_search:"),
     "pages/8_Quiz.py": ("Quiz", "guess the accuracy, then see it", ":material/quiz:"),
 }
@@ -50,12 +55,15 @@ def page_link(path: str, describe: bool = False) -> None:
     st.page_link(path, label=f"{label}: {answers}" if describe else label, icon=icon)
 
 
-def header(title: str, question: str) -> None:
+def header(title: str, question: str, sidebar: str = "auto") -> None:
     """Page title, the one question the page answers, the links to every page, and the dataset
-    in use, which every page follows and any page can switch."""
+    in use, which every page follows and any page can switch. ``sidebar="collapsed"`` opens
+    the page with the sidebar folded away (the Present page, for a room)."""
     from pages.common import state
 
-    st.set_page_config(page_title=f"{title} · How Much Data?", page_icon="📊", layout="wide")
+    st.set_page_config(
+        page_title=f"{title} · How Much Data?", page_icon="📊", layout="wide", initial_sidebar_state=sidebar
+    )
     with st.sidebar:
         for path in NAVIGATION:
             page_link(path)

@@ -122,6 +122,22 @@ def analysis(
     return _analysis(str(cache), data, experiment, runs.complete_ids(cache), split)
 
 
+@st.cache_data(show_spinner="Putting the story together…", max_entries=16)
+def _story(cache: str, data: str, experiment: str | None, target: float | None, split: Split, ids: tuple):
+    from core.present.story import tell
+
+    return tell(Path(cache), data, experiment, target, split)
+
+
+def story(cache: Path, data: str, experiment: str | None, target: float | None, split: Split = DEFAULT_SPLIT):
+    """:func:`core.present.story.tell`, once per set of cached runs.
+
+    Raises:
+        UserError: as :func:`core.present.story.tell`.
+    """
+    return _story(str(cache), data, experiment, target, split, runs.complete_ids(cache))
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def selection(
     cache: str, data: str, experiment: str | None, ids: tuple[str, ...], split: Split = DEFAULT_SPLIT

@@ -48,6 +48,12 @@ def set_dataset(path: str) -> None:
         _save(dataset=path)
 
 
+def show_dataset(path: str) -> None:
+    """Make ``path`` the dataset in use for this session only (a shared link opened it), leaving
+    the saved choice as it was: opening a link writes nothing."""
+    st.session_state["dataset"] = path
+
+
 def split() -> Split:
     """The holdout share, validation share and split seed new runs use (set on the Data page)."""
     saved = _saved().get("split")

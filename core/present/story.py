@@ -1,0 +1,326 @@
+"""The story of one experiment on one dataset, told for a room in six steps (the Present page).
+
+Every number comes from the function the other pages and the report use for it: the curve and
+the answer from :mod:`core.answers.budget`, the share the model decides alone from
+:func:`core.answers.trust.run_threshold`, the Grad-CAM examples from the run
+:func:`core.answers.cam.showcase_run` picks (only maps already drawn: telling the story writes
+nothing), and the next round from :func:`core.answers.rounds.plan`. A step whose numbers cannot
+be had carries one plain line saying why instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from core.answers import budget, rounds
+from core.answers.cam import gallery, overlay_path, showcase_run
+from core.answers.trust import run_threshold
+from core.base.errors import UserError
+from core.base.intervals import Estimate
+from core.present import figures
+from core.store.config import DEFAULT_SPLIT, Split
+
+STEPS = (
+    "The question",
+    "What we measured",
+    "The answer",
+    "Who decides",
+    "Where the model looks",
+    "What to label next",
+)
+NOT_MEASURED = (
+    "No measured learning curve on {name} yet: train a learning curve first (the Learning curve page)."
+)
+ROOM_FONT = 20
+LEGEND = (  # the learning curve's legend in a room's words, by how each entry starts
+    ("fitted curves,", "fitted curve's range"),
+    ("fitted", "fitted curve"),
+    ("spread", "spread between repeats"),
+    ("measured", "measured"),
+)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """At the target accuracy, what the best model decides alone and what goes to a person."""
+
+    images_per_class: float
+    n_holdout: int
+    threshold: float | None = None
+    alone: Estimate | None = None
+    person: Estimate | None = None
+    accuracy: Estimate | None = None
+    reason: str | None = None
+
+    def words(self, target: float) -> str:
+        if self.reason or self.alone is None or self.accuracy is None or self.person is None:
+            return f"At {target:.0%} accuracy, no share can be left to the model alone yet: {self.reason}."
+        return (
+            f"Today's best model (trained on {self.images_per_class:,.0f} images per class) decides alone "
+            f"when it is at least {self.threshold:.0%} sure: {self.alone.estimate:.0%} of images, right on "
+            f"{self.accuracy.estimate:.0%} of them. A person checks the other {self.person.estimate:.0%}. "
+            f"Measured on {self.n_holdout:,} images it never saw."
+        )
+
+
+@dataclass(frozen=True)
+class CamExample:
+    overlay: Path
+    right: bool
+    caption: str
+
+
+@dataclass(frozen=True)
+class NextRound:
+    """The first round of the plan: how many labels it adds and where it leaves the accuracy."""
+
+    now_per_class: int
+    after_per_class: int
+    added: int  # all classes together
+    accuracy: Estimate
+    chance: float  # that the target is reached after it
+    rounds: int  # in the plan, until the target is likely
+    reached: bool  # whether the plan's last round makes the target likely
+    last_chance: float  # after the plan's last round
+    level: float
+
+    def words(self, target: float) -> tuple[str, ...]:
+        a = self.accuracy
+        more = self.after_per_class - self.now_per_class
+        later = (
+            f"After {self.rounds} rounds like this, each doubling the labels, the chance of reaching "
+            f"{target:.0%} is {self.last_chance:.0%}."
+        )
+        if not self.reached:
+            later += " Beyond that the curve cannot be trusted: measure again after this round."
+        return (
+            f"Label {self.added:,} more images: {more:,} more per class, "
+            f"{self.after_per_class:,} per class in all.",
+            f"Expected accuracy then: {a.estimate:.0%} ({self.level:.0%} interval {a.low:.0%} to "
+            f"{a.high:.0%}); chance of reaching {target:.0%}: {self.chance:.0%}.",
+            later if self.rounds > 1 else "This round is the plan: measure again after it.",
+            "Which images: the Next batch page picks them from a folder nobody has labelled yet.",
+        )
+
+
+@dataclass(frozen=True)
+class Story:
+    """What each step shows; a ``str`` in place of a part is the plain line saying why it is missing."""
+
+    dataset: str
+    experiment: str  # its label, as links name it
+    experiment_words: str
+    target: float
+    opening: tuple[str, ...]
+    curve: go.Figure
+    answer: tuple[str, ...]  # the sentence with the interval, then the backtest in words
+    caveats: tuple[str, ...]
+    handover: Handover | str
+    cams: tuple[tuple[CamExample, ...], float] | str  # the examples and the run's images per class
+    next_round: NextRound | str
+
+
+def tell(
+    cache_dir: Path,
+    data: str | Path,
+    experiment: str | None = None,
+    target: float | None = None,
+    split: Split = DEFAULT_SPLIT,
+) -> Story:
+    """The story of ``experiment`` (its label or part of one; by default the one with the most
+    slices) on ``data``, for ``target`` (by default the Learning curve page's suggestion).
+
+    Raises:
+        UserError: no runs for the dataset, the experiment names none, or too few slices.
+    """
+    selection = budget.select(cache_dir, data, experiment, *split)
+    analysis = budget.analyse(selection)
+    report = budget.report(analysis, analysis.suggested_target() if target is None else target)
+    if target is None and not report.needed.estimate:  # the suggestion is past the curves' reach
+        report = _answerable(analysis) or report
+    best = showcase_run(selection.summaries)
+    return Story(
+        selection.dataset.root.name,
+        selection.experiment,
+        selection.plain(selection.experiment),
+        report.target,
+        opening(selection, report),
+        room(
+            figures.learning_curve(
+                report.points,
+                report.band,
+                report.target,
+                report.needed.estimate,
+                report.level,
+                report.reliable_up_to,
+            ),
+            report.target,
+        ),
+        (answer_sentence(report), backtest_words(report.backtest, report.level)),
+        tuple(budget.caveats(report)),
+        _guarded(lambda: handover(cache_dir, best, report.target)),
+        _guarded(lambda: cam_examples(cache_dir, best)),
+        _guarded(lambda: next_round(analysis, report.target)),
+    )
+
+
+def _answerable(analysis: budget.Analysis) -> budget.BudgetReport | None:
+    """The report for the highest target the curves answer, from the best measured accuracy
+    down by a point at a time (five at most); None if none is answered."""
+    best = int(100 * max(p.accuracy for p in analysis.points))
+    for percent in range(best, max(best - 5, 0), -1):
+        report = budget.report(analysis, percent / 100)
+        if report.needed.estimate:
+            return report
+    return None
+
+
+def _guarded(part):
+    try:
+        return part()
+    except (UserError, OSError, ValueError) as error:
+        return f"Not available: {error}"
+
+
+def opening(selection: budget.Selection, report: budget.BudgetReport) -> tuple[str, ...]:
+    """The question in one sentence, then the dataset and what was measured."""
+    dataset, points = selection.dataset, report.points
+    return (
+        f"How many labelled training images per class does {dataset.root.name} need for the model to be "
+        f"right {report.target:.0%} of the time on new images?",
+        f"{len(dataset):,} labelled images in {len(dataset.classes)} classes: {', '.join(dataset.classes)}.",
+        f"We trained {sum(p.runs for p in points)} models on {len(points)} amounts, from "
+        f"{points[0].images_per_class:,.0f} to {points[-1].images_per_class:,.0f} training images per class, "
+        f"and scored every one on the same {report.n_holdout:,} images it never saw.",
+    )
+
+
+def room(figure: go.Figure, target: float) -> go.Figure:
+    """A chart readable from the back of a room: large type in percent, the legend below the plot."""
+    axes = {"tickfont_size": ROOM_FONT - 2, "title_font_size": ROOM_FONT}
+    figure.update_xaxes(**axes, title_text="training images per class (log scale)")
+    figure.update_yaxes(**axes, tickformat=".0%", title_text="right on images it never saw")
+    for trace in figure.data:
+        trace.name = next(
+            (words for start, words in LEGEND if (trace.name or "").startswith(start)), trace.name
+        )
+    for note in figure.layout.annotations:
+        note.font.size = ROOM_FONT - 2
+        note.text = f"target {target:.0%}" if note.text.startswith("target ") else note.text
+    return figure.update_layout(
+        font={"size": ROOM_FONT},
+        height=520,
+        legend={"orientation": "h", "y": -0.25, "x": 0, "font": {"size": ROOM_FONT - 4}},
+        margin={"t": 20, "b": 10},
+    )
+
+
+def answer_sentence(report: budget.BudgetReport) -> str:
+    """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
+    top = report.points[-1].images_per_class
+    needed = report.needed
+    if not needed.estimate:
+        flat = needed.ceiling
+        why = (
+            f"the measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
+            f"{flat.low:.1%} to {flat.high:.1%}): more images of the same kind may never get there."
+            if flat
+            else needed.reason
+        )
+        return f"To be right {report.target:.0%} of the time: no estimate. {why}"
+    return (
+        f"To be right {report.target:.0%} of the time: about "
+        f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. "
+        f"Today it has {top:,.0f} and is right {report.points[-1].accuracy:.1%} of the time."
+    )
+
+
+def backtest_words(backtest, level: float) -> str:
+    """How far the curve can be trusted on this data, as a room reads it."""
+    if backtest.reason or not backtest.rows:
+        return (
+            f"Not yet checked against this data's own measurements: {backtest.reason or 'too few amounts'}."
+        )
+    inside, total = sum(row.inside for row in backtest.rows), len(backtest.rows)
+    verdict = (
+        "the stated ranges held."
+        if inside == total
+        else "some fell outside their range: read the range as narrower than the truth."
+    )
+    return (
+        f"Checked on this data: curves fitted on up to {backtest.fit_up_to:g} images per class predicted the "
+        f"{total} larger amounts we then measured within {100 * backtest.mean_abs_error:.1f} percentage "
+        f"points on average; {inside} of {total} fell inside their {level:.0%} range, so {verdict}"
+    )
+
+
+def handover(cache_dir: Path, best, target: float) -> Handover:
+    """What the experiment's best model (:func:`showcase_run`) decides alone at ``target``
+    accuracy, by the Trust page's threshold (chosen on validation, measured on the holdout)."""
+    plan = run_threshold(cache_dir, best.run_id, target)
+    size = budget.images_per_class(best)
+    if plan.threshold is None or plan.automated_share is None:
+        return Handover(size, best.n_holdout, reason=plan.reason)
+    return Handover(
+        size, best.n_holdout, plan.threshold, plan.automated_share, plan.human_share, plan.kept_accuracy
+    )
+
+
+def cam_examples(cache_dir: Path, best, wanted: int = 3, method: str = "gradcam") -> tuple:
+    """Up to two mistakes and a right answer of the best model whose Grad-CAM is already drawn
+    (for the class it said), with the run's images per class; nothing is drawn here."""
+    classes = best.classes
+
+    def drawn(rows) -> Iterable[tuple]:
+        for row in rows.itertuples():
+            path = overlay_path(cache_dir, best.run_id, method, int(row.image_index), classes.index(row.pred))
+            if path.exists():
+                yield row, path
+
+    wrong = [
+        CamExample(path, False, f"Wrong: a {row.true} it called {row.pred} ({row.p_max:.0%} sure)")
+        for row, path in drawn(gallery(cache_dir, best.run_id, "misclassified").head(200))
+    ][:2]
+    right = [
+        CamExample(path, True, f"Right: a {row.true} ({row.p_max:.0%} sure)")
+        for row, path in drawn(gallery(cache_dir, best.run_id, "correct").head(200))
+    ][: wanted - len(wrong)]
+    return (*wrong, *right), budget.images_per_class(best)
+
+
+def next_round(analysis: budget.Analysis, target: float) -> NextRound | str:
+    """The first round of :func:`rounds.plan` (each round doubling the labels per class)."""
+    top = analysis.points[-1]
+    if top.accuracy >= target:
+        return (
+            f"None needed for {target:.0%}: the models trained on {top.images_per_class:,.0f} images per "
+            f"class are already right {top.accuracy:.1%} of the time. "
+            "More labels pay only for a higher target."
+        )
+    plan = rounds.plan(analysis, target)
+    if plan.reason or not plan.rounds:
+        return f"No plan yet: {plan.reason or 'no round to suggest'}"
+    first, last = plan.rounds[0], plan.rounds[-1]
+    return NextRound(
+        plan.assumptions.start_per_class,
+        first.cumulative_per_class,
+        plan.added()[0],
+        first.accuracy,
+        first.p_reached,
+        len(plan.rounds),
+        last.p_reached >= rounds.ENOUGH,
+        last.p_reached,
+        analysis.level,
+    )
+
+
+def find_dataset(given: str, known: Iterable[str]) -> str | None:
+    """The dataset a link names: a folder path, or the folder name of one of ``known``."""
+    if Path(given).expanduser().is_dir():
+        return str(Path(given).expanduser())
+    named = [path for path in known if Path(path).name == given]
+    return named[0] if named else None
