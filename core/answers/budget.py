@@ -775,8 +775,37 @@ def caveats(report: BudgetReport) -> list[str]:
     """What a reader must see beside the answer, in words: the plateau verdict, and a warning
     when the answer reaches past where the curves were checked."""
     found = [report.plateau.verdict] if report.plateau else []
-    warning = reach_warning(report)
-    return [*found, warning] if warning else found
+    warnings = (
+        reach_warning(report),
+        measured_below(report.points, report.needed, report.target, report.n_holdout),
+    )
+    return [*found, *(warning for warning in warnings if warning)]
+
+
+def measured_below(
+    points: tuple[CurvePoint, ...], needed: curves.Answer, target: float, n_holdout: int
+) -> str | None:
+    """A warning when the curve puts the target below the largest slice measured, yet that
+    slice's models measure below the target: a room would read "about 32 images" beside "right
+    58% at 120" as a contradiction, so the words say which to believe and why, else None."""
+    if needed.estimate is None or not points:
+        return None
+    largest = max(points, key=lambda point: point.images_per_class)
+    if needed.estimate.estimate >= largest.images_per_class or largest.accuracy >= target:
+        return None
+    measured = wilson(round(largest.accuracy * n_holdout), n_holdout)
+    why = (
+        f"within what {n_holdout:,} holdout images can tell apart (95% interval "
+        f"{measured.low:.1%} to {measured.high:.1%})"
+        if measured.high >= target
+        else "further below than the holdout's noise explains: here the curve is optimistic"
+    )
+    return (
+        f"Measured below the target: the models trained on {largest.images_per_class:,.0f} images per class "
+        f"are right {largest.accuracy:.1%} of the time, under {target:.0%}, though the curve puts "
+        f"{target:.0%} at about {needed.estimate.estimate:,.0f}; the difference is {why}. Trust the "
+        "measurement: the target is not reached yet."
+    )
 
 
 def reach_warning(report: BudgetReport) -> str | None:

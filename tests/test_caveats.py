@@ -1,0 +1,38 @@
+"""The caveat beside an answer whose curve says the target is reached before the largest slice
+measured, while that slice measures below it (a room read the two as a contradiction)."""
+
+from __future__ import annotations
+
+from core.answers.budget import CurvePoint, measured_below
+from core.answers.curves import Answer
+from core.base.intervals import Estimate
+
+
+def point(n: float, accuracy: float) -> CurvePoint:
+    return CurvePoint(f"{n:g}/class", n, accuracy, 3, None, None, False)
+
+
+def answer(estimate: float) -> Answer:
+    return Answer(Estimate(estimate, estimate * 0.7, estimate * 3))
+
+
+def test_a_largest_slice_below_the_target_is_said_to_be_within_the_holdouts_noise():
+    said = measured_below((point(30, 0.55), point(120, 0.583)), answer(32), 0.6, 60)
+    assert said == (
+        "Measured below the target: the models trained on 120 images per class are right 58.3% of "
+        "the time, under 60%, though the curve puts 60% at about 32; the difference is within what "
+        "60 holdout images can tell apart (95% interval 45.7% to 69.9%). Trust the measurement: the "
+        "target is not reached yet."
+    )
+
+
+def test_a_largest_slice_far_below_the_target_calls_the_curve_optimistic():
+    said = measured_below((point(1200, 0.80),), answer(500), 0.9, 3000)
+    assert "further below than the holdout's noise explains: here the curve is optimistic" in said
+
+
+def test_no_caveat_when_the_measurement_agrees_or_the_answer_is_beyond_the_slices():
+    assert measured_below((point(120, 0.61),), answer(32), 0.6, 60) is None  # reached, as the curve says
+    assert measured_below((point(120, 0.55),), answer(300), 0.6, 60) is None  # not reached, nor predicted
+    assert measured_below((), answer(32), 0.6, 60) is None
+    assert measured_below((point(120, 0.5),), Answer(None, reason="no curve"), 0.6, 60) is None
