@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -20,10 +21,22 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.base.errors import UserError, check_share
 from core.base.paths import DEFAULT_DATA, cache_root, disk_full, is_disk_full, write_json
+from core.cli.results import (
+    Backbone,
+    CamFiles,
+    DoctorReport,
+    Exported,
+    ReportWritten,
+    TableWritten,
+    WorkDone,
+)
+
+if TYPE_CHECKING:
+    from core.present.report_pdf import PrintedReport
 
 
 @dataclass(frozen=True)
@@ -186,44 +199,39 @@ def _print_evaluate(result) -> None:
         print(f"not scored: class {name} ({count} images) is not among the run's classes")
 
 
-def _cmd_cam(args: argparse.Namespace) -> dict:
+def _cmd_cam(args: argparse.Namespace) -> CamFiles:
     from core.answers.cam import export_misclassified
 
     written = export_misclassified(args.cache_dir, args.run, args.misclassified, args.method, args.out)
-    return {"run_id": args.run, "method": args.method, "files": [str(p) for p in written]}
+    return CamFiles(args.run, args.method, tuple(str(p) for p in written))
 
 
-def _print_cam(result: dict) -> None:
-    for path in result["files"]:
+def _print_cam(result: CamFiles) -> None:
+    for path in result.files:
         print(path)
-    print(f"{len(result['files'])} overlay(s) written")
+    print(f"{len(result.files)} overlay(s) written")
 
 
-def _cmd_backbones(args: argparse.Namespace) -> list[dict]:
+def _cmd_backbones(args: argparse.Namespace) -> list[Backbone]:
     from core.models.backbones import get_spec, list_backbones, weights_available
 
     return [
-        {
-            "name": name,
-            "default_size": spec.default_size,
-            "weights": spec.weights,
-            "pretrained_available": weights_available(spec),
-            "cam_layer": spec.cam_layer,
-            "description": spec.description,
-        }
+        Backbone(
+            name,
+            spec.default_size,
+            spec.weights,
+            weights_available(spec),
+            spec.cam_layer,
+            spec.description,
+        )
         for name in list_backbones()
         for spec in [get_spec(name)]
     ]
 
 
-def _print_backbones(rows: list[dict]) -> None:
+def _print_backbones(rows: list[Backbone]) -> None:
     for row in rows:
-        ready = (
-            "ready"
-            if row["pretrained_available"]
-            else ("download on first use" if row["weights"] == "download" else "scratch only")
-        )
-        print(f"{row['name']:<20} {row['default_size']:>4}px  {ready:<22} {row['description']}")
+        print(f"{row.name:<20} {row.default_size:>4}px  {row.readiness():<22} {row.description}")
 
 
 def _cmd_runs(args: argparse.Namespace):
@@ -241,38 +249,38 @@ def _cmd_runs(args: argparse.Namespace):
         if not args.out:
             raise UserError(f"--format {args.format} needs --out FILE")
         write_atomic(args.out, table_bytes(results_frame(listing.summaries), args.format))
-        return {"out": str(args.out), "runs": len(listing.summaries), "format": args.format}
+        return TableWritten(str(args.out), len(listing.summaries), args.format)
     return listing.summaries
 
 
 def _print_runs(summaries) -> None:
     from core.store.tables import cli_table, run_row
 
-    if isinstance(summaries, dict):
-        print(f"wrote {summaries['runs']} run(s) to {summaries['out']}")
+    if isinstance(summaries, TableWritten):
+        print(f"wrote {summaries.runs} run(s) to {summaries.out}")
         return
     print(cli_table([run_row(s) for s in summaries]) if summaries else "no runs cached yet")
 
 
-def _cmd_doctor(args: argparse.Namespace) -> dict:
+def _cmd_doctor(args: argparse.Namespace) -> DoctorReport:
     from core.store.doctor import check, fix
 
     findings = check(args.cache_dir)
     repaired = fix(args.cache_dir, findings) if args.fix else []
-    return {"cache": str(args.cache_dir), "findings": findings, "repaired": repaired}
+    return DoctorReport(str(args.cache_dir), tuple(findings), tuple(repaired))
 
 
-def _print_doctor(result: dict) -> None:
+def _print_doctor(result: DoctorReport) -> None:
     from core.store.doctor import KINDS, REPAIRS
 
-    for finding in result["findings"]:
+    for finding in result.findings:
         detail = f" ({finding.detail})" if finding.detail else ""
-        done = f" -> {REPAIRS[finding.kind]}" if finding in result["repaired"] else ""
+        done = f" -> {REPAIRS[finding.kind]}" if finding in result.repaired else ""
         print(f"{KINDS[finding.kind]}: {finding.path}{detail}{done}")
-    problems = [f for f in result["findings"] if f.kind != "quarantined"]
+    problems = [f for f in result.findings if f.kind != "quarantined"]
     if not problems:
-        print(f"{result['cache']}: nothing needs attention")
-    elif not result["repaired"]:
+        print(f"{result.cache}: nothing needs attention")
+    elif not result.repaired:
         print(f"{len(problems)} thing(s) need attention; python -m core doctor --fix repairs them")
 
 
@@ -413,29 +421,31 @@ def _print_next_batch(result) -> None:
     (_print_batch if isinstance(result, NextBatch) else _print_simulation)(result)
 
 
-def _cmd_report(args: argparse.Namespace) -> dict:
+def _cmd_report(args: argparse.Namespace) -> ReportWritten:
     from core.present.report_html import write_report
 
     path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
-    result = {"out": str(path), "bytes": path.stat().st_size}
-    return result | (_print_report(path, args.pdf) if args.pdf else {})
+    written = ReportWritten(str(path), path.stat().st_size)
+    if not args.pdf:
+        return written
+    printed = _print_report(path, args.pdf)
+    return dataclasses.replace(written, pdf=str(printed.path), pdf_pages=printed.pages)
 
 
-def _print_report(html: Path, pdf: Path) -> dict:
+def _print_report(html: Path, pdf: Path) -> PrintedReport:
     """``--pdf``: print the report just written; where that fails, say where the HTML is."""
     from core.present.report_pdf import print_pdf
 
     try:
-        printed = print_pdf(html, pdf)
+        return print_pdf(html, pdf)
     except UserError as error:
         raise UserError(f"{error}; the HTML report is at {html}") from error
-    return {"pdf": str(printed.path), "pdf_pages": printed.pages}
 
 
-def _print_report_result(result: dict) -> None:
-    print(f"wrote {result['out']} ({result['bytes']:,} bytes)")
-    if "pdf" in result:
-        print(f"wrote {result['pdf']} ({result['pdf_pages']} pages)")
+def _print_report_result(result: ReportWritten) -> None:
+    print(f"wrote {result.out} ({result.bytes:,} bytes)")
+    if result.pdf is not None:
+        print(f"wrote {result.pdf} ({result.pdf_pages} pages)")
 
 
 def _cmd_calibration(args: argparse.Namespace):
@@ -511,20 +521,17 @@ def _print_audit(found) -> None:
             print(f"  {pair.true} -> {pair.predicted}: {pair.count} ({pair.share:.1%} of {pair.true})")
 
 
-def _cmd_export(args: argparse.Namespace) -> dict:
+def _cmd_export(args: argparse.Namespace) -> Exported:
     from core.engine.export import card_path, export
 
     card = export(args.cache_dir, args.run, args.format, args.out)
-    return {**card.to_dict(), "out": str(args.out), "card": str(card_path(args.out))}
+    return Exported(card, str(args.out), str(card_path(args.out)))
 
 
-def _print_export(result: dict) -> None:
-    from core.engine.export import Verification
-
-    verified = Verification(**result["verified"])
+def _print_export(result: Exported) -> None:
     print(
-        f"wrote {result['out']} and {result['card']}: {result['format']} model of run {result['run_id']}, "
-        f"{verified.sentence()}"
+        f"wrote {result.out} and {result.card_path}: {result.card.format} model of run "
+        f"{result.card.run_id}, {result.card.verified.sentence()}"
     )
 
 
@@ -550,16 +557,16 @@ def _cmd_export_runs(args: argparse.Namespace):
     return export_runs(args.cache_dir, tracking_uri(args.mlflow or None, args.cache_dir), args.data)
 
 
-def _cmd_cam_worker(args: argparse.Namespace) -> dict:
+def _cmd_cam_worker(args: argparse.Namespace) -> WorkDone:
     from core.serving.cam_requests import work
 
-    return {"drawn": work(args.cache_dir)}
+    return WorkDone(work(args.cache_dir), "drawn")
 
 
-def _cmd_worker(args: argparse.Namespace) -> dict:
+def _cmd_worker(args: argparse.Namespace) -> WorkDone:
     from core.serving.jobs import work
 
-    return {"trained": work(args.cache_dir)}
+    return WorkDone(work(args.cache_dir), "trained")
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -841,8 +848,8 @@ COMMANDS = {
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),
-    "worker": (_cmd_worker, lambda result: print(f"{result['trained']} job(s) done")),
-    "cam-worker": (_cmd_cam_worker, lambda result: print(f"{result['drawn']} request(s) drawn")),
+    "worker": (_cmd_worker, lambda result: print(f"{result.count} job(s) done")),
+    "cam-worker": (_cmd_cam_worker, lambda result: print(f"{result.count} request(s) drawn")),
 }
 
 
