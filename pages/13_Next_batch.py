@@ -52,7 +52,7 @@ request = simulations.Request(
     settings,
     config.backbone,
     config.image_size,
-    (config.holdout, config.val, config.split_seed),
+    config.split,
 )
 key = request.key()
 found = simulations.status(cache, key)

@@ -35,7 +35,7 @@ dataset = (
 )
 table = all_runs = table[table["dataset"] == dataset]
 first = loaders.summary(str(cache), table["run_id"].iloc[0])
-split = (first.config.holdout, first.config.val, first.config.split_seed)
+split = first.config.split
 if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.near_duplicates:
     st.warning(
         f"Leakage: the audit found {len(audited.near_duplicates)} holdout or validation image(s) that are "

@@ -404,7 +404,7 @@ def _runs_of(cache_dir: Path, fingerprint: str, split: tuple[float, float, int])
     from core.store.runs import list_runs
 
     def same(config) -> bool:
-        return all(map(math.isclose, (config.holdout, config.val, config.split_seed), split))
+        return all(map(math.isclose, config.split, split))
 
     return [s for s in list_runs(cache_dir) if s.info.fingerprint == fingerprint and same(s.config)]
 
@@ -572,7 +572,7 @@ def audited_variants(
     found = []
     for label, group in groups.items():
         config = group[0].config
-        split = (config.holdout, config.val, config.split_seed)
+        split = config.split
         left_out = set(excluded(cache_dir, group[0].info.fingerprint, split))
         if left_out:
             pairs = [rescored(s, predictions_of(s.run_id), left_out) for s in group]

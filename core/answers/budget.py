@@ -108,12 +108,8 @@ def select(
     return Selection(dataset, chosen, labels, tuple(by_experiment[chosen]), cache_dir, configs)
 
 
-def _split_of(summary: Summary) -> Split:
-    return Split(summary.config.holdout, summary.config.val, summary.config.split_seed)
-
-
 def _on(summary: Summary, dataset: Dataset, split: Split) -> bool:
-    return summary.info.fingerprint == dataset.fingerprint and _split_of(summary) == split
+    return summary.info.fingerprint == dataset.fingerprint and summary.config.split == split
 
 
 def splits_with_runs(cache_dir: Path, data: str | Path) -> list[tuple[Split, int]]:
@@ -125,7 +121,7 @@ def splits_with_runs(cache_dir: Path, data: str | Path) -> list[tuple[Split, int
     """
     dataset = scan(data, cache_dir)
     counts = Counter(
-        _split_of(s) for s in runs.list_runs(cache_dir) if s.info.fingerprint == dataset.fingerprint
+        s.config.split for s in runs.list_runs(cache_dir) if s.info.fingerprint == dataset.fingerprint
     )
     return counts.most_common()
 
@@ -137,7 +133,7 @@ def siblings(cache_dir: Path, summary: Summary) -> list[Summary]:
         s
         for s in runs.list_runs(cache_dir)
         if s.info.fingerprint == summary.info.fingerprint
-        and _split_of(s) == _split_of(summary)
+        and s.config.split == summary.config.split
         and experiment_label(s.config) == experiment_label(summary.config)
     ]
 
@@ -155,7 +151,7 @@ def curve_grid(base: RunConfig, cache_dir: Path) -> list[RunConfig]:
         UserError: the dataset is missing or cannot be split.
     """
     dataset = scan(base.data, cache_dir)
-    splits = make_splits(dataset.labels, dataset.classes, base.holdout, base.val, base.split_seed)
+    splits = make_splits(dataset.labels, dataset.classes, *base.split)
     return grid(base, curve_slices([len(pool) for pool in splits.pools]), CURVE_SEEDS, CURVE_SAMPLE_SEEDS)
 
 
@@ -524,7 +520,7 @@ def report(
 def per_class_counts(selection: Selection, summary: Summary) -> dict[str, int]:
     """Training images of each class in a run's slice (drawn again from its split and seeds)."""
     dataset, config = selection.dataset, summary.config
-    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    splits = make_splits(dataset.labels, dataset.classes, *config.split)
     train = splits.slice_indices(SliceSpec.parse(config.slice), config.sample_seed, dataset.classes)
     counts = np.bincount(dataset.labels[train], minlength=len(dataset.classes))
     return dict(zip(dataset.classes, (int(c) for c in counts), strict=True))
@@ -571,7 +567,7 @@ def class_curves(selection: Selection, level: float = LEVEL) -> dict[str, tuple[
 def _holdout_counts(selection: Selection) -> dict[str, int]:
     """Holdout images of each class in the selection's split."""
     dataset = selection.dataset
-    holdout = make_splits(dataset.labels, dataset.classes, *_split(selection)).holdout
+    holdout = make_splits(dataset.labels, dataset.classes, *selection.summaries[0].config.split).holdout
     counts = np.bincount(dataset.labels[holdout], minlength=len(dataset.classes))
     return dict(zip(dataset.classes, (int(n) for n in counts), strict=True))
 
@@ -593,7 +589,7 @@ def allocate(
         UserError: ``base`` was not measured in this experiment.
     """
     dataset = selection.dataset
-    splits = make_splits(dataset.labels, dataset.classes, *_split(selection))
+    splits = make_splits(dataset.labels, dataset.classes, *selection.summaries[0].config.split)
     pools = dict(zip(dataset.classes, (len(p) for p in splits.pools), strict=True))
     held = _holdout_counts(selection)
     current = per_class_counts(selection, _base_summaries(selection, base)[0])
@@ -710,11 +706,6 @@ def check_results(selection: Selection, plan: CheckPlan, level: float = LEVEL) -
 def _mean_gain(gains: np.ndarray, level: float) -> Estimate | None:
     """The mean of paired gains with its t interval over them; NaN ends for one, None for none."""
     return t_interval(gains, level) if len(gains) else None
-
-
-def _split(selection: Selection) -> tuple[float, float, int]:
-    config = selection.summaries[0].config
-    return config.holdout, config.val, config.split_seed
 
 
 def _base_summaries(selection: Selection, base: str | None) -> list[Summary]:

@@ -82,6 +82,6 @@ def _missing_runs(analysis: Analysis, noise: float) -> NextStep | None:
         "More slices, each measured on three samples of the training images, average out more of "
         "that noise.",
         f"Measure the rest of the learning curve ({len(missing)} runs)",
-        Split(base.holdout, base.val, base.split_seed),
+        base.split,
         tuple(missing),
     )

@@ -71,7 +71,7 @@ def _cmd_inspect(args: argparse.Namespace) -> Inspection:
     dataset = scan(args.data, args.cache_dir, progress=True)
     problem = None
     try:
-        splits = make_splits(dataset.labels, dataset.classes, args.holdout, args.val, args.split_seed)
+        splits = make_splits(dataset.labels, dataset.classes, *_split(args))
         sizes = {"holdout": len(splits.holdout), "val": len(splits.val), "train_pool": splits.pool_size()}
     except UserError as error:
         problem, sizes = str(error), {}
@@ -99,11 +99,18 @@ def _print_inspect(result: Inspection) -> None:
         print(f"problem: {result.problem}")
 
 
+def _split(args: argparse.Namespace):
+    """The ``--holdout``, ``--val`` and ``--split-seed`` flags as one split."""
+    from core.store.config import Split
+
+    return Split(args.holdout, args.val, args.split_seed)
+
+
 def _config(args: argparse.Namespace, slice_text: str = "100%"):
     from core.data.splits import check_split
     from core.store.config import RunConfig
 
-    check_split(args.holdout, args.val, args.split_seed)
+    check_split(*_split(args))
     return RunConfig(
         data=str(args.data),
         backbone=args.backbone,
@@ -288,9 +295,7 @@ def _cmd_budget(args: argparse.Namespace):
     from core.answers import budget
 
     check_share("--target", args.target)
-    selection = budget.select(
-        args.cache_dir, args.data, args.experiment, args.holdout, args.val, args.split_seed
-    )
+    selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     if args.per_class and args.budget is None:
         raise UserError("--per-class needs --budget N: how many more labels to share among the classes")
     analysis = budget.analyse(selection, args.fit_up_to)
@@ -308,9 +313,7 @@ def _cmd_plan(args: argparse.Namespace):
     from core.answers import budget, rounds
 
     check_share("--target", args.target)
-    selection = budget.select(
-        args.cache_dir, args.data, args.experiment, args.holdout, args.val, args.split_seed
-    )
+    selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     return rounds.plan(budget.analyse(selection), args.target, args.round_size)
 
 
@@ -351,7 +354,7 @@ def _next_batch_from_pool(args: argparse.Namespace):
         seed=args.seed,
         out=args.out,
         label_studio=args.label_studio,
-        split=(args.holdout, args.val, args.split_seed),
+        split=_split(args),
         backbone=args.backbone,
         image_size=args.image_size,
     )
@@ -378,7 +381,7 @@ def _simulate_next_batch(args: argparse.Namespace):
 
     strategies = tuple(part.strip() for part in args.strategies.split(",") if part.strip())
     settings = Settings(strategies, args.start, args.batch, args.rounds, tuple(parse_seeds(args.seeds)))
-    split = (args.holdout, args.val, args.split_seed)
+    split = _split(args)
     say = _to_stderr if args.progress is None else _progress_file(args.progress, settings.replays)
     return simulate(args.data, args.cache_dir, settings, args.backbone, args.image_size, split, say)
 
@@ -488,7 +491,7 @@ def _print_threshold(plan) -> None:
 def _cmd_audit(args: argparse.Namespace):
     from core.answers.audit import audit
 
-    split = (args.holdout, args.val, args.split_seed)
+    split = _split(args)
     return audit(args.data, args.cache_dir, args.backbone, args.image_size, split, args.experiment)
 
 

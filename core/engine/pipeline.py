@@ -74,7 +74,7 @@ def prepare(
     """
     dataset = dataset or scan(config.data, cache_dir, progress=show_progress)
     config = resolve(config, dataset.median_side)
-    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    splits = make_splits(dataset.labels, dataset.classes, *config.split)
     train = splits.slice_indices(SliceSpec.parse(config.slice), config.sample_seed, dataset.classes)
     return PreparedRun(config, dataset, splits, train)
 
@@ -513,7 +513,7 @@ def validation_of(run: runs.Run) -> Predictions:
             f"run {run.run_id}: the images in {config.data} changed since it was trained; its "
             "validation set cannot be rebuilt (train it again)"
         )
-    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    splits = make_splits(dataset.labels, dataset.classes, *config.split)
     model = run.model()  # with its backbone; on cached features only the head reads them
     net = model.head if uses_features(config) else model
     return score(net, run_inputs(config, dataset, run.cache_dir).array, dataset, splits.val)

@@ -149,7 +149,7 @@ def _figure(figure) -> str:
 def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
     dataset = selection.dataset
     config = selection.summaries[0].config
-    splits = make_splits(dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed)
+    splits = make_splits(dataset.labels, dataset.classes, *config.split)
     counts = ", ".join(f"{html.escape(name)} {n}" for name, n in dataset.counts().items())
     return (
         f"<h1>How much data does {html.escape(dataset.root.name)} need?</h1>"

@@ -178,7 +178,7 @@ def drawable(cache_dir: Path, configs: list[RunConfig]) -> tuple[list[RunConfig]
 
     fits, left_out, splits = [], {}, {}
     for config in configs:
-        key = (config.data, config.holdout, config.val, config.split_seed)
+        key = (config.data, *config.split)
         if key not in splits:
             dataset = scan(config.data, cache_dir)
             splits[key] = (dataset, make_splits(dataset.labels, dataset.classes, *key[1:]))

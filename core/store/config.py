@@ -79,6 +79,11 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def split(self) -> Split:
+        """Which images its holdout and validation sets hold (its shares and split seed)."""
+        return Split(self.holdout, self.val, self.split_seed)
+
     @classmethod
     def from_dict(cls, record: dict) -> RunConfig:
         """A configuration as written by :meth:`to_dict`; keys this version does not know are

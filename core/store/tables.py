@@ -122,7 +122,7 @@ def dataset_label(config: RunConfig, fingerprint: str, with_hash: bool = False) 
     before images were added), and its holdout split where it is not the default one. Runs with
     different labels saw different holdouts."""
     label = Path(config.data).name + (f" · {fingerprint[:6]}" if with_hash else "")
-    split = (config.holdout, config.val, config.split_seed)
+    split = config.split
     if split != (HOLDOUT_SHARE, VAL_SHARE, 0):
         label += f" · holdout {split[0]:g}, val {split[1]:g}, split seed {split[2]}"
     return label

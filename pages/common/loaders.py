@@ -193,7 +193,5 @@ def trust_by_size(cache: str, data: str, run_id: str, target: float, ids: tuple[
     from core.store.tables import experiment_label
 
     config = runs.load(Path(cache), run_id).summary.config
-    selection = budget.select(
-        Path(cache), data, experiment_label(config), config.holdout, config.val, config.split_seed
-    )
+    selection = budget.select(Path(cache), data, experiment_label(config), *config.split)
     return by_size(selection, target)

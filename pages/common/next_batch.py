@@ -83,7 +83,7 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
             strategy,
             out=folder / "batch.csv",
             label_studio=folder / "tasks.json",
-            split=(config.holdout, config.val, config.split_seed),
+            split=config.split,
             backbone=config.backbone,
             image_size=config.image_size,
         )

@@ -116,9 +116,7 @@ def load_pool(
         cached_features(images, config.backbone, config.image_size, cache_dir, backend).array
     )
     copied = _copies(dataset, images, known, features, int(config.image_size), cache_dir)
-    holdout = make_splits(
-        dataset.labels, dataset.classes, config.holdout, config.val, config.split_seed
-    ).holdout
+    holdout = make_splits(dataset.labels, dataset.classes, *config.split).holdout
     _refuse_holdout(images, copied, holdout)
     kept = np.flatnonzero(copied < 0)
     _refuse_small(images, len(kept), at_least)
