@@ -85,6 +85,8 @@ def test_a_curve_that_stopped_paying_gets_a_verdict_and_a_rising_one_does_not():
     assert found.since == 80, "0.9 - 0.4 / sqrt(n) passes 0.85 at 64 per class: flat from the next slice"
     assert found.verdict.startswith("Accuracy has not moved beyond noise since about 80 images per class")
     assert "consider fine-tuning" in found.verdict
+    mean = np.mean([p.mean for p in curves.curve_points(flat) if p.n >= 80])
+    assert f"(right {mean:.1%} of the time on average since)" in found.verdict  # percent, as the page
     tuned = budget.find_plateau(curves.curve_points(flat, floor=budget.PLATEAU_VAR_FLOOR), crossover="10%")
     assert "fine-tuning beat this head from 10% on this data" in tuned.verdict
 

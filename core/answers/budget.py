@@ -284,7 +284,8 @@ def find_plateau(measured: list[curves.Point], crossover: str | None = None) -> 
     )
     verdict = (
         f"Accuracy has not moved beyond noise since about {start.n:,.0f} images per class "
-        f"({mean:.3f} on average since): more labels of the same kind are unlikely to help; {options}."
+        f"(right {mean:.1%} of the time on average since): more labels of the same kind are unlikely "
+        f"to help; {options}."
     )
     return Plateau(start.n, mean, verdict)
 
