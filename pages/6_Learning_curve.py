@@ -1,10 +1,13 @@
 """Learning curve: how many labelled images per class a target accuracy takes, and how far to trust it."""
 
+from dataclasses import astuple
+
 import pandas as pd
 import streamlit as st
 
 from core.answers import budget, remedy
 from core.base.errors import UserError
+from core.base.intervals import share
 from core.present import figures
 from core.serving import jobs
 from core.store import runs
@@ -15,6 +18,14 @@ layout.header(
     "Learning curve",
     "How many labelled images per class does the accuracy I need take, and how "
     "far can I trust the answer on my own data?",
+)
+POINT_COLUMNS = (
+    "slice",
+    "images per class",
+    "accuracy",
+    "runs",
+    "spread over sample seeds",
+    "over training seeds",
 )
 cache = state.cache_dir()
 data = state.dataset()
@@ -75,26 +86,27 @@ except UserError as error:
     st.stop()
 
 left, right = st.columns(2)
-target = left.number_input(
-    "Target holdout accuracy",
-    0.01,
-    0.99,
-    analysis.suggested_target(),
-    0.01,
+target_percent = left.number_input(
+    "Target holdout accuracy (%)",
+    1.0,
+    99.0,
+    100 * analysis.suggested_target(),
+    1.0,
     key="curve_target",
-    format="%.2f",
+    format="%.1f",
 )
+target = round(target_percent / 100, 4)
 top = analysis.points[-1].images_per_class
 at = right.number_input("Accuracy expected at images per class", 1, 10_000_000, int(top * 4), key="curve_at")
 report = budget.report(analysis, target, float(at))
 needed, level = report.needed, report.level
 if needed.estimate:
     st.success(
-        f"To reach **{target:g}**: about **{budget.stated(needed.estimate, level, ',.0f')}** images per "
+        f"To reach **{share(target)}**: about **{budget.stated(needed.estimate, level, ',.0f')}** images per "
         f"class (now {top:,.0f})."
     )
 else:
-    st.warning(f"To reach {target:g}: no estimate. {needed.reason}")
+    st.warning(f"To reach {share(target)}: no estimate. {needed.reason}")
 if step := remedy.next_step(analysis):
     st.info(step.sentence)
     st.button(step.button, key="curve_next_step", on_click=queue, args=(list(step.configs), step.split))
@@ -113,12 +125,14 @@ st.caption(budget.INTERVALS_EXPLAINED.format(level=level))
 
 st.subheader("How far to trust it: the backtest on this data")
 st.markdown(budget.backtest_sentence(report.backtest, level))
-if report.backtest.rows:
-    numbers = {
-        c: st.column_config.NumberColumn(format="%.3f") for c in ("measured", "predicted", "low", "high")
-    }
-    numbers["images_per_class"] = st.column_config.NumberColumn("images per class", format="%g")
-    st.dataframe(budget.backtest_rows(report.backtest), hide_index=True, column_config=numbers)
+if lines := budget.backtest_lines(report.backtest):
+    st.dataframe(
+        pd.DataFrame(
+            [astuple(line) for line in lines],
+            columns=("images per class", "measured", "predicted", f"{level:.0%} interval", "inside"),
+        ),
+        hide_index=True,
+    )
 if report.families:
     with st.expander("Curve families and their weights"):
         st.dataframe(
@@ -126,17 +140,24 @@ if report.families:
                 {
                     "family": [f.name.replace("_", " ") for f in report.families],
                     "weight": [f.weight for f in report.families],
-                    "mean miss on this data's smaller slices": [f.backtest_error for f in report.families],
+                    "mean miss on this data's smaller slices (points)": [
+                        None if f.backtest_error is None else 100 * f.backtest_error for f in report.families
+                    ],
                 }
             ),
             hide_index=True,
             column_config={
                 "weight": st.column_config.NumberColumn(format="%.2f"),
-                "mean miss on this data's smaller slices": st.column_config.NumberColumn(format="%.3f"),
+                "mean miss on this data's smaller slices (points)": st.column_config.NumberColumn(
+                    format="%.1f"
+                ),
             },
         )
 with st.expander("Measured points"):
-    st.dataframe(pd.DataFrame([p.to_dict() for p in report.points]), hide_index=True)
+    st.dataframe(
+        pd.DataFrame([astuple(line) for line in budget.point_lines(report.points)], columns=POINT_COLUMNS),
+        hide_index=True,
+    )
 st.download_button(
     "Download this as a report (one HTML file, opens offline)",
     data=loaders.html_report(cache, data, experiment, target, split),

@@ -111,7 +111,7 @@ def test_budget_per_class_shares_the_labels(curve_cache, curve_data):
     for key in ("expected_gain", "even_gain"):
         assert set(report[key]) == {"estimate", "low", "high"}
     text = core(curve_cache, "budget", "--data", str(curve_data), "--target", "0.9").stdout
-    assert "To reach 0.9" in text and "Backtest" in text
+    assert "To reach 90%" in text and "Backtest" in text
 
 
 @pytest.mark.parametrize(
@@ -218,10 +218,10 @@ def test_learning_curve_page_answers_and_backtests(curve_cache, curve_data, monk
     app = open_page(curve_cache, "pages/6_Learning_curve.py", monkeypatch, curve_data)
     assert "Backtest (fitted up to" in texts(app)
     assert len(app.get("plotly_chart")) == 1
-    app.number_input(key="curve_target").set_value(0.5).run()
-    assert "To reach **0.5**: about" in texts(app)
-    app.number_input(key="curve_target").set_value(0.99).run()
-    assert "To reach 0.99: no estimate." in texts(app) or "To reach **0.99**" in texts(app)
+    app.number_input(key="curve_target").set_value(50.0).run()
+    assert "To reach **50%**: about" in texts(app)
+    app.number_input(key="curve_target").set_value(99.0).run()
+    assert "To reach 99%: no estimate." in texts(app) or "To reach **99%**" in texts(app)
 
 
 def test_learning_curve_page_on_a_dataset_without_runs_offers_the_sweep(cache_dir, other_data, monkeypatch):
@@ -275,11 +275,11 @@ def test_the_answer_in_a_real_browser(curve_cache, curve_data, tmp_path):
         wait_rendered(page)
         chart = page.locator(".js-plotly-plot").first
         chart.locator(".scatterlayer .points path").nth(10).wait_for(timeout=30_000)
-        assert page.get_by_text(re.compile(r"To reach (\*\*)?0\.\d+")).count() >= 1
-        box = page.get_by_label("Target holdout accuracy")
-        box.fill("0.5")
+        assert page.get_by_text(re.compile(r"To reach (\*\*)?\d+(\.\d)?%")).count() >= 1
+        box = page.get_by_label("Target holdout accuracy (%)")
+        box.fill("50")
         box.press("Enter")
-        page.get_by_text(re.compile(r"To reach 0\.5: about [\d,]+ \(80% interval")).wait_for(timeout=60_000)
+        page.get_by_text(re.compile(r"To reach 50%: about [\d,]+ \(80% interval")).wait_for(timeout=60_000)
         wait_rendered(page)
         screenshot(page, "9-learning-curve")
         with page.expect_download(timeout=120_000) as download:

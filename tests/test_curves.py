@@ -95,8 +95,8 @@ def test_accuracy_at_brackets_the_true_accuracy(power_runs):
 def test_a_target_above_the_ceiling_is_beyond_reach(power_runs):
     answer = curves.images_needed(power_runs, 0.97, **FAST)
     assert answer.beyond_reach and answer.estimate is None
-    assert "0.97 is above what the fitted curves reach" in answer.reason
-    assert f"ceiling {answer.ceiling.estimate:.3f}" in answer.reason
+    assert "97% is above what the fitted curves reach" in answer.reason
+    assert f"ceiling {answer.ceiling.estimate:.1%}" in answer.reason
 
 
 def test_a_target_some_curves_never_reach_has_no_upper_end(power_runs):
@@ -105,7 +105,7 @@ def test_a_target_some_curves_never_reach_has_no_upper_end(power_runs):
     assert answer.beyond_reach and answer.estimate is None
     assert (
         answer.reason.startswith("The 80% interval has no upper end")
-        and f"ceiling {ceiling:.3f}" in answer.reason
+        and f"ceiling {ceiling:.1%}" in answer.reason
     )
 
 

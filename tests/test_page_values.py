@@ -9,6 +9,7 @@ import html
 import json
 import re
 import shutil
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, mo
     app = open_page(cache, "pages/6_Learning_curve.py", monkeypatch, curve_data)
     analysis = budget.analyse(budget.select(cache, curve_data))
     target = round(min(p.accuracy for p in analysis.points[3:6]), 2)  # passed early: the curves reach it
-    app.number_input(key="curve_target").set_value(target).run()
+    app.number_input(key="curve_target").set_value(100 * target).run()
     at = app.number_input(key="curve_at").value
     report = budget.report(analysis, target, float(at))
     assert report.needed.estimate is not None, report.needed.reason
@@ -92,6 +93,10 @@ def test_the_learning_curve_page_states_the_engines_answer(cache, curve_data, mo
     assert (
         budget.stated(answer.estimate, report.level) in app.info[0].value and f"{n:,.0f}" in app.info[0].value
     )
+    assert f"To reach **{100 * target:g}%**" in app.success[0].value  # one unit on the page: percent
+    shown = app.dataframe[0].value.values.tolist()
+    assert shown == [list(astuple(line)) for line in budget.backtest_lines(report.backtest)]
+    assert shown and all(cell.endswith("%") for row in shown for cell in row[1:3])
 
 
 @pytest.mark.browser

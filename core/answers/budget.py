@@ -3,7 +3,7 @@ it, and which classes to label next.
 
 It reads cached runs only. The runs of one experiment on one dataset (same images, same holdout)
 become a learning curve: holdout accuracy against images per class (``n_train / classes``), one
-point per uniform slice (``N/class`` or ``P%``). :mod:`core.answers.curves` fits five curve families to it
+point per uniform slice (``N/class`` or ``P%``). :mod:`core.answers.curves` fits seven curve families to it
 with bootstrap intervals; this module picks the runs, shapes the points, runs the backtest (fit
 on the smaller slices, predict the larger measured ones) and the per-class allocation, and
 returns one report whose ``to_dict()`` is what ``python -m core budget --json`` prints.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from core.answers import curves
 from core.answers.curves.allocation import recall_interval
 from core.answers.curves.fitting import plateaued, shape_reason
 from core.base.errors import UserError, check_share
-from core.base.intervals import Estimate, t_interval, wilson
+from core.base.intervals import Estimate, share, t_interval, wilson
 from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
@@ -197,6 +197,37 @@ class CurvePoint:
             "training_seed_spread": self.seed_spread,
             "seeds_varied_together": self.together,
         }
+
+
+@dataclass(frozen=True)
+class PointLine:
+    """A measured slice in the words the page prints: accuracy in percent, spreads in points."""
+
+    slice: str
+    images_per_class: str
+    accuracy: str
+    runs: str
+    sample_spread: str
+    seed_spread: str
+
+
+def _spread(value: float | None) -> str:
+    return "one value" if value is None else f"±{100 * value:.1f} points"
+
+
+def point_lines(points: Iterable[CurvePoint]) -> tuple[PointLine, ...]:
+    """The measured slices for people (standard deviations over seeds, as the chart's band)."""
+    return tuple(
+        PointLine(
+            p.slice,
+            f"{p.images_per_class:,.1f}".removesuffix(".0"),
+            f"{p.accuracy:.1%}",
+            str(p.runs),
+            _spread(p.sample_spread),
+            "together with the sample seeds" if p.together else _spread(p.seed_spread),
+        )
+        for p in points
+    )
 
 
 def curve_points(selection: Selection) -> list[CurvePoint]:
@@ -390,6 +421,31 @@ def backtest_rows(backtest: curves.Backtest) -> list[dict]:
         }
         for row in backtest.rows
     ]
+
+
+@dataclass(frozen=True)
+class BacktestLine:
+    """A held-out slice of the backtest in the words the page and the report print."""
+
+    images_per_class: str
+    measured: str
+    predicted: str
+    interval: str
+    inside: str
+
+
+def backtest_lines(backtest: curves.Backtest) -> tuple[BacktestLine, ...]:
+    """The backtest's rows for people: accuracies in percent, the interval in one cell."""
+    return tuple(
+        BacktestLine(
+            f"{row.n:,.0f}",
+            f"{row.measured:.1%}",
+            f"{row.predicted:.1%}",
+            f"{row.low:.1%} to {row.high:.1%}",
+            "yes" if row.inside else "no",
+        )
+        for row in backtest.rows
+    )
 
 
 @dataclass(frozen=True)
@@ -727,8 +783,9 @@ def custom_slice(current: dict[str, int], extra: dict[str, int]) -> str:
     return str(SliceSpec.parse(";".join(f"{name}={current[name] + extra[name]}" for name in current)))
 
 
-def stated(e, level: float, form: str = ".3f") -> str:
-    """An estimate as the pages and the terminal state it: ``0.912 (80% interval 0.90 to 0.93)``."""
+def stated(e, level: float, form: str = ".1%") -> str:
+    """An estimate as the pages and the terminal state it: ``91.2% (80% interval 90.0% to 93.0%)``
+    for an accuracy, ``form=",.0f"`` for a count of images."""
     return f"{e.estimate:{form}} ({level:.0%} interval {e.low:{form}} to {e.high:{form}})"
 
 
@@ -739,13 +796,14 @@ def describe(report: BudgetReport) -> str:
         f"{report.experiment} on {report.dataset} (holdout of {report.n_holdout} images)",
         "  images/class  accuracy  runs",
     ]
-    lines += [f"  {p.images_per_class:>12g}  {p.accuracy:8.3f}  {p.runs:4d}" for p in report.points]
+    lines += [f"  {p.images_per_class:>12g}  {p.accuracy:8.1%}  {p.runs:4d}" for p in report.points]
     if needed.estimate:
         lines.append(
-            f"To reach {report.target:g}: about {stated(needed.estimate, level, ',.0f')} images per class."
+            f"To reach {share(report.target)}: about {stated(needed.estimate, level, ',.0f')} images per "
+            "class."
         )
     else:
-        lines.append(f"To reach {report.target:g}: no estimate. {needed.reason}")
+        lines.append(f"To reach {share(report.target)}: no estimate. {needed.reason}")
     if needed.ceiling:
         lines.append(f"Ceiling of the fitted curves: {stated(needed.ceiling, level)}.")
     lines += caveats(report)
@@ -794,8 +852,8 @@ def measured_below(
     )
     return (
         f"Measured below the target: the models trained on {largest.images_per_class:,.0f} images per class "
-        f"are right {largest.accuracy:.1%} of the time, under {target:.0%}, though the curve puts "
-        f"{target:.0%} at about {needed.estimate.estimate:,.0f}; the difference is {why}. Trust the "
+        f"are right {largest.accuracy:.1%} of the time, under {share(target)}, though the curve puts "
+        f"{share(target)} at about {needed.estimate.estimate:,.0f}; the difference is {why}. Trust the "
         "measurement: the target is not reached yet."
     )
 

@@ -19,6 +19,12 @@ def json_float(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def share(value: float) -> str:
+    """An accuracy or share as the pages and the terminal say it: in percent, one decimal where it
+    needs one ("86%", "86.5%"). One unit for people on every page; JSON keeps fractions."""
+    return f"{100 * value:.1f}".removesuffix(".0") + "%"
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A number from a finite sample, with the ends of its interval."""

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.base.intervals import share
 from core.store.record import Metrics
 from core.store.tables import short_names
 
@@ -232,7 +233,7 @@ def learning_curve(
                 mode="lines",
                 line={"color": "#ff7f0e", "dash": "dash"},
                 name="fitted (families weighted by their backtest)",
-                hovertemplate="%{x:,.0f} images/class: %{y:.3f}<extra>fitted</extra>",
+                hovertemplate="%{x:,.0f} images/class: %{y:.1%}<extra>fitted</extra>",
             )
         )
     sample = [p.sample_spread or 0.0 for p in points]
@@ -260,7 +261,7 @@ def learning_curve(
             name="measured (mean over runs)",
             error_y={"type": "data", "array": seed_spread, "visible": any(seed_spread), "color": "#1f77b4"},
             customdata=[[p.slice, p.runs] for p in points],
-            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.3f} over "
+            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.1%} over "
             "%{customdata[1]} runs<extra></extra>",
         )
     )
@@ -270,7 +271,7 @@ def learning_curve(
         figure.add_hline(
             y=target,
             line={"dash": "dot", "color": "#2ca02c"},
-            annotation_text=f"target {target:g}",
+            annotation_text=f"target {share(target)}",
             annotation_position="top left",
         )
     if answer is not None:
@@ -296,7 +297,7 @@ def learning_curve(
         **LOG_AXIS, title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
     )
     floor = min(min(means) - 0.1, target - 0.1 if target is not None else 1.0)
-    figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0])
+    figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0], tickformat=".0%")
     figure.update_layout(height=460, margin={"t": 30}, legend={"orientation": "h", "y": -0.22})
     return figure
 

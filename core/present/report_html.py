@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from PIL import Image
 from core.answers import budget
 from core.answers.cam import gallery, pair_overlays, showcase_run
 from core.base.errors import UserError
+from core.base.intervals import share
 from core.base.paths import write_atomic
 from core.data.splits import make_splits
 from core.present import figures
@@ -167,10 +169,10 @@ def _answer_sentence(report: budget.BudgetReport) -> str:
     needed = report.needed
     if needed.estimate:
         return (
-            f"To reach a holdout accuracy of {report.target:g}: about "
+            f"To reach a holdout accuracy of {share(report.target)}: about "
             f"{budget.stated(needed.estimate, report.level, ',.0f')} images per class."
         )
-    return f"A holdout accuracy of {report.target:g}: no estimate. {needed.reason}"
+    return f"A holdout accuracy of {share(report.target)}: no estimate. {needed.reason}"
 
 
 def _learning_curve(report: budget.BudgetReport) -> str:
@@ -178,9 +180,8 @@ def _learning_curve(report: budget.BudgetReport) -> str:
         report.points, report.band, report.target, report.needed.estimate, report.level, report.reliable_up_to
     )
     rows = "".join(
-        f"<tr><td>{row.n:g}</td><td>{row.measured:.3f}</td><td>{row.predicted:.3f}</td>"
-        f"<td>{row.low:.3f} to {row.high:.3f}</td><td>{'yes' if row.inside else 'no'}</td></tr>"
-        for row in report.backtest.rows
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in astuple(line)) + "</tr>"
+        for line in budget.backtest_lines(report.backtest)
     )
     table = (
         "<table><thead><tr><th>images per class</th><th>measured</th><th>predicted</th>"

@@ -21,7 +21,7 @@ from core.answers.curves.fitting import (
     run_groups,
     shape_reason,
 )
-from core.base.intervals import Estimate, json_float
+from core.base.intervals import Estimate, json_float, share
 
 
 @dataclass(frozen=True)
@@ -337,21 +337,21 @@ def _uncalibrated_reason(fitted: Ensemble, target: float, level: float) -> str:
     low, _ = fitted.calibration.arms(level)
     return (
         f"The {level:.0%} interval has no upper end: fitted on this data's own smaller slices, the "
-        f"curves overshot the larger ones by up to {-100 * low:.1f} accuracy points per e-fold of "
-        f"extrapolation, and allowing for that, {target:g} may never be reached."
+        f"curves overshot the larger ones by up to {-100 * low * math.log(2):.1f} accuracy points for "
+        f"each doubling of the images, and allowing for that, {share(target)} may never be reached."
     )
 
 
 def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level: float) -> str:
     within = f"within {N_RANGE[1]:,.0f} images per class"
     if ceiling is None:
-        return f"{target:g} is not reached by {never:.0%} of the fitted curves {within}."
-    limit = f"ceiling {ceiling.estimate:.3f}, {level:.0%} interval {ceiling.low:.3f} to {ceiling.high:.3f}"
+        return f"{share(target)} is not reached by {never:.0%} of the fitted curves {within}."
+    limit = f"ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%}"
     if target >= ceiling.estimate:
-        return f"{target:g} is above what the fitted curves reach ({limit})."
+        return f"{share(target)} is above what the fitted curves reach ({limit})."
     return (
         f"The {level:.0%} interval has no upper end: {never:.0%} of the bootstrap curves never reach "
-        f"{target:g} {within} ({limit})."
+        f"{share(target)} {within} ({limit})."
     )
 
 

@@ -169,7 +169,8 @@ def shape_reason(points: list[Point]) -> str | None:
         return f"Accuracy falls as images are added ({where}); a falling curve cannot be extrapolated."
     if rise <= noise:
         return (
-            f"Accuracy does not rise beyond the noise of +-{noise:.3f} ({where}); there is no curve to fit."
+            f"Accuracy does not rise beyond the noise of +-{100 * noise:.1f} points ({where}); there is no "
+            "curve to fit."
         )
     return None
 
@@ -185,7 +186,7 @@ def plateaued(points: list[Point]) -> bool:
 
 def _span(points: list[Point]) -> str:
     counts = f"{points[0].n:g}/class" if len(points) == 1 else f"{points[0].n:g}-{points[-1].n:g}/class"
-    return f"{np.mean([p.mean for p in points]):.3f} {'at' if len(points) == 1 else 'over'} {counts}"
+    return f"{np.mean([p.mean for p in points]):.1%} {'at' if len(points) == 1 else 'over'} {counts}"
 
 
 def _rise(points: list[Point]) -> tuple[float, float, str]:
@@ -209,8 +210,8 @@ def noise_reason(points: list[Point], fits: dict[str, Fit]) -> str | None:
     rmse, rise = min(fit.rmse for fit in fits.values()), points[-1].mean - points[0].mean
     if rmse > NOISE_RATIO * rise:
         return (
-            f"The points are too noisy to extrapolate: the best curve misses them by {rmse:.3f} (rmse) "
-            f"for a total rise of {rise:.3f}."
+            f"The points are too noisy to extrapolate: the best curve misses them by {100 * rmse:.1f} "
+            f"accuracy points (rmse) for a total rise of {100 * rise:.1f}."
         )
     return None
 
