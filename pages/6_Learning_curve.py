@@ -1,8 +1,5 @@
 """Learning curve: how many labelled images per class a target accuracy takes, and how far to trust it."""
 
-from dataclasses import astuple
-
-import pandas as pd
 import streamlit as st
 
 from core.answers import budget, remedy
@@ -125,38 +122,18 @@ st.caption(budget.INTERVALS_EXPLAINED.format(level=level))
 
 st.subheader("How far to trust it: the backtest on this data")
 st.markdown(budget.backtest_sentence(report.backtest, level))
-if lines := budget.backtest_lines(report.backtest):
-    st.dataframe(
-        pd.DataFrame(
-            [astuple(line) for line in lines],
-            columns=("images per class", "measured", "predicted", f"{level:.0%} interval", "inside"),
-        ),
-        hide_index=True,
+layout.lines_table(
+    budget.backtest_lines(report.backtest),
+    ("images per class", "measured", "predicted", f"{level:.0%} interval", "inside"),
+)
+with st.expander("Curve families and their weights"):
+    layout.lines_table(
+        budget.family_lines(report.families), ("family", "weight", "mean miss on this data's smaller slices")
     )
-if report.families:
-    with st.expander("Curve families and their weights"):
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "family": [f.name.replace("_", " ") for f in report.families],
-                    "weight": [f.weight for f in report.families],
-                    "mean miss on this data's smaller slices (points)": [
-                        None if f.backtest_error is None else 100 * f.backtest_error for f in report.families
-                    ],
-                }
-            ),
-            hide_index=True,
-            column_config={
-                "weight": st.column_config.NumberColumn(format="%.2f"),
-                "mean miss on this data's smaller slices (points)": st.column_config.NumberColumn(
-                    format="%.1f"
-                ),
-            },
-        )
 with st.expander("Measured points"):
-    st.dataframe(
-        pd.DataFrame([astuple(line) for line in budget.point_lines(report.points)], columns=POINT_COLUMNS),
-        hide_index=True,
+    layout.lines_table(
+        budget.point_lines(report.points),
+        ("slice", "images per class", "accuracy", "runs", "spread over sample seeds", "over training seeds"),
     )
 st.download_button(
     "Download this as a report (one HTML file, opens offline)",

@@ -12,7 +12,7 @@ from core.base.paths import PROJECT_ROOT
 CORE = PROJECT_ROOT / "core"
 # lowest first; the entry points (core.cli, core.__main__) sit above them all
 LAYERS = ("base", "data", "models", "store", "engine", "answers", "serving", "present")
-ENTRY_POINTS = {"core", "core.cli", "core.cli.results", "core.__main__"}
+ENTRY_POINTS = {"core", "core.cli", "core.cli.parser", "core.cli.results", "core.__main__"}
 
 
 def module_name(path: Path) -> str:

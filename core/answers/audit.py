@@ -459,13 +459,29 @@ def audit(
             experiment with no runs here, or a dataset that cannot be scanned or split.
     """
     from core.data.datasets import scan
-    from core.data.images import image_array
-    from core.engine.features import cached_features
 
     split = (float(split[0]), float(split[1]), int(split[2]))
     dataset = scan(data, cache_dir, progress=progress)
     splits = make_splits(dataset.labels, dataset.classes, *split)
     runs = _runs_of(cache_dir, dataset.fingerprint, split)
+    backbone, size = _backbone_and_size(runs, backbone, image_size, dataset.median_side)
+    path = cache_dir / "audits" / f"{dataset.fingerprint}-{backbone}-{size}-{_split_key(split)}.json"
+    found = _load(path) if path.exists() else None
+    if found is None:
+        found = _computed(dataset, splits, backbone, size, cache_dir, split, progress)
+        write_json(path, {"version": AUDIT_VERSION, **found.to_dict()})
+    return _with_pairs(_named_today(found, dataset), runs, experiment)
+
+
+def _backbone_and_size(
+    runs: list[Summary], backbone: str | None, image_size: int | None, median_side: float
+) -> tuple[str, int]:
+    """The backbone (the runs' most used, else EfficientNet-Lite0) and image size (theirs with
+    it, else the backbone's default for the images) the audit's features come from.
+
+    Raises:
+        UserError: a backbone without pretrained weights, or a size out of range.
+    """
     usable = [s.config for s in runs if get_spec(s.config.backbone).weights != "none"]
     if backbone is None:
         backbone = Counter(c.backbone for c in usable).most_common(1)[0][0] if usable else ORIGINAL_BACKBONE
@@ -474,37 +490,42 @@ def audit(
             f"backbone '{backbone}' has no pretrained weights; the audit needs pretrained features"
         )
     sizes = Counter(c.image_size for c in usable if c.backbone == backbone)
-    size = image_size or (
-        sizes.most_common(1)[0][0] if sizes else default_image_size(backbone, dataset.median_side)
-    )
+    size = image_size or (sizes.most_common(1)[0][0] if sizes else default_image_size(backbone, median_side))
     if not 32 <= size <= MAX_IMAGE_SIZE:
         raise UserError(f"--image-size must be between 32 and {MAX_IMAGE_SIZE} pixels, not {size}")
-    path = cache_dir / "audits" / f"{dataset.fingerprint}-{backbone}-{size}-{_split_key(split)}.json"
-    found = _load(path) if path.exists() else None
-    if found is None:
-        features = cached_features(dataset, backbone, size, cache_dir).array
-        pool = np.concatenate(splits.pools)
-        issues = label_issues(
-            features, dataset.labels, splits.holdout, pool, dataset.classes, dataset.paths, progress=progress
-        )
-        others = {"holdout": splits.holdout, "validation": splits.val}
-        images = image_array(dataset, size, cache_dir)
-        pairs = near_duplicates(features, images, pool, others, dataset.paths, progress=progress)
-        found = Audit(
-            dataset=str(dataset.root),
-            fingerprint=dataset.fingerprint,
-            backbone=backbone,
-            image_size=size,
-            split=split,
-            label_issues=tuple(issues),
-            near_duplicates=tuple(pairs),
-            confused_pairs=(),
-            holdout_size=len(splits.holdout),
-        )
-        write_json(path, {"version": AUDIT_VERSION, **found.to_dict()})
-    # a renamed copy keeps its fingerprint and file order: report today's folder and names
+    return backbone, size
+
+
+def _computed(dataset, splits, backbone: str, size: int, cache_dir: Path, split, progress: bool) -> Audit:
+    """Label issues and near-duplicates from the backbone's features: the part worth caching."""
+    from core.data.images import image_array
+    from core.engine.features import cached_features
+
+    features = cached_features(dataset, backbone, size, cache_dir).array
+    pool = np.concatenate(splits.pools)
+    issues = label_issues(
+        features, dataset.labels, splits.holdout, pool, dataset.classes, dataset.paths, progress=progress
+    )
+    others = {"holdout": splits.holdout, "validation": splits.val}
+    images = image_array(dataset, size, cache_dir)
+    pairs = near_duplicates(features, images, pool, others, dataset.paths, progress=progress)
+    return Audit(
+        dataset=str(dataset.root),
+        fingerprint=dataset.fingerprint,
+        backbone=backbone,
+        image_size=size,
+        split=split,
+        label_issues=tuple(issues),
+        near_duplicates=tuple(pairs),
+        confused_pairs=(),
+        holdout_size=len(splits.holdout),
+    )
+
+
+def _named_today(found: Audit, dataset) -> Audit:
+    """A renamed copy keeps its fingerprint and file order: report today's folder and names."""
     names = dataset.paths
-    found = dataclasses.replace(
+    return dataclasses.replace(
         found,
         dataset=str(dataset.root),
         label_issues=tuple(dataclasses.replace(i, path=names[i.index]) for i in found.label_issues),
@@ -513,7 +534,6 @@ def audit(
             for d in found.near_duplicates
         ),
     )
-    return _with_pairs(found, runs, experiment)
 
 
 def _excluded_path(cache_dir: Path, fingerprint: str, split: tuple[float, float, int]) -> Path:

@@ -290,6 +290,27 @@ class FamilyScore:
     backtest_error: float | None
 
 
+@dataclass(frozen=True)
+class FamilyLine:
+    """A curve family's share of the answer in the words the page prints."""
+
+    family: str
+    weight: str
+    miss: str
+
+
+def family_lines(families: Iterable[FamilyScore]) -> tuple[FamilyLine, ...]:
+    """The families, heaviest first as given: weight to two decimals, inner miss in points."""
+    return tuple(
+        FamilyLine(
+            f.name.replace("_", " "),
+            f"{f.weight:.2f}",
+            "no inner backtest" if f.backtest_error is None else f"{100 * f.backtest_error:.1f} points",
+        )
+        for f in families
+    )
+
+
 PLATEAU_SPAN = 4.0  # a flat stretch must span at least this ratio of images per class to count
 PLATEAU_VAR_FLOOR = 1e-6  # a slice's mean is trusted to 0.1 point at best
 

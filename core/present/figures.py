@@ -94,64 +94,12 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     for the black whiskers (the standard deviation over seeds) to show on every colour; grey: the
     95% interval of the finite holdout. Legends name only what differs between the experiments;
     hover gives everything."""
-    pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
     names = short_names(sorted(bars["experiment"].unique()))
     words = dict(zip(bars["slice"], map(_tick, bars["label"]), strict=True))
-    shown = [words[s] for s in order if s in words]
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
         rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
-        colour = PALETTE[i % len(PALETTE)]
-        hover = [
-            f"{experiment}<br>{r.label}: {r.accuracy:.0%} over {r.seeds} seed(s), spread {r.spread:.0%}<br>"
-            f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.0%} to {r.high:.0%}<br>"
-            f"{r.n_train:,.0f} training images"
-            for r in rows.itertuples()
-        ]
-        common = {
-            "x": [_tick(label) for label in rows["label"]],
-            "y": rows["accuracy"],
-            "offsetgroup": experiment,
-            "legendgroup": experiment,
-        }
-        figure.add_trace(
-            go.Bar(
-                **common,
-                name=names[experiment],
-                marker={"color": colour, "opacity": pale, "line": {"color": colour, "width": 1.5}},
-                text=rows["accuracy"],
-                texttemplate="%{text:.0%}",
-                textposition="inside",
-                insidetextanchor="start",
-                textfont={"color": "#111"},
-                hovertext=hover,
-                hoverinfo="text",
-                error_y={
-                    "type": "data",
-                    "array": rows["spread"],
-                    "color": whisker,
-                    "thickness": 2.5,
-                    "width": 4,
-                },
-            )
-        )
-        figure.add_trace(
-            go.Bar(
-                **common,
-                showlegend=False,
-                marker={"color": "rgba(0,0,0,0)"},
-                hoverinfo="skip",
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": rows["high"] - rows["accuracy"],
-                    "arrayminus": rows["accuracy"] - rows["low"],
-                    "color": "#9aa5b1",
-                    "thickness": 1.5,
-                    "width": 8,
-                },
-            )
-        )
+        figure.add_traces(_experiment_bars(experiment, names[experiment], rows, PALETTE[i % len(PALETTE)]))
     figure.update_layout(
         barmode="group",
         yaxis={"range": [0, 1.05], "title": "holdout accuracy", "tickformat": ".0%"},
@@ -164,12 +112,58 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     figure.update_xaxes(
         type="category",
         categoryorder="array",
-        categoryarray=shown,
+        categoryarray=[words[s] for s in order if s in words],
         tickangle=0,
         automargin=True,
         title="training images per class",
     )
     return figure
+
+
+def _experiment_bars(experiment: str, name: str, rows: pd.DataFrame, colour: str) -> list[go.Bar]:
+    """One experiment's bars with the seeds' whiskers, and an invisible twin that carries the
+    holdout's grey 95% whiskers (a bar has one error bar)."""
+    pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
+    hover = [
+        f"{experiment}<br>{r.label}: {r.accuracy:.0%} over {r.seeds} seed(s), spread {r.spread:.0%}<br>"
+        f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.0%} to {r.high:.0%}<br>"
+        f"{r.n_train:,.0f} training images"
+        for r in rows.itertuples()
+    ]
+    common = {
+        "x": [_tick(label) for label in rows["label"]],
+        "y": rows["accuracy"],
+        "offsetgroup": experiment,
+        "legendgroup": experiment,
+    }
+    seeds = {"type": "data", "array": rows["spread"], "color": whisker, "thickness": 2.5, "width": 4}
+    holdout = {
+        "type": "data",
+        "symmetric": False,
+        "array": rows["high"] - rows["accuracy"],
+        "arrayminus": rows["accuracy"] - rows["low"],
+        "color": "#9aa5b1",
+        "thickness": 1.5,
+        "width": 8,
+    }
+    return [
+        go.Bar(
+            **common,
+            name=name,
+            marker={"color": colour, "opacity": pale, "line": {"color": colour, "width": 1.5}},
+            text=rows["accuracy"],
+            texttemplate="%{text:.0%}",
+            textposition="inside",
+            insidetextanchor="start",
+            textfont={"color": "#111"},
+            hovertext=hover,
+            hoverinfo="text",
+            error_y=seeds,
+        ),
+        go.Bar(
+            **common, showlegend=False, marker={"color": "rgba(0,0,0,0)"}, hoverinfo="skip", error_y=holdout
+        ),
+    ]
 
 
 def confusion(matrix, classes) -> go.Figure:
@@ -210,63 +204,8 @@ def learning_curve(
     with the answer's interval, and beyond ``reliable_up_to`` a grey region marked unreliable.
     ``points`` are :class:`core.answers.budget.CurvePoint`; ``band`` pairs of (images per class,
     Estimate); ``answer`` an Estimate of images per class."""
-    figure = go.Figure()
+    figure = go.Figure(data=[*_fitted_traces(band or [], level), *_measured_traces(points)])
     xs = [p.images_per_class for p in points]
-    means = [p.accuracy for p in points]
-    if band:
-        ns = [n for n, _ in band]
-        figure.add_trace(
-            go.Scatter(
-                x=ns + ns[::-1],
-                y=[e.high for _, e in band] + [e.low for _, e in band][::-1],
-                fill="toself",
-                fillcolor="rgba(255,127,14,0.18)",
-                line={"width": 0},
-                hoverinfo="skip",
-                name=f"fitted curves, {level:.0%} interval",
-            )
-        )
-        figure.add_trace(
-            go.Scatter(
-                x=ns,
-                y=[e.estimate for _, e in band],
-                mode="lines",
-                line={"color": "#ff7f0e", "dash": "dash"},
-                name="fitted (families weighted by their backtest)",
-                hovertemplate="%{x:,.0f} images/class: %{y:.1%}<extra>fitted</extra>",
-            )
-        )
-    sample = [p.sample_spread or 0.0 for p in points]
-    together = any(p.together for p in points)
-    label = "spread over seeds (sample and training together)" if together else "spread over sample seeds"
-    figure.add_trace(
-        go.Scatter(
-            x=xs + xs[::-1],
-            y=[m + s for m, s in zip(means, sample, strict=True)]
-            + [m - s for m, s in zip(means, sample, strict=True)][::-1],
-            fill="toself",
-            fillcolor="rgba(31,119,180,0.18)",
-            line={"width": 0},
-            hoverinfo="skip",
-            name=f"{label} (±1 sd)",
-        )
-    )
-    seed_spread = [p.seed_spread or 0.0 for p in points]
-    figure.add_trace(
-        go.Scatter(
-            x=xs,
-            y=means,
-            mode="lines+markers",
-            line={"color": "#1f77b4"},
-            name="measured (mean over runs)",
-            error_y={"type": "data", "array": seed_spread, "visible": any(seed_spread), "color": "#1f77b4"},
-            customdata=[[p.slice, p.runs] for p in points],
-            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.1%} over "
-            "%{customdata[1]} runs<extra></extra>",
-        )
-    )
-    if any(seed_spread):
-        figure.data[-1].name = "measured; error bars: spread over training seeds"
     if target is not None:
         figure.add_hline(
             y=target,
@@ -283,23 +222,90 @@ def learning_curve(
         answer.high * 1.3 if answer is not None and math.isfinite(answer.high) else 0,
     )
     if reliable_up_to:
-        figure.add_vrect(x0=reliable_up_to, x1=right * 10, fillcolor="rgba(120,120,120,0.22)", line_width=0)
-        figure.add_annotation(
-            x=math.log10(reliable_up_to),  # a log axis places annotations by the exponent
-            y=0.02,
-            yref="paper",
-            text="unreliable beyond here",
-            showarrow=False,
-            xanchor="right",
-            font={"color": "#52606d"},
-        )
+        _shade_unreliable(figure, reliable_up_to, right)
     figure.update_xaxes(
         **LOG_AXIS, title="images per class (log scale)", range=[math.log10(xs[0]) - 0.1, math.log10(right)]
     )
+    means = [p.accuracy for p in points]
     floor = min(min(means) - 0.1, target - 0.1 if target is not None else 1.0)
     figure.update_yaxes(title="holdout accuracy", range=[max(0.0, floor), 1.0], tickformat=".0%")
     figure.update_layout(height=460, margin={"t": 30}, legend={"orientation": "h", "y": -0.22})
     return figure
+
+
+def _fitted_traces(band: list[tuple[float, object]], level: float) -> list[go.Scatter]:
+    """The fitted curves' ``level`` band and their weighted median; none without a band."""
+    if not band:
+        return []
+    ns = [n for n, _ in band]
+    return [
+        go.Scatter(
+            x=ns + ns[::-1],
+            y=[e.high for _, e in band] + [e.low for _, e in band][::-1],
+            fill="toself",
+            fillcolor="rgba(255,127,14,0.18)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name=f"fitted curves, {level:.0%} interval",
+        ),
+        go.Scatter(
+            x=ns,
+            y=[e.estimate for _, e in band],
+            mode="lines",
+            line={"color": "#ff7f0e", "dash": "dash"},
+            name="fitted (families weighted by their backtest)",
+            hovertemplate="%{x:,.0f} images/class: %{y:.1%}<extra>fitted</extra>",
+        ),
+    ]
+
+
+def _measured_traces(points) -> list[go.Scatter]:
+    """The measured means, the sample seeds' spread as a band around them, and the training
+    seeds' spread as error bars where there is one."""
+    xs = [p.images_per_class for p in points]
+    means = [p.accuracy for p in points]
+    sample = [p.sample_spread or 0.0 for p in points]
+    together = any(p.together for p in points)
+    label = "spread over seeds (sample and training together)" if together else "spread over sample seeds"
+    seed_spread = [p.seed_spread or 0.0 for p in points]
+    return [
+        go.Scatter(
+            x=xs + xs[::-1],
+            y=[m + s for m, s in zip(means, sample, strict=True)]
+            + [m - s for m, s in zip(means, sample, strict=True)][::-1],
+            fill="toself",
+            fillcolor="rgba(31,119,180,0.18)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name=f"{label} (±1 sd)",
+        ),
+        go.Scatter(
+            x=xs,
+            y=means,
+            mode="lines+markers",
+            line={"color": "#1f77b4"},
+            name="measured; error bars: spread over training seeds"
+            if any(seed_spread)
+            else "measured (mean over runs)",
+            error_y={"type": "data", "array": seed_spread, "visible": any(seed_spread), "color": "#1f77b4"},
+            customdata=[[p.slice, p.runs] for p in points],
+            hovertemplate="%{customdata[0]}: %{x:,.1f} images/class<br>accuracy %{y:.1%} over "
+            "%{customdata[1]} runs<extra></extra>",
+        ),
+    ]
+
+
+def _shade_unreliable(figure: go.Figure, reliable_up_to: float, right: float) -> None:
+    figure.add_vrect(x0=reliable_up_to, x1=right * 10, fillcolor="rgba(120,120,120,0.22)", line_width=0)
+    figure.add_annotation(
+        x=math.log10(reliable_up_to),  # a log axis places annotations by the exponent
+        y=0.02,
+        yref="paper",
+        text="unreliable beyond here",
+        showarrow=False,
+        xanchor="right",
+        font={"color": "#52606d"},
+    )
 
 
 def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +117,13 @@ def _dataset_switch(state) -> None:
     if chosen != current:
         state.set_dataset(chosen)
         st.rerun()
+
+
+def lines_table(lines: Sequence[object], columns: Sequence[str]) -> None:
+    """Records of words (frozen dataclasses of strings, one per row) as a table headed ``columns``;
+    nothing where there are none."""
+    if lines:
+        st.dataframe(pd.DataFrame([astuple(line) for line in lines], columns=list(columns)), hide_index=True)
 
 
 def dataset_runs(cache: Path) -> tuple[pd.DataFrame, str]:

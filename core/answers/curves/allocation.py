@@ -212,14 +212,8 @@ def allocate(
             f"need classes, a budget >= 0, and a weight and current count for each; missing {missing}"
         )
     room = {name: (room or {}).get(name, np.inf) for name in classes}
-    even, rng, fitted, shapes = _even_split(classes, budget, room), np.random.default_rng(seed), {}, {}
-    for name in classes:
-        points = curve_points(per_class[name], (holdout_counts or {}).get(name))
-        curves = ensemble(per_class[name], n_boot, rng, (holdout_counts or {}).get(name))
-        if isinstance(curves, str):
-            shapes[name] = points
-        else:
-            fitted[name] = curves
+    even = _even_split(classes, budget, room)
+    fitted, shapes = _class_curves(per_class, n_boot, np.random.default_rng(seed), holdout_counts or {})
     extra, notes = _shares(fitted, shapes, class_weights, current, budget, room, even)
     if not fitted:
         notes.insert(
@@ -239,6 +233,23 @@ def allocate(
         notes,
         even_fallback=not fitted,
     )
+
+
+def _class_curves(
+    per_class: Mapping[str, list[Observation]],
+    n_boot: int,
+    rng: np.random.Generator,
+    holdout_counts: Mapping[str, int],
+) -> tuple[dict[str, Ensemble], dict[str, list[Point]]]:
+    """Each class's fitted curves, or, where none can be drawn, its measured points (to say why)."""
+    fitted, shapes = {}, {}
+    for name in sorted(per_class):
+        curves = ensemble(per_class[name], n_boot, rng, holdout_counts.get(name))
+        if isinstance(curves, str):
+            shapes[name] = curve_points(per_class[name], holdout_counts.get(name))
+        else:
+            fitted[name] = curves
+    return fitted, shapes
 
 
 def _shares(
