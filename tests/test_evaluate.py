@@ -45,3 +45,13 @@ def test_no_image_kept_gives_nan_not_a_crash():
     assert s.coverage == 0.0
     assert np.isnan(s.selective_accuracy)
     assert s.threshold_accuracy == pytest.approx(0.0)
+
+
+def test_each_class_accuracy_carries_the_95_percent_wilson_interval_of_its_own_images():
+    """The Run page states each class's accuracy with this interval: 2 of 2 right is not the
+    news 200 of 200 would be. Ends from the Wilson formula by hand (z = 1.96)."""
+    found = summarize(PROBS, LABELS, ["a", "b", "c"]).class_accuracies()
+    assert list(found) == ["a", "c"], "b has no holdout image: no accuracy, no interval"
+    a, c = found["a"], found["c"]
+    assert (a.estimate, a.low, a.high) == pytest.approx((1.0, 0.34238, 1.0), abs=1e-5)  # 2 of 2
+    assert (c.estimate, c.low, c.high) == pytest.approx((0.5, 0.09453, 0.90547), abs=1e-5)  # 1 of 2
