@@ -183,7 +183,7 @@ def test_the_reports_answer_is_the_budget_engines_images_per_class_and_interval(
     needed = answer.needed.estimate
     assert needed.low <= needed.estimate <= needed.high
     assert (
-        f"To reach a holdout accuracy of {answer.target:g}: about {needed.estimate:,.0f} "
+        f"To reach a holdout accuracy of {answer.target:.0%}: about {needed.estimate:,.0f} "
         f"({answer.level:.0%} interval {needed.low:,.0f} to {needed.high:,.0f}) images per class."
     ) in report.text(0)
     for caveat in budget.caveats(answer):  # the plateau verdict and the warnings, with their numbers
@@ -199,10 +199,10 @@ def test_the_reports_backtest_rows_are_the_measured_slice_means_against_the_engi
     assert len(shown) == len(answer.backtest.rows) > 0
     for row in answer.backtest.rows:
         measured = float(np.mean([run.right.mean() for run in runs_at[row.n]]))
-        assert shown[f"{row.n:g}"] == [
-            f"{measured:.3f}",
-            f"{row.predicted:.3f}",
-            f"{row.low:.3f} to {row.high:.3f}",
+        assert shown[f"{row.n:,.0f}"] == [
+            f"{measured:.1%}",
+            f"{row.predicted:.1%}",
+            f"{row.low:.1%} to {row.high:.1%}",
             "yes" if row.low <= measured <= row.high else "no",
         ], row.n
 
