@@ -5,6 +5,11 @@ default strategy needs at most 0.8 of random's labels.
 
 ``python -m bench.nextbatch [--cache DIR] [--data DIR]`` (the cache's frozen features are
 computed once if missing). Writes ``bench/results/nextbatch.json`` and ``.md``.
+
+``python -m bench.nextbatch --render`` trains nothing: it rebuilds the simulation from the stored
+``nextbatch.json`` (its per-seed accuracies; every other number and the verdict computed again)
+and writes both files again, as when the wording of the verdict changes. The measurement's
+command, date and seconds stay; the render is recorded beside them.
 """
 
 from __future__ import annotations
@@ -50,11 +55,19 @@ def _number(value: float | None, form: str) -> str:
 def markdown(result: dict, found: Simulation, seconds: float) -> str:
     bench_row = row(found)
     labels = found.random.labels
+    settings = found.settings
+    rendered = result.get("rendered")
+    again = (
+        f" Rendered again from the stored per-seed accuracies by `{rendered['command']}` "
+        f"({rendered['date']})."
+        if rendered
+        else ""
+    )
     lines = [
         f"`{result['command']}` ({result['date']}, {seconds:.0f} s): {found.dataset} "
         f"({found.backbone}, {found.image_size} px), {found.holdout_size} holdout images; start "
-        f"{SETTINGS.start} per class, {SETTINGS.rounds} rounds of {SETTINGS.batch} per class, seeds "
-        f"{', '.join(map(str, SETTINGS.seeds))}.",
+        f"{settings.start} per class, {settings.rounds} rounds of {settings.batch} per class, seeds "
+        f"{', '.join(map(str, settings.seeds))}.{again}",
         "",
         "Holdout accuracy (mean over seeds) after each round, by labels spent:",
         "",
@@ -82,31 +95,66 @@ def markdown(result: dict, found: Simulation, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.nextbatch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, help="cache folder (default: $HMD_CACHE or ./cache)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
+def write(result: dict, found: Simulation) -> str:
+    """``nextbatch.json`` and ``.md`` from ``result`` (the command, date and seconds) and the
+    simulation ``found``; returns the markdown."""
+    record = {
+        "command": result["command"],
+        "date": result["date"],
+        "seconds": result["seconds"],
+        **({"rendered": result["rendered"]} if "rendered" in result else {}),
+        "row": row(found).to_dict(),
+        **found.to_dict(),
+    }
+    text = markdown(record, found, record["seconds"])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "nextbatch.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    (RESULTS / "nextbatch.md").write_text(text)
+    return text
+
+
+def stored() -> tuple[dict, Simulation]:
+    """The stored result and the simulation rebuilt from its per-seed accuracies."""
+    result = json.loads((RESULTS / "nextbatch.json").read_text())
+    return result, Simulation.from_dict(result)
+
+
+def render() -> str:
+    """Both files again from the stored per-seed accuracies, nothing trained."""
+    result, found = stored()
+    rendered = {"command": "python -m bench.nextbatch --render", "date": time.strftime("%Y-%m-%d")}
+    return write({**result, "rendered": rendered}, found)
+
+
+def measure(data: Path, cache: Path | None) -> str:
+    """The simulation on ``data``, timed, and both files from it."""
     started = time.time()
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    found = simulate(args.data, cache_root(args.cache), SETTINGS, say=say)
+    found = simulate(data, cache_root(cache), SETTINGS, say=say)
     if Path(found.dataset).is_relative_to(PROJECT_ROOT):  # the stored result names no local folder
         found = dataclasses.replace(found, dataset=str(Path(found.dataset).relative_to(PROJECT_ROOT)))
-    seconds = time.time() - started
     result = {
         "command": "python -m bench.nextbatch",
         "date": time.strftime("%Y-%m-%d"),
-        "seconds": seconds,
-        "row": row(found).to_dict(),
-        **found.to_dict(),
+        "seconds": time.time() - started,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "nextbatch.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    (RESULTS / "nextbatch.md").write_text(markdown(result, found, seconds))
-    print(markdown(result, found, seconds))
+    return write(result, found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.nextbatch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, help="cache folder (default: $HMD_CACHE or ./cache)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="rewrite both files from the stored nextbatch.json; train nothing",
+    )
+    args = parser.parse_args()
+    print(render() if args.render else measure(args.data, args.cache))
 
 
 if __name__ == "__main__":

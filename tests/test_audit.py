@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.audit import flip_holdout
 from core.answers import audit as audit_module
 from core.answers.audit import (
     Audit,
@@ -29,28 +30,6 @@ from core.data.datasets import scan
 from core.data.splits import make_splits
 from core.store.config import RunConfig
 from tests.conftest import copy_sample
-
-
-def flip_holdout(root: Path, cache_dir: Path, share: float = 0.05, seed: int = 0) -> dict[str, str]:
-    """Flip ``share`` of the holdout's labels at random: the chosen holdout files pass their
-    contents round a cycle, each image landing in a file of another class. Names and class sizes
-    stay, so the split (drawn from them) is the clean copy's, and every flipped image is in the
-    holdout. Returns the flipped files with the class of the image they now hold."""
-    dataset = scan(root, cache_dir)
-    holdout = make_splits(dataset.labels, dataset.classes).holdout
-    rng = np.random.default_rng(seed)
-    while True:
-        chosen = rng.choice(holdout, round(share * len(holdout)), replace=False)
-        labels = dataset.labels[chosen]
-        if np.all(labels != np.roll(labels, 1)):  # file i gets the image of file i - 1
-            break
-    files = [root / dataset.paths[i] for i in chosen]
-    contents = [f.read_bytes() for f in files]
-    for file, content in zip(files, np.roll(np.array(contents, dtype=object), 1), strict=True):
-        file.write_bytes(content)
-    return {
-        dataset.paths[i]: dataset.classes[label] for i, label in zip(chosen, np.roll(labels, 1), strict=True)
-    }
 
 
 @pytest.mark.train

@@ -53,7 +53,7 @@ def test_a_strategy_that_reaches_random_s_final_accuracy_early_beats_it():
     assert share.estimate < 0.6 and share.high < 1
     assert found.labels_to_match_random(random).estimate == pytest.approx(1.0)
     assert found.verdict().startswith(
-        "hybrid reached random's final holdout accuracy (0.710 with 50 labels) with 58% of its labels"
+        "hybrid reached random's final holdout accuracy (71.0% with 50 labels) with 58% of its labels"
     )
     record = found.to_dict()
     assert record["random_final_accuracy"] == pytest.approx(0.71)
@@ -70,7 +70,7 @@ def test_no_strategy_beyond_the_noise_recommends_random_and_a_strategy_that_neve
     assert found.to_dict()["labels_to_match_random"]["diversity"] is None
     assert not found.beats_random(noisy)
     assert found.verdict() == (
-        "No strategy beat random beyond the noise over 2 seed(s) (random reached 0.710 holdout accuracy "
+        "No strategy beat random beyond the noise over 2 seed(s) (random reached 71.0% holdout accuracy "
         "with 50 labels): label at random."
     )
 
@@ -199,3 +199,16 @@ def test_next_batch_without_simulate_needs_a_pool(tiny_data, cache_dir):
     done = core(cache_dir, "next-batch", "--data", str(tiny_data), "--json")
     assert done.returncode == 2
     assert done.stderr == "error: next-batch without --simulate needs --pool\n"
+
+
+def test_the_stored_bench_result_is_its_per_seed_accuracies_rendered_again():
+    """``bench/results/nextbatch.md`` and the stored verdict are what ``python -m bench.nextbatch
+    --render`` makes of the stored per-seed accuracies: a verdict in older words fails here."""
+    from bench import nextbatch
+
+    result, found = nextbatch.stored()
+    assert result["verdict"] == found.verdict()
+    assert result["row"]["note"] == found.verdict()
+    assert (nextbatch.RESULTS / "nextbatch.md").read_text() == nextbatch.markdown(
+        result, found, result["seconds"]
+    )

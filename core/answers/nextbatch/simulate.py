@@ -183,7 +183,7 @@ class Simulation:
     def verdict(self) -> str:
         seeds, spent = len(self.settings.seeds), self.random.labels[-1]
         winners = [c for c in self.curves if self.beats_random(c)]
-        accuracy = f"{self.random_final_accuracy:.3f}"
+        accuracy = f"{self.random_final_accuracy:.1%}"  # in percent, as the page beside it
         if not winners:
             return (
                 f"No strategy beat random beyond the noise over {seeds} seed(s) (random reached {accuracy} "
