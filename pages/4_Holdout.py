@@ -77,9 +77,7 @@ predictions = {
     for rid in table["run_id"]
 }
 rows = threshold_rows(table, predictions, t)
-st.table(
-    pd.DataFrame(threshold_display(rows, n_holdout, short if len(picked) > 1 else None)), hide_index=True
-)
+st.table(pd.DataFrame(threshold_display(rows, short if len(picked) > 1 else None)), hide_index=True)
 st.caption(threshold_explained(n_holdout))
 
 st.subheader("What helps where")

@@ -1,9 +1,10 @@
-"""The caveat beside an answer whose curve says the target is reached before the largest slice
-measured, while that slice measures below it (a room read the two as a contradiction)."""
+"""The caveats beside an answer that a room would otherwise read as contradictions: a curve that
+says the target is reached before the largest slice measured while that slice measures below it,
+and a fitted ceiling below a measured slice."""
 
 from __future__ import annotations
 
-from core.answers.budget import CurvePoint, measured_below
+from core.answers.budget import CurvePoint, ceiling_below, measured_below
 from core.answers.curves import Answer
 from core.base.intervals import Estimate
 
@@ -36,3 +37,20 @@ def test_no_caveat_when_the_measurement_agrees_or_the_answer_is_beyond_the_slice
     assert measured_below((point(120, 0.55),), answer(300), 0.6, 60) is None  # not reached, nor predicted
     assert measured_below((), answer(32), 0.6, 60) is None
     assert measured_below((point(120, 0.5),), Answer(None, reason="no curve"), 0.6, 60) is None
+
+
+def test_a_ceiling_below_a_measured_slice_is_said_to_be_the_curves_fault():
+    points = (point(20, 0.60), point(50, 0.644), point(80, 0.63))
+    said = ceiling_below(points, Estimate(0.615, 0.601, 0.628), 0.8)
+    assert said == (
+        "The fitted curves level off at 61.5% (80% interval 60.1% to 62.8%), below the 64.4% measured "
+        "at 50 images per class: at the top they do not follow the measurements. Trust the measured "
+        "slices, and read answers above the ceiling as unknown rather than out of reach."
+    )
+
+
+def test_no_ceiling_caveat_when_the_ceilings_interval_reaches_the_best_slice_or_there_is_none():
+    points = (point(20, 0.60), point(50, 0.644))
+    assert ceiling_below(points, Estimate(0.63, 0.60, 0.644), 0.8) is None  # its top reaches 64.4%
+    assert ceiling_below(points, None, 0.8) is None
+    assert ceiling_below((), Estimate(0.5, 0.4, 0.6), 0.8) is None

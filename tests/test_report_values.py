@@ -229,7 +229,7 @@ def test_the_reports_threshold_table_is_each_slices_holdout_shares_with_their_wi
     report, scored
 ):
     """Per slice, over its runs' holdout images: top class right, true class over 50% and 80%,
-    at least 80% sure, right when that sure, and how many images that is per run."""
+    at least 80% sure, right when that sure, and how many images that is over every run."""
     shown = report.table("training data")
     runs_of: dict[str, list[Scored]] = defaultdict(list)
     for run in scored:
@@ -245,7 +245,8 @@ def test_the_reports_threshold_table_is_each_slices_holdout_shares_with_their_wi
             *(cell(pooled([int(np.sum(run.true_p > cut)) for run in found], n)) for cut in CUTS),
             cell(pooled([int(s.sum()) for s in sure], n)),
             cell(pooled(sure_right, [int(s.sum()) for s in sure])),
-            f"{np.mean([s.sum() for s in sure]):,.0f} of {n[0]:,}",
+            f"{sum(int(s.sum()) for s in sure):,} of {sum(n):,}"
+            + (f" over {len(found)} runs" if len(found) > 1 else ""),
         ], label
 
 

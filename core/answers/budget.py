@@ -502,11 +502,18 @@ class Analysis:
         return curves.answer_at(self.fitted, self.points[-1].images_per_class, self.level).ceiling
 
     def suggested_target(self) -> float:
-        """A target worth asking about: halfway from the best measured accuracy to the fitted
-        ceiling (two points above the best when there is no ceiling above it), to 0.01."""
+        """A target worth asking about, to 0.01: halfway from the best measured accuracy to the
+        fitted ceiling; two points above the best without a ceiling; where the ceiling lies below
+        the best measured slice, a point under its interval's low end, which the curves reach
+        (a default that answers "no estimate" teaches a first-time reader nothing)."""
         best = max(p.accuracy for p in self.points)
-        ceiling = self.ceiling.estimate if self.ceiling else None
-        goal = (best + ceiling) / 2 if ceiling and ceiling > best else best + 0.02
+        ceiling = self.ceiling
+        if ceiling is None:
+            goal = best + 0.02
+        elif ceiling.estimate > best:
+            goal = (best + ceiling.estimate) / 2
+        else:  # curves that level off below a measured slice: ask what they can answer
+            goal = math.floor(100 * ceiling.low) / 100 - 0.01
         return float(min(0.99, max(0.01, round(goal, 2))))
 
 
@@ -849,6 +856,7 @@ def caveats(report: BudgetReport) -> list[str]:
     warnings = (
         reach_warning(report),
         measured_below(report.points, report.needed, report.target, report.n_holdout),
+        ceiling_below(report.points, report.needed.ceiling, report.level),
     )
     return [*found, *(warning for warning in warnings if warning)]
 
@@ -876,6 +884,23 @@ def measured_below(
         f"are right {largest.accuracy:.1%} of the time, under {share(target)}, though the curve puts "
         f"{share(target)} at about {needed.estimate.estimate:,.0f}; the difference is {why}. Trust the "
         "measurement: the target is not reached yet."
+    )
+
+
+def ceiling_below(points: tuple[CurvePoint, ...], ceiling: Estimate | None, level: float) -> str | None:
+    """A warning when even the top of the fitted ceiling's interval lies below a measured slice:
+    "ceiling 61.5%" beside a measured 64.4% reads as a contradiction, so the words say which to
+    believe; else None."""
+    if ceiling is None or not points:
+        return None
+    best = max(points, key=lambda point: point.accuracy)
+    if ceiling.high >= best.accuracy:
+        return None
+    return (
+        f"The fitted curves level off at {ceiling.estimate:.1%} ({level:.0%} interval {ceiling.low:.1%} to "
+        f"{ceiling.high:.1%}), below the {best.accuracy:.1%} measured at {best.images_per_class:,.0f} images "
+        "per class: at the top they do not follow the measurements. Trust the measured slices, and read "
+        "answers above the ceiling as unknown rather than out of reach."
     )
 
 

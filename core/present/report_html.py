@@ -201,7 +201,7 @@ def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> tuple[
     bars = holdout_bars(frame)
     n_holdout = int(bars["n_holdout"].iloc[0])
     predictions = {rid: runs.load(cache_dir, rid).predictions() for rid in frame.run_id}
-    cells = threshold_display(threshold_rows(frame, predictions, 0.8), n_holdout, None)
+    cells = threshold_display(threshold_rows(frame, predictions, 0.8), None)
     header = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in cells

@@ -221,7 +221,7 @@ def slice_words(text: str, images_per_class: float) -> str:
 
 
 def percent(value: Estimate, digits: int = 0) -> str:
-    """A share and its interval in one cell, as the pages print them: "91% (62 to 98%)"."""
+    """A share and its interval in one cell, as the pages print them: "91% (62% to 98%)"."""
     if math.isnan(value.estimate):
         return "none"
     return f"{value.estimate:.{digits}%} ({value.low:.{digits}%} to {value.high:.{digits}%})"
@@ -249,9 +249,7 @@ def threshold_explained(n_holdout: int) -> str:
     )
 
 
-def threshold_display(
-    rows: list[ThresholdRow], n_holdout: int, experiments: Mapping[str, str] | None
-) -> list[dict]:
+def threshold_display(rows: list[ThresholdRow], experiments: Mapping[str, str] | None) -> list[dict]:
     """The threshold table as the page and the report print it, one dict of cells per row;
     ``experiments`` names each experiment in a first column (None: one experiment, no column)."""
     return [
@@ -263,10 +261,17 @@ def threshold_display(
             **{f"over {u:.0%} on the right class": percent(e) for u, e in r.true_above},
             f"at least {r.threshold:.0%} sure": percent(r.coverage),
             f"accuracy when at least {r.threshold:.0%} sure": percent(r.selective),
-            "images it is that sure of": f"{r.kept:,.0f} of {n_holdout:,}",
+            "images it is that sure of": _kept_said(r),
         }
         for r in rows
     ]
+
+
+def _kept_said(row: ThresholdRow) -> str:
+    """The count the coverage share is of, over every seed's holdout: "1 of 180 over 3 runs"
+    reads with "1%", where a per-run mean rounded to "0 of 60" contradicted it."""
+    said = f"{row.kept:,} of {row.scored:,}"
+    return f"{said} over {row.seeds} runs" if row.seeds > 1 else said
 
 
 def holdout_bars(frame: pd.DataFrame) -> pd.DataFrame:
@@ -310,7 +315,8 @@ class ThresholdRow:
     threshold: float  # t: how sure the model must be
     coverage: Estimate  # share of images whose top probability is at least t
     selective: Estimate  # accuracy on those alone; its interval rests on the images kept
-    kept: float  # images at least t sure, mean over seeds
+    kept: int  # images at least t sure, summed over seeds
+    scored: int  # images scored, summed over seeds: the count the shares are of
 
 
 def _pooled(successes: list[int], totals: list[int]) -> Estimate:
@@ -357,7 +363,8 @@ def threshold_rows(frame: pd.DataFrame, predictions: dict[str, Predictions], t: 
                 threshold=t,
                 coverage=_pooled(counts["kept"], counts["n"]),
                 selective=_pooled(counts["kept_right"], counts["kept"]),
-                kept=float(np.mean(counts["kept"])),
+                kept=sum(counts["kept"]),
+                scored=sum(counts["n"]),
             )
         )
     order = dict(zip(frame["slice"], frame["slice_order"], strict=True))
