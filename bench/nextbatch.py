@@ -81,14 +81,14 @@ def markdown(result: dict, found: Simulation, seconds: float) -> str:
         matched = (
             "never"
             if share is None
-            else f"{share.estimate:.2f} ({_number(share.low, '.2f')} to {_number(share.high, '.2f')})"
+            else f"{share.estimate:.0%} ({_number(share.low, '.0%')} to {_number(share.high, '.0%')})"
         )
-        accuracies = " | ".join(f"{p.accuracy:.3f}" for p in curve.rounds())
+        accuracies = " | ".join(f"{p.accuracy:.1%}" for p in curve.rounds())
         lines.append(f"| {curve.strategy} | {accuracies} | {matched} |")
     met = {True: "met", False: "**missed**", None: ""}[bench_row.met]
     lines += [
         "",
-        f"Target: {DEFAULT} needs at most {TARGET:g} of random's labels: {bench_row.ours:.2f}, {met}.",
+        f"Target: {DEFAULT} needs at most {TARGET:.0%} of random's labels: {bench_row.ours:.0%}, {met}.",
         "",
         f"Verdict: {found.verdict()}",
     ]

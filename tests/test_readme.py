@@ -344,10 +344,10 @@ def next_batch() -> tuple[str, ...]:
     found = stored("nextbatch.json")
     share = found["labels_to_match_random"]["hybrid"]
     return (
-        f"{share['estimate']:.2f}",
-        f"{found['row']['target']:g}",
-        f"{share['low']:.2f}",
-        f"{share['high']:.2f}",
+        f"{share['estimate']:.0%}",
+        f"{found['row']['target']:.0%}",
+        f"{share['low']:.0%}",
+        f"{share['high']:.0%}",
         str(len(found["settings"]["seeds"])),
     )
 
