@@ -154,7 +154,7 @@ def test_the_report_shows_what_the_pages_show(cache, curve_data, monkeypatch):
     from core.present.report_html import render
 
     report = render(cache, curve_data, target=0.99)  # beyond the curve's reach: no estimate
-    assert '<p class="caveat">A holdout accuracy of 0.99: no estimate.' in report
+    assert '<p class="caveat">A holdout accuracy of 99%: no estimate.' in report
     assert html.escape(bars_explained(budget.select(cache, curve_data).n_holdout)) in report
     app = open_page(cache, "pages/5_Grad-CAM.py", monkeypatch, curve_data)
     shown = app.selectbox(key="cam_run").value
