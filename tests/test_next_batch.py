@@ -218,3 +218,17 @@ def test_a_pool_that_is_the_holdout_exits_2_naming_it(tiny_data, cold_cache, tmp
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "is the dataset's holdout: 3 of its 3 images" in done.stderr
+
+
+def test_each_batch_asked_for_on_the_page_writes_into_a_folder_of_its_own(tmp_path):
+    """Two people choosing batches from one dashboard once wrote the same batch.csv; the same
+    request finds its own folder again."""
+    from core.answers.nextbatch.batch import Request, with_own_files
+
+    asked = Request(tmp_path / "data", tmp_path / "pool", 20, "hybrid")
+    mine, again = with_own_files(asked, tmp_path), with_own_files(asked, tmp_path)
+    theirs = with_own_files(Request(tmp_path / "data", tmp_path / "pool", 50, "hybrid"), tmp_path)
+    assert mine.out == again.out and mine.out.parent == mine.label_studio.parent
+    assert mine.out.parent != theirs.out.parent
+    assert mine.out.parent.parent == tmp_path / "nextbatch" / "batches"
+    assert (mine.out.name, mine.label_studio.name) == ("batch.csv", "tasks.json")

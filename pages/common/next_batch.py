@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.answers.nextbatch.batch import NextBatch, Request, next_batch
+from core.answers.nextbatch.batch import NextBatch, Request, next_batch, with_own_files
 from core.answers.nextbatch.simulate import Simulation
 from core.answers.rounds import RoundPlan
 from core.base.errors import UserError
@@ -75,17 +75,17 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
         st.caption("Type the path of a folder of images nobody has labelled yet to choose a batch from it.")
         return
     if st.button("Choose the batch", key="nb_choose"):
-        folder = cache / "nextbatch" / "batches"
-        request = Request(
-            Path(data),
-            Path(pool),
-            int(size),
-            strategy,
-            out=folder / "batch.csv",
-            label_studio=folder / "tasks.json",
-            split=config.split,
-            backbone=config.backbone,
-            image_size=config.image_size,
+        request = with_own_files(
+            Request(
+                Path(data),
+                Path(pool),
+                int(size),
+                strategy,
+                split=config.split,
+                backbone=config.backbone,
+                image_size=config.image_size,
+            ),
+            cache,
         )
         try:
             with st.spinner("Checking the pool's images and ranking them…"):

@@ -9,6 +9,9 @@ can: an unknown strategy, a size below 1, a pool with fewer readable images than
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,25 @@ class Request:
     split: tuple[float, float, int] = DEFAULT_SPLIT
     backbone: str = ORIGINAL_BACKBONE  # at the cold start only: a head's run says which otherwise
     image_size: int | None = None
+
+
+def with_own_files(request: Request, cache_dir: Path) -> Request:
+    """``request`` writing its CSV and Label Studio file into a folder of its own under the cache,
+    named by what was asked: two people choosing batches from one dashboard never overwrite each
+    other's files, and asking again for the same batch finds the same folder."""
+    asked = [
+        str(request.data.resolve()),
+        str(request.pool.resolve()),
+        request.size,
+        request.strategy,
+        request.seed,
+        list(request.split),
+        request.backbone,
+        request.image_size,
+    ]
+    key = hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:12]
+    folder = cache_dir / "nextbatch" / "batches" / key
+    return dataclasses.replace(request, out=folder / "batch.csv", label_studio=folder / "tasks.json")
 
 
 def next_batch(request: Request, cache_dir: Path, progress: bool = False) -> NextBatch:
