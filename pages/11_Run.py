@@ -9,6 +9,7 @@ from core.base.errors import UserError
 from core.data.upload import local_datasets
 from core.engine.export import FORMATS, SUFFIXES, card_path, export, read_card
 from core.present import figures
+from core.store import run_queries as rq
 from core.store import runs
 from core.store.tables import TABLE_FORMATS, picker_labels, results_frame, table_bytes
 from pages.common import layout, loaders, state
@@ -60,9 +61,7 @@ picked = cols[0].selectbox(
     help="A dataset under data/, one uploaded on the Data page, or any path",
 )
 folder = cols[0].text_input("Folder path", key="run_testset_path").strip() if picked == OTHER else picked
-experiment_runs = list(
-    table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]["run_id"]
-)
+experiment_runs = rq.same_experiment(table, run_id)
 for col, label, chosen, scope in (
     (cols[1], "Score this run", [run_id], "run"),
     (cols[2], f"Score its experiment ({len(experiment_runs)} runs)", experiment_runs, "experiment"),
@@ -142,8 +141,9 @@ with st.expander("Delete runs"):
     if cols[0].button("Delete this run", key="run_delete_run"):
         runs.delete(cache, run_id)
         st.rerun()
-    same = table[table["experiment"] == table.set_index("run_id").at[run_id, "experiment"]]
-    if cols[1].button(f"Delete all {len(same)} runs of its experiment", key="run_delete_experiment"):
-        for rid in same["run_id"]:
+    if cols[1].button(
+        f"Delete all {len(experiment_runs)} runs of its experiment", key="run_delete_experiment"
+    ):
+        for rid in experiment_runs:
             runs.delete(cache, rid)
         st.rerun()

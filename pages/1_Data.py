@@ -1,6 +1,9 @@
 """Data: which images are there, how they split, and what augmentation does to them."""
 
+from dataclasses import astuple
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.base.errors import UserError
@@ -97,9 +100,14 @@ with right:
             f"validated on the same {val:.0%}; slices come from the rest. New runs use this split; runs "
             "on another split are shown as another holdout. Sizes for sample seed 0:"
         )
-        if not any(row["note"] for row in sizes):
-            sizes = [{k: v for k, v in row.items() if k != "note"} for row in sizes]
-        st.table(sizes, hide_index=True)
+        noted = any(size.note for size in sizes)  # the column only where a slice cannot be drawn
+        st.table(
+            pd.DataFrame(
+                [astuple(size)[: 3 if noted else 2] for size in sizes],
+                columns=["set", "images", "note"][: 3 if noted else 2],
+            ),
+            hide_index=True,
+        )
 if dataset.unreadable:
     with st.expander(f"{len(dataset.unreadable)} unreadable file(s), skipped", expanded=True):
         st.dataframe([{"file": p, "reason": r} for p, r in dataset.unreadable], hide_index=True)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.present import figures
-from core.store.tables import FILTERS, run_labels, slice_order
+from core.store.tables import FILTERS, listed_runs, run_labels, slice_order
 from pages.common import layout, loaders, state
 
 layout.header(
@@ -49,11 +49,8 @@ left, right = st.columns(2)
 left.plotly_chart(figures.curves(series, "loss", smoothing, hover), key="exp_loss")
 right.plotly_chart(figures.curves(series, "acc", smoothing, hover), key="exp_acc")
 
-hidden = ["slice_order", "data", "finished"] + ([] if state.technical() else ["run_id", "fingerprint"])
 st.dataframe(
-    shown.drop(columns=hidden).assign(
-        experiment=shown["experiment"].map(loaders.experiment_names(cache, shown))
-    ),
+    listed_runs(shown, loaders.experiment_names(cache, shown), state.technical()),
     hide_index=True,
     column_config={
         "accuracy": st.column_config.ProgressColumn(

@@ -5,11 +5,13 @@ import streamlit as st
 
 from core.answers import audit
 from core.present import figures
+from core.store import run_queries as rq
 from core.store.tables import (
     MODES_IN_WORDS,
     bars_explained,
     crossovers,
     holdout_bars,
+    holdout_images,
     inseparable,
     policy_grid,
     short_names,
@@ -27,14 +29,14 @@ layout.header(
 )
 cache = state.cache_dir()
 table, rescored = loaders.with_audited_variants(cache, layout.dataset_runs(cache)[0])
-variants = sorted(table["dataset"].unique())  # other images or another split under the same folder
+variants = rq.datasets(table)  # other images or another split under the same folder
 dataset = (
     st.selectbox("Holdout", variants, key=state.key("hold_dataset", state.dataset()))
     if len(variants) > 1
     else variants[0]
 )
-table = all_runs = table[table["dataset"] == dataset]
-first = loaders.summary(str(cache), table["run_id"].iloc[0])
+table = all_runs = rq.of_dataset(table, dataset)
+first = loaders.summary(str(cache), rq.first_run(table))
 split = first.config.split
 if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.near_duplicates:
     st.warning(
@@ -42,7 +44,7 @@ if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.n
         "near-copies of training images, so these bars are too high. See the pairs on the Audit page."
     )
     layout.page_link("pages/12_Audit.py")
-experiments = sorted(table["experiment"].unique())
+experiments = rq.experiments(table)
 names = loaders.experiment_names(cache, table)
 picked = st.multiselect(
     "Experiments",
@@ -51,7 +53,7 @@ picked = st.multiselect(
     format_func=names.get,
     key=state.key("hold_experiments", dataset),
 )
-table = table[table["experiment"].isin(picked)]
+table = rq.of_experiments(table, picked)
 if table.empty:
     st.warning("Pick at least one experiment.")
     st.stop()
@@ -59,7 +61,7 @@ if table.empty:
 st.subheader("Holdout accuracy by amount of training data")
 bars = holdout_bars(table)
 st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
-n_holdout = int(bars["n_holdout"].iloc[0])  # the variant's own: fewer images once some are left out
+n_holdout = holdout_images(bars)
 st.caption(bars_explained(n_holdout))
 short = short_names(picked)
 for found in inseparable(bars):
@@ -74,7 +76,7 @@ st.subheader("How often it is right, and how often it is sure")
 t = st.slider("How sure the model must be", 0.05, 0.99, 0.8, 0.01, key="hold_threshold", format="%.2f")
 predictions = {
     rid: rescored[dataset, rid] if (dataset, rid) in rescored else loaders.predictions(str(cache), rid)
-    for rid in table["run_id"]
+    for rid in rq.run_ids(table)
 }
 rows = threshold_rows(table, predictions, t)
 st.table(pd.DataFrame(threshold_display(rows, short if len(picked) > 1 else None)), hide_index=True)
@@ -83,8 +85,8 @@ st.caption(threshold_explained(n_holdout))
 st.subheader("What helps where")
 everything = all_runs
 left, right = st.columns([3, 2])
-for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
-    if runs_of["aug"].nunique() > 1:
+for backbone, mode, runs_of in rq.by_backbone_and_mode(everything):
+    if rq.augmentations_vary(runs_of):
         left.markdown(f"Augmentation by amount of training data: {backbone}, {MODES_IN_WORDS[mode]}")
         left.plotly_chart(
             figures.policy_heatmap(policy_grid(runs_of)), key=state.key("hold_policy", backbone, mode)
@@ -92,7 +94,7 @@ for (backbone, mode), runs_of in everything.groupby(["backbone", "mode"]):
 found = crossovers(everything)
 for each in found:
     right.markdown(each.sentence(short))
-if everything["aug"].nunique() < 2 and not found:
+if not rq.augmentations_vary(everything) and not found:
     st.caption(
         "Train the same slices with another augmentation policy, or fine-tuned as well as frozen, to see "
         "which helps at which amount of data (the original article found augmentation hurt at 1 and 3 "

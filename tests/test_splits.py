@@ -96,10 +96,10 @@ def test_slice_text_round_trips():
 
 def test_slice_sizes_explain_impossible_slices():
     labels = np.repeat(np.arange(3), 12)
-    sizes = {row["set"]: row for row in slice_sizes(labels, ("a", "b", "c"), ["1/class", "50/class"])}
-    assert sizes["holdout (fixed)"]["images"] == 3
-    assert sizes["slice 1/class"]["images"] == 3
-    assert "pool has 10" in sizes["slice 50/class"]["note"]
+    sizes = {row.name: row for row in slice_sizes(labels, ("a", "b", "c"), ["1/class", "50/class"])}
+    assert sizes["holdout (fixed)"].images == 3
+    assert sizes["slice 1/class"].images == 3 and not sizes["slice 1/class"].note
+    assert "pool has 10" in sizes["slice 50/class"].note and sizes["slice 50/class"].images is None
 
 
 def test_per_class_counts_round_trip_and_name_every_class():

@@ -133,3 +133,24 @@ def test_every_run_drawn_gets_its_own_curve_label():
         experiment=["lite0 · frozen · aug none"] * 4 + ["lite0 · finetune · aug none"]
     )
     assert run_labels(two_experiments)["dddddd444444"] == "1/class s1 · finetune"
+
+
+def test_the_pages_questions_of_the_run_table_name_the_right_runs(grid):
+    """What the pages ask by name (core.store.run_queries): which holdouts, experiments and
+    sibling runs, and whether augmentation varies."""
+    from core.store import run_queries as rq
+
+    other = [changed(s, aug="flip") for s in grid[:2]] + [changed(s, fingerprint="0" * 16) for s in grid[2:3]]
+    frame = runs_frame([*grid, *other])
+    assert len(rq.datasets(frame)) == 2  # other images under the same folder name are another holdout
+    mine = rq.of_dataset(frame, rq.dataset_label(frame))
+    assert rq.run_ids(mine) == [s.run_id for s in [*grid, *other[:2]]]
+    assert len(rq.experiments(mine)) == 2 and rq.augmentations_vary(mine)
+    flip = [e for e in rq.experiments(mine) if "flip" in e]
+    assert rq.run_ids(rq.of_experiments(mine, flip)) == [s.run_id for s in other[:2]]
+    assert rq.same_experiment(mine, grid[0].run_id) == [s.run_id for s in grid]
+    assert [(b, m, len(runs)) for b, m, runs in rq.by_backbone_and_mode(mine)] == [
+        ("efficientnet_lite0", "frozen", 8)
+    ]
+    assert set(rq.folder_labels(frame)) == {grid[0].config.data}
+    assert rq.run_ids(rq.of_folder(frame, grid[0].config.data)) == rq.run_ids(frame)

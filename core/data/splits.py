@@ -240,6 +240,15 @@ def _leave_one(total: int, n_hold: int, n_val: int) -> tuple[int, int]:
     return n_hold, n_val
 
 
+@dataclass(frozen=True)
+class SetSize:
+    """A fixed set or a slice, its images, and why it cannot be drawn (empty when it can)."""
+
+    name: str
+    images: int | None
+    note: str = ""
+
+
 def slice_sizes(
     labels: np.ndarray,
     classes: tuple[str, ...],
@@ -248,23 +257,23 @@ def slice_sizes(
     val: float = VAL_SHARE,
     split_seed: int = 0,
     sample_seed: int = 0,
-) -> list[dict]:
-    """Images in each fixed set and in each slice, or why a slice cannot be drawn, as rows
-    ``{"set", "images", "note"}`` (``note`` is empty unless the slice is impossible).
+) -> list[SetSize]:
+    """Images in each fixed set and in each slice, or why a slice cannot be drawn (``note``, empty
+    unless the slice is impossible).
 
     Raises:
         UserError: the dataset cannot be split at all (a class with too few images).
     """
     splits = make_splits(labels, classes, holdout, val, split_seed)
     rows = [
-        {"set": "holdout (fixed)", "images": len(splits.holdout), "note": ""},
-        {"set": "validation (fixed)", "images": len(splits.val), "note": ""},
-        {"set": "training pool", "images": splits.pool_size(), "note": ""},
+        SetSize("holdout (fixed)", len(splits.holdout)),
+        SetSize("validation (fixed)", len(splits.val)),
+        SetSize("training pool", splits.pool_size()),
     ]
     for text in slices:
         try:
             count = len(splits.slice_indices(SliceSpec.parse(text), sample_seed, classes))
-            rows.append({"set": f"slice {text}", "images": count, "note": ""})
+            rows.append(SetSize(f"slice {text}", count))
         except UserError as error:
-            rows.append({"set": f"slice {text}", "images": None, "note": str(error)})
+            rows.append(SetSize(f"slice {text}", None, str(error)))
     return rows

@@ -267,6 +267,18 @@ def threshold_display(rows: list[ThresholdRow], experiments: Mapping[str, str] |
     ]
 
 
+def holdout_images(bars: pd.DataFrame) -> int:
+    """The holdout's image count the bars rest on (a variant's own: fewer once some are left out)."""
+    return int(bars["n_holdout"].iloc[0])
+
+
+def listed_runs(frame: pd.DataFrame, experiment_names: Mapping[str, str], technical: bool) -> pd.DataFrame:
+    """The run table as the Experiments page lists it: bookkeeping columns hidden (the ids too,
+    unless technical names are asked for), each experiment by its name."""
+    hidden = ["slice_order", "data", "finished"] + ([] if technical else ["run_id", "fingerprint"])
+    return frame.drop(columns=hidden).assign(experiment=frame["experiment"].map(experiment_names))
+
+
 def _kept_said(row: ThresholdRow) -> str:
     """The count the coverage share is of, over every seed's holdout: "1 of 180 over 3 runs"
     reads with "1%", where a per-run mean rounded to "0 of 60" contradicted it."""

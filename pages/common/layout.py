@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.store import run_queries as rq
+
 NAVIGATION = {  # path: (label, what it answers, icon from Streamlit's bundled Material font)
     "app.py": ("Home", "what the tool answers and the original experiment", ":material/home:"),
     "pages/1_Data.py": ("Data", "classes, splits, samples, your own images", ":material/folder_open:"),
@@ -102,7 +104,7 @@ def _dataset_switch(state) -> None:
     current = state.dataset()
     table = run_table(state.cache_dir())
     names = {str(path): path.name for path in local_datasets()}
-    names.update(dict(zip(table["data"], table["dataset"], strict=True)) if not table.empty else {})
+    names.update(rq.folder_labels(table))
     names.setdefault(current, Path(current).name)
     paths = sorted(names, key=lambda p: names[p].lower())
     st.divider()
@@ -133,16 +135,16 @@ def dataset_runs(cache: Path) -> tuple[pd.DataFrame, str]:
 
     table = runs_or_stop(cache)
     current = state.dataset()
-    mine = table[table["data"] == current]
+    mine = rq.of_folder(table, current)
     if mine.empty:
-        others = ", ".join(sorted(table["dataset"].unique()))
+        others = ", ".join(rq.datasets(table))
         st.info(
             f"No runs on {Path(current).name} yet: launch some on the Train page, or switch the dataset in "
             f"use in the sidebar (runs exist for {others})."
         )
         page_link("pages/2_Train.py", describe=True)
         st.stop()
-    return mine, mine["dataset"].iloc[0]
+    return mine, rq.dataset_label(mine)
 
 
 def runs_or_stop(cache: Path) -> pd.DataFrame:

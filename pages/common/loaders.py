@@ -13,6 +13,7 @@ import streamlit as st
 from core.answers import audit, budget
 from core.data.datasets import Dataset, folder_stamp, load_rgb, scan
 from core.data.images import square
+from core.store import run_queries as rq
 from core.store import runs
 from core.store.config import DEFAULT_SPLIT, Split
 from core.store.record import Metrics, Predictions, Summary
@@ -40,7 +41,7 @@ def with_audited_variants(
     """The runs of ``table`` and, for each dataset with holdout images left out on the Audit page,
     the same runs rescored without them (:func:`core.answers.audit.audited_variants`) under the
     variant's own dataset label; with the rescored predictions by (variant, run id)."""
-    shown = set(table["run_id"])
+    shown = set(rq.run_ids(table))
     variants = audit.audited_variants(
         cache, [s for s in summaries(cache) if s.run_id in shown], lambda rid: predictions(str(cache), rid)
     )

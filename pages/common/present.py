@@ -10,6 +10,7 @@ import streamlit as st
 from core.base.errors import UserError
 from core.data.upload import local_datasets
 from core.present.story import STEPS, Story, find_dataset
+from core.store import run_queries as rq
 from pages.common import loaders, state
 
 ROOM_CSS = """<style>
@@ -31,7 +32,7 @@ def open_link(cache: Path) -> None:
     if not link or link == st.session_state.get("present_link"):
         return
     table = loaders.run_table(cache)
-    found = find_dataset(link, [*map(str, local_datasets()), *(table["data"] if not table.empty else [])])
+    found = find_dataset(link, [*map(str, local_datasets()), *rq.folder_labels(table)])
     if found:
         state.show_dataset(found)
     else:
