@@ -88,3 +88,63 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from core.store import runs, record\n    import core.base.paths\n")
     assert imports(source) == {"core.store.runs", "core.store.record", "core.base.paths"}
+
+
+# third-party packages that cost seconds to import: a core module that imports one at its top is
+# imported inside the functions that need it, so that a page, --help or a bad flag stays quick
+HEAVY = {"torch", "torchvision", "lightning", "pytorch_grad_cam", "ray", "openvino", "onnxruntime", "onnx"}
+
+
+def _top_level(path: Path) -> tuple[set[str], set[str]]:
+    """The third-party packages and the ``core`` modules ``path`` imports at its top level."""
+    packages, modules = set(), set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            packages |= {alias.name.split(".")[0] for alias in node.names}
+            modules |= {alias.name for alias in node.names if alias.name.startswith("core.")}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            packages.add(node.module.split(".")[0])
+            if node.module.startswith("core"):
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+                modules |= {name for name in submodules if _is_module(name)} or {node.module}
+    return packages, modules
+
+
+def heavy_modules() -> set[str]:
+    """The core modules whose import pulls in a heavy package, directly or through another."""
+    named = {module_name(path): path for path in sorted(CORE.rglob("*.py"))}
+    tops = {name: _top_level(path) for name, path in named.items()}
+    heavy = {name for name, (packages, _) in tops.items() if packages & HEAVY}
+    while grown := {name for name, (_, modules) in tops.items() if modules & heavy} - heavy:
+        heavy |= grown
+    return heavy
+
+
+def lazy_imports() -> list[tuple[str, str]]:
+    """(importer, imported) for every ``core`` import placed inside a function."""
+    found = []
+    for path in sorted(CORE.rglob("*.py")):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("core"):
+                    submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+                    for name in {n for n in submodules if _is_module(n)} or {node.module}:
+                        found.append((module_name(path), name))
+    return found
+
+
+def test_a_core_import_sits_inside_a_function_only_to_defer_a_heavy_package():
+    """``core`` imports belong at the top of a module; one inside a function is there to keep a
+    heavy package (torch, Lightning, Ray, OpenVINO, ONNX Runtime) out of a light import, and
+    nothing else: not to dodge a cycle (there is none) nor by habit. The command line is the
+    exception by design: each command imports its engine when it runs, so ``--help`` and a bad
+    flag answer before pandas, SciPy or Plotly are loaded."""
+    heavy = heavy_modules()
+    needless = {
+        (importer, imported)
+        for importer, imported in lazy_imports()
+        if imported not in heavy and importer not in ENTRY_POINTS
+    }
+    assert sorted(needless) == []

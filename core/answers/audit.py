@@ -33,10 +33,16 @@ from core.base.errors import UserError
 from core.base.intervals import Estimate, wilson
 from core.base.paths import read_json, write_json
 from core.base.progress import progress as progress_bar
+from core.data.datasets import scan
+from core.data.images import image_array
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, make_splits
+from core.engine.features import cached_features
 from core.models.backbones import get_spec
 from core.store.config import MAX_IMAGE_SIZE, ORIGINAL_BACKBONE, default_image_size
+from core.store.evaluate import summarize
 from core.store.record import Predictions, Summary
+from core.store.runs import list_runs
+from core.store.tables import dataset_label, experiment_label, match_experiment
 
 AUDIT_VERSION = 1  # bump when a change alters what an audit finds: older cached audits are recomputed
 DEFAULT_SPLIT = (HOLDOUT_SHARE, VAL_SHARE, 0)
@@ -401,7 +407,6 @@ def _split_key(split: tuple[float, float, int]) -> str:
 
 def _runs_of(cache_dir: Path, fingerprint: str, split: tuple[float, float, int]) -> list:
     """Complete runs on this dataset content and split, newest first."""
-    from core.store.runs import list_runs
 
     def same(config) -> bool:
         return all(map(math.isclose, config.split, split))
@@ -411,8 +416,6 @@ def _runs_of(cache_dir: Path, fingerprint: str, split: tuple[float, float, int])
 
 def _with_pairs(found: Audit, runs: list, experiment: str | None = None) -> Audit:
     if experiment is not None:
-        from core.store.tables import experiment_label, match_experiment
-
         experiment = match_experiment(
             experiment, tuple(dict.fromkeys(experiment_label(s.config) for s in runs))
         )
@@ -458,7 +461,6 @@ def audit(
         UserError: a backbone unknown or without pretrained weights, a size out of range, an
             experiment with no runs here, or a dataset that cannot be scanned or split.
     """
-    from core.data.datasets import scan
 
     split = (float(split[0]), float(split[1]), int(split[2]))
     dataset = scan(data, cache_dir, progress=progress)
@@ -498,8 +500,6 @@ def _backbone_and_size(
 
 def _computed(dataset, splits, backbone: str, size: int, cache_dir: Path, split, progress: bool) -> Audit:
     """Label issues and near-duplicates from the backbone's features: the part worth caching."""
-    from core.data.images import image_array
-    from core.engine.features import cached_features
 
     features = cached_features(dataset, backbone, size, cache_dir).array
     pool = np.concatenate(splits.pools)
@@ -584,7 +584,6 @@ def audited_variants(
     """For each dataset (and split) of ``summaries`` with images left out, its runs rescored
     without them: what the Holdout page shows beside the original holdout's numbers.
     ``predictions_of(run_id)`` reads a run's holdout predictions (a page passes its cached read)."""
-    from core.store.tables import dataset_label
 
     groups: dict[str, list[Summary]] = {}
     for summary in summaries:
@@ -608,7 +607,6 @@ def audited_variants(
 
 def rescored(summary, predictions, left_out: Iterable[str]):
     """A run's summary and holdout predictions without the images at ``left_out``."""
-    from core.store.evaluate import summarize
 
     kept = predictions.without(set(left_out))
     scores = summarize(kept.probs, kept.labels, summary.classes)

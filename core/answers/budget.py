@@ -30,7 +30,7 @@ from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, 
 from core.store import runs
 from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, grid
 from core.store.record import Summary
-from core.store.tables import experiment_label, match_experiment, plain_experiment
+from core.store.tables import crossover, experiment_label, match_experiment, plain_experiment, runs_frame
 
 LEVEL = 0.8  # the interval the answer states; the backtest checks how often it holds
 # How far past the largest measured slice an answer is called reliable: on the gallery of real
@@ -345,7 +345,6 @@ def find_plateau(measured: list[curves.Point], crossover: str | None = None) -> 
 def finetune_crossover(selection: Selection) -> str | None:
     """The smallest slice from which a fine-tuned experiment on the same data beat the selected
     one at every larger slice both measured (as the Holdout page shows it); None if none did."""
-    from core.store.tables import crossover, runs_frame
 
     if "finetune" in selection.experiment:
         return None

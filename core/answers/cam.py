@@ -21,8 +21,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from core.base.device import best_device, synchronize
 from core.base.errors import UserError, check_choice
 from core.base.paths import read_json, write_atomic, write_json
+from core.data.datasets import to_rgb
+from core.data.images import cached_array, square, to_tensor
+from core.models.backbones import cam_target
+from core.models.inference import predict_probs
 from core.store import runs
 
 METHODS = {
@@ -169,7 +174,6 @@ def source_images(run: runs.Run, source: str = "") -> np.ndarray:
     """
     if not source:
         return run.images()
-    from core.data.images import cached_array
 
     images = cached_array(source, run.summary.config.image_size, run.cache_dir)
     if images is None:
@@ -190,10 +194,6 @@ def _draw(
     import torch
     from pytorch_grad_cam.utils.image import show_cam_on_image
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    from core.base.device import best_device
-    from core.data.images import to_tensor
-    from core.models.backbones import cam_target
 
     model = run.model().to(best_device())  # grad-cam moves inputs to the model
     model.requires_grad_(True)
@@ -269,7 +269,6 @@ def _costs_path(cache_dir: Path) -> Path:
 
 def _cost_key(run: runs.Run, method: str) -> str:
     """What a method's cost per image depends on: the backbone, the image size, the device."""
-    from core.base.device import best_device
 
     config = run.summary.config
     return f"{config.backbone} {config.image_size}px {best_device().type} {method}"
@@ -305,10 +304,6 @@ def seconds_per_image(cache_dir: Path, rid: str, method: str) -> float:
 
 def _probe(run: runs.Run, method: str) -> float:
     import torch
-
-    from core.base.device import best_device, synchronize
-    from core.data.images import to_tensor
-    from core.models.backbones import cam_target
 
     device = best_device()
     model = run.model().to(device).eval()
@@ -346,9 +341,6 @@ def explain(
     Raises:
         UserError: unknown method, or the run is missing or damaged.
     """
-    from core.data.datasets import to_rgb
-    from core.data.images import square
-    from core.models.inference import predict_probs
 
     check_method(method)
     run = runs.load(cache_dir, rid)

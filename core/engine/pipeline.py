@@ -20,12 +20,12 @@ import numpy as np
 
 from core.base.device import best_device, loader_workers, single_thread
 from core.base.errors import DiskFull, RunCancelled, UserError
-from core.base.paths import disk_full, is_disk_full, release_reserve, write_json
+from core.base.paths import disk_full, is_disk_full, release_reserve, write_atomic, write_json
 from core.base.progress import progress
 from core.data.datasets import Dataset, scan
 from core.data.images import image_array
 from core.data.splits import SliceSpec, Splits, make_splits
-from core.engine.features import Features
+from core.engine.features import Features, cached_features
 from core.models.backbones import build_backbone, get_spec
 from core.models.inference import predict_probs
 from core.store import runs
@@ -343,7 +343,6 @@ def run_inputs(config: RunConfig, dataset: Dataset, cache_dir: Path) -> Features
     backbone is frozen and the images are not augmented (computed by the configuration's
     backend; runs from before backends were recorded used eager fp32), else cached images
     (with no backend)."""
-    from core.engine.features import cached_features
 
     if uses_features(config):
         backend = config.features or "eager-fp32"
@@ -407,8 +406,6 @@ def _seed(seed: int) -> None:
 def _save_weights(model, config: RunConfig, folder: runs.RunFolder) -> None:
     """The head, and the backbone unless it is the frozen pretrained one (rebuilt on load)."""
     import torch
-
-    from core.base.paths import write_atomic
 
     trained = {"head": model.head.state_dict()}  # saved while on the CPU, where fit leaves it
     if config.mode != "frozen":

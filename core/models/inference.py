@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.base.device import best_device
 from core.base.progress import progress
+from core.data.images import to_tensor
 
 BATCH = 128
 
@@ -28,9 +30,6 @@ def outputs(
     tested, on a CPU), never when False. ``label`` shows a progress bar on a terminal.
     """
     import torch
-
-    from core.base.device import best_device
-    from core.data.images import to_tensor
 
     device = best_device()
     model = model.eval().to(device)

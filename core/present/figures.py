@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.answers.nextbatch.simulate import LEVEL
 from core.base.intervals import share
 from core.store.record import Metrics
 from core.store.tables import short_names
@@ -472,7 +473,6 @@ def next_batch_backtest(simulation: Simulation) -> go.Figure:
     """Holdout accuracy in percent against the labels spent, one line per strategy (random
     first, grey dashes: the baseline) with its interval over seeds as a band in its colour; no
     band with one seed, which has no spread. A linear axis: the rounds add labels evenly."""
-    from core.answers.nextbatch.simulate import LEVEL
 
     figure = go.Figure()
     for i, curve in enumerate(simulation.curves):

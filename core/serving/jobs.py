@@ -44,9 +44,13 @@ from core.base.paths import (
     write_json,
 )
 from core.base.progress import Stage, reporting
+from core.data.datasets import scan
+from core.data.splits import SliceSpec, make_splits
+from core.engine.pipeline import HEADS_PER_FIT, head_group, prepare, train_heads, train_run
+from core.serving import ray_executor
 from core.store import runs
 from core.store.config import RunConfig, run_id
-from core.store.record import Progress
+from core.store.record import Progress, read_progress
 
 MAX_ATTEMPTS = 3
 MIN_FREE_BYTES = 4 << 20  # below this a worker is not started: it could record nothing
@@ -131,8 +135,6 @@ def submit(cache_dir: Path, configs: list[RunConfig], start_worker: bool = True)
     Raises:
         UserError: a configuration is invalid (nothing is queued then).
     """
-    from core.data.datasets import scan
-    from core.engine.pipeline import prepare
 
     scanned: dict[str, object] = {}
     planned = []
@@ -173,8 +175,6 @@ def drawable(cache_dir: Path, configs: list[RunConfig]) -> tuple[list[RunConfig]
     Raises:
         UserError: a dataset is missing or cannot be split at all.
     """
-    from core.data.datasets import scan
-    from core.data.splits import SliceSpec, make_splits
 
     fits, left_out, splits = [], {}, {}
     for config in configs:
@@ -419,7 +419,6 @@ def _companions(cache_dir: Path, job: Job) -> list[Job]:
     """Queued jobs whose heads can train in one fit with ``job``'s (the same
     :func:`core.engine.pipeline.head_group`), claimed as :func:`_next` claims a job: a grid queued from
     a page trains as quickly as the same grid swept from the command line."""
-    from core.engine.pipeline import HEADS_PER_FIT, head_group
 
     key = head_group(job.config)
     claimed: list[Job] = []
@@ -443,8 +442,6 @@ def outcomes(cache_dir: Path, group: list[Job]) -> list[Job]:
     (held by another process, or left over by a failure of the fit) goes through
     :func:`outcome` alone, as does a group of one. Runs in the local worker, or as a Ray task
     on any node that sees the cache."""
-    from core.data.datasets import scan
-    from core.engine.pipeline import prepare, train_heads
 
     if len(group) == 1:
         return [outcome(cache_dir, group[0])]
@@ -480,7 +477,6 @@ def cancelling(cache_dir: Path, job: Job) -> bool:
 def outcome(cache_dir: Path, job: Job) -> Job:
     """Train a job's run (its preparation stages written beside its active record); the job's
     finished record: complete, cached, failed with the reason, or cancelled."""
-    from core.engine.pipeline import train_run
 
     try:
         with reporting(_stage_writer(cache_dir, job)):
@@ -520,7 +516,6 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
     Ray tasks (heads that share features dealt into one task per cluster slot, as a swept grid
     is; the cluster places them), and each task's jobs are recorded as it finishes. Stopping
     the worker cancels the tasks and puts their jobs back on the queue."""
-    from core.serving import ray_executor
 
     options = ray_executor.RayOptions(address=os.environ.get("HMD_RAY_ADDRESS") or None)
     started: dict = {}  # task handle -> its jobs
@@ -608,7 +603,6 @@ def stage(cache_dir: Path, job: Job) -> Stage | None:
 def activity(cache_dir: Path, job: Job) -> Stage | Progress | None:
     """What the active job is doing: a preparation stage, or training (whichever was written
     last), or nothing yet."""
-    from core.store.record import read_progress
 
     progress_file, stage_file = runs.partial_dir(cache_dir, job.run_id).progress, _stage_path(cache_dir, job)
     training = read_progress(progress_file)

@@ -29,7 +29,18 @@ from pathlib import Path
 
 from core.base.errors import UserError
 from core.base.progress import progress
+from core.data.datasets import scan
+from core.engine.pipeline import (
+    HEADS_PER_FIT,
+    Result,
+    grid_runs,
+    head_group,
+    prepare,
+    run_inputs,
+    train_together,
+)
 from core.store.config import RunConfig, uses_features
+from core.store.record import Summary
 
 RETRIES = 3
 AUTH_MODE = "RAY_AUTH_MODE"
@@ -194,7 +205,6 @@ def _task(function: Callable, options: RayOptions):
 
 def _features(config: dict, cache_dir: str) -> str | None:
     """Extract (or find cached) the features a frozen run reads; the backend that did."""
-    from core.engine.pipeline import prepare, run_inputs
 
     prepared = prepare(RunConfig.from_dict(config), Path(cache_dir))
     return run_inputs(prepared.config, prepared.dataset, Path(cache_dir)).backend
@@ -202,8 +212,6 @@ def _features(config: dict, cache_dir: str) -> str | None:
 
 def _train(configs: list[dict], cache_dir: str) -> list[dict]:
     """Runs of one dataset, from the cache or trained now; heads that share features together."""
-    from core.data.datasets import scan
-    from core.engine.pipeline import prepare, train_together
 
     cache, requested = Path(cache_dir), [RunConfig.from_dict(c) for c in configs]
     dataset = scan(requested[0].data, cache)
@@ -216,7 +224,6 @@ def _tasks(configs: list[RunConfig], slots: int) -> list[list[int]]:
     round-robin into one task per slot (a grid lists slices in order, so each task gets small
     and large ones), or more where a task would hold more than ``HEADS_PER_FIT`` heads; every
     other run a task of its own."""
-    from core.engine.pipeline import HEADS_PER_FIT, head_group
 
     tasks, groups = [], {}
     for i, config in enumerate(configs):
@@ -280,7 +287,6 @@ def sweep(
     Raises:
         UserError: no cluster, or a run's configuration or data is bad.
     """
-    from core.engine.pipeline import grid_runs
 
     _check_cluster_first(options)
     prepared = grid_runs(base, slices, seeds, cache_dir, show_progress, sample_seeds)
@@ -291,8 +297,6 @@ def run_configs(
     configs: list[RunConfig], cache_dir: Path, options: RayOptions, show_progress: bool = False
 ) -> list:
     """Every run of ``configs`` (resolved, see :func:`core.engine.pipeline.prepare`) on Ray."""
-    from core.engine.pipeline import Result
-    from core.store.record import Summary
 
     connect(options)  # first: Ray is imported there
     import ray

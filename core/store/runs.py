@@ -32,8 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from core.base.errors import RunDamaged, UserError
-from core.base.locks import is_held, try_lock, wait_lock
+from core.base.locks import holder, is_held, try_lock, wait_lock
 from core.base.paths import quarantine, read_json, write_json
+from core.data.images import cached_array
+from core.models.backbones import build_backbone, get_spec
 from core.store.record import Metrics, Predictions, RunInfo, Summary, read_metrics, read_predictions
 
 STATES = ("complete", "running", "failed", "cancelled", "interrupted", "missing")
@@ -118,8 +120,6 @@ def run_lock(
 
     with wait_lock(path, timeout_s, tell) as acquired:
         if not acquired:
-            from core.base.locks import holder
-
             raise UserError(
                 f"run {rid} is still being trained by process {holder(path) or '?'} "
                 f"after {timeout_s:.0f} s of waiting; try again later"
@@ -311,7 +311,6 @@ class Run:
         """
         import torch
 
-        from core.models.backbones import build_backbone, get_spec
         from core.models.classifier import Classifier
 
         self._check("weights.pt")
@@ -337,7 +336,6 @@ class Run:
         Raises:
             UserError: the cached images were deleted (and the dataset may be gone too).
         """
-        from core.data.images import cached_array
 
         images = cached_array(self.summary.info.fingerprint, self.summary.config.image_size, self.cache_dir)
         if images is None:

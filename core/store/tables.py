@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.base.errors import UserError
+from core.base.errors import UserError, check_choice
 from core.base.intervals import Estimate, wilson
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec
 from core.models.backbones import get_spec
@@ -527,8 +527,6 @@ def results_frame(summaries: list[Summary]) -> pd.DataFrame:
 def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
     """``frame`` as a CSV or Parquet file's bytes."""
     import io
-
-    from core.base.errors import check_choice
 
     check_choice("table format", fmt, TABLE_FORMATS)
     if fmt == "csv":

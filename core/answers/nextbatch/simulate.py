@@ -35,7 +35,9 @@ from core.base.device import single_thread
 from core.base.errors import UserError, check_choice
 from core.base.intervals import Estimate, json_float, t_interval
 from core.data.splits import SliceSpec, Splits
+from core.engine.pipeline import prepare, run_inputs
 from core.store.config import ORIGINAL_BACKBONE, RunConfig
+from core.store.runs import RunFolder
 
 LEVEL = 0.8  # the intervals over seeds
 
@@ -309,7 +311,6 @@ class Head:
         from torch import nn
 
         from core.engine.head_solver import fit_convex_head
-        from core.store.runs import RunFolder
 
         visible = self.visible.copy()
         visible[rows] = labels
@@ -427,7 +428,6 @@ def simulate(
         UserError: bad settings, a dataset that cannot be scanned or split, a backbone without
             pretrained weights, or a pool too small for the rounds.
     """
-    from core.engine.pipeline import prepare, run_inputs
 
     config = RunConfig(
         data=str(data),
