@@ -167,7 +167,7 @@ def test_audit_is_cached_per_split_and_confusions_are_read_afresh(tiny_data, cac
         fake_run(first.fingerprint, 1, 0.01, ((0, 0, 1), (0, 1, 0), (0, 0, 1))),  # another split
         fake_run("another-dataset", 0, 0.01, ((0, 0, 1), (0, 1, 0), (0, 0, 1))),
     ]
-    monkeypatch.setattr("core.store.runs.list_runs", lambda cache: runs)
+    monkeypatch.setattr(audit_module, "list_runs", lambda cache: runs)
     again = audit(tiny_data, cache_dir)
     assert again.label_issues == first.label_issues and again.near_duplicates == first.near_duplicates
     assert again.confused_pairs == (

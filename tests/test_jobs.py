@@ -246,7 +246,7 @@ def test_heads_that_fail_together_on_a_known_runtime_error_are_each_trained_alon
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("injected: CUDA out of memory")
 
-    monkeypatch.setattr("core.engine.pipeline.train_heads", out_of_memory)
+    monkeypatch.setattr(jobs, "train_heads", out_of_memory)
     group = _claimed(cache_dir, [quick_run(tiny_data, slice=s) for s in ("1/class", "3/class")])
     assert [job.state for job in jobs.outcomes(cache_dir, group)] == ["complete", "complete"]
     assert (
@@ -259,7 +259,7 @@ def test_a_bug_in_training_heads_together_is_raised_not_hidden(tiny_data, cache_
     def bug(*args, **kwargs):
         raise TypeError("injected: a bug of ours")
 
-    monkeypatch.setattr("core.engine.pipeline.train_heads", bug)
+    monkeypatch.setattr(jobs, "train_heads", bug)
     group = _claimed(cache_dir, [quick_run(tiny_data, slice=s) for s in ("1/class", "3/class")])
     with pytest.raises(TypeError, match="a bug of ours"):
         jobs.outcomes(cache_dir, group)
@@ -275,7 +275,7 @@ def test_a_run_committed_while_its_activity_is_read_shows_its_last_progress(
 
     job = jobs.submit(cache_dir, [request(tiny_data)], start_worker=False)[0]
     last = Progress(epoch=2, epochs=3, step=9, total_steps=12, elapsed_s=4.0, eta_s=1.0)
-    monkeypatch.setattr("core.store.record.read_progress", lambda path: last)  # read, then gone
+    monkeypatch.setattr(jobs, "read_progress", lambda path: last)  # read, then gone
     monkeypatch.setattr(jobs, "stage", lambda cache, j: Stage("extracting features", 5, 5, "image", 1.0))
     assert not runs.partial_dir(cache_dir, job.run_id).progress.exists()
     assert jobs.activity(cache_dir, job) == last
