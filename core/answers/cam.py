@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from core.base.errors import UserError, check_choice
-from core.base.paths import read_json, write_atomic, write_json
+from core.base.paths import check_writable, read_json, write_atomic, write_json
 from core.store import runs
 
 METHODS = {
@@ -277,8 +277,7 @@ def _cost_key(run: runs.Run, method: str) -> str:
 
 def _store_cost(run: runs.Run, method: str, seconds: float) -> None:
     path = _costs_path(run.cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, _read_costs(path) | {_cost_key(run, method): seconds})
+    write_json(path, _read_costs(path) | {_cost_key(run, method): seconds}, derived=True)
 
 
 def _read_costs(path: Path) -> dict[str, float]:
@@ -377,6 +376,7 @@ def gallery(cache_dir: Path, rid: str, which: str = "misclassified", predictions
 def export_misclassified(cache_dir: Path, rid: str, n: int, method: str, out: Path) -> list[Path]:
     """Write overlays for the predicted and the true class of up to ``n`` misclassified
     holdout images into ``out``; returns the files written."""
+    check_writable()
     check_method(method)
     wrong = gallery(cache_dir, rid, "misclassified").head(n)
     pairs = pair_overlays(cache_dir, rid, wrong, method)
