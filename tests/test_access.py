@@ -131,3 +131,54 @@ def test_typed_paths_on_a_shared_server_stay_under_the_roots(tmp_path):
         access.check_typed_path(shared, inside, ())
     with pytest.raises(UserError, match="^read-only: .*for editors"):
         access.check_typed_path(viewer, inside, (tmp_path / "data",))
+
+
+@pytest.fixture
+def shared_without_sign_in(monkeypatch):
+    """The pages as served beyond this machine (``--server.address 0.0.0.0``) without sign-in."""
+    from pages.common import signin
+
+    monkeypatch.setattr(signin, "server_address", lambda: "0.0.0.0")
+
+
+def test_a_viewers_forced_launch_is_refused_below_the_train_page(
+    cache_dir, monkeypatch, tiny_data, shared_without_sign_in
+):
+    from core.base.locks import try_lock
+    from pages.common import signin
+    from tests.apptest import open_page, texts
+
+    with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains
+        app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
+        assert "Read-only: served beyond this machine" in texts(app)
+        launch = app.button[0]
+        assert launch.label == "Launch" and launch.disabled and launch.help.startswith("Read-only: ")
+        # Streamlit drops a forged click on a disabled button; a page that forgot to disable it:
+        monkeypatch.setattr(signin, "locked", lambda help_text=None: {})
+        app = open_page(cache_dir, "pages/2_Train.py", monkeypatch)
+        assert not app.button[0].disabled
+        app.button[0].click().run()
+    assert not app.exception
+    assert any(e.value.startswith("read-only: served beyond this machine") for e in app.error)
+    assert jobs.list_jobs(cache_dir) == []
+
+
+def test_a_viewers_callback_and_dataset_choice_write_nothing(
+    cache_dir, monkeypatch, tiny_data, shared_without_sign_in
+):
+    """A button's callback runs before the page frame of its run: the session's switch holds."""
+    from core.base.paths import DEFAULT_DATA
+    from pages.common import signin
+    from tests.apptest import open_page
+
+    app = open_page(cache_dir, None, monkeypatch, data=tiny_data)
+    saved = (cache_dir / "ui.json").read_text()
+    assert app.button(key="home_grid").disabled
+    monkeypatch.setattr(signin, "locked", lambda help_text=None: {})  # a page that forgot
+    app = open_page(cache_dir, None, monkeypatch)
+    app.button(key="home_grid").click().run()  # its callback runs before the next run's frame
+    assert any(e.value.startswith("read-only: ") for e in app.error)
+    assert jobs.list_jobs(cache_dir) == []
+    app.selectbox(key=f"dataset_switch::{tiny_data}").set_value(str(DEFAULT_DATA)).run()
+    assert app.metric[0].value == DEFAULT_DATA.name  # the session follows the viewer's choice
+    assert (cache_dir / "ui.json").read_text() == saved  # and no file changed
