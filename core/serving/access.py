@@ -65,6 +65,21 @@ class Roles:
             return Role.EDITOR if Role.EDITOR in found else Role.VIEWER
         return self.anyone
 
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "emails": dict(self.emails),
+            "groups": dict(self.groups),
+            "anyone": self.anyone,
+        }
+
+    def describe(self) -> str:
+        """The file's entries, one a line, as ``python -m core roles`` prints them."""
+        lines = [f"{who} = {role}" for who, role in self.emails.items()]
+        lines += [f"{GROUP}{name} = {role}" for name, role in self.groups.items()]
+        lines += [f"{ANYONE} = {self.anyone}"] if self.anyone else []
+        return "\n".join([f"{self.source}: {len(lines)} entr{'y' if len(lines) == 1 else 'ies'}", *lines])
+
 
 @dataclass(frozen=True)
 class Access:

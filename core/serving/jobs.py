@@ -115,6 +115,8 @@ def _read(path: Path, state: str | None) -> Job | None:
 
 def _quarantine(path: Path, error: Exception) -> None:
     cache_dir = path.parent.parent.parent
+    if read_only_reason() is not None:  # a viewer's page leaves it for an editor's or the CLI
+        return
     try:
         target = quarantine(cache_dir, path)
     except FileNotFoundError:

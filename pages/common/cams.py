@@ -26,6 +26,9 @@ def drawn(cache: Path, items: list[cam_requests.Item], method: str, source: str 
         return
     estimate = seconds_per_image(cache, todo[0][0], method) if method in PER_CHANNEL else None
     key = cam_requests.pending(cache, items, method, source)
+    if key is None and not signin.can_write():  # a viewer asks for nothing to be drawn
+        st.info(f"{len(todo)} {TITLES[method]} maps are not drawn yet; {signin.write_help()}.")
+        st.stop()
     if key is None:
         if not _asked(method, len(todo), estimate):
             st.stop()
