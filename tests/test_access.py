@@ -182,3 +182,20 @@ def test_a_viewers_callback_and_dataset_choice_write_nothing(
     app.selectbox(key=f"dataset_switch::{tiny_data}").set_value(str(DEFAULT_DATA)).run()
     assert app.metric[0].value == DEFAULT_DATA.name  # the session follows the viewer's choice
     assert (cache_dir / "ui.json").read_text() == saved  # and no file changed
+
+
+def test_a_malformed_roles_file_stops_the_page_and_the_server(cache_dir, monkeypatch, tmp_path):
+    from pages.common import signin
+    from tests.apptest import open_page
+
+    roles = tmp_path / "roles.txt"
+    roles.write_text("alice@example.com = editor\nbob@example.com viewer\n")
+    monkeypatch.setenv("HMD_ROLES", str(roles))
+    stopped = []
+    monkeypatch.setattr(signin, "_stop_server", lambda: stopped.append(True))
+    app = open_page(cache_dir, None, monkeypatch)
+    assert [e.value for e in app.error] == [
+        f"{roles} line 2: 'bob@example.com viewer' is not 'WHO = viewer' or 'WHO = editor' "
+        "(WHO: an email, group:NAME or *)"
+    ]
+    assert stopped == [True] and not app.title and not app.button, "nothing but the error"

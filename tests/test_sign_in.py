@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import time
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -16,7 +18,7 @@ from core.base.locks import try_lock
 from core.base.paths import PROJECT_ROOT
 from core.serving import jobs
 from core.store import runs
-from tests.browser import browser_page, free_port, need_chromium, serve, visit, wait_rendered
+from tests.browser import ARTIFACTS, browser_page, free_port, need_chromium, serve, visit, wait_rendered
 
 pytestmark = pytest.mark.browser
 LEGACY_DATA = "/tmp/legacy-data/tiny"  # the fixture runs' dataset (gone: the pages read the runs)
@@ -97,3 +99,23 @@ def test_sign_in_viewer_sees_numbers_and_cannot_launch_editor_launches(
         editor.get_by_role("button", name="Launch").click()
         editor.get_by_text("run(s) queued").wait_for(timeout=60_000)
     assert {job.state for job in jobs.list_jobs(cache_dir)} == {"queued"}
+
+
+def test_a_malformed_roles_file_stops_the_served_app_with_the_line_at_fault(tmp_path, cache_dir):
+    need_chromium()
+    roles = tmp_path / "roles.txt"
+    roles.write_text("# who = role\nbob@example.com viewer\n")
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with serve(cache_dir, env={"HMD_ROLES": str(roles)}) as url, browser_page() as page:
+        page.goto(url, wait_until="domcontentloaded")  # the first page run reads the roles file
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the server has stopped
+            try:
+                direct.open(f"{url}/_stcore/health", timeout=2).read()
+            except OSError:
+                break
+            page.wait_for_timeout(300)
+        else:
+            raise AssertionError("the server still answers 60 s after reading a malformed roles file")
+    log = (ARTIFACTS / f"streamlit-{cache_dir.name}.log").read_text()
+    assert f"error: {roles} line 2: 'bob@example.com viewer' is not 'WHO = viewer'" in log

@@ -71,10 +71,15 @@ def _roles() -> access.Roles:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         st.error(str(error))
-        if Runtime.exists():
-            os.kill(os.getpid(), signal.SIGTERM)  # Streamlit stops cleanly on SIGTERM
+        _stop_server()
         st.stop()
         raise  # unreachable: st.stop raises
+
+
+def _stop_server() -> None:
+    """Stop the server this page runs in (none under AppTest): Streamlit stops cleanly on SIGTERM."""
+    if Runtime.exists():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def decide() -> access.Access:
