@@ -107,11 +107,13 @@ def overlays(
 
     Raises:
         UserError: unknown method, missing run, or the run's cached images were deleted.
+        ReadOnly: overlays are missing and writes are switched off here.
     """
     check_method(method)
     paths = [overlay_path(cache_dir, rid, method, i, c, source) for i, c in requests]
     missing = {path: request for request, path in zip(requests, paths, strict=True) if not path.exists()}
     if missing:
+        check_writable()  # before the drawing, not after it: a read-only session draws nothing
         _compute(
             runs.load(cache_dir, rid),
             list(missing.items()),

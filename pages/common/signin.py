@@ -87,7 +87,8 @@ def decide() -> access.Access:
     roles = _roles()
     user = st.user
     email = user.get("email") if sign_in and user.get("is_logged_in") else None
-    groups = user.get("groups") or [] if email else []
+    groups = (user.get("groups") or []) if email else []
+    groups = [groups] if isinstance(groups, str) else groups  # a provider may send one as a string
     return access.decide(server_address(), sign_in, email, [str(g) for g in groups], roles)
 
 
