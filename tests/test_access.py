@@ -199,3 +199,41 @@ def test_a_malformed_roles_file_stops_the_page_and_the_server(cache_dir, monkeyp
         "(WHO: an email, group:NAME or *)"
     ]
     assert stopped == [True] and not app.title and not app.button, "nothing but the error"
+
+
+def test_a_viewers_data_page_has_no_path_box_or_upload_to_use(
+    cache_dir, monkeypatch, tiny_data, shared_without_sign_in
+):
+    from tests.apptest import open_page
+
+    app = open_page(cache_dir, "pages/1_Data.py", monkeypatch, data=tiny_data)
+    assert not app.exception and "36 readable images" in app.subheader[0].value  # scanned in memory
+    app.radio(key="data_source").set_value("a folder path").run()
+    box = next(box for box in app.text_input if box.label == "Class-folder dataset")
+    assert box.disabled and box.help.startswith("Read-only: ")
+    app.radio(key="data_source").set_value("upload your own").run()
+    assert app.button(key="upload_go").disabled
+    assert [path.name for path in cache_dir.iterdir()] == ["ui.json"], "a viewer's pages wrote nothing"
+
+
+def _files(folder) -> dict[str, int]:
+    return {str(path.relative_to(folder)): path.stat().st_mtime_ns for path in sorted(folder.rglob("*"))}
+
+
+def test_a_viewer_on_every_page_writes_nothing(cache_dir, monkeypatch, shared_without_sign_in):
+    """Every page opened read-only, on cached runs, leaves the cache exactly as it was."""
+    import shutil
+
+    from core.base.paths import PROJECT_ROOT
+    from core.store import runs
+    from tests.apptest import open_page
+
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "legacy-runs", runs.runs_dir(cache_dir))
+    before = _files(cache_dir)
+    pages = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "pages").glob("*.py"))
+    for page in pages:
+        app = open_page(cache_dir, page, monkeypatch)
+        switch = next(box for box in app.selectbox if box.key.startswith("dataset_switch::"))
+        switch.set_value("/tmp/legacy-data/tiny").run()  # the runs' own dataset (gone: runs are read)
+        assert not app.exception, f"{page}: {app.exception}"
+    assert _files(cache_dir) == before

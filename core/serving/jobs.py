@@ -94,7 +94,8 @@ class Job:
 
 def _dir(cache_dir: Path, name: str) -> Path:
     folder = cache_dir / "jobs" / name
-    folder.mkdir(parents=True, exist_ok=True)
+    if read_only_reason() is None:  # a read-only page only lists: a missing folder globs as empty
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -27,6 +27,7 @@ def block() -> str | None:
             type=["zip"],
             accept_multiple_files=True,
             key="upload_zips",
+            **signin.locked(),
         )
         class_name = None
     else:
@@ -35,6 +36,7 @@ def block() -> str | None:
             type=sorted(e.strip(".") for e in IMAGE_EXTENSIONS),
             accept_multiple_files=True,
             key="upload_images",
+            **signin.locked(),
         )
         class_name = st.text_input("Their class", key="upload_class", placeholder="e.g. stained")
     if not st.button(
