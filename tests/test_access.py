@@ -237,3 +237,17 @@ def test_a_viewer_on_every_page_writes_nothing(cache_dir, monkeypatch, shared_wi
         switch.set_value("/tmp/legacy-data/tiny").run()  # the runs' own dataset (gone: runs are read)
         assert not app.exception, f"{page}: {app.exception}"
     assert _files(cache_dir) == before
+
+
+def test_derived_caches_are_computed_in_memory_for_a_viewer(tiny_data, cache_dir):
+    """A viewer's page still scans and decodes a dataset; it only saves nothing."""
+    from core.data.datasets import scan
+    from core.data.images import image_array
+
+    with read_only("a viewer"):
+        dataset = scan(tiny_data, cache_dir)
+        images = image_array(dataset, 32, cache_dir)
+    assert images.shape == (36, 32, 32, 3) and images.any()
+    assert list(cache_dir.iterdir()) == []
+    assert (image_array(scan(tiny_data, cache_dir), 32, cache_dir) == images).all()  # as an editor's
+    assert list(cache_dir.iterdir())
