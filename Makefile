@@ -15,7 +15,9 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
+# a malformed roles file (README: Serving to a team) stops here, with the line at fault
 run: $(VENV)/.installed
+	$(PY) -m core roles > /dev/null
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 # Two pytest-xdist workers, a test module each at a time (module fixtures are built once), one

@@ -8,7 +8,7 @@ from core.base.errors import UserError
 from core.serving import jobs
 from core.store.config import original_grid
 from core.store.doctor import check, headline
-from pages.common import layout, loaders, state
+from pages.common import layout, loaders, signin, state
 
 layout.header("How Much Data?", "How many labelled images per class does your image classifier really need?")
 st.markdown(
@@ -61,7 +61,13 @@ st.markdown(
     "10%, 20% … 100% of the training pool, seeds 1, 2 and 3: 39 runs. The Train page shows them "
     "train, with the time left."
 )
-st.button("Run the original experiment grid", type="primary", key="home_grid", on_click=queue_original_grid)
+st.button(
+    "Run the original experiment grid",
+    type="primary",
+    key="home_grid",
+    on_click=queue_original_grid,
+    **signin.locked(),
+)
 if message := st.session_state.pop("home_message", None):
     kind, text = message
     getattr(st, kind)(text)

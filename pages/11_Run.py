@@ -12,12 +12,12 @@ from core.present import figures
 from core.store import run_queries as rq
 from core.store import runs
 from core.store.tables import TABLE_FORMATS, picker_labels, results_frame, table_bytes
-from pages.common import layout, loaders, state
+from pages.common import layout, loaders, signin, state
 
 layout.header(
     "Run", "How does one run do per class, on a harder test set of my own, and how do I take it away?"
 )
-cache = state.cache_dir()
+cache, WRITES = state.cache_dir(), signin.locked()
 asked = st.query_params.get("run")  # a link from the Train page's finished runs
 known = loaders.run_table(cache).set_index("run_id")
 if asked in known.index:
@@ -60,13 +60,13 @@ picked = cols[0].selectbox(
     key="run_testset",
     help="A dataset under data/, one uploaded on the Data page, or any path",
 )
-folder = cols[0].text_input("Folder path", key="run_testset_path").strip() if picked == OTHER else picked
+folder = signin.path_input(cols[0], "Folder path", "run_testset_path") if picked == OTHER else picked
 experiment_runs = rq.same_experiment(table, run_id)
 for col, label, chosen, scope in (
     (cols[1], "Score this run", [run_id], "run"),
     (cols[2], f"Score its experiment ({len(experiment_runs)} runs)", experiment_runs, "experiment"),
 ):
-    if col.button(label, key=state.key("run_score", scope), disabled=not folder):
+    if col.button(label, key=state.key("run_score", scope), disabled=not folder or not signin.can_write()):
         bar = st.progress(0.0, text="Scoring…")
         try:
             for i, rid in enumerate(chosen):
@@ -92,7 +92,7 @@ if not scored.empty:
 st.subheader("Take it away: a verified model, and every run's numbers")
 fmt = st.radio("Model format", FORMATS, horizontal=True, key="run_export_format")
 target = cache / "exports" / run_id / f"model{SUFFIXES[fmt]}"
-if st.button(f"Export this run as {fmt} and verify it", key="run_export"):
+if st.button(f"Export this run as {fmt} and verify it", key="run_export", **WRITES):
     with st.spinner("Exporting, then checking the export against the run's predictions…"):
         try:
             export(cache, run_id, fmt, target)
@@ -138,11 +138,11 @@ with st.expander("Delete runs"):
         "stay for other runs. It cannot be undone."
     )
     cols = st.columns(2)
-    if cols[0].button("Delete this run", key="run_delete_run"):
+    if cols[0].button("Delete this run", key="run_delete_run", **WRITES):
         runs.delete(cache, run_id)
         st.rerun()
     if cols[1].button(
-        f"Delete all {len(experiment_runs)} runs of its experiment", key="run_delete_experiment"
+        f"Delete its experiment's {len(experiment_runs)} runs", key="run_delete_experiment", **WRITES
     ):
         for rid in experiment_runs:
             runs.delete(cache, rid)

@@ -8,7 +8,7 @@ from core.answers import audit
 from core.base.errors import UserError
 from core.base.progress import Stage, reporting
 from core.store.tables import percent
-from pages.common import layout, loaders, state
+from pages.common import layout, loaders, signin, state
 
 layout.header(
     "Audit",
@@ -81,10 +81,10 @@ if found.label_issues:
     keep = excluded - {i.path for i in shown}  # choices among images not shown stay as they were
     checked = len(chosen | keep)
     label = f"Score without the {checked} checked image{'s' * (checked != 1)}"
-    if left.button(label, key="audit_exclude", disabled=not checked):
+    if left.button(label, key="audit_exclude", disabled=not checked or not signin.can_write()):
         audit.set_excluded(cache, found.fingerprint, split, chosen | keep)
         st.rerun()
-    if excluded and right.button("Score on the whole holdout again", key="audit_restore"):
+    if excluded and right.button("Score on the whole holdout again", key="audit_restore", **signin.locked()):
         audit.set_excluded(cache, found.fingerprint, split, ())
         st.rerun()
     if excluded:

@@ -12,7 +12,7 @@ from core.base.errors import UserError
 from core.present import figures
 from core.serving import simulations
 from core.store.config import parse_seeds
-from pages.common import layout, loaders, next_batch, state
+from pages.common import layout, loaders, next_batch, signin, state
 
 layout.header(
     "Next batch",
@@ -67,7 +67,7 @@ def follow() -> None:
     left = now.seconds_left(time.time())
     about = "estimating the time left" if left is None else f"about {left:,.0f} s left"
     st.progress(now.fraction, text=f"{now.done} of {now.total} rounds replayed, {about}")
-    st.button("Cancel", key="nb_cancel", on_click=simulations.cancel, args=(cache, key))
+    st.button("Cancel", key="nb_cancel", **signin.locked(), on_click=simulations.cancel, args=(cache, key))
 
 
 if found.running:
@@ -82,7 +82,7 @@ else:
     elif found.error:
         st.error(f"The backtest stopped: {found.error}")
     st.caption(f"{settings.replays} rounds to replay, a few seconds each.")
-    if st.button("Run the backtest", key="nb_run", type="primary"):
+    if st.button("Run the backtest", key="nb_run", type="primary", **signin.locked()):
         simulations.start(cache, request)
         st.rerun()
 

@@ -13,7 +13,7 @@ from core.data.splits import ORIGINAL_SLICES, slice_sizes
 from core.data.upload import local_datasets
 from core.present import figures
 from core.store.config import Split
-from pages.common import layout, loaders, state, uploads
+from pages.common import layout, loaders, signin, state, uploads
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
@@ -45,9 +45,9 @@ if source == "a folder path":
         "Class-folder dataset",
         value=current,
         key=state.key("data_path", current),
-        help="A folder of class sub-folders of images",
+        **signin.locked("A folder of class sub-folders of images"),
     )
-    chosen = typed.strip()
+    chosen = typed.strip() if typed.strip() == current else signin.typed_path(typed.strip()) or current
 else:
     names = list(choices)
     default = next((n for n, p in choices.items() if p == current), names[0] if names else None)

@@ -10,7 +10,7 @@ from core.data.splits import ORIGINAL_SLICES
 from core.models.backbones import get_spec, list_backbones, weights_available
 from core.serving import jobs
 from core.store.config import MODES, SOLVERS, RunConfig, grid, parse_seeds, parse_slices, uses_features
-from pages.common import job_queue, layout, state
+from pages.common import job_queue, layout, signin, state
 
 layout.header(
     "Train",
@@ -91,7 +91,7 @@ with st.form("train_form"):
             key="train_solver",
             horizontal=True,
         )
-    launch = st.form_submit_button("Launch", type="primary")
+    launch = st.form_submit_button("Launch", type="primary", **signin.locked())
 
 if launch:
     try:

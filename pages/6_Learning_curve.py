@@ -9,7 +9,7 @@ from core.present import figures
 from core.serving import jobs
 from core.store import runs
 from core.store.config import Split, default_config
-from pages.common import layout, loaders, pickers, state
+from pages.common import layout, loaders, pickers, signin, state
 
 layout.header(
     "Learning curve",
@@ -24,7 +24,7 @@ POINT_COLUMNS = (
     "spread over sample seeds",
     "over training seeds",
 )
-cache = state.cache_dir()
+cache, WRITES = state.cache_dir(), signin.locked()
 data = state.dataset()
 
 
@@ -61,6 +61,7 @@ except UserError as error:
         on_click=queue_curve,
         args=(default_config(data, split),),
         type="primary",
+        **WRITES,
     )
     st.stop()
 experiment = st.selectbox(
@@ -79,6 +80,7 @@ except UserError as error:
         key="curve_queue_more",
         on_click=queue_curve,
         args=(chosen.summaries[0].config,),
+        **WRITES,
     )
     st.stop()
 
@@ -106,7 +108,9 @@ else:
     st.warning(f"To reach {share(target)}: no estimate. {needed.reason}")
 if step := remedy.next_step(analysis):
     st.info(step.sentence)
-    st.button(step.button, key="curve_next_step", on_click=queue, args=(list(step.configs), step.split))
+    st.button(
+        step.button, key="curve_next_step", **WRITES, on_click=queue, args=(list(step.configs), step.split)
+    )
 n, answer = report.accuracy_at
 st.info(
     f"At {n:,.0f} images per class: "

@@ -8,7 +8,7 @@ from core.base.errors import UserError
 from core.present import figures
 from core.serving import jobs
 from core.store import runs
-from pages.common import layout, loaders, state
+from pages.common import layout, loaders, signin, state
 
 layout.header(
     "Label next",
@@ -90,6 +90,7 @@ elif st.button(
     f"Train {'the even split' if same else 'the suggested and the even allocation'} ({len(configs)} runs)",
     key="label_check",
     type="primary",
+    **signin.locked(),
 ):
     st.success(jobs.submit_and_tally(cache, configs))
 results = budget.check_results(selection, plan)[1 if same else 0 :]  # one row when both are one slice

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,16 +51,29 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(cache_dir: Path, timeout: float = 60, uploads: Path | None = None) -> Iterator[str]:
+def serve(
+    cache_dir: Path,
+    timeout: float = 60,
+    uploads: Path | None = None,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
     """``streamlit run app.py`` against ``cache_dir`` (and ``uploads`` for uploaded datasets,
-    never the repository's data/ folder in a test); yields the base URL."""
-    port = free_port()
-    env = {**os.environ, "HMD_CACHE": str(cache_dir), "HMD_UPLOADS": str(uploads or cache_dir / "uploads")}
+    never the repository's data/ folder in a test); yields the base URL. ``args`` go to
+    ``streamlit run`` (``--secrets.files`` for a sign-in test), ``env`` over the environment."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "HMD_CACHE": str(cache_dir),
+        "HMD_UPLOADS": str(uploads or cache_dir / "uploads"),
+        **(env or {}),
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"streamlit-{cache_dir.name}.log"
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the end)
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), *args],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,

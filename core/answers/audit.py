@@ -31,7 +31,7 @@ from PIL import Image
 
 from core.base.errors import UserError
 from core.base.intervals import Estimate, wilson
-from core.base.paths import read_json, write_json
+from core.base.paths import check_writable, read_json, write_json
 from core.base.progress import progress as progress_bar
 from core.data.datasets import scan
 from core.data.images import image_array
@@ -471,7 +471,7 @@ def audit(
     found = _load(path) if path.exists() else None
     if found is None:
         found = _computed(dataset, splits, backbone, size, cache_dir, split, progress)
-        write_json(path, {"version": AUDIT_VERSION, **found.to_dict()})
+        write_json(path, {"version": AUDIT_VERSION, **found.to_dict()}, derived=True)
     return _with_pairs(_named_today(found, dataset), runs, experiment)
 
 
@@ -557,6 +557,7 @@ def set_excluded(
     """Remember the holdout paths to leave out (none: score on the whole holdout again)."""
     path = _excluded_path(cache_dir, fingerprint, split)
     chosen = sorted(set(paths))
+    check_writable()
     if chosen:
         write_json(path, chosen)
     else:

@@ -23,7 +23,7 @@ from PIL import Image
 
 from core.base.device import best_device, synchronize
 from core.base.errors import UserError, check_choice
-from core.base.paths import read_json, write_atomic, write_json
+from core.base.paths import check_writable, read_json, write_atomic, write_json
 from core.data.datasets import to_rgb
 from core.data.images import cached_array, square, to_tensor
 from core.models.backbones import cam_target
@@ -112,11 +112,13 @@ def overlays(
 
     Raises:
         UserError: unknown method, missing run, or the run's cached images were deleted.
+        ReadOnly: overlays are missing and writes are switched off here.
     """
     check_method(method)
     paths = [overlay_path(cache_dir, rid, method, i, c, source) for i, c in requests]
     missing = {path: request for request, path in zip(requests, paths, strict=True) if not path.exists()}
     if missing:
+        check_writable()  # before the drawing, not after it: a read-only session draws nothing
         _compute(
             runs.load(cache_dir, rid),
             list(missing.items()),
@@ -276,8 +278,7 @@ def _cost_key(run: runs.Run, method: str) -> str:
 
 def _store_cost(run: runs.Run, method: str, seconds: float) -> None:
     path = _costs_path(run.cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, _read_costs(path) | {_cost_key(run, method): seconds})
+    write_json(path, _read_costs(path) | {_cost_key(run, method): seconds}, derived=True)
 
 
 def _read_costs(path: Path) -> dict[str, float]:
@@ -369,6 +370,7 @@ def gallery(cache_dir: Path, rid: str, which: str = "misclassified", predictions
 def export_misclassified(cache_dir: Path, rid: str, n: int, method: str, out: Path) -> list[Path]:
     """Write overlays for the predicted and the true class of up to ``n`` misclassified
     holdout images into ``out``; returns the files written."""
+    check_writable()
     check_method(method)
     wrong = gallery(cache_dir, rid, "misclassified").head(n)
     pairs = pair_overlays(cache_dir, rid, wrong, method)

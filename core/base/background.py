@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.base.paths import PROJECT_ROOT
+from core.base.paths import PROJECT_ROOT, check_writable
 
 
 def start(
@@ -21,6 +21,7 @@ def start(
 ) -> subprocess.Popen:
     """``python -m core --cache CACHE COMMAND ARGS``; stderr (and stdout, unless ``out_path``
     takes it: a result printed as JSON) appended to ``log_path``."""
+    check_writable()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # the child holds its own copies of the handles
     with open(log_path, "a") as log, open(out_path or log_path, "w" if out_path else "a") as out:

@@ -17,6 +17,10 @@ class RunDamaged(UserError):
     """A run folder that says it is complete but whose files do not check out."""
 
 
+class ReadOnly(UserError):
+    """A write refused: this session may only read (a viewer, or a server shared without sign-in)."""
+
+
 class DiskFull(UserError):
     """A write failed for lack of space; the message names the folder and the space needed."""
 

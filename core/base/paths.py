@@ -8,11 +8,16 @@ writer, and :func:`clean_temporaries` removes it.
 A full disk is turned into :class:`~core.base.errors.DiskFull`, a one-line message naming the folder
 and the space needed. The cache keeps a small reserve file that is given up when the disk is
 full, so that the record of what failed can still be written.
+
+Writes can be switched off for the code running in one context (a viewer's page run): the switch
+is a mechanism only (who may write is decided in :mod:`core.serving.access`), and every write
+primitive here checks it, so a write attempted through any page fails in one place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import json
 import os
@@ -20,11 +25,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from core.base.errors import DiskFull
+from core.base.errors import DiskFull, ReadOnly
 from core.base.locks import hold, is_held, release
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -37,11 +42,56 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give: mkstemp's 0600 would hide reports from others
 
 
+# None: writes allowed; else the sentence that says why they are not. A ContextVar, so that each
+# thread (Streamlit runs every script run in a thread of its own) and each task sees its own.
+_READ_ONLY: contextvars.ContextVar[str | None] = contextvars.ContextVar("hmd_read_only", default=None)
+# where the running app keeps each session's switch (set once by the app, never by the CLI): a
+# widget's callback and a fragment's rerun run before, or without, the page frame that sets the
+# ContextVar, so the app's own per-session record is asked too
+_read_only_source: Callable[[], str | None] | None = None
+
+
+@contextlib.contextmanager
+def read_only(reason: str | None) -> Iterator[None]:
+    """Refuse writes inside the block with ``reason`` (``None``: allow them), then restore."""
+    token = _READ_ONLY.set(reason)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+def set_read_only_source(source: Callable[[], str | None] | None) -> None:
+    """Where writes ask, besides :func:`read_only`, whether they are refused: the app passes a
+    function that reads the running session's switch (``None`` for code outside any session)."""
+    global _read_only_source
+    _read_only_source = source
+
+
+def read_only_reason() -> str | None:
+    """Why writes are refused here, or ``None`` when they are allowed."""
+    reason = _READ_ONLY.get()
+    if reason is None and _read_only_source is not None:
+        reason = _read_only_source()
+    return reason
+
+
+def check_writable() -> None:
+    """Call before anything that creates, moves or deletes a file, or starts a process that will.
+
+    Raises:
+        ReadOnly: "read-only: <why>" while writes are switched off.
+    """
+    if (reason := read_only_reason()) is not None:
+        raise ReadOnly(f"read-only: {reason}")
+
+
 def cache_root(override: str | os.PathLike | None = None) -> Path:
     """The cache folder: an explicit override, else ``$HMD_CACHE``, else ``cache/`` in the repo."""
     root = Path(override or os.environ.get("HMD_CACHE") or PROJECT_ROOT / "cache")
-    root.mkdir(parents=True, exist_ok=True)
-    keep_reserve(root)
+    if read_only_reason() is None:
+        root.mkdir(parents=True, exist_ok=True)
+        keep_reserve(root)
     return root
 
 
@@ -102,13 +152,25 @@ def check_space(folder: Path, needed: int) -> None:
         raise disk_full(folder, needed)
 
 
-def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], Any], needed: int | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes | Callable[[BinaryIO], Any], needed: int | None = None, derived: bool = False
+) -> bool:
     """Write ``data`` (bytes, or a function that writes to a file) to ``path`` so that readers
     see the old file or the new one, never half of one: write a temporary file, then rename.
 
+    ``derived``: the file only saves recomputing (a scan, features, an analysis); where writes
+    are switched off it is skipped instead of refused, so that reading a page still works.
+
+    Returns:
+        Whether the file was written (``False``: a derived file skipped while read-only).
+
     Raises:
+        ReadOnly: writes are switched off and the file is not derived.
         DiskFull: the disk filled up (the temporary file is removed, the old file kept).
     """
+    if derived and read_only_reason() is not None:
+        return False
+    check_writable()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, FILE_MODE)
@@ -122,6 +184,7 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], Any], needed: in
             finally:
                 release(handle)
         os.replace(tmp, path)
+        return True
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
         # some writers report a full disk as their own error (torch.save: RuntimeError "unexpected
@@ -132,16 +195,20 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], Any], needed: in
         raise
 
 
-def save_npy(path: Path, array: Any) -> None:
-    """Save a numpy array atomically (a large one only if the disk has room for it)."""
+def save_npy(path: Path, array: Any, derived: bool = False) -> bool:
+    """Save a numpy array atomically (a large one only if the disk has room for it); ``derived``
+    and the returned flag as for :func:`write_atomic`."""
     import numpy as np
 
+    if derived and read_only_reason() is not None:
+        return False
     check_space(path.parent, array.nbytes + (1 << 20))
-    write_atomic(path, lambda handle: np.save(handle, array), needed=array.nbytes)
+    return write_atomic(path, lambda handle: np.save(handle, array), needed=array.nbytes)
 
 
-def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, indent=1, sort_keys=True).encode())
+def write_json(path: Path, value: Any, derived: bool = False) -> bool:
+    """``value`` as JSON, atomically; ``derived`` and the returned flag as for :func:`write_atomic`."""
+    return write_atomic(path, json.dumps(value, indent=1, sort_keys=True).encode(), derived=derived)
 
 
 def read_json(path: Path) -> Any:
@@ -164,6 +231,8 @@ def stale_temporaries(folder: Path) -> list[Path]:
 
 def clean_temporaries(folder: Path) -> list[Path]:
     """Remove the stale temporary files below ``folder``; returns those removed."""
+    if read_only_reason() is not None:
+        return []
     removed = stale_temporaries(folder)
     for path in removed:
         path.unlink(missing_ok=True)
@@ -181,13 +250,15 @@ def load_npy(path: Path, mmap: bool = True) -> Any:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         print(f"warning: cached array {path} is damaged ({error}); rebuilding it", file=sys.stderr)
-        path.unlink(missing_ok=True)
+        if read_only_reason() is None:
+            path.unlink(missing_ok=True)
         return None
 
 
 def quarantine(cache_dir: Path, path: Path) -> Path:
     """Move ``path`` (inside the cache) to ``cache/quarantine/<time>/<its relative path>``:
     what cannot be trusted is set aside for a person to look at, never deleted."""
+    check_writable()
     target = cache_dir / "quarantine" / time.strftime("%Y%m%d-%H%M%S") / path.relative_to(cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():

@@ -35,6 +35,7 @@ from core.cli.results import (
     TableWritten,
     WorkDone,
 )
+from core.serving import access
 
 if TYPE_CHECKING:
     from core.present.report_pdf import PrintedReport
@@ -592,6 +593,7 @@ COMMANDS = {
     "backbones": (_cmd_backbones, _print_backbones),
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),
+    "roles": (lambda args: access.load_roles(), lambda roles: print(roles.describe())),
     "worker": (_cmd_worker, lambda result: print(f"{result.count} job(s) done")),
     "cam-worker": (_cmd_cam_worker, lambda result: print(f"{result.count} request(s) drawn")),
 }

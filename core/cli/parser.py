@@ -260,6 +260,7 @@ def _service_commands(command: Command) -> None:
     p = command("doctor", "check the cache: damaged runs, leftovers of killed processes, bad files")
     p.add_argument("--fix", action="store_true", help="move what cannot be trusted aside, delete leftovers")
     command("worker", "train the dashboard's queued runs until the queue is empty")
+    command("roles", "check the dashboard's roles file ($HMD_ROLES or .streamlit/roles.txt): who may do what")
     command("cam-worker", "draw the dashboard's requested CAM overlays until none is left")
 
 

@@ -225,7 +225,7 @@ def _scan_folders(root: Path, folders: list[tuple[str, Path]], cache_file: Path,
         entry = {"stamp": stamp, **checked[path]} if path in checked else old[relative]
         files[relative] = {**entry, "label": label}
     if files != old:
-        write_json(cache_file, {"version": SCAN_VERSION, "root": str(root), "files": files})
+        write_json(cache_file, {"version": SCAN_VERSION, "root": str(root), "files": files}, derived=True)
     return _dataset_from(root, [name for name, _ in folders], files, skipped)
 
 

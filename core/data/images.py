@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.base.paths import check_space, load_npy, write_atomic
+from core.base.paths import check_space, load_npy, read_only_reason, write_atomic
 from core.base.progress import progress
 from core.data.datasets import Dataset, load_rgb
 
@@ -71,6 +71,10 @@ def image_array(dataset: Dataset, size: int, cache_dir: Path) -> np.ndarray:
     if array is not None:
         return array
     shape = (len(dataset), size, size, 3)
+    if read_only_reason() is not None:  # a derived cache: decoded in memory for a read-only page
+        out = np.empty(shape, dtype=np.uint8)
+        decode_all([dataset.root / p for p in dataset.paths], size, out)
+        return out
     needed = int(np.prod(shape))
     check_space(path.parent, needed + (1 << 20))
 

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, TypeVar
 
 from core.base.errors import UserError
-from core.base.paths import PROJECT_ROOT, check_space, disk_full, human_bytes, is_disk_full
+from core.base.paths import PROJECT_ROOT, check_space, check_writable, disk_full, human_bytes, is_disk_full
 from core.data.datasets import IMAGE_EXTENSIONS, find_datasets
 
 T = TypeVar("T")
@@ -136,6 +136,7 @@ def import_zips(
         UserError: one line naming the archive and member: not a zip, an unsafe path, a link, a
             limit passed, images outside class folders, no images. Nothing is left behind.
     """
+    check_writable()
     name = safe_name(name)
     if not archives:
         raise UserError("no zip archive to import; choose one or more .zip files")
@@ -171,6 +172,7 @@ def import_images(
     Raises:
         UserError: no images among the files, a limit passed, or ``name`` is not an upload.
     """
+    check_writable()
     name, class_name = safe_name(name), safe_name(class_name)
     target = _inside(uploads, name)
     if target.exists() and not target.is_dir():
@@ -220,6 +222,7 @@ def delete_upload(name: str, uploads: Path = UPLOADS) -> Path:
     Raises:
         UserError: ``name`` would lead outside ``uploads``, or there is no such dataset.
     """
+    check_writable()
     target = _inside(uploads, name)
     if not target.is_dir():
         raise UserError(f"no uploaded dataset named '{_show(name)}' in {uploads}")

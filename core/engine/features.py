@@ -58,9 +58,10 @@ def cached_features(
         images = image_array(dataset, size, cache_dir)
         array, computed = extract(build_backbone(backbone_name, pretrained=True), images, used, onnx_file)
         while used != computed:
-            write_atomic(failed(used), f"{used} failed for {backbone_name} at {size} px\n".encode())
+            note = f"{used} failed for {backbone_name} at {size} px\n".encode()
+            write_atomic(failed(used), note, derived=True)
             used = FALLBACK[used]
         path = feature_file(cache_dir, dataset, backbone_name, size, computed)
-        save_npy(path, array)
-        array = load_npy(path)
+        if save_npy(path, array, derived=True):  # else read-only: the array in memory serves
+            array = load_npy(path)
     return Features(array, used)

@@ -129,7 +129,9 @@ def compiled(backend: str, backbone, size: int, onnx_file: Path | None = None) -
         if path.exists():
             with contextlib.suppress(*runtime_errors()):  # a damaged export: exported again below
                 return load(path)
-        write_atomic(path, onnx_bytes(backbone, size))
+        if not write_atomic(path, onnx_bytes(backbone, size), derived=True):  # read-only: a scratch copy
+            path = Path(scratch) / "backbone.onnx"
+            path.write_bytes(onnx_bytes(backbone, size))
         return load(path)
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from core.answers import budget
 from core.answers.cam import gallery, pair_overlays, showcase_run
-from core.base.errors import UserError
+from core.base.errors import ReadOnly, UserError
 from core.base.intervals import share
 from core.base.paths import write_atomic
 from core.data.splits import make_splits
@@ -221,11 +221,14 @@ def _mistakes(selection: budget.Selection, cache_dir: Path, examples: int) -> st
     wrong = gallery(cache_dir, largest.run_id, "misclassified").head(examples)
     if wrong.empty:
         return "<h2>Mistakes</h2><p>The largest slice's run made no mistake on the holdout.</p>"
+    try:
+        pairs = pair_overlays(cache_dir, largest.run_id, wrong)
+    except ReadOnly as error:  # a viewer's report: the maps not drawn yet are left out, said why
+        why = html.escape(str(error))
+        return f"<h2>Mistakes</h2><p>The maps of where it looked are not drawn yet ({why}).</p>"
     pixels = runs.load(cache_dir, largest.run_id).images()
     figures_html = []
-    for row, (predicted, true) in zip(
-        wrong.itertuples(), pair_overlays(cache_dir, largest.run_id, wrong), strict=True
-    ):
+    for row, (predicted, true) in zip(wrong.itertuples(), pairs, strict=True):
         cells = [
             (_data_uri(pixels[int(row.image_index)]), f"{html.escape(str(row.path))}: {row.true}"),
             (

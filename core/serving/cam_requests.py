@@ -27,7 +27,7 @@ from core.answers.cam import check_method, overlay_path, overlays
 from core.base import background
 from core.base.errors import UserError
 from core.base.locks import is_held, try_lock
-from core.base.paths import read_json, write_json
+from core.base.paths import check_writable, read_json, read_only_reason, write_json
 
 Item = tuple[str, int, int]  # run id, dataset image index, class index
 
@@ -38,7 +38,8 @@ class Cancelled(Exception):
 
 def _folder(cache_dir: Path) -> Path:
     folder = cache_dir / "cams" / "requests"
-    folder.mkdir(parents=True, exist_ok=True)
+    if read_only_reason() is None:  # a viewer's page only reads the requests
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -141,7 +142,8 @@ def status(cache_dir: Path, key: str) -> Status:
     except (OSError, ValueError):
         return Status(0, 0, True)
     pending = (folder / f"{key}.json").exists()
-    if pending and not is_held(_lock(cache_dir)) and _started_exited(cache_dir):
+    takeover = pending and read_only_reason() is None  # a read-only page starts no worker
+    if takeover and not is_held(_lock(cache_dir)) and _started_exited(cache_dir):
         _ensure_worker(cache_dir)  # its worker died (a reboot, a kill): another takes it up
     return Status(
         progress["done"],
@@ -159,6 +161,7 @@ def cancel(cache_dir: Path, key: str, wait_s: float = 0.0) -> Status:
     passes (for ScoreCAM, every few dozen channels of an image), so it stops within one pass.
     Waits up to ``wait_s`` for it to have stopped, so that a page can say so at once; returns
     the request's status then."""
+    check_writable()
     (_folder(cache_dir) / f"{key}.cancel").touch()
     deadline = time.monotonic() + wait_s
     while not (now := status(cache_dir, key)).finished and time.monotonic() < deadline:

@@ -36,10 +36,12 @@ from core.base import background
 from core.base.errors import DiskFull, RunCancelled, UserError, check_choice
 from core.base.locks import is_held, try_lock, wait_lock
 from core.base.paths import (
+    check_writable,
     disk_full,
     is_disk_full,
     quarantine,
     read_json,
+    read_only_reason,
     release_reserve,
     write_json,
 )
@@ -96,7 +98,8 @@ class Job:
 
 def _dir(cache_dir: Path, name: str) -> Path:
     folder = cache_dir / "jobs" / name
-    folder.mkdir(parents=True, exist_ok=True)
+    if read_only_reason() is None:  # a read-only page only lists: a missing folder globs as empty
+        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -117,6 +120,8 @@ def _read(path: Path, state: str | None) -> Job | None:
 
 def _quarantine(path: Path, error: Exception) -> None:
     cache_dir = path.parent.parent.parent
+    if read_only_reason() is not None:  # a viewer's page leaves it for an editor's or the CLI
+        return
     try:
         target = quarantine(cache_dir, path)
     except FileNotFoundError:
@@ -134,8 +139,10 @@ def submit(cache_dir: Path, configs: list[RunConfig], start_worker: bool = True)
 
     Raises:
         UserError: a configuration is invalid (nothing is queued then).
+        ReadOnly: writes are switched off here (a viewer).
     """
 
+    check_writable()
     scanned: dict[str, object] = {}
     planned = []
     for config in configs:
@@ -225,6 +232,7 @@ def list_jobs(cache_dir: Path) -> list[Job]:
 
 def cancel(cache_dir: Path, job_id: str) -> None:
     """Drop a queued job, or stop the running one (its run is then marked cancelled)."""
+    check_writable()
     queued = _dir(cache_dir, "queue") / f"{job_id}.json"
     job = _read(queued, "queued")
     if job is not None:
@@ -242,6 +250,7 @@ def cancel(cache_dir: Path, job_id: str) -> None:
 
 def retry(cache_dir: Path, job_ids: list[str], start_worker: bool = True) -> list[Job]:
     """Queue failed or cancelled jobs again (their finished records are dropped)."""
+    check_writable()
     done = {job.id: job for job in list_jobs(cache_dir) if job.state in ("failed", "cancelled")}
     chosen = [done[i] for i in job_ids if i in done]
     queued = submit(cache_dir, [job.config for job in chosen], start_worker)
@@ -270,6 +279,7 @@ def _lock_path(cache_dir: Path) -> Path:
 def _submitting(cache_dir: Path) -> Iterator[None]:
     """Held while jobs are queued, and while the worker claims them: two tabs launching the same
     runs at once see each other's jobs, and a grid is claimed whole, never half-written."""
+    check_writable()
     with wait_lock(cache_dir / "jobs" / "submit.lock", 60.0, lambda pid: None, poll_s=0.05):
         yield
 
@@ -289,6 +299,7 @@ def ensure_worker(cache_dir: Path) -> bool:
     later; the page asks every 1.5 s, so a worker this process started and that has not exited
     counts as alive too.
     """
+    check_writable()
     starting = _started.get(cache_dir)
     if worker_alive(cache_dir) or (starting is not None and starting.poll() is None):
         return False
@@ -305,7 +316,10 @@ def pending(cache_dir: Path) -> bool:
 
 def resume(cache_dir: Path) -> bool:
     """Start a worker if jobs wait and none is alive (also takes up a job whose worker died);
-    a worker this process started that has exited is reaped, not left a zombie."""
+    a worker this process started that has exited is reaped, not left a zombie. A read-only
+    session starts nothing: the queue waits for an editor's page or the CLI."""
+    if read_only_reason() is not None:
+        return False
     starting = _started.get(cache_dir)
     if starting is not None and starting.poll() is not None:
         del _started[cache_dir]

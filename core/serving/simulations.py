@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.answers.nextbatch.simulate import Settings, Simulation
 from core.base import background
-from core.base.paths import read_json, write_json
+from core.base.paths import check_writable, read_json, write_json
 
 CANCELLED = "cancelled"
 
@@ -108,6 +108,7 @@ _processes: dict[str, subprocess.Popen] = {}  # started by this process: polled,
 
 def start(cache_dir: Path, request: Request) -> str:
     """Start the backtest of ``request`` unless its result exists or it is running; returns its key."""
+    check_writable()
     key = request.key()
     if status(cache_dir, key).running or _path(cache_dir, key, ".json").exists():
         return key
@@ -173,6 +174,7 @@ def _failure(log: Path) -> str:
 def cancel(cache_dir: Path, key: str, wait_s: float = 5.0) -> Status:
     """Stop the backtest ``key``: SIGTERM to its process group (the command exits as on Ctrl+C),
     SIGKILL if it is still there after ``wait_s``; returns its status once it is gone."""
+    check_writable()
     _path(cache_dir, key, ".stopped").touch()
     try:
         pid = read_json(_path(cache_dir, key, ".request.json"))["pid"]

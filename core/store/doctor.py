@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.base.paths import human_bytes, load_npy, quarantine, stale_temporaries
+from core.base.paths import check_writable, human_bytes, load_npy, quarantine, stale_temporaries
 from core.store import runs
 
 KINDS = {
@@ -119,6 +119,7 @@ def _quarantined(cache_dir: Path) -> list[Finding]:
 
 def fix(cache_dir: Path, findings: list[Finding]) -> list[Finding]:
     """Repair what :func:`check` found (see :data:`REPAIRS`); returns what was repaired."""
+    check_writable()
     repaired = []
     for finding in findings:
         path = Path(finding.path)

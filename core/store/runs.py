@@ -33,7 +33,7 @@ import numpy as np
 
 from core.base.errors import RunDamaged, UserError
 from core.base.locks import holder, is_held, try_lock, wait_lock
-from core.base.paths import quarantine, read_json, write_json
+from core.base.paths import check_writable, quarantine, read_json, write_json
 from core.data.images import cached_array
 from core.models.backbones import build_backbone, get_spec
 from core.store.record import Metrics, Predictions, RunInfo, Summary, read_metrics, read_predictions
@@ -89,6 +89,7 @@ def cancel_path(cache_dir: Path, rid: str) -> Path:
 
 def request_cancel(cache_dir: Path, rid: str) -> None:
     """Ask the process training ``rid`` to stop (it may not have started: the request waits)."""
+    check_writable()
     path = cancel_path(cache_dir, rid)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
@@ -195,6 +196,7 @@ def commit(cache_dir: Path, rid: str) -> RunFolder:
 
 def move_aside(cache_dir: Path, rid: str) -> Path:
     """Move a complete-looking run folder to the cache's quarantine (never deleted)."""
+    check_writable()
     return quarantine(cache_dir, complete_dir(cache_dir, rid).path)
 
 
@@ -411,6 +413,7 @@ def delete(cache_dir: Path, rid: str) -> None:
     """Delete a complete run and its cached CAMs, at a person's request (the only deletion of a
     run; damaged ones are moved to the quarantine instead). Its dataset's cached images and
     features stay: other runs use them."""
+    check_writable()
     folder = complete_dir(cache_dir, rid).path
     if not folder.is_dir():
         raise UserError(f"run {rid} has no complete results in {runs_dir(cache_dir)}; nothing to delete")

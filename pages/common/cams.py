@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.answers.cam import PER_CHANNEL, TITLES, seconds_per_image
 from core.serving import cam_requests
-from pages.common import state
+from pages.common import signin, state
 
 STOPPED = "cam_stopped"  # session key: what the last drawing the person stopped had drawn
 
@@ -26,6 +26,9 @@ def drawn(cache: Path, items: list[cam_requests.Item], method: str, source: str 
         return
     estimate = seconds_per_image(cache, todo[0][0], method) if method in PER_CHANNEL else None
     key = cam_requests.pending(cache, items, method, source)
+    if key is None and not signin.can_write():  # a viewer asks for nothing to be drawn
+        st.info(f"{len(todo)} {TITLES[method]} maps are not drawn yet; {signin.write_help()}.")
+        st.stop()
     if key is None:
         if not _asked(method, len(todo), estimate):
             st.stop()
@@ -49,7 +52,9 @@ def _asked(method: str, count: int, estimate: float | None) -> bool:
             f"{count} maps would take about {duration(estimate * count)}. Maps already drawn are kept."
         )
     cost = f" (about {duration(estimate * count)})" if estimate is not None else ""
-    if st.button(f"Draw {count} {TITLES[method]} maps{cost}", type="primary", key="cam_draw"):
+    if st.button(
+        f"Draw {count} {TITLES[method]} maps{cost}", type="primary", key="cam_draw", **signin.locked()
+    ):
         st.session_state.pop(STOPPED, None)
         return True
     return False
@@ -60,7 +65,7 @@ def _follow(cache: str, key: str, method: str, estimate: float | None) -> None:
     status = cam_requests.status(Path(cache), key)
     if not status.finished and not status.stopping:
         st.progress(status.fraction, text=_progress_text(status, method, estimate))
-        if not st.button("Cancel", key=state.key("cam_cancel", key)):
+        if not st.button("Cancel", key=state.key("cam_cancel", key), **signin.locked()):
             return
         status = cam_requests.cancel(Path(cache), key, wait_s=3.0)  # the worker stops within a pass
     if status.cancelled:

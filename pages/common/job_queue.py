@@ -15,7 +15,7 @@ from core.present import figures
 from core.serving import jobs
 from core.store import runs
 from core.store.record import read_metrics
-from pages.common import loaders, state
+from pages.common import loaders, signin, state
 
 
 def _active_panel(cache: Path, job: jobs.Job) -> None:
@@ -46,7 +46,7 @@ def _active_panel(cache: Path, job: jobs.Job) -> None:
         st.caption(
             "Cancelled: it stops at its next step (trained with others, it is recorded when they finish)."
         )
-    elif st.button("Cancel this run", key=state.key("cancel", job.id)):
+    elif st.button("Cancel this run", key=state.key("cancel", job.id), **signin.locked()):
         jobs.cancel(cache, job.id)
         st.toast("Cancelling…")
 
@@ -114,7 +114,7 @@ def _also_training(cache: Path, more: list[jobs.Job]) -> None:
             "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent")
         },
     )
-    if st.button(f"Cancel these {len(more)} runs", key="cancel_training"):
+    if st.button(f"Cancel these {len(more)} runs", key="cancel_training", **signin.locked()):
         for job in more:
             jobs.cancel(cache, job.id)
 
@@ -125,7 +125,7 @@ def _waiting(cache: Path, queued: list[jobs.Job]) -> None:
     eta += f" plus {unknown} run(s) of a kind not timed yet" if unknown and seconds else ""
     st.markdown(f"**Waiting: {len(queued)} run(s)**{eta}")
     st.dataframe(_table(cache, queued), hide_index=True, key="queued_table")
-    if st.button("Cancel all waiting runs", key="cancel_queued"):
+    if st.button("Cancel all waiting runs", key="cancel_queued", **signin.locked()):
         for job in queued:
             jobs.cancel(cache, job.id)
 
@@ -140,9 +140,11 @@ def _finished(cache: Path, finished: list[jobs.Job]) -> None:
     )
     cols = st.columns(2)
     failed = [j.id for j in finished if j.state in ("failed", "cancelled")]
-    if failed and cols[0].button(f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed"):
+    if failed and cols[0].button(
+        f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed", **signin.locked()
+    ):
         jobs.retry(cache, failed)
-    if cols[1].button("Clear this list", key="clear_finished"):
+    if cols[1].button("Clear this list", key="clear_finished", **signin.locked()):
         jobs.clear_finished(cache)
 
 

@@ -62,12 +62,14 @@ def page_link(path: str, describe: bool = False) -> None:
 def header(title: str, question: str, sidebar: str = "auto") -> None:
     """Page title, the one question the page answers, the links to every page, and the dataset
     in use, which every page follows and any page can switch. ``sidebar="collapsed"`` opens
-    the page with the sidebar folded away (the Present page, for a room)."""
-    from pages.common import state
+    the page with the sidebar folded away (the Present page, for a room). Sign-in and the
+    write switch come first (:mod:`pages.common.signin`): a signed-out visitor sees nothing else."""
+    from pages.common import signin, state
 
     st.set_page_config(
         page_title=f"{title} · How Much Data?", page_icon="📊", layout="wide", initial_sidebar_state=sidebar
     )
+    signin.gate()
     with st.sidebar:
         for path in NAVIGATION:
             page_link(path)

@@ -14,6 +14,7 @@ from core.answers.nextbatch.simulate import Simulation
 from core.answers.rounds import RoundPlan
 from core.base.errors import UserError
 from core.store.config import RunConfig
+from pages.common import signin
 
 GRID = 5  # thumbnails per row
 
@@ -65,7 +66,7 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
     """Pool, strategy and size in; the batch as thumbnails with the suggested class and the
     reason, the images left out and why, and the two files for the labelling tool out."""
     st.subheader("Which images")
-    pool = st.text_input("Folder of unlabelled images (any layout)", key="nb_pool").strip()
+    pool = signin.path_input(st, "Folder of unlabelled images (any layout)", "nb_pool")
     left, right = st.columns(2)
     strategy = left.selectbox(
         "Strategy", strategies, key="nb_strategy", help=f"{strategies[0]} is the default"
@@ -74,7 +75,7 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
     if not pool:
         st.caption("Type the path of a folder of images nobody has labelled yet to choose a batch from it.")
         return
-    if st.button("Choose the batch", key="nb_choose"):
+    if st.button("Choose the batch", key="nb_choose", **signin.locked()):
         request = with_own_files(
             Request(
                 Path(data),

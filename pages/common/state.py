@@ -1,7 +1,8 @@
 """What every page shares: the cache folder, the dataset in use and the split new runs use.
 
 Both are kept in ``cache/ui.json`` (the dataset in the session too), so a browser refresh, a new
-tab or a restarted server opens on the same dataset and split.
+tab or a restarted server opens on the same dataset and split. A read-only session (a viewer)
+writes no file: its choices are kept in the session only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.base.paths import DEFAULT_DATA, cache_root, read_json, write_json
+from core.base.paths import DEFAULT_DATA, cache_root, read_json, read_only_reason, write_json
 from core.store.config import Split
 
 
@@ -22,15 +23,21 @@ def _settings() -> Path:
     return cache_dir() / "ui.json"
 
 
+SESSION_SETTINGS = "_hmd_ui"  # a read-only session's settings, over the saved ones
+
+
 def _saved() -> dict:
     try:
         saved = read_json(_settings())
     except (OSError, ValueError):  # no settings yet, or a damaged file
-        return {}
-    return saved if isinstance(saved, dict) else {}
+        saved = {}
+    return {**(saved if isinstance(saved, dict) else {}), **st.session_state.get(SESSION_SETTINGS, {})}
 
 
 def _save(**values) -> None:
+    if read_only_reason() is not None:
+        st.session_state[SESSION_SETTINGS] = {**st.session_state.get(SESSION_SETTINGS, {}), **values}
+        return
     write_json(_settings(), {**_saved(), **values})
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 from core.base.errors import UserError
 from core.data.datasets import IMAGE_EXTENSIONS
 from core.data.upload import DEFAULT_LIMITS, ImportReport, import_images, import_zips
+from pages.common import signin
 
 
 def block() -> str | None:
@@ -26,6 +27,7 @@ def block() -> str | None:
             type=["zip"],
             accept_multiple_files=True,
             key="upload_zips",
+            **signin.locked(),
         )
         class_name = None
     else:
@@ -34,9 +36,15 @@ def block() -> str | None:
             type=sorted(e.strip(".") for e in IMAGE_EXTENSIONS),
             accept_multiple_files=True,
             key="upload_images",
+            **signin.locked(),
         )
         class_name = st.text_input("Their class", key="upload_class", placeholder="e.g. stained")
-    if not st.button("Import", type="primary", key="upload_go", disabled=not files or not name.strip()):
+    if not st.button(
+        "Import",
+        type="primary",
+        key="upload_go",
+        disabled=not files or not name.strip() or not signin.can_write(),
+    ):
         return None
     bar = st.progress(0.0, text="Importing…")
 
@@ -85,6 +93,6 @@ def deletion() -> None:
             "Its images are removed from data/uploads/. Runs trained on it stay in the cache (and on the "
             "result pages) until you delete them there or clear the cache."
         )
-        if st.button(f"Delete {name}", key="upload_delete"):
+        if st.button(f"Delete {name}", key="upload_delete", **signin.locked()):
             delete_upload(name)
             st.rerun()

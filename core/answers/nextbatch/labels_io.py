@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from core.base.errors import UserError
-from core.base.paths import write_json
+from core.base.paths import check_writable, write_json
 from core.data import upload
 from core.data.datasets import IMAGE_EXTENSIONS, Dataset, scan
 
@@ -225,6 +225,7 @@ def import_labels(
         UserError: any problem of the file (see :func:`check_rows`) or a ``name`` already taken;
             nothing is written.
     """
+    check_writable()
     uploads = upload.UPLOADS if uploads is None else uploads
     dataset = scan(data, cache_dir)
     found = read_labels(labels)
