@@ -49,3 +49,20 @@ def test_progress_round_trips_and_estimates_the_time_left(tmp_path):
     write_progress(tmp_path / "progress.json", progress)
     assert read_progress(tmp_path / "progress.json") == progress
     assert read_progress(tmp_path / "nothing.json") is None
+
+
+def test_a_runs_status_reads_back_typed_and_a_damaged_one_reads_as_none(tmp_path):
+    import os
+
+    from core.store.record import RunStatus, read_status
+    from core.store.runs import RunFolder, set_status
+
+    folder = RunFolder(tmp_path / "abc")
+    folder.path.mkdir(parents=True)
+    set_status(folder, "failed", "RuntimeError: boom")
+    status = read_status(folder.status)
+    assert isinstance(status, RunStatus)
+    assert (status.state, status.pid, status.error) == ("failed", os.getpid(), "RuntimeError: boom")
+    folder.status.write_text('{"state": "running"')  # cut short by a kill
+    assert read_status(folder.status) is None
+    assert read_status(tmp_path / "nowhere.json") is None

@@ -354,6 +354,26 @@ def write_progress(path: Path, progress: Progress) -> None:
     write_json(path, progress.__dict__)
 
 
+@dataclass(frozen=True)
+class RunStatus:
+    """What a run in training says of itself (``status.json``): its state, the process that
+    wrote it, why it failed, and when."""
+
+    state: str
+    pid: int
+    error: str | None
+    time: float
+
+
+def read_status(path: Path) -> RunStatus | None:
+    """The run's status, or ``None`` where there is none yet or it cannot be read (a run killed
+    before writing it)."""
+    try:
+        return RunStatus(**read_json(path))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def read_progress(path: Path) -> Progress | None:
     """The latest progress, or ``None`` before training has started (or if unreadable)."""
     try:

@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,16 @@ from core.base.locks import holder, is_held, try_lock, wait_lock
 from core.base.paths import check_writable, quarantine, read_json, write_json
 from core.data.images import cached_array
 from core.models.backbones import build_backbone, get_spec
-from core.store.record import Metrics, Predictions, RunInfo, Summary, read_metrics, read_predictions
+from core.store.record import (
+    Metrics,
+    Predictions,
+    RunInfo,
+    RunStatus,
+    Summary,
+    read_metrics,
+    read_predictions,
+    read_status,
+)
 
 STATES = ("complete", "running", "failed", "cancelled", "interrupted", "missing")
 CHECKED_FILES = ("config.json", "metrics.jsonl", "predictions.csv", "summary.json", "weights.pt")
@@ -158,7 +167,7 @@ def keep_only_status(folder: RunFolder) -> None:
 
 
 def set_status(folder: RunFolder, state: str, error: str | None = None) -> None:
-    write_json(folder.status, {"state": state, "pid": os.getpid(), "error": error, "time": time.time()})
+    write_json(folder.status, asdict(RunStatus(state, os.getpid(), error, time.time())))
 
 
 def _checksum(path: Path) -> str:
@@ -249,10 +258,10 @@ def run_state(cache_dir: Path, rid: str) -> str:
     final = complete_dir(cache_dir, rid)
     if final.path.is_dir() and problem(final) is None:
         return "complete"
-    try:
-        state = read_json(partial_dir(cache_dir, rid).status)["state"]
-    except (OSError, ValueError, TypeError, KeyError):
+    status = read_status(partial_dir(cache_dir, rid).status)
+    if status is None:
         return "missing"
+    state = status.state
     if state == "running" and not is_locked(cache_dir, rid):
         return "interrupted"
     if state == "complete":  # killed between marking the folder and renaming it into place
