@@ -11,6 +11,7 @@ import shutil
 import time
 import urllib.request
 
+import oidc_provider_mock
 import pytest
 from playwright.sync_api import expect
 
@@ -18,7 +19,16 @@ from core.base.locks import try_lock
 from core.base.paths import PROJECT_ROOT
 from core.serving import jobs
 from core.store import runs
-from tests.browser import ARTIFACTS, browser_page, free_port, need_chromium, serve, visit, wait_rendered
+from tests.browser import (
+    ARTIFACTS,
+    browser_page,
+    free_port,
+    need_chromium,
+    screenshot,
+    serve,
+    visit,
+    wait_rendered,
+)
 
 pytestmark = pytest.mark.browser
 LEGACY_DATA = "/tmp/legacy-data/tiny"  # the fixture runs' dataset (gone: the pages read the runs)
@@ -29,7 +39,6 @@ VIEWER, EDITOR = "viewer@example.com", "editor@example.com"
 def provider():
     """A local OpenID Connect provider on a free port: its form lets any subject sign in, with
     the subject as the email."""
-    oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
     with oidc_provider_mock.run_server_in_thread() as server:
         yield f"http://localhost:{server.server_port}"
 
@@ -77,6 +86,7 @@ def test_sign_in_viewer_sees_numbers_and_cannot_launch_editor_launches(
         main = page.get_by_test_id("stMain").inner_text()
         assert "Sign in" in main and "Dataset in use" not in page.inner_text("body")
         assert page.get_by_test_id("stPageLink").count() == 0, "no page links before sign-in"
+        screenshot(page, "sign-in-signed-out")
 
         _sign_in(page, url, VIEWER)
         expect(page.get_by_text(f"Signed in as {VIEWER} (viewer)")).to_be_visible()
@@ -91,6 +101,7 @@ def test_sign_in_viewer_sees_numbers_and_cannot_launch_editor_launches(
         visit(page, url, "Train", "Launch")
         expect(page.get_by_role("button", name="Launch")).to_be_disabled()
         expect(page.get_by_text(f"Read-only: {VIEWER} is a viewer")).to_be_visible()
+        screenshot(page, "sign-in-viewer-train")
         assert jobs.list_jobs(cache_dir) == []
 
         editor = page.context.browser.new_context().new_page()  # a second person, own cookies

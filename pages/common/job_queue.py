@@ -163,7 +163,11 @@ def view(cache: Path) -> None:
     except UserError as error:
         st.error(str(error))
     if not everything:
-        st.info("Nothing queued yet: choose slices above and press Launch.")
+        st.info(
+            "Nothing queued yet: choose slices above and press Launch."
+            if signin.can_write()
+            else "Nothing queued yet."
+        )
     for job in active[:LIVE_PANELS]:
         _active_panel(cache, job)
     if len(active) > LIVE_PANELS:
