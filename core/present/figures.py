@@ -234,20 +234,31 @@ def learning_curve(
     return figure
 
 
+def _band(xs: list[float], lows: list[float], highs: list[float], fill: str, name: str) -> go.Scatter:
+    """A shaded band from ``lows`` to ``highs`` over ``xs``: out along the top, back along the bottom."""
+    return go.Scatter(
+        x=xs + xs[::-1],
+        y=highs + lows[::-1],
+        fill="toself",
+        fillcolor=fill,
+        line={"width": 0},
+        hoverinfo="skip",
+        name=name,
+    )
+
+
 def _fitted_traces(band: list[tuple[float, object]], level: float) -> list[go.Scatter]:
     """The fitted curves' ``level`` band and their weighted median; none without a band."""
     if not band:
         return []
     ns = [n for n, _ in band]
     return [
-        go.Scatter(
-            x=ns + ns[::-1],
-            y=[e.high for _, e in band] + [e.low for _, e in band][::-1],
-            fill="toself",
-            fillcolor="rgba(255,127,14,0.18)",
-            line={"width": 0},
-            hoverinfo="skip",
-            name=f"fitted curves, {level:.0%} interval",
+        _band(
+            ns,
+            [e.low for _, e in band],
+            [e.high for _, e in band],
+            "rgba(255,127,14,0.18)",
+            f"fitted curves, {level:.0%} interval",
         ),
         go.Scatter(
             x=ns,
@@ -270,15 +281,12 @@ def _measured_traces(points) -> list[go.Scatter]:
     label = "spread over seeds (sample and training together)" if together else "spread over sample seeds"
     seed_spread = [p.seed_spread or 0.0 for p in points]
     return [
-        go.Scatter(
-            x=xs + xs[::-1],
-            y=[m + s for m, s in zip(means, sample, strict=True)]
-            + [m - s for m, s in zip(means, sample, strict=True)][::-1],
-            fill="toself",
-            fillcolor="rgba(31,119,180,0.18)",
-            line={"width": 0},
-            hoverinfo="skip",
-            name=f"{label} (±1 sd)",
+        _band(
+            xs,
+            [m - s for m, s in zip(means, sample, strict=True)],
+            [m + s for m, s in zip(means, sample, strict=True)],
+            "rgba(31,119,180,0.18)",
+            f"{label} (±1 sd)",
         ),
         go.Scatter(
             x=xs,
