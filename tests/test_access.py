@@ -45,6 +45,14 @@ def test_signed_in_roles_by_email_then_group_then_default():
     assert role("carol@example.com", roles=anyone) is Role.VIEWER
 
 
+def test_an_email_the_provider_has_not_verified_earns_no_role():
+    unverified = access.decide("0.0.0.0", True, "alice@example.com", [], ROLES, email_verified=False)
+    assert unverified.role is None and not unverified.can_write
+    assert "has not verified alice@example.com" in unverified.why_read_only
+    verified = access.decide("0.0.0.0", True, "alice@example.com", [], ROLES, email_verified=True)
+    assert verified.role is Role.EDITOR  # as when the provider does not say
+
+
 def test_a_refused_or_viewer_session_cannot_write_and_an_editor_can():
     viewer = access.decide("0.0.0.0", True, "bob@example.com", [], ROLES)
     editor = access.decide("0.0.0.0", True, "alice@example.com", [], ROLES)

@@ -161,10 +161,17 @@ def is_loopback(address: str | None) -> bool:
 
 
 def decide(
-    address: str | None, sign_in: bool, email: str | None, groups: Iterable[str], roles: Roles
+    address: str | None,
+    sign_in: bool,
+    email: str | None,
+    groups: Iterable[str],
+    roles: Roles,
+    email_verified: bool | None = None,
 ) -> Access:
     """The access of one session, from where the server listens, whether sign-in is
-    configured, who signed in (``email`` ``None``: nobody) and the roles file."""
+    configured, who signed in (``email`` ``None``: nobody) and the roles file. An email the
+    provider says it has not verified (``email_verified`` False) earns no role: anyone can type
+    an address into an account they make."""
     shared = not is_loopback(address)
     if not sign_in:
         if not shared:
@@ -176,6 +183,8 @@ def decide(
         return Access("anyone", Role.VIEWER, why, shared)
     if not email:
         return Access("nobody", None, "not signed in", shared)
+    if email_verified is False:
+        return Access(email, None, f"the identity provider has not verified {email}", shared)
     role = roles.role_of(email, groups)
     if role is None:
         return Access(email, None, f"{email} is not in the roles file ({roles.source})", shared)

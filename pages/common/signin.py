@@ -89,7 +89,15 @@ def decide() -> access.Access:
     email = user.get("email") if sign_in and user.get("is_logged_in") else None
     groups = (user.get("groups") or []) if email else []
     groups = [groups] if isinstance(groups, str) else groups  # a provider may send one as a string
-    return access.decide(server_address(), sign_in, email, [str(g) for g in groups], roles)
+    verified = user.get("email_verified") if email else None  # absent: the provider does not say
+    return access.decide(
+        server_address(),
+        sign_in,
+        email,
+        [str(g) for g in groups],
+        roles,
+        verified if verified is None else bool(verified),
+    )
 
 
 def gate() -> access.Access:
