@@ -1,5 +1,6 @@
 """``python -m core export-runs --mlflow``: runs logged to a real MLflow file store, read back
-through MLflow's own client, once however often the export runs."""
+through MLflow's own client, once however often the export runs; ``--tensorboard``: the same
+runs as event files, read back by TensorBoard's own reader."""
 
 from __future__ import annotations
 
@@ -128,9 +129,22 @@ def test_one_datasets_runs_then_all_then_again_logs_each_run_once(cache, tiny_da
         (["--mlflow", "http://127.0.0.1:9"], "error: cannot log to MLflow at http://127.0.0.1:9: "),
         (["--mlflow", "file:{tmp}/a-file"], "error: cannot log to MLflow at file:{tmp}/a-file: "),
         (["--mlflow", "nosuch://x"], "error: cannot log to MLflow at nosuch://x: "),
-        ([], "error: export-runs needs --mlflow"),
+        ([], "error: export-runs needs one of --mlflow [URI]"),
+        (["--mlflow", "--tensorboard"], "error: export-runs needs one of --mlflow [URI]"),
+        (
+            ["--tensorboard", "{tmp}/tb", "--data", "{tmp}/nowhere"],
+            "error: no complete runs of {tmp}/nowhere in ",
+        ),
     ],
-    ids=["data-without-runs", "no-server", "a-file", "unknown-scheme", "no-tracker"],
+    ids=[
+        "data-without-runs",
+        "no-server",
+        "a-file",
+        "unknown-scheme",
+        "no-tracker",
+        "both",
+        "tb-data-without-runs",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(cache_dir, tmp_path, args, expected):
     (tmp_path / "a-file").write_text("not a folder")
@@ -150,3 +164,33 @@ def test_a_run_whose_predictions_changed_is_left_out_with_a_warning(cache, tmp_p
     assert json.loads(done.stdout) == {"logged": 1, "skipped": 0, "experiment": EXPERIMENT}
     assert f"run {damaged} is damaged" in done.stderr
     assert [r.data.tags[RUN_TAG] for r in logged_runs(uri)] == [kept]
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of one run's event files, as TensorBoard's own reader loads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.mark.train
+def test_every_run_is_written_as_tensorboard_events_once_and_a_half_written_one_again(cache, tmp_path):
+    from core.engine.tensorboard_logs import DONE, run_folder
+
+    folder = tmp_path / "tb"
+    assert export(cache, "--tensorboard", str(folder)) == {"logged": 2, "skipped": 0, "folder": str(folder)}
+    for summary in runs.list_runs(cache):
+        found = tensorboard_scalars(run_folder(folder, summary))
+        epochs = runs.load(cache, summary.run_id).metrics().epochs
+        for key in ("train_loss", "val_acc"):
+            kept = [(int(e), float(v)) for e, v in zip(epochs["epoch"], epochs[key], strict=True) if v == v]
+            assert [step for step, _ in found[key]] == [step for step, _ in kept], key
+            assert [value for _, value in found[key]] == pytest.approx([value for _, value in kept]), key
+        assert found["holdout_accuracy"] == [(0, pytest.approx(summary.accuracy))]
+    assert export(cache, "--tensorboard", str(folder))["skipped"] == 2
+    first = run_folder(folder, runs.list_runs(cache)[0])
+    (first / DONE).unlink()  # as if the export had stopped before this run was whole
+    assert export(cache, "--tensorboard", str(folder)) == {"logged": 1, "skipped": 1, "folder": str(folder)}
+    assert len(list(first.glob("events.out.tfevents.*"))) == 1, "written again, not added to"

@@ -555,10 +555,17 @@ def _print_import_labels(result) -> None:
 
 
 def _cmd_export_runs(args: argparse.Namespace):
+    if (args.mlflow is None) == (args.tensorboard is None):
+        raise UserError(
+            "export-runs needs one of --mlflow [URI] (bare: <cache>/mlruns) or --tensorboard [DIR] "
+            "(bare: <cache>/tensorboard)"
+        )
+    if args.tensorboard is not None:
+        from core.engine.tensorboard_logs import export_events, log_folder
+
+        return export_events(args.cache_dir, log_folder(args.tensorboard or None, args.cache_dir), args.data)
     from core.engine.tracker import export_runs, tracking_uri
 
-    if args.mlflow is None:
-        raise UserError("export-runs needs --mlflow [URI]: the tracker to log to (bare: <cache>/mlruns)")
     return export_runs(args.cache_dir, tracking_uri(args.mlflow or None, args.cache_dir), args.data)
 
 

@@ -235,8 +235,8 @@ def _handover_commands(command: Command) -> None:
 
     p = command(
         "export-runs",
-        "log every run to MLflow: configuration, holdout metrics, per-epoch curves, predictions, "
-        "model card; a run already there is skipped",
+        "log every run to MLflow (configuration, holdout metrics, per-epoch curves, predictions, "
+        "model card) or write it as TensorBoard events; a run already there is skipped",
     )
     p.add_argument(
         "--mlflow",
@@ -244,6 +244,13 @@ def _handover_commands(command: Command) -> None:
         const="",
         metavar="URI",
         help="tracking URI (http://..., file:..., or a folder); bare: the file store <cache>/mlruns",
+    )
+    p.add_argument(
+        "--tensorboard",
+        nargs="?",
+        const="",
+        metavar="DIR",
+        help="write TensorBoard event files, one folder per run, under DIR (bare: <cache>/tensorboard)",
     )
     p.add_argument("--data", type=Path, help="only the runs of this dataset folder")
 

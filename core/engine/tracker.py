@@ -94,7 +94,7 @@ def export_runs(cache_dir: Path, uri: str, data: Path | None = None) -> TrackerE
         UserError: ``data`` has no complete runs, mlflow is not installed, or MLflow at ``uri``
             cannot be reached or written (the message names the URI).
     """
-    summaries = _runs_of(cache_dir, data)
+    summaries = complete_runs(cache_dir, data)
     mlflow_errors = _mlflow_errors()
     try:
         client = _client(uri)
@@ -117,8 +117,13 @@ def export_runs(cache_dir: Path, uri: str, data: Path | None = None) -> TrackerE
     return TrackerExport(logged, skipped, EXPERIMENT, uri, tuple(left_out))
 
 
-def _runs_of(cache_dir: Path, data: Path | None) -> list[Summary]:
-    """The complete runs to export, oldest first (MLflow lists the newest on top)."""
+def complete_runs(cache_dir: Path, data: Path | None) -> list[Summary]:
+    """The complete runs to export (of ``data`` only, when given), oldest first (the trackers
+    list the newest on top).
+
+    Raises:
+        UserError: ``data`` has no complete runs.
+    """
     summaries = sorted(runs.list_runs(cache_dir), key=lambda s: s.finished)
     if data is None:
         return summaries
@@ -260,19 +265,24 @@ def _params(summary: Summary) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value is not None}
 
 
-def _final_metrics(summary: Summary) -> list:
-    """The holdout scores (step 0, at the time the run finished); an undefined score (no image
+def final_scores(summary: Summary) -> dict[str, float]:
+    """The run's holdout scores and training time by metric name; an undefined score (no image
     above a threshold) is left out rather than logged as NaN."""
-    from mlflow.entities import Metric
-
     values = {"holdout_accuracy": summary.accuracy, "train_seconds": summary.train_seconds}
     for score in summary.holdout.thresholds:
         t = f"{score.threshold:g}"
         values[f"holdout_threshold_accuracy_{t}"] = score.threshold_accuracy
         values[f"holdout_selective_accuracy_{t}"] = score.selective_accuracy
         values[f"holdout_coverage_{t}"] = score.coverage
+    return {key: float(value) for key, value in values.items() if finite(value)}
+
+
+def _final_metrics(summary: Summary) -> list:
+    """The holdout scores as MLflow metrics, step 0, at the time the run finished."""
+    from mlflow.entities import Metric
+
     at = int(summary.finished * 1000)
-    return [Metric(key, float(value), at, 0) for key, value in values.items() if _finite(value)]
+    return [Metric(key, value, at, 0) for key, value in final_scores(summary).items()]
 
 
 def _history(run: runs.Run, start_ms: int) -> list:
@@ -281,13 +291,14 @@ def _history(run: runs.Run, start_ms: int) -> list:
 
     history = []
     for _, row in run.metrics().epochs.iterrows():
-        at = start_ms + int(1000 * (row["t"] if _finite(row["t"]) else 0))
+        at = start_ms + int(1000 * (row["t"] if finite(row["t"]) else 0))
         step = int(row["epoch"])
-        history += [Metric(key, float(row[key]), at, step) for key in EPOCH_METRICS if _finite(row[key])]
+        history += [Metric(key, float(row[key]), at, step) for key in EPOCH_METRICS if finite(row[key])]
     return history
 
 
-def _finite(value) -> bool:
+def finite(value) -> bool:
+    """Whether ``value`` is a finite number (a missing or NaN score is not)."""
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
