@@ -21,7 +21,7 @@ from pathlib import Path
 
 from core.base.errors import UserError
 from core.base.paths import check_writable, write_json
-from core.engine.tracker import EPOCH_METRICS, complete_runs, final_scores, finite
+from core.engine.tracker import EPOCH_METRICS, complete_runs, final_scores, finite, left_out_said
 from core.store import runs
 from core.store.record import Summary
 
@@ -46,9 +46,7 @@ class TensorBoardExport:
             f"{self.logged} run(s) written as TensorBoard events to {self.folder}, {self.skipped} already "
             f"there (tensorboard --logdir {self.folder})"
         )
-        if self.left_out:
-            text += f"; {len(self.left_out)} run(s) left out, see the warnings (python -m core doctor)"
-        return text
+        return text + left_out_said(self.left_out)
 
 
 def log_folder(value: str | None, cache_dir: Path) -> Path:

@@ -72,9 +72,14 @@ class TrackerExport:
             f"{self.logged} run(s) logged to MLflow experiment '{self.experiment}' at {self.uri}, "
             f"{self.skipped} already there"
         )
-        if self.left_out:
-            text += f"; {len(self.left_out)} run(s) left out, see the warnings (python -m core doctor)"
-        return text
+        return text + left_out_said(self.left_out)
+
+
+def left_out_said(left_out: tuple[str, ...]) -> str:
+    """The end of an export's sentence for the runs it could not read (empty when none)."""
+    if not left_out:
+        return ""
+    return f"; {len(left_out)} run(s) left out, see the warnings (python -m core doctor)"
 
 
 def tracking_uri(value: str | None, cache_dir: Path) -> str:

@@ -59,8 +59,8 @@ def can_write() -> bool:
 
 def write_help(help_text: str | None = None) -> str | None:
     """A write button's help: the reason it is disabled for a read-only session, else ``help_text``."""
-    why = current().why_read_only
-    return f"Read-only: {why}" if why and not current().can_write else help_text
+    found = current()
+    return f"Read-only: {found.why_read_only}" if found.why_read_only and not found.can_write else help_text
 
 
 def _roles() -> access.Roles:
