@@ -66,7 +66,8 @@ def follow() -> None:
         st.rerun()
     left = now.seconds_left(time.time())
     about = "estimating the time left" if left is None else f"about {left:,.0f} s left"
-    st.progress(now.fraction, text=f"{now.done} of {now.total} rounds replayed, {about}")
+    done, total = (now.stage.done, now.stage.total) if now.stage else (0, settings.replays)
+    st.progress(now.fraction, text=f"{done} of {total} rounds replayed, {about}")
     st.button("Cancel", key="nb_cancel", **signin.locked(), on_click=simulations.cancel, args=(cache, key))
 
 

@@ -13,7 +13,7 @@ from core.data.splits import ORIGINAL_SLICES, slice_sizes
 from core.data.upload import local_datasets
 from core.present import figures
 from core.store.config import Split
-from pages.common import layout, loaders, signin, state, uploads
+from pages.common import layout, loaders, pool, signin, state, uploads
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
@@ -111,6 +111,8 @@ with right:
 if dataset.unreadable:
     with st.expander(f"{len(dataset.unreadable)} unreadable file(s), skipped", expanded=True):
         st.dataframe([{"file": p, "reason": r} for p, r in dataset.unreadable], hide_index=True)
+
+pool.block(str(dataset.root))
 
 st.subheader("Samples")
 per_class = st.slider("Images per class", 2, 12, 6, key="data_samples")

@@ -1,6 +1,7 @@
-"""Your images in, your model out, in Chromium: upload a zip of 2,000 images built here, train a
-3/class run on it, score it on a second folder, export it as ONNX, download it, and run the
-downloaded file in onnxruntime against the run's own predictions."""
+"""Your images in, your model out, in Chromium: upload a zip of 2,000 images built here and a zip
+of unlabelled images as its pool, train a 3/class run on it, score it on a second folder, export
+it as ONNX, download it, and run the downloaded file in onnxruntime against the run's own
+predictions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.base.paths import DEFAULT_DATA
+from core.base.paths import DEFAULT_DATA, read_json
 from core.serving import jobs
 from core.store import runs
 from tests.browser import browser_page, need_chromium, screenshot, serve, technical_names, wait_rendered
@@ -40,9 +41,19 @@ def second_folder(target: Path) -> Path:
     return target
 
 
+def pool_zip(target: Path) -> Path:
+    """Six images nobody labelled, loose and in nested folders, as a camera would leave them."""
+    with zipfile.ZipFile(target, "w") as archive:
+        for n, name in enumerate(("Dress", "Shirt", "Sneaker")):  # not in the shop's zip
+            for path in sorted((DEFAULT_DATA / name).iterdir())[:2]:
+                archive.write(path, f"day {n}/cam/{path.name}" if n else path.name)
+    return target
+
+
 def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
     need_chromium()
     archive, other = build_zip(tmp_path / "shop.zip"), second_folder(tmp_path / "second")
+    pool = pool_zip(tmp_path / "unlabelled.zip")
     uploads = tmp_path / "uploads"
     with serve(cache_dir, uploads=uploads) as url, browser_page() as page:
         page.goto(f"{url}/Data", wait_until="domcontentloaded")
@@ -59,6 +70,17 @@ def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
         wait_rendered(page)
         screenshot(page, "12-data-uploaded")
         assert sorted(p.name for p in (uploads / "shop").iterdir()) == list(CLASSES)
+
+        # the shop's unlabelled images, as a zip in any layout: the pool the Next batch page ranks
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(pool))
+        page.get_by_text("unlabelled.zip").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Import the pool").click()
+        pool_folder = uploads / ".pools" / "unlabelled"
+        page.get_by_text(f"Imported 6 images into {pool_folder}.").wait_for(timeout=60_000)
+        page.get_by_text(f"In use: {pool_folder}").wait_for(timeout=10_000)
+        wait_rendered(page)
+        screenshot(page, "12-data-pool")
+        assert read_json(cache_dir / "ui.json")["pools"] == {str(uploads / "shop"): str(pool_folder)}
 
         page.goto(f"{url}/Train", wait_until="domcontentloaded")
         page.get_by_text(str(uploads / "shop")).first.wait_for(timeout=60_000)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from core.answers.audit import copies_of
+from core.answers.nextbatch.batch import NextBatch
 from core.answers.nextbatch.exports import BatchItem, label_config, label_studio_tasks
 from core.base.paths import DEFAULT_DATA
 from core.data.datasets import scan
@@ -158,6 +159,7 @@ def test_the_current_head_suggests_a_class_the_labelling_tool_prefills(
     assert done.returncode == 0, done.stderr
     batch = json.loads(done.stdout)
     assert batch["strategy"] == "hybrid" and not batch["cold_start"] and len(batch["items"]) == 9
+    assert NextBatch.from_dict(batch).to_dict() == batch, "the page reads back what the command printed"
     # one slice measured: no class's curve to rank by, so the budget's allocation is the even split
     assert batch["class_weights"] == pytest.approx(dict.fromkeys(TINY_CLASSES, 1 / 3))
     assert all(item["suggested"] in TINY_CLASSES and 0 < item["p_suggested"] <= 1 for item in batch["items"])

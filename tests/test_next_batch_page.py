@@ -18,7 +18,7 @@ from core.answers.nextbatch.simulate import Settings
 from core.answers.nextbatch.strategies import DEFAULT
 from core.base.paths import DEFAULT_DATA, read_json, write_json
 from core.data.datasets import scan
-from core.serving import simulations
+from core.serving import rankings, simulations
 from tests.apptest import open_page, texts
 from tests.browser import browser_page, need_chromium, screenshot, serve, visit
 from tests.conftest import CURVE_CLASSES
@@ -36,6 +36,8 @@ def cache(curve_cache, tmp_path) -> Path:
     yield copy
     for record in (copy / "nextbatch").glob("*.request.json"):
         simulations.cancel(copy, record.name.removesuffix(".request.json"))
+    for record in (copy / rankings.FOLDER).glob("*.request.json"):
+        rankings.cancel(copy, record.name.removesuffix(".request.json"))
 
 
 def tiny_backtest(app: AppTest, strategies: list[str], rounds_: int, seeds: str) -> None:
@@ -129,21 +131,37 @@ def test_a_backtest_that_cannot_run_ends_with_the_command_s_own_reason(cache, cu
     assert found.error.startswith("the simulation labels 1 + 1 x 1000 images per class"), found.error
 
 
-def test_the_batch_from_a_pool_shows_its_images_what_was_left_out_and_the_downloads(
-    cache, curve_data, tmp_path, monkeypatch
-):
-    pool = tmp_path / "pool"
-    pool.mkdir()
+def _pool(folder: Path, curve_data: Path) -> Path:
+    """Two new images of each curve class and a copy of one the curve set already has."""
+    folder.mkdir()
     for name in CURVE_CLASSES:  # images the curve set does not have (it holds the first 150)
         for path in sorted((DEFAULT_DATA / name).iterdir())[200:202]:
-            shutil.copy(path, pool / f"{name}-{path.name}")
-    copied = sorted((curve_data / "Coat").iterdir())[0]
-    shutil.copy(copied, pool / "again.png")
+            shutil.copy(path, folder / f"{name}-{path.name}")
+    shutil.copy(sorted((curve_data / "Coat").iterdir())[0], folder / "again.png")
+    return folder
+
+
+def _choose(app: AppTest, cache: Path, pool: Path, size: int) -> str:
+    """Ask the page for a batch: the pool's ranking starts in a process of its own."""
+    app.text_input(key="nb_pool").set_value(str(pool))
+    app.number_input(key="nb_size").set_value(size).run()
+    app.button(key="nb_choose").click().run()
+    assert not app.exception, app.exception
+    (record,) = (cache / rankings.FOLDER).glob("*.request.json")
+    return record.name.removesuffix(".request.json")
+
+
+def test_the_batch_from_a_pool_is_ranked_apart_then_shows_its_images_what_was_left_out_and_the_downloads(
+    cache, curve_data, tmp_path, monkeypatch
+):
     app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
     assert app.selectbox(key="nb_strategy").options[0] == DEFAULT
-    app.text_input(key="nb_pool").set_value(str(pool))
-    app.number_input(key="nb_size").set_value(4).run()
-    app.button(key="nb_choose").click().run()
+    key = _choose(app, cache, _pool(tmp_path / "pool", curve_data), 4)
+    assert [bar.proto.text for bar in app.get("progress")] == ["Ranking the pool: starting…"]
+    deadline = time.monotonic() + 120
+    while rankings.status(cache, key).running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    app.run()
     assert not app.exception, app.exception
     assert "**4 images to label next**, chosen by hybrid" in texts(app)
     left_out = next(d.value for d in app.dataframe if "reason" in d.value.columns)
@@ -152,6 +170,24 @@ def test_the_batch_from_a_pool_shows_its_images_what_was_left_out_and_the_downlo
         "The batch as CSV",
         "Label Studio import file",
     ]
+    assert rankings.status(cache, key).stage.name != "starting", "the command reports its own stages"
+
+
+def test_cancel_stops_the_pools_ranking_within_seconds_and_writes_no_batch(
+    cache, curve_data, tmp_path, monkeypatch
+):
+    app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
+    key = _choose(app, cache, _pool(tmp_path / "pool", curve_data), 4)
+    pid = read_json(cache / rankings.FOLDER / f"{key}.request.json")["pid"]
+    started = time.monotonic()
+    app.button(key="nb_choose_cancel").click().run()
+    assert time.monotonic() - started < 10
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert "Stopped: the pool's ranking was cancelled, and no batch was written." in [
+        w.value for w in app.warning
+    ]
+    assert not list((cache / "nextbatch" / "batches").glob("*/batch.csv"))
 
 
 @pytest.mark.browser
@@ -169,3 +205,20 @@ def test_in_the_browser_the_backtest_says_its_time_left_and_cancel_stops_it(cach
         page.get_by_text("Stopped: the backtest was cancelled").wait_for(timeout=10_000)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_the_pool_chosen_on_the_data_page_is_the_one_the_next_batch_page_ranks(
+    cache, curve_data, tmp_path, monkeypatch
+):
+    folder = _pool(tmp_path / "pool", curve_data).resolve()
+    app = open_page(cache, "pages/1_Data.py", monkeypatch, curve_data)
+    app.text_input(key="pool_path").set_value(str(tmp_path / "nowhere")).run()
+    app.button(key="pool_use").click().run()
+    assert [e.value for e in app.error] == [f"{tmp_path / 'nowhere'} is not a folder on this machine"]
+    app.text_input(key="pool_path").set_value(str(folder)).run()
+    app.button(key="pool_use").click().run()
+    assert not app.exception, app.exception
+    assert any(f"In use: {folder}" in c.value for c in app.caption)
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    assert app.text_input(key="nb_pool").value == str(folder)

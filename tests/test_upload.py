@@ -4,6 +4,7 @@ refused in one line, leaving nothing behind; an existing dataset is never overwr
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -12,13 +13,15 @@ import numpy as np
 import pytest
 
 from core.base.errors import UserError
-from core.data.datasets import scan
+from core.data.datasets import find_datasets, scan
 from core.data.upload import (
     DEFAULT_LIMITS,
     Limits,
     delete_upload,
     import_images,
+    import_pool,
     import_zips,
+    list_pools,
     list_uploads,
     safe_name,
 )
@@ -303,3 +306,30 @@ def test_limits_are_described_in_one_sentence():
     assert (
         "50,000 images" in text and "2.0 GB" in text and "50.0 MB per image" in text and "200 times" in text
     )
+
+
+def test_a_pool_zip_keeps_any_layout_and_is_never_listed_as_a_dataset(png, tmp_path):
+    uploads = tmp_path / "uploads"
+    members = {"loose.png": png, "camera 1/2026/a.png": png, "camera 2/b.png": png, "notes.txt": b"x"}
+    imported = import_pool("shop floor.zip", _zip(members), "shop floor", uploads)
+    assert imported.root == uploads / ".pools" / "shop floor"
+    assert set(_tree(imported.root)) == {"loose.png", "camera 1/2026/a.png", "camera 2/b.png"}
+    assert imported.skipped == (("notes.txt", imported.skipped[0][1]),)
+    assert list_pools(uploads) == [imported.root]
+    assert find_datasets(uploads) == [] and list_uploads(uploads) == [], "a pool is no dataset"
+    again = import_pool("shop floor.zip", _zip(members), "shop floor", uploads)
+    assert again.root.name == "shop floor (2)", "a second pool of the same name never overwrites"
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"notes.txt": b"x"}, "pool.zip: no images in this zip; it should hold images, in any folders"),
+        ({"../escape.png": b"x"}, "'..' in its path would lead outside the dataset folder"),
+    ],
+)
+def test_a_bad_pool_zip_is_refused_in_one_line_leaving_nothing(members, message, tmp_path):
+    uploads = tmp_path / "uploads"
+    with pytest.raises(UserError, match=re.escape(message)):
+        import_pool("pool.zip", _zip(members), "pool", uploads)
+    assert list_pools(uploads) == [] and _left_behind(uploads / ".pools") == []

@@ -10,7 +10,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
+
+from core.base.errors import DiskFull
+from core.base.paths import read_json, write_json
 
 T = TypeVar("T")
 Reporter = Callable[[str, int, int | None, str, float], None]  # stage, done, total, unit, seconds so far
@@ -42,6 +46,27 @@ class Stage:
                 f", about {(self.total - self.done) / rate:,.0f} s left" if self.total else ""
             )
         return text
+
+
+def stage_writer(path: Path) -> Reporter:
+    """A reporter that keeps the latest stage in ``path`` (JSON, replaced whole), for a page
+    following the work from another process. Progress is for show: a full disk or a lost folder
+    never fails the work itself."""
+
+    def write(name: str, done: int, total: int | None, unit: str, seconds: float) -> None:
+        record = {"name": name, "done": done, "total": total, "unit": unit, "seconds": round(seconds, 2)}
+        with contextlib.suppress(OSError, DiskFull):
+            write_json(path, record)
+
+    return write
+
+
+def read_stage(path: Path) -> Stage | None:
+    """The stage :func:`stage_writer` last wrote to ``path``; None before the first."""
+    try:
+        return Stage(**read_json(path))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 @contextlib.contextmanager

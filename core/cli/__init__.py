@@ -18,13 +18,15 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.base.errors import UserError, check_share
-from core.base.paths import cache_root, disk_full, is_disk_full, write_json
+from core.base.paths import cache_root, disk_full, is_disk_full
+from core.base.progress import reporting, stage_writer
 from core.cli.parser import build_parser
 from core.cli.results import (
     Backbone,
@@ -360,7 +362,10 @@ def _next_batch_from_pool(args: argparse.Namespace):
         backbone=args.backbone,
         image_size=args.image_size,
     )
-    return next_batch(request, args.cache_dir, progress=True)
+    if args.progress is None:
+        return next_batch(request, args.cache_dir, progress=True)
+    with reporting(stage_writer(args.progress)):  # for a page following it from another process
+        return next_batch(request, args.cache_dir, progress=True)
 
 
 def _print_batch(result) -> None:
@@ -395,14 +400,16 @@ def _to_stderr(message: str) -> None:
 
 def _progress_file(path: Path, total: int) -> Callable[[str], None]:
     """Progress for a page following the simulation from another process: the rounds done of
-    ``total``, written atomically to ``path`` after each (and the line to stderr, as without)."""
-    done = 0
-    write_json(path, {"done": done, "total": total})
+    ``total``, written to ``path`` after each (and the line to stderr, as without)."""
+    from core.serving.simulations import ROUNDS
+
+    write, started, done = stage_writer(path), time.monotonic(), 0
+    write(ROUNDS, done, total, "rounds", 0.0)
 
     def say(message: str) -> None:
         nonlocal done
         done += 1
-        write_json(path, {"done": done, "total": total})
+        write(ROUNDS, done, total, "rounds", time.monotonic() - started)
         _to_stderr(message)
 
     return say

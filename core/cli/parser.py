@@ -154,7 +154,9 @@ def _next_batch_command(command: Command) -> None:
     p.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds of the start draw (default 1,2,3)")
     p.add_argument(
-        "--progress", type=Path, help="with --simulate: a JSON file of the rounds done, updated after each"
+        "--progress",
+        type=Path,
+        help="a JSON file of where the command is (stage, done of total), updated as it goes",
     )
     p.add_argument(
         "--backbone",

@@ -34,6 +34,7 @@ from core.data.datasets import IMAGE_EXTENSIONS, find_datasets
 
 T = TypeVar("T")
 UPLOADS = Path(os.environ.get("HMD_UPLOADS") or PROJECT_ROOT / "data" / "uploads")  # $HMD_UPLOADS moves it
+POOLS_FOLDER = ".pools"  # uploads/.pools/<name>: unlabelled pools, hidden so no picker lists one as a dataset
 
 
 def local_datasets() -> list[Path]:
@@ -128,9 +129,11 @@ def import_zips(
     uploads: Path = UPLOADS,
     limits: Limits = DEFAULT_LIMITS,
     on_progress: Progress | None = None,
+    classes: bool = True,
 ) -> ImportReport:
     """Unpack zips of class folders (at the top, or under one common folder) into a new dataset
     ``uploads/<name>``, or ``<name> (2)`` if that exists. Several zips merge into one dataset.
+    ``classes=False`` takes images in any layout (an unlabelled pool: :func:`import_pool`).
 
     Raises:
         UserError: one line naming the archive and member: not a zip, an unsafe path, a link, a
@@ -146,7 +149,7 @@ def import_zips(
         for source, data in archives:
             archive = stack.enter_context(_open_zip(_show(source), data))
             prefix = f"{_show(source)}: " if len(archives) > 1 else ""  # say which zip, when several
-            members += _zip_members(_show(source), archive, limits, skipped, prefix)
+            members += _zip_members(_show(source), archive, limits, skipped, prefix, classes)
         staging = _staging(uploads, members, limits)
         try:
             counts = _unpack(members, staging, limits, skipped, on_progress)
@@ -156,6 +159,31 @@ def import_zips(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return ImportReport(root.name, root, counts, tuple(skipped))
+
+
+def import_pool(
+    source: str,
+    data: BinaryIO | bytes | Path,
+    name: str,
+    uploads: Path = UPLOADS,
+    limits: Limits = DEFAULT_LIMITS,
+    on_progress: Progress | None = None,
+) -> ImportReport:
+    """Unpack a zip of unlabelled images, in any layout, into ``uploads/.pools/<name>``: a pool
+    the next batch is chosen from, checked as an upload of labelled images is.
+
+    Raises:
+        UserError: as :func:`import_zips`, except that images need no class folders.
+    """
+    pools = uploads / POOLS_FOLDER
+    check_writable()
+    pools.mkdir(parents=True, exist_ok=True)
+    return import_zips([(source, data)], name, pools, limits, on_progress, classes=False)
+
+
+def list_pools(uploads: Path = UPLOADS) -> list[Path]:
+    """The uploaded pools, by name."""
+    return list_uploads(uploads / POOLS_FOLDER)
 
 
 def import_images(
@@ -308,9 +336,10 @@ def _check_declared(source: str, member: str, size: int, compressed: int, limits
 
 
 def _zip_members(
-    source: str, archive: zipfile.ZipFile, limits: Limits, skipped: list, prefix: str
+    source: str, archive: zipfile.ZipFile, limits: Limits, skipped: list, prefix: str, classes: bool = True
 ) -> list[_Member]:
-    """The archive's images, checked against its declared sizes, with class folders at the top."""
+    """The archive's images, checked against its declared sizes, with class folders at the top
+    (``classes``), else as they lie."""
     found = []
     for info in archive.infolist():
         parts = _safe_parts(source, info.filename)
@@ -327,16 +356,29 @@ def _zip_members(
         _check_declared(source, info.filename, info.file_size, info.compress_size, limits)
         found.append((parts, info))
     if not found:
-        raise UserError(f"{source}: no images in this zip; it should hold one folder of images per class")
+        hint = "one folder of images per class" if classes else "images, in any folders"
+        raise UserError(f"{source}: no images in this zip; it should hold {hint}")
+    if classes:
+        found = _class_layout(source, found)
+    return [_Member(source, i.filename, p, i.file_size, functools.partial(archive.open, i)) for p, i in found]
+
+
+def _class_layout(source: str, found: list[tuple[tuple[str, ...], zipfile.ZipInfo]]) -> list:
+    """``found`` with one common top folder dropped ("flowers/tulip/1.jpg"), once every image is
+    in a class folder.
+
+    Raises:
+        UserError: images outside any class folder, named.
+    """
     if len({parts[0] for parts, _ in found}) == 1 and all(len(parts) >= 3 for parts, _ in found):
-        found = [(parts[1:], info) for parts, info in found]  # "flowers/tulip/1.jpg": one common top folder
+        found = [(parts[1:], info) for parts, info in found]
     loose = [_show(info.filename) for parts, info in found if len(parts) == 1]
     if loose:
         raise UserError(
             f"{source}: images outside any class folder: {_few(loose)}; "
             "put each class's images in a folder named after the class, and zip those folders"
         )
-    return [_Member(source, i.filename, p, i.file_size, functools.partial(archive.open, i)) for p, i in found]
+    return found
 
 
 def _staging(uploads: Path, members: list[_Member], limits: Limits) -> Path:

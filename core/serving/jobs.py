@@ -45,7 +45,7 @@ from core.base.paths import (
     release_reserve,
     write_json,
 )
-from core.base.progress import Stage, reporting
+from core.base.progress import Reporter, Stage, read_stage, reporting, stage_writer
 from core.data.datasets import scan
 from core.data.splits import SliceSpec, make_splits
 from core.engine.pipeline import HEADS_PER_FIT, head_group, prepare, train_heads, train_run
@@ -595,23 +595,13 @@ def _stage_path(cache_dir: Path, job: Job) -> Path:
     return _dir(cache_dir, "active") / f"{job.id}.stage"
 
 
-def _stage_writer(cache_dir: Path, job: Job):
-    path = _stage_path(cache_dir, job)
-
-    def write(name: str, done: int, total: int | None, unit: str, seconds: float) -> None:
-        record = {"name": name, "done": done, "total": total, "unit": unit, "seconds": round(seconds, 2)}
-        with contextlib.suppress(OSError, DiskFull):  # progress is for show: it never fails a job
-            write_json(path, record)
-
-    return write
+def _stage_writer(cache_dir: Path, job: Job) -> Reporter:
+    return stage_writer(_stage_path(cache_dir, job))
 
 
 def stage(cache_dir: Path, job: Job) -> Stage | None:
     """What the active job is preparing now, if it is past the queue and not yet training."""
-    try:
-        return Stage(**read_json(_stage_path(cache_dir, job)))
-    except (OSError, ValueError, TypeError):
-        return None
+    return read_stage(_stage_path(cache_dir, job))
 
 
 def activity(cache_dir: Path, job: Job) -> Stage | Progress | None:

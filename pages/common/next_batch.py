@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.answers.nextbatch.batch import NextBatch, Request, next_batch, with_own_files
+from core.answers.nextbatch.batch import NextBatch, Request, request_key
 from core.answers.nextbatch.simulate import Simulation
 from core.answers.rounds import RoundPlan
-from core.base.errors import UserError
+from core.serving import rankings
 from core.store.config import RunConfig
-from pages.common import signin
+from pages.common import signin, state
 
 GRID = 5  # thumbnails per row
 
@@ -63,9 +63,11 @@ def backtest_rows(simulation: Simulation) -> list[dict]:
 
 
 def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str]) -> None:
-    """Pool, strategy and size in; the batch as thumbnails with the suggested class and the
-    reason, the images left out and why, and the two files for the labelling tool out."""
+    """Pool, strategy and size in; the pool ranked in a process of its own (progress, time left,
+    Cancel); the batch as thumbnails with the suggested class and the reason, the images left
+    out and why, and the two files for the labelling tool out."""
     st.subheader("Which images")
+    st.session_state.setdefault("nb_pool", state.pool(data))  # the pool chosen on the Data page
     pool = signin.path_input(st, "Folder of unlabelled images (any layout)", "nb_pool")
     left, right = st.columns(2)
     strategy = left.selectbox(
@@ -73,33 +75,50 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
     )
     size = right.number_input("Images in the batch", 1, 100_000, 20, key="nb_size")
     if not pool:
-        st.caption("Type the path of a folder of images nobody has labelled yet to choose a batch from it.")
-        return
-    if st.button("Choose the batch", key="nb_choose", **signin.locked()):
-        request = with_own_files(
-            Request(
-                Path(data),
-                Path(pool),
-                int(size),
-                strategy,
-                split=config.split,
-                backbone=config.backbone,
-                image_size=config.image_size,
-            ),
-            cache,
+        st.caption(
+            "Type the path of a folder of images nobody has labelled yet, or choose or upload one on "
+            "the Data page, to choose a batch from it."
         )
-        try:
-            with st.spinner("Checking the pool's images and ranking them…"):
-                found = next_batch(request, cache)
-        except UserError as error:
-            st.error(str(error))
-            return
-        st.session_state["nb_found"] = (found, *(Path(f).read_bytes() for f in found.files[:2]))
-    if "nb_found" in st.session_state:
-        _show(*st.session_state["nb_found"])
+        return
+    request = Request(
+        Path(data),
+        Path(pool),
+        int(size),
+        strategy,
+        split=config.split,
+        backbone=config.backbone,
+        image_size=config.image_size,
+    )
+    key = request_key(request)
+    if st.button("Choose the batch", key="nb_choose", **signin.locked()):
+        rankings.start(cache, request)
+    found = rankings.status(cache, key)
+    if found.running:
+        _follow(cache, key)
+    elif found.cancelled:
+        st.warning("Stopped: the pool's ranking was cancelled, and no batch was written.")
+    elif found.error:
+        st.error(found.error)
+    elif batch := rankings.load(found):
+        _show(batch)
 
 
-def _show(found: NextBatch, csv: bytes, tasks: bytes) -> None:
+@st.fragment(run_every=1.0)
+def _follow(cache: Path, key: str) -> None:
+    """The ranking's stage, its progress and time left, and Cancel, redrawn every second; the
+    page redraws once it ends."""
+    now = rankings.status(cache, key)
+    if not now.running:
+        st.rerun()
+    stage = now.stage
+    text = "starting" if stage is None else stage.describe() if stage.done else f"{stage.name}…"
+    st.progress(now.fraction, text=f"Ranking the pool: {text}")
+    stop = {"on_click": rankings.cancel, "args": (cache, key)}
+    st.button("Cancel", key="nb_choose_cancel", **signin.locked(), **stop)
+
+
+def _show(found: NextBatch) -> None:
+    csv, tasks = (Path(file).read_bytes() for file in found.files[:2])
     head = (
         "no labels to suggest from yet"
         if found.head_run is None

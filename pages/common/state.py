@@ -61,6 +61,18 @@ def show_dataset(path: str) -> None:
     st.session_state["dataset"] = path
 
 
+def pool(data: str) -> str:
+    """The folder of unlabelled images chosen for ``data`` on the Data page ("" until one is):
+    the Next batch page ranks it."""
+    pools = _saved().get("pools")
+    return pools.get(data, "") if isinstance(pools, dict) else ""
+
+
+def set_pool(data: str, folder: str) -> None:
+    pools = _saved().get("pools")
+    _save(pools={**(pools if isinstance(pools, dict) else {}), data: folder})
+
+
 def split() -> Split:
     """The holdout share, validation share and split seed new runs use (set on the Data page)."""
     saved = _saved().get("split")

@@ -60,6 +60,19 @@ class NextBatch:
             "files": list(self.files),
         }
 
+    @classmethod
+    def from_dict(cls, record: dict) -> NextBatch:
+        """The batch :meth:`to_dict` wrote (``next-batch --json``), read back."""
+        fields = {name: value for name, value in record.items() if name != "cold_start"}
+        return cls(
+            **{
+                **fields,
+                "items": tuple(BatchItem(**item) for item in record["items"]),
+                "excluded": tuple(Excluded(**item) for item in record["excluded"]),
+                "files": tuple(record["files"]),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Request:
@@ -77,10 +90,8 @@ class Request:
     image_size: int | None = None
 
 
-def with_own_files(request: Request, cache_dir: Path) -> Request:
-    """``request`` writing its CSV and Label Studio file into a folder of its own under the cache,
-    named by what was asked: two people choosing batches from one dashboard never overwrite each
-    other's files, and asking again for the same batch finds the same folder."""
+def request_key(request: Request) -> str:
+    """What was asked, as a short name: the same batch asked again has the same key."""
     asked = [
         str(request.data.resolve()),
         str(request.pool.resolve()),
@@ -91,8 +102,14 @@ def with_own_files(request: Request, cache_dir: Path) -> Request:
         request.backbone,
         request.image_size,
     ]
-    key = hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:12]
-    folder = cache_dir / "nextbatch" / "batches" / key
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:12]
+
+
+def with_own_files(request: Request, cache_dir: Path) -> Request:
+    """``request`` writing its CSV and Label Studio file into a folder of its own under the cache,
+    named by what was asked: two people choosing batches from one dashboard never overwrite each
+    other's files, and asking again for the same batch finds the same folder."""
+    folder = cache_dir / "nextbatch" / "batches" / request_key(request)
     return dataclasses.replace(request, out=folder / "batch.csv", label_studio=folder / "tasks.json")
 
 
