@@ -22,6 +22,10 @@ _reporter: ContextVar[Reporter | None] = ContextVar("reporter", default=None)
 EVERY_S = 0.5
 
 
+def _left(seconds: float) -> str:
+    return "under a second left" if seconds < 0.5 else f"about {seconds:,.0f} s left"
+
+
 @dataclass(frozen=True)
 class Stage:
     """Where one stage of long work is (a reporter's arguments as a value): checking images,
@@ -42,9 +46,8 @@ class Stage:
         text = f"{self.name}: {self.done:,}" + (f" of {self.total:,}" if self.total else "") + f" {self.unit}"
         if self.done and self.seconds > 0:
             rate = self.done / self.seconds
-            text += f", {rate:,.0f}/s" + (
-                f", about {(self.total - self.done) / rate:,.0f} s left" if self.total else ""
-            )
+            left = (self.total - self.done) / rate if self.total else None
+            text += f", {rate:,.0f}/s" + ("" if left is None else f", {_left(left)}")
         return text
 
 
