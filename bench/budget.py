@@ -77,7 +77,7 @@ def _backtest_rows(
             None,
             "share",
             target=0.8,
-            note=f"{sum(r.inside for r in backtest.rows)} of {len(backtest.rows)}",
+            note=f"{backtest.inside} of {len(backtest.rows)}",
         ),
     ]
 

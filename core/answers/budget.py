@@ -946,7 +946,6 @@ def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
     """How far the curves were trusted on this data, in one sentence."""
     if backtest.reason:
         return f"Backtest: {backtest.reason}"
-    inside = sum(row.inside for row in backtest.rows)
     ratio = (
         f"; for the largest slice they asked for {backtest.ratio_images:.2f}x the images it had"
         if backtest.ratio_images is not None
@@ -960,8 +959,8 @@ def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
     return (
         f"Backtest (fitted up to {backtest.fit_up_to:g} images per class, predicting the "
         f"{len(backtest.rows)} larger slices measured): off by {100 * backtest.mean_abs_error:.1f} accuracy "
-        f"points on average, {inside} of {len(backtest.rows)} inside the stated {level:.0%} interval{ratio}."
-        f"{calibrated}"
+        f"points on average, {backtest.inside} of {len(backtest.rows)} inside the stated {level:.0%} "
+        f"interval{ratio}.{calibrated}"
     )
 
 

@@ -74,6 +74,11 @@ class Backtest:
     reason: str | None = None
     calibrated: bool = False
 
+    @property
+    def inside(self) -> int:
+        """How many held-out slices fell inside their interval (every wording counts them here)."""
+        return sum(row.inside for row in self.rows)
+
     def to_dict(self) -> dict:
         return {
             "fit_up_to": self.fit_up_to,

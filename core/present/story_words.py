@@ -1,0 +1,90 @@
+"""The Present page's sentences and its chart, in a room's words: the question, the answer with
+its interval, how far the backtest trusted the curve, and the learning curve restyled to be read
+from the back of the room. Every number is the engine's (:mod:`core.answers.budget`)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from core.answers import budget
+from core.answers.curves import Backtest
+
+ROOM_FONT = 20
+LEGEND = (  # the learning curve's legend in a room's words, by how each entry starts
+    ("fitted curves,", "fitted curve's range"),
+    ("fitted", "fitted curve"),
+    ("spread", "spread between repeats"),
+    ("measured", "measured"),
+)
+
+
+def opening(selection: budget.Selection, report: budget.BudgetReport) -> tuple[str, ...]:
+    """The question in one sentence, then the dataset and what was measured."""
+    dataset, points = selection.dataset, report.points
+    return (
+        f"How many labelled training images per class does {dataset.root.name} need for the model to be "
+        f"right {report.target:.0%} of the time on new images?",
+        f"{len(dataset):,} labelled images in {len(dataset.classes)} classes: {', '.join(dataset.classes)}.",
+        f"We trained {sum(p.runs for p in points)} models on {len(points)} amounts, from "
+        f"{points[0].images_per_class:,.0f} to {points[-1].images_per_class:,.0f} training images per class, "
+        f"and scored every one on the same {report.n_holdout:,} images it never saw.",
+    )
+
+
+def room(figure: go.Figure, target: float) -> go.Figure:
+    """A chart readable from the back of a room: large type in percent, the legend below the plot."""
+    axes = {"tickfont_size": ROOM_FONT - 2, "title_font_size": ROOM_FONT}
+    figure.update_xaxes(**axes, title_text="training images per class (log scale)")
+    figure.update_yaxes(**axes, tickformat=".0%", title_text="right on images it never saw")
+    for trace in figure.data:
+        trace.name = next(
+            (words for start, words in LEGEND if (trace.name or "").startswith(start)), trace.name
+        )
+    for note in figure.layout.annotations:
+        note.font.size = ROOM_FONT - 2
+        note.text = f"target {target:.0%}" if note.text.startswith("target ") else note.text
+    return figure.update_layout(
+        font={"size": ROOM_FONT},
+        height=520,
+        legend={"orientation": "h", "y": -0.25, "x": 0, "font": {"size": ROOM_FONT - 4}},
+        margin={"t": 20, "b": 10},
+    )
+
+
+def answer_sentence(report: budget.BudgetReport) -> str:
+    """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
+    top = report.points[-1].images_per_class
+    needed = report.needed
+    if not needed.estimate:
+        flat = needed.ceiling
+        why = (
+            f"the measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
+            f"{flat.low:.1%} to {flat.high:.1%}): more images of the same kind may never get there."
+            if flat
+            else needed.reason
+        )
+        return f"To be right {report.target:.0%} of the time: no estimate. {why}"
+    return (
+        f"To be right {report.target:.0%} of the time: about "
+        f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. "
+        f"Today it has {top:,.0f} and is right {report.points[-1].accuracy:.1%} of the time."
+    )
+
+
+def backtest_words(backtest: Backtest, level: float) -> str:
+    """How far the curve can be trusted on this data, as a room reads it."""
+    if backtest.reason or not backtest.rows:
+        return (
+            f"Not yet checked against this data's own measurements: {backtest.reason or 'too few amounts'}."
+        )
+    inside, total = backtest.inside, len(backtest.rows)
+    verdict = (
+        "the stated ranges held."
+        if inside == total
+        else "some fell outside their range: read the range as narrower than the truth."
+    )
+    return (
+        f"Checked on this data: curves fitted on up to {backtest.fit_up_to:g} images per class predicted the "
+        f"{total} larger amounts we then measured within {100 * backtest.mean_abs_error:.1f} percentage "
+        f"points on average; {inside} of {total} fell inside their {level:.0%} range, so {verdict}"
+    )
