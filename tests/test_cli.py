@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from core.answers import testsets
+from core.base.intervals import wilson
 from core.data.splits import ORIGINAL_SLICES
 from core.store import runs
 from tests.command import core
@@ -66,6 +67,10 @@ def test_run_reports_the_headline_numbers_then_hits_the_cache(cache, messy_data,
         assert key in trained
     assert trained["cached"] is False and trained["n_train"] == 9
     assert set(trained["threshold_accuracy"]) == set(trained["coverage"]) == {"0.5", "0.8"}
+    for i, (name, row) in enumerate(zip(trained["per_class_accuracy"], trained["confusion"], strict=True)):
+        told, right = trained["per_class_accuracy_interval"][name], wilson(row[i], sum(row))
+        assert told == {"estimate": trained["per_class_accuracy"][name], "low": right.low, "high": right.high}
+        assert told["low"] < told["estimate"] or told["estimate"] == 0, "3 holdout images: a wide interval"
     again = as_json(
         cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1", *QUICK, "--json")
     )

@@ -61,7 +61,10 @@ class Result:
     cached: bool
 
     def to_dict(self) -> dict:
-        return {**self.summary.to_dict(), "cached": self.cached}
+        """The summary, whether it came from the cache, and each class's holdout accuracy with
+        the 95% Wilson interval of its few images (as the Run page shows it)."""
+        intervals = {name: e.to_dict() for name, e in self.summary.holdout.class_accuracies().items()}
+        return {**self.summary.to_dict(), "per_class_accuracy_interval": intervals, "cached": self.cached}
 
 
 def prepare(
