@@ -39,11 +39,7 @@ def question(story: Story) -> None:
 
 def curve(story: Story) -> None:
     st.plotly_chart(story.curve, key="present_curve", config={"displayModeBar": False, "staticPlot": True})
-    st.caption(
-        "Blue: accuracy measured on images the models never saw, at each amount of training images. "
-        "Orange: the curve fitted through them, with its range. Green: the answer and its range. "
-        "Grey: too far beyond what was measured to trust."
-    )
+    st.caption(story.curve_caption)
 
 
 def answer(story: Story) -> None:

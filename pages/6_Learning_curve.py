@@ -122,7 +122,7 @@ st.plotly_chart(
     figures.learning_curve(report.points, report.band, target, needed.estimate, level, report.reliable_up_to),
     key="curve_chart",
 )
-st.caption(budget.INTERVALS_EXPLAINED.format(level=level))
+st.caption(budget.intervals_explained(report.band, level))
 
 st.subheader("How far to trust it: the backtest on this data")
 st.markdown(budget.backtest_sentence(report.backtest, level))

@@ -79,8 +79,8 @@ try:
 except UserError as error:
     st.info(f"Nothing to check from here: {error}.")
     st.stop()
-st.subheader("Check it: train both allocations")
 same = plan.suggested == plan.even
+st.subheader("Check it: train the allocation" if same else "Check it: train both allocations")
 if same:
     st.info("The suggestion is the even split here, so the check trains that one allocation.")
 configs = plan.configs(selection)

@@ -177,6 +177,7 @@ def test_checking_an_allocation_trains_both_and_measures_the_gain(curve_cache, c
     for row, text in zip(measured, (plan.suggested, plan.even), strict=True):
         gains = [accuracy[text, seed] - accuracy[plan.base, seed] for seed in plan.sample_seeds]
         assert row.measured.estimate == pytest.approx(np.mean(gains)), "over the same sample seeds"
+        assert row.measured.high - row.measured.low > 0.02, "60 holdout images: never a zero-width gain"
 
 
 def test_the_report_opens_offline_with_charts_and_no_request(curve_cache, curve_data, tmp_path):

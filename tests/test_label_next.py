@@ -14,6 +14,7 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
@@ -22,6 +23,7 @@ from core.base.intervals import Estimate
 from core.base.locks import try_lock
 from core.present import figures
 from core.serving import jobs
+from core.store import runs
 from tests.apptest import open_page, texts
 from tests.test_curves import FAST, synthetic
 
@@ -183,15 +185,42 @@ def test_label_next_button_queues_the_runs_it_counts(page_cache, curve_data, mon
 
 
 @pytest.mark.train
-def test_a_measured_gain_carries_a_t_interval_over_sample_seeds(page_cache, curve_data):
+def right(cache, run_id: str) -> np.ndarray:
+    """1 for each holdout image the run got right, else 0, read from its predictions file."""
+    frame = pd.read_csv(runs.load(cache, run_id).folder.predictions)
+    return (frame["pred"] == frame["true"]).to_numpy(dtype=float)
+
+
+def test_a_measured_gain_carries_an_interval_over_the_holdout_images(page_cache, curve_data):
+    """Three seeds that gained the same image have no spread between them: the interval is over
+    the holdout images the gain was measured on, each one's change averaged over the seeds."""
     selection = budget.select(page_cache, curve_data)
     plan = dataclasses.replace(
         budget.check_plan(selection, "13/class", 28), suggested="30/class", even="20/class"
     )
     assert not plan.configs(selection), "both slices are measured: nothing left to queue"
-    accuracy = {(s.config.slice, s.config.sample_seed): s.accuracy for s in selection.summaries}
-    gains = np.array([accuracy["30/class", s] - accuracy["13/class", s] for s in plan.sample_seeds])
-    half = student_t.ppf(0.9, len(gains) - 1) * gains.std(ddof=1) / math.sqrt(len(gains))
+    by = {(s.config.slice, s.config.sample_seed): s for s in selection.summaries}
+    gains = np.array([by["30/class", s].accuracy - by["13/class", s].accuracy for s in plan.sample_seeds])
+    changes = np.mean(
+        [
+            right(page_cache, by["30/class", s].run_id) - right(page_cache, by["13/class", s].run_id)
+            for s in plan.sample_seeds
+        ],
+        axis=0,
+    )
+    assert len(changes) == 60, "the curve set's 60 holdout images"
+    half = student_t.ppf(0.9, len(changes) - 1) * changes.std(ddof=1) / math.sqrt(len(changes))
     row = budget.check_results(selection, plan)[0]
     assert (row.runs, row.planned) == (3, 3)
+    assert row.measured.estimate == pytest.approx(gains.mean())
     assert (row.measured.low, row.measured.high) == pytest.approx((gains.mean() - half, gains.mean() + half))
+
+
+@pytest.mark.train
+def test_a_gain_where_no_holdout_image_changed_still_has_an_interval(page_cache, curve_data):
+    """No image changed: not "+0.0 (+0.0 to +0.0)" but the share that could have changed unseen."""
+    same = budget.select(page_cache, curve_data).summaries[0]
+    gain = budget.paired_gain(page_cache, [(same, same)], 0.8)
+    bound = 1 - 0.1 ** (1 / same.n_holdout)
+    assert (gain.estimate, gain.low, gain.high) == pytest.approx((0.0, -bound, bound))
+    assert budget.points_stated(gain) == f"+0.0 points ({-100 * bound:+.1f} to {100 * bound:+.1f})"

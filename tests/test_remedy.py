@@ -70,3 +70,21 @@ def test_the_learning_curve_page_queues_the_larger_holdout_and_follows_it(
     assert queued and {j.config.holdout for j in queued} == {0.3}
     assert f"{len(queued)} run(s) queued" in app.success[0].value
     assert json.loads((cache / "ui.json").read_text())["split"] == [0.3, 0.1, 0]
+
+
+def test_no_fitted_curve_means_no_interval_is_claimed_for_it(
+    small_holdout, tiny_data, curve_cache, curve_data
+):
+    """The Learning curve page, the report and the Present step name only what their chart draws."""
+    from core.present import story
+
+    flat = budget.report(budget.analyse(budget.select(small_holdout, tiny_data)), 0.9)
+    assert flat.band == () and flat.needed.estimate is None
+    told = budget.intervals_explained(flat.band, flat.level)
+    assert told.startswith("No curve could be fitted to these slices, so no 80% interval is drawn")
+    caption = story.tell(small_holdout, tiny_data, target=0.9).curve_caption
+    assert "No curve could be fitted through them" in caption and "Orange" not in caption
+    assert "Green" not in caption
+    fitted = story.tell(curve_cache, curve_data)
+    assert "Orange: the curve fitted through them, with its range." in fitted.curve_caption
+    assert budget.intervals_explained(((1.0, None),), 0.8).startswith("Intervals are 80% intervals")

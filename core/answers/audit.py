@@ -300,7 +300,8 @@ def perceptual_hashes(images: np.ndarray, indices: np.ndarray, chunk: int = 1024
 
     side = HASH_SIZE * 4
     out = np.empty((len(indices), HASH_BITS // 64), dtype=np.uint64)
-    for start in range(0, len(indices), chunk):
+    starts = range(0, len(indices), chunk)
+    for start in progress_bar(starts, "hashing images", enabled=False, unit="block"):
         part = indices[start : start + chunk]
         grey = np.stack(
             [
@@ -377,7 +378,9 @@ def copies_of(
     if not len(ref_features):
         return found
     ref_unit = _unit(ref_features)
-    for start in range(0, len(features), BLOCK):
+    for start in progress_bar(
+        range(0, len(features), BLOCK), "looking for near-copies", enabled=False, unit="block"
+    ):
         block = slice(start, start + BLOCK)
         similarity, distance = _compare(features[block], hashes[block], ref_unit, ref_hashes)
         distance = np.where(similarity >= min_similarity, distance, HASH_BITS + 1)

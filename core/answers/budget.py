@@ -45,6 +45,16 @@ INTERVALS_EXPLAINED = (
     "slices from its smaller ones, and widened past the largest slice by what those inner backtests "
     "missed."
 )
+NO_BAND = (
+    "No curve could be fitted to these slices, so no {level:.0%} interval is drawn; the shaded band "
+    "around the measured points is the spread between their repeats (±1 sd)."
+)
+
+
+def intervals_explained(band: tuple, level: float) -> str:
+    """What the chart's intervals are: the fitted curves' (:data:`INTERVALS_EXPLAINED`), or,
+    where no curve was fitted, a plain word that there are none beyond the repeats' spread."""
+    return (INTERVALS_EXPLAINED if band else NO_BAND).format(level=level)
 
 
 @dataclass(frozen=True)
@@ -743,8 +753,8 @@ class CheckResult:
     """What one allocation really gained once trained, beside what the curves predicted.
 
     ``measured``: the mean over the sample seeds trained so far of holdout accuracy minus the base
-    slice's on the same seed, with a t interval over those seeds (NaN ends from a single seed:
-    one run has no spread to show); None before any run is trained.
+    slice's on the same seed, with its interval over the holdout images (:func:`paired_gain`);
+    None before any run is trained.
     """
 
     allocation: str  # "as suggested" or "spread evenly"
@@ -771,25 +781,39 @@ class CheckResult:
 def check_results(selection: Selection, plan: CheckPlan, level: float = LEVEL) -> tuple[CheckResult, ...]:
     """What each allocation really gained once trained: mean holdout accuracy over the sample
     seeds trained so far, minus the base slice's on the same seeds, beside the predicted gain."""
-    by_slice: dict[str, dict[int, float]] = defaultdict(dict)
+    by_slice: dict[str, dict[int, Summary]] = defaultdict(dict)
     for summary in selection.summaries:
-        by_slice[summary.config.slice][summary.config.sample_seed] = summary.accuracy
+        by_slice[summary.config.slice][summary.config.sample_seed] = summary
     found = []
     for name, text, predicted in (
         ("as suggested", plan.suggested, plan.allocation.expected_gain),
         ("spread evenly", plan.even, plan.allocation.even_gain),
     ):
         seeds = sorted(set(by_slice.get(text, {})) & set(by_slice[plan.base]))
-        gains = np.array([by_slice[text][s] - by_slice[plan.base][s] for s in seeds])
-        found.append(
-            CheckResult(name, text, predicted, _mean_gain(gains, level), len(seeds), len(plan.sample_seeds))
-        )
+        pairs = [(by_slice[text][s], by_slice[plan.base][s]) for s in seeds]
+        measured = paired_gain(selection.cache_dir, pairs, level) if pairs else None
+        found.append(CheckResult(name, text, predicted, measured, len(seeds), len(plan.sample_seeds)))
     return tuple(found)
 
 
-def _mean_gain(gains: np.ndarray, level: float) -> Estimate | None:
-    """The mean of paired gains with its t interval over them; NaN ends for one, None for none."""
-    return t_interval(gains, level) if len(gains) else None
+def paired_gain(cache_dir: Path, pairs: list[tuple[Summary, Summary]], level: float) -> Estimate:
+    """The gain of each pair's first run over its second on the same holdout images: per image,
+    right-or-wrong under the first minus under the second, averaged over the pairs (the seeds);
+    the mean with its t interval over the images. A gain measured on a few holdout images is
+    mostly their noise, which an interval over three seeds cannot see: three seeds that each
+    gained the same one image of 30 have no spread between them, and are still one image.
+    Where no image changed at all, the interval is the share of images that could have changed
+    unseen (the exact binomial bound for none observed)."""
+
+    def right(summary: Summary) -> np.ndarray:  # runs of one experiment share the holdout, in order
+        found = runs.load(cache_dir, summary.run_id).predictions()
+        return (found.predicted == found.labels).astype(np.float64)
+
+    per_image = np.mean([right(first) - right(second) for first, second in pairs], axis=0)
+    if per_image.any():
+        return t_interval(per_image, level)
+    unseen = 1 - ((1 - level) / 2) ** (1 / len(per_image))
+    return Estimate(0.0, -unseen, unseen)
 
 
 def _base_summaries(selection: Selection, base: str | None) -> list[Summary]:

@@ -83,6 +83,13 @@ def reporting(reporter: Reporter) -> Iterator[None]:
         _reporter.reset(token)
 
 
+def announce(name: str) -> None:
+    """Tell the current reporter that a step without a count begins (ranking a pool, say): a
+    page following the work shows its name instead of the last counted stage's."""
+    if (reporter := _reporter.get()) is not None:
+        reporter(name, 0, None, "", 0.0)
+
+
 def progress(
     items: Iterable[T], description: str, total: int | None = None, enabled: bool = True, unit: str = "it"
 ) -> Iterable[T]:

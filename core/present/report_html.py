@@ -122,7 +122,7 @@ def render(
     footer = (
         f'<p class="small">Made by How Much Data? on {time.strftime("%Y-%m-%d %H:%M")} from '
         f"{len(selection.summaries)} cached runs. Every number comes from those runs. "
-        f"{budget.INTERVALS_EXPLAINED.format(level=report.level)}</p>"
+        f"{budget.intervals_explained(report.band, report.level)}</p>"
     )
     sections = [
         _header(selection, report),

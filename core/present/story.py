@@ -22,7 +22,7 @@ from core.answers.trust import run_threshold
 from core.base.errors import UserError
 from core.base.intervals import Estimate
 from core.present import figures
-from core.present.story_words import answer_sentence, backtest_words, opening, room
+from core.present.story_words import answer_sentence, backtest_words, curve_caption, opening, room
 from core.store.config import DEFAULT_SPLIT, Split
 
 STEPS = (
@@ -111,6 +111,7 @@ class Story:
     target: float
     opening: tuple[str, ...]
     curve: go.Figure
+    curve_caption: str
     answer: tuple[str, ...]  # the sentence with the interval, then the backtest in words
     caveats: tuple[str, ...]
     handover: Handover | str
@@ -154,6 +155,7 @@ def tell(
             ),
             report.target,
         ),
+        curve_caption(report),
         (answer_sentence(report), backtest_words(report.backtest, report.level)),
         tuple(budget.caveats(report)),
         _guarded(lambda: handover(cache_dir, best, report.target)),

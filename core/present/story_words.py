@@ -88,3 +88,18 @@ def backtest_words(backtest: Backtest, level: float) -> str:
         f"{total} larger amounts we then measured within {100 * backtest.mean_abs_error:.1f} percentage "
         f"points on average; {inside} of {total} fell inside their {level:.0%} range, so {verdict}"
     )
+
+
+def curve_caption(report: budget.BudgetReport) -> str:
+    """What the chart shows, naming only what is drawn on it: no fitted curve, no orange."""
+    said = ["Blue: accuracy measured on images the models never saw, at each amount of training images."]
+    said.append(
+        "Orange: the curve fitted through them, with its range."
+        if report.band
+        else "No curve could be fitted through them, so there is no range to draw."
+    )
+    if report.needed.estimate:
+        said.append("Green: the answer and its range.")
+    if report.reliable_up_to:
+        said.append("Grey: too far beyond what was measured to trust.")
+    return " ".join(said)

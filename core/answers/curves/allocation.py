@@ -12,6 +12,7 @@ from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
 from core.answers.curves.fitting import Observation, Point, curve_points, plateaued
 from core.base.intervals import Estimate, normal_quantile
+from core.base.progress import progress
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def _class_curves(
 ) -> tuple[dict[str, Ensemble], dict[str, list[Point]]]:
     """Each class's fitted curves, or, where none can be drawn, its measured points (to say why)."""
     fitted, shapes = {}, {}
-    for name in sorted(per_class):
+    for name in progress(sorted(per_class), "fitting each class's curve", enabled=False, unit="class"):
         curves = ensemble(per_class[name], n_boot, rng, holdout_counts.get(name))
         if isinstance(curves, str):
             shapes[name] = curve_points(per_class[name], holdout_counts.get(name))

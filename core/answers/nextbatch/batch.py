@@ -21,8 +21,9 @@ from core.answers import budget
 from core.answers.audit import DEFAULT_SPLIT
 from core.answers.nextbatch.exports import BatchItem, write_exports
 from core.answers.nextbatch.pool import Excluded, Pool, load_pool
-from core.answers.nextbatch.strategies import STRATEGIES, Candidates, Pick, select
+from core.answers.nextbatch.strategies import DEFAULT, STRATEGIES, Candidates, Pick, select
 from core.base.errors import UserError, check_choice
+from core.base.progress import announce
 from core.store.config import ORIGINAL_BACKBONE
 
 
@@ -134,8 +135,15 @@ def next_batch(request: Request, cache_dir: Path, progress: bool = False) -> Nex
         at_least=request.size,
         cold=(request.backbone, request.image_size),
     )
-    weights = class_weights(cache_dir, request.data, request.split, request.size)
+    # only hybrid shares the batch between classes; fitting every class's curve costs minutes on
+    # a large dataset, so the other strategies do not pay for it
+    weights = (
+        class_weights(cache_dir, request.data, request.split, request.size)
+        if request.strategy == DEFAULT
+        else None
+    )
     candidates = Candidates(pool.features, pool.probs, pool.labelled, pool.classes, weights)
+    announce(f"ranking by {request.strategy}")
     items = tuple(
         _item(pool, rank, pick)
         for rank, pick in enumerate(select(request.strategy, candidates, request.size, request.seed), start=1)
