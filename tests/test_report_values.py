@@ -268,7 +268,7 @@ def test_the_reports_mistakes_are_the_largest_slices_most_confidently_wrong_with
         true, predicted = p.classes[p.labels[i]], p.classes[p.probs[i].argmax()]
         expected += [
             f"{p.paths[i]}: {true}",
-            f"where it looked for '{predicted}' (predicted, P={p.probs[i].max():.2f})",
+            f"where it looked for '{predicted}' (predicted, {p.probs[i].max():.0%} sure)",
             f"where it would look for '{true}' (true)",
         ]
     assert report.captions == expected

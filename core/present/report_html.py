@@ -233,7 +233,7 @@ def _mistakes(selection: budget.Selection, cache_dir: Path, examples: int) -> st
             (_data_uri(pixels[int(row.image_index)]), f"{html.escape(str(row.path))}: {row.true}"),
             (
                 _data_uri(np.asarray(Image.open(predicted))),
-                f"where it looked for '{row.pred}' (predicted, P={row.p_max:.2f})",
+                f"where it looked for '{row.pred}' (predicted, {row.p_max:.0%} sure)",
             ),
             (_data_uri(np.asarray(Image.open(true))), f"where it would look for '{row.true}' (true)"),
         ]
