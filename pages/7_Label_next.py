@@ -34,11 +34,12 @@ st.plotly_chart(figures.per_class_curves(loaders.class_curves(selection)), key="
 
 per_class = {p.slice: p.images_per_class for p in budget.curve_points(selection)}
 slices = list(per_class)
+named = {text: f"{n:g} {'image' if n == 1 else 'images'} per class ({text})" for text, n in per_class.items()}
 left, right = st.columns(2)
 base = left.selectbox(
     "Start from the labels of",
     slices[::-1],
-    format_func=lambda text: f"{per_class[text]:g} images per class ({text})",
+    format_func=named.get,
     key="label_base",
     help="The largest slice plans new labels; a smaller one lets you check the plan by training it",
 )

@@ -150,3 +150,21 @@ def test_a_room_walks_the_story_from_a_link_in_chromium(told, curve_data):
                 page.get_by_role("button", name="Next →").click()
         assert page.get_by_role("button", name="Next →").is_disabled()
         assert "step=6" in page.url and "dataset=" in page.url  # the address is a link to this view
+
+
+def test_the_handover_states_its_target_and_says_when_the_holdout_falls_short_of_it():
+    from core.base.intervals import Estimate
+    from core.present.story import Handover
+
+    def said(accuracy: Estimate) -> str:
+        return Handover(80, 30, 0.58, Estimate(0.7, 0.5, 0.85), Estimate(0.3, 0.15, 0.5), accuracy).words(0.9)
+
+    met = said(Estimate(0.92, 0.8, 0.98))
+    assert met.startswith("Asked to be right 90% of the time on what it decides alone, today's best model")
+    assert "right on 92% of them. A person checks the other 30%." in met
+    assert "right on 89% of them (below the 90% asked for, though within its 95% interval)." in said(
+        Estimate(0.89, 0.67, 0.97)
+    )
+    assert "right on 75% of them, below the 90% asked for even at the top of its 95% interval." in said(
+        Estimate(0.75, 0.6, 0.85)
+    )
