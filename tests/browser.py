@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
+# A rerun on a loaded CI machine can take longer than Playwright's default 5 s: an expectation
+# waits up to 30 s for its element (it returns as soon as the element is there).
+expect.set_options(timeout=30_000)
 
 
 def need_chromium() -> None:

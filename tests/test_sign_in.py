@@ -95,6 +95,7 @@ def test_sign_in_viewer_sees_numbers_and_cannot_launch_editor_launches(
         picker.click()
         page.get_by_role("option", name="tiny", exact=True).click()
         page.get_by_text("Holdout accuracy by amount of training data").wait_for(timeout=60_000)
+        wait_rendered(page)  # the rerun the pick starts replaces the table
         expect(page.get_by_test_id("stTable").first).to_contain_text("10 per class (100%)")
         expect(page.get_by_test_id("stTable").first).to_contain_text("3 of 3")  # the numbers
         assert (cache_dir / "ui.json").read_text() == saved, "a viewer's choice stays in the session"
