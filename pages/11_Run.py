@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.answers import testsets
 from core.base.errors import UserError
+from core.base.words import counted
 from core.data.upload import local_datasets
 from core.engine.export import FORMATS, SUFFIXES, card_path, export, read_card
 from core.present import figures
@@ -72,7 +73,7 @@ for col, label, chosen, scope in (
             for i, rid in enumerate(chosen):
                 testsets.score(cache, rid, folder)
                 bar.progress(
-                    (i + 1) / len(chosen), text=f"Scored {i + 1} of {len(chosen)} run(s) on {folder}"
+                    (i + 1) / len(chosen), text=f"Scored {i + 1} of {counted(len(chosen), 'run')} on {folder}"
                 )
         except UserError as error:
             st.error(str(error))

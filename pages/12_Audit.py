@@ -7,6 +7,8 @@ import streamlit as st
 from core.answers import audit
 from core.base.errors import UserError
 from core.base.progress import Stage, reporting
+from core.base.words import counted
+from core.store import run_queries as rq
 from core.store.tables import percent
 from pages.common import layout, loaders, signin, state
 
@@ -46,9 +48,8 @@ if found is None:
         st.stop()
     st.rerun()  # drawn again from the cached audit: the "not audited yet" box and its button go
 
-experiments = sorted(
-    {r.experiment for r in loaders.run_table(cache).itertuples() if r.fingerprint == dataset.fingerprint}
-)
+mine = rq.of_fingerprint(loaders.run_table(cache), dataset.fingerprint)
+experiments, names = rq.experiments(mine), loaders.experiment_names(cache, mine)
 name = dataset.root.name
 st.caption(f"{name}, {found.holdout_size:,} holdout images, audited on {found.backbone} features.")
 
@@ -99,7 +100,8 @@ if found.label_issues:
 st.subheader("Training images in the holdout")
 if found.near_duplicates:
     st.error(
-        f"{len(found.near_duplicates)} holdout or validation image(s) are near-copies of training images: "
+        f"{counted(len(found.near_duplicates), 'holdout or validation image')} "
+        f"{'is a near-copy' if len(found.near_duplicates) == 1 else 'are near-copies'} of training images: "
         "the holdout partly measures memory, and every accuracy on it is too high. Remove one image of "
         "each pair from the folder."
     )
@@ -129,7 +131,9 @@ if not experiments:
     st.info("No runs on this dataset yet: confused classes come from the runs' holdout predictions.")
     layout.page_link("pages/2_Train.py", describe=True)
     st.stop()
-experiment = st.selectbox("Experiment", experiments, key=state.key("audit_experiment", dataset.fingerprint))
+experiment = st.selectbox(
+    "Experiment", experiments, format_func=names.get, key=state.key("audit_experiment", dataset.fingerprint)
+)
 chosen_audit = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment)
 st.dataframe(
     pd.DataFrame(

@@ -88,9 +88,15 @@ else:
         st.rerun()
 
 st.subheader("How many this round")
-best = analysis.points[-1].accuracy
+# the Learning curve page's default, so the two pages never answer for different targets
 target = st.number_input(
-    "Target holdout accuracy (%)", 1.0, 99.9, float(min(99, round(100 * best + 5))), 1.0, key="nb_target"
+    "Target holdout accuracy (%)",
+    1.0,
+    99.0,
+    100 * analysis.suggested_target(),
+    1.0,
+    key="nb_target",
+    format="%.1f",
 )
 step = st.number_input("Labels per class each round (0: double each round)", 0, 100_000, 0, key="nb_step")
 plan = rounds.plan(analysis, target / 100, int(step) or None)

@@ -8,12 +8,15 @@ import streamlit as st
 
 from core.base.errors import UserError
 from core.base.paths import DEFAULT_DATA, PROJECT_ROOT
+from core.base.words import counted
 from core.data.augment import POLICIES, augmented_views
 from core.data.splits import ORIGINAL_SLICES, slice_sizes
 from core.data.upload import local_datasets
 from core.present import figures
 from core.store.config import Split
 from pages.common import layout, loaders, pool, signin, state, uploads
+
+AUG_PER_ROW = 6
 
 layout.header("Data", "What is in the dataset, how it is split, and what augmentation does to an image.")
 cache = state.cache_dir()
@@ -109,7 +112,7 @@ with right:
             hide_index=True,
         )
 if dataset.unreadable:
-    with st.expander(f"{len(dataset.unreadable)} unreadable file(s), skipped", expanded=True):
+    with st.expander(f"{counted(len(dataset.unreadable), 'unreadable file')}, skipped", expanded=True):
         st.dataframe([{"file": p, "reason": r} for p, r in dataset.unreadable], hide_index=True)
 
 pool.block(str(dataset.root))
@@ -130,14 +133,17 @@ for label, name in enumerate(dataset.classes):
 st.subheader("Augmentation preview")
 cols = st.columns(3)
 policy = cols[0].selectbox("Policy", POLICIES, index=POLICIES.index("heavy"), key="aug_policy")
-views = cols[1].slider("Views", 2, 12, 8, key="aug_views")
+views = cols[1].slider("Views", 2, 17, 11, key="aug_views")
 index = cols[2].number_input("Image number", 0, len(dataset) - 1, 0, key="aug_index")
 partner = (index + len(dataset) // 2) % len(dataset)
 pair = np.stack(loaders.thumbnails(str(dataset.root), (dataset.paths[index], dataset.paths[partner]), 128))
 try:
-    st.image(
-        [pair[0], *augmented_views(pair, policy, views, seed=0)],
-        caption=["original"] + [f"{policy} {i + 1}" for i in range(views)],
-    )
+    tiles = [pair[0], *augmented_views(pair, policy, views, seed=0)]
 except UserError as error:
     st.error(str(error))
+else:
+    captions = ["original"] + [f"{policy} {i + 1}" for i in range(views)]
+    for start in range(0, len(tiles), AUG_PER_ROW):  # rows of six, aligned: the default fills two
+        row = st.columns(AUG_PER_ROW)
+        for column, tile, caption in zip(row, tiles[start:], captions[start:], strict=False):
+            column.image(tile, caption=caption, width="stretch")

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.answers import audit
+from core.base.words import counted
 from core.present import figures
 from core.store import run_queries as rq
 from core.store.tables import (
@@ -14,7 +15,6 @@ from core.store.tables import (
     holdout_images,
     inseparable,
     policy_grid,
-    short_names,
     slice_order,
     threshold_display,
     threshold_explained,
@@ -40,7 +40,8 @@ first = loaders.summary(str(cache), rq.first_run(table))
 split = first.config.split
 if (audited := audit.cached(cache, first.info.fingerprint, split)) and audited.near_duplicates:
     st.warning(
-        f"Leakage: the audit found {len(audited.near_duplicates)} holdout or validation image(s) that are "
+        f"Leakage: the audit found {counted(len(audited.near_duplicates), 'holdout or validation image')} "
+        "that are "
         "near-copies of training images, so these bars are too high. See the pairs on the Audit page."
     )
     layout.page_link("pages/12_Audit.py")
@@ -60,10 +61,10 @@ if table.empty:
 
 st.subheader("Holdout accuracy by amount of training data")
 bars = holdout_bars(table)
-st.plotly_chart(figures.holdout_bars(bars, slice_order(table)), key="hold_bars")
+st.plotly_chart(figures.holdout_bars(bars, slice_order(table), names), key="hold_bars")
 n_holdout = holdout_images(bars)
 st.caption(bars_explained(n_holdout))
-short = short_names(picked)
+short = figures.legend_names(picked, names)  # as the chart's legend names them
 for found in inseparable(bars):
     which = f" (experiment {short[found.experiment]} in the legend)" if len(picked) > 1 else ""
     st.warning(

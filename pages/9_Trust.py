@@ -69,18 +69,15 @@ else:
     cols = st.columns(4)
     cols[0].metric("How sure it must be", f"{plan.threshold:.0%}")
     cols[0].caption("chosen on the validation set")
-    for column, title, value in (
-        (cols[1], "Accuracy of what it decides", k),
-        (cols[2], "Decided by the model", a),
-        (cols[3], "Left to a person", h),
+    short = f"{100 * (k.estimate - target):+.0f} points against the {target:.0%} wanted"
+    for column, title, value, delta in (
+        (cols[1], "Accuracy of what it decides", k, short if k.estimate < target else None),
+        (cols[2], "Decided by the model", a, None),
+        (cols[3], "Left to a person", h, None),
     ):
-        column.metric(title, f"{value.estimate:.0%}")
+        column.metric(title, f"{value.estimate:.0%}", delta)
         column.caption(f"95% interval {value.low:.0%} to {value.high:.0%}")
-    st.markdown(
-        f"On the {calibration.n} holdout images, the model would decide **{a.estimate:.0%}** of them alone "
-        f"(95% interval {a.low:.0%} to {a.high:.0%}) and be right on **{k.estimate:.0%}** of those "
-        f"(95% interval {k.low:.0%} to {k.high:.0%}); a person would check the other {h.estimate:.0%}."
-    )
+    st.markdown(plan.holdout_words(calibration.n))
     st.caption(
         f"The threshold is the lowest confidence at which the model's own decisions reached {target:.1%} "
         f"accuracy on the {calibration.n_val} validation images; it is then measured on the holdout, which "

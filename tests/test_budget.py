@@ -230,7 +230,7 @@ def test_learning_curve_page_on_a_dataset_without_runs_offers_the_sweep(cache_di
     assert "no cached runs for" in texts(app)
     with try_lock(cache_dir / "jobs" / "worker.lock"):  # as if a worker were busy: nothing trains here
         app.button(key="curve_queue").click().run()
-    assert "run(s) queued" in texts(app)
+    assert "runs queued" in texts(app)
 
 
 def test_label_next_page_plans_and_checks(curve_cache, curve_data, tmp_path, monkeypatch):
@@ -242,7 +242,7 @@ def test_label_next_page_plans_and_checks(curve_cache, curve_data, tmp_path, mon
     plan = budget.check_plan(budget.select(cache, curve_data), "20/class", 40)
     with try_lock(cache / "jobs" / "worker.lock"):
         app.button(key="label_check").click().run()
-    assert f"{len({plan.suggested, plan.even}) * 3} run(s) queued" in texts(app)
+    assert f"{len({plan.suggested, plan.even}) * 3} runs queued" in texts(app)
 
 
 def test_quiz_page_hides_then_reveals(curve_cache, curve_data, monkeypatch):

@@ -91,10 +91,13 @@ def test_the_worker_reports_time_left_within_the_first_image_and_stops_within_a_
     worker.start()
     try:
         deadline = time.monotonic() + 120
-        while not 0 < (status := cam_requests.status(cache, key)).progress < 0.5:
+        while (status := cam_requests.status(cache, key)).seconds_left(time.time()) is None:
             assert time.monotonic() < deadline and not status.finished, status
             time.sleep(0.02)
-        assert status.seconds_left(time.time()) is not None, "time left is known from the first batch"
+        assert status.progress < 0.5, "time left is known within the first image"
+        now = time.time()
+        from_start = (now - status.started) * (status.total - status.progress) / status.progress
+        assert status.seconds_left(now) < from_start, "paced from its first report, not its loading"
         asked = time.monotonic()
         cam_requests.cancel(cache, key)
         worker.join(timeout=30)

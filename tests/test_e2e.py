@@ -80,7 +80,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         page.get_by_text("Hyper-parameters").click()
         page.get_by_label("Epochs", exact=True).fill("3")
         page.get_by_label("Image size (px)", exact=True).fill("64")
-        launch(page, cache_dir, "Launch", "4 run(s) queued, 0 already cached")
+        launch(page, cache_dir, "Launch", "4 runs queued, 0 already cached")
         page.get_by_text("Finished: 4").wait_for(timeout=LONG)
         wait_rendered(page)
         screenshot(page, "2-train")
@@ -126,7 +126,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
 
         # the original grid from Home: its 39 heads train together, the pages stay quick meanwhile
         visit(page, url, "", "The original experiment")
-        launch(page, cache_dir, "Run the original experiment grid", "39 run(s) queued, 0 already cached")
+        launch(page, cache_dir, "Run the original experiment grid", "39 runs queued, 0 already cached")
         wait_rendered(page)
         screenshot(page, "6-home-grid-queued")
         during_seconds = visit(page, url, "Holdout", "Holdout accuracy by amount of training data")
@@ -147,7 +147,7 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         page.get_by_label("Batch size", exact=True).fill("1024")
         page.get_by_label("Image size (px)", exact=True).fill("64")
         choose(page, ADAMW)
-        launch(page, cache_dir, "Launch", "12 run(s) queued, 0 already cached")
+        launch(page, cache_dir, "Launch", "12 runs queued, 0 already cached")
         table_cancel = page.get_by_role("button", name="Cancel these 10 runs")
         table_cancel.wait_for(timeout=LONG)
         stopping = page.get_by_text("Cancelled: it stops at its next step")

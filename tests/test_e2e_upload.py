@@ -88,7 +88,7 @@ def test_upload_train_score_export_and_reload(cache_dir, tmp_path):
         page.get_by_label("Epochs", exact=True).fill("3")
         page.get_by_label("Image size (px)", exact=True).fill("64")
         page.get_by_role("button", name="Launch").click()
-        page.get_by_text("4 run(s) queued").wait_for(timeout=120_000)  # 1/class, 3/class, 5%, 20%
+        page.get_by_text("4 runs queued").wait_for(timeout=120_000)  # 1/class, 3/class, 5%, 20%
         deadline = time.monotonic() + 300
         while len(runs.list_runs(cache_dir)) < 4:
             assert time.monotonic() < deadline, "the runs did not finish"

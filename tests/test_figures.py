@@ -39,3 +39,20 @@ def test_the_backtest_chart_draws_a_line_per_strategy_with_its_band_over_seeds()
         (Curve("random", labels, ((0.5, 0.6, 0.7),)),),
     )
     assert not [t for t in next_batch_backtest(one_seed).data if t.fill == "toself"], "one seed has no band"
+
+
+def test_a_holdout_tick_is_never_wider_than_a_share():
+    """With twenty slices at 1280 px, "(set class by class)" under one bar ran into "(30%)" under
+    the next: no line of a tick is longer than "(100%)"."""
+    from core.present.figures import _tick
+
+    ticks = {
+        "30 per class": "30",
+        "about 12 per class (5%)": "~12<br>(5%)",
+        "400 per class (100%)": "400<br>(100%)",
+        "2 per class (set class by class)": "2<br>(by<br>class)",
+        "about 23 per class (set class by class)": "~23<br>(by<br>class)",
+    }
+    for label, tick in ticks.items():
+        assert _tick(label) == tick
+        assert max(len(line) for line in tick.split("<br>")) <= len("(100%)"), tick

@@ -21,6 +21,7 @@ from scipy.stats import t as student_t
 from core.answers import budget, curves
 from core.base.intervals import Estimate
 from core.base.locks import try_lock
+from core.base.words import counted
 from core.present import figures
 from core.serving import jobs
 from core.store import runs
@@ -61,7 +62,7 @@ def test_no_class_rising_gives_the_even_split_with_no_gain_and_says_so():
     for word in ("plateau", "buy nothing", "no labels", "+-"):
         assert word not in said
     for name in per_class:
-        assert "It gets its even share: 10 label(s)." in note_of(result, name), "the table's number"
+        assert "It gets its even share: 10 labels." in note_of(result, name), "the table's number"
     assert "40%" in note_of(result, "local_defect"), "the weak class's recall, in percent"
     assert budget.NO_GAIN in budget.gain_sentence(result)
     assert result.to_dict()["expected_gain"] == {"estimate": None, "low": None, "high": None}
@@ -96,7 +97,7 @@ def test_labels_the_rising_class_has_no_room_for_are_counted_in_the_flat_class_n
         **FAST,
     )
     assert result.extra == {"weak": 25, "steep": 5}
-    assert "25 label(s)." in note_of(result, "weak"), "the table's 25, not 'no labels'"
+    assert "25 labels." in note_of(result, "weak"), "the table's 25, not 'no labels'"
 
 
 def test_gains_are_stated_in_points_with_an_interval_or_say_why_not():
@@ -151,7 +152,7 @@ def assert_agrees(app) -> None:
     said = texts(app)
     for name, (extra, even) in shares(app).items():
         for note in (line for line in said.splitlines() if line.startswith(f"- {name}:")):
-            assert f"{extra} label(s)" in note or (extra == 0 and f"would give it {even})" in note), note
+            assert counted(extra, "label") in note or (extra == 0 and f"would give it {even})" in note), note
     for low, high in re.findall(r"\(([+-][\d.]+) to ([+-][\d.]+)\)", said):
         assert float(low) < float(high), said
     assert "Predicted gain in holdout accuracy" in said
@@ -181,7 +182,7 @@ def test_label_next_button_queues_the_runs_it_counts(page_cache, curve_data, mon
         app.button(key="label_check").click().run()
     assert not app.exception, app.exception
     waiting = [job for job in jobs.list_jobs(page_cache) if job.state in ("queued", "cached")]
-    assert count == len(waiting) == 3 and f"{count} run(s) queued" in texts(app)
+    assert count == len(waiting) == 3 and f"{count} runs queued" in texts(app)
 
 
 @pytest.mark.train

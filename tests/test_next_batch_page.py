@@ -57,10 +57,13 @@ def only_request(cache: Path) -> tuple[str, int]:
 
 def test_the_plan_table_shows_the_round_plan(cache, curve_data, monkeypatch):
     app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
+    analysis = budget.analyse(budget.select(cache, curve_data))
+    default = app.number_input(key="nb_target").value
+    assert default == 100 * analysis.suggested_target(), "the Learning curve page's default target"
     app.number_input(key="nb_target").set_value(90.0)
     app.number_input(key="nb_step").set_value(20).run()
     assert not app.exception, app.exception
-    expected = rounds.plan(budget.analyse(budget.select(cache, curve_data)), 0.9, 20)
+    expected = rounds.plan(analysis, 0.9, 20)
     table = next(d.value for d in app.dataframe if "labels per class, in all" in d.value.columns)
     assert list(table["labels per class, in all"]) == [r.cumulative_per_class for r in expected.rounds]
     assert set(table["labels this round (all classes)"]) == {20 * 4}

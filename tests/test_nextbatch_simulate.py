@@ -70,7 +70,7 @@ def test_no_strategy_beyond_the_noise_recommends_random_and_a_strategy_that_neve
     assert found.to_dict()["labels_to_match_random"]["diversity"] is None
     assert not found.beats_random(noisy)
     assert found.verdict() == (
-        "No strategy beat random beyond the noise over 2 seed(s) (random reached 71.0% holdout accuracy "
+        "No strategy beat random beyond the noise over 2 seeds (random reached 71.0% holdout accuracy "
         "with 50 labels): label at random."
     )
 

@@ -49,7 +49,7 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
     reasons = next(f for f in frames if "file" in f.columns).set_index("file")["reason"]
     assert reasons["Bag/broken.jpg"].startswith("not an image this tool can read")
     # one row of six columns per class (a wrapped grid left orphans), then the augmentation preview
-    assert len(app.get("image")) == 3 * 6 + 1
+    assert len(app.get("image")) == 3 * 6 + 12, "six samples a class; the original and 11 augmented views"
 
 
 def test_the_split_chosen_on_the_data_page_is_what_new_runs_use(cache_dir, monkeypatch, tiny_data):
@@ -114,14 +114,14 @@ def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, t
     app.number_input(key="train_epochs").set_value(2)
     app.number_input(key="train_size").set_value(64)
     app.button[0].click().run()  # the form's Launch button
-    assert "2 run(s) queued, 0 already cached" in texts(app)
+    assert "2 runs queued, 0 already cached" in texts(app)
     deadline = time.monotonic() + 180
     while any(j.state in ("queued", "running") for j in jobs.list_jobs(cache_dir)):
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert [j.state for j in jobs.list_jobs(cache_dir)] == ["complete", "complete"]
     app.button[0].click().run()
-    assert "0 run(s) queued, 2 already cached" in texts(app)
+    assert "0 runs queued, 2 already cached" in texts(app)
 
 
 @pytest.mark.train
@@ -243,7 +243,7 @@ def test_runs_training_together_beyond_two_are_rows_of_one_table_and_a_cancelled
         app = open_page(cache_dir, "pages/2_Train.py", monkeypatch, data=tiny_data)
         assert not app.exception
         assert texts(app).count("Training") >= 2, "the first two with their live panels"
-        assert "Also training: 3 run(s)" in texts(app)
+        assert "Also training: 3 runs" in texts(app)
         table = next(frame.value for frame in app.dataframe if "progress" in frame.value.columns)
         assert list(table["slice"]) == ["3/class", "4/class", "5/class"]
         assert table.set_index("slice").at["4/class", "now"].startswith("cancelled, recorded when")

@@ -168,3 +168,31 @@ def test_the_handover_states_its_target_and_says_when_the_holdout_falls_short_of
     assert "right on 75% of them, below the 90% asked for even at the top of its 95% interval." in said(
         Estimate(0.75, 0.6, 0.85)
     )
+
+
+def test_the_trust_sentence_says_when_the_holdout_falls_short_of_the_accuracy_wanted():
+    """The Trust page once showed 89% under "95% wanted" without a word: the shortfall is said
+    in the same words as the Present handover."""
+    from core.answers.calibration import ThresholdPlan
+    from core.base.intervals import Estimate
+
+    def said(accuracy: Estimate) -> str:
+        plan = ThresholdPlan(
+            0.95, 0.76, accuracy, Estimate(0.6, 0.42, 0.75), Estimate(0.4, 0.25, 0.58), 0.96, 0.55, None
+        )
+        return plan.holdout_words(30)
+
+    assert said(Estimate(0.96, 0.83, 0.99)) == (
+        "On the 30 holdout images, the model would decide 60% of them alone (95% interval 42% to 75%) and be "
+        "right on 96% of those (95% interval 83% to 99%); a person would check the other 40%."
+    )
+    assert "(95% interval 67% to 97%) (below the 95% asked for, though within its 95% interval);" in said(
+        Estimate(0.89, 0.67, 0.97)
+    )
+    assert "(95% interval 55% to 85%), below the 95% asked for even at the top of its 95% interval;" in said(
+        Estimate(0.7, 0.55, 0.85)
+    )
+    none = ThresholdPlan(0.99, None, None, None, None, None, None, "no confidence reaches 99% on validation")
+    assert none.holdout_words(30) == (
+        "At 99% accuracy, nothing can be left to the model alone: no confidence reaches 99% on validation."
+    )

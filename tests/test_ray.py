@@ -147,7 +147,7 @@ def test_the_dashboard_queue_trains_its_jobs_on_the_cluster_though_a_worker_is_k
     assert {finished[job.run_id].state for job in queued} == {"complete"}, log
     assert all(runs.is_complete(cache_dir, job.run_id) for job in queued)
     assert seen_training, "the Train page's live progress reads the run's files as they are written"
-    assert "3 job(s) started as 2 Ray task(s)" in log, "heads on the same features share a task per slot"
+    assert "3 jobs started as 2 Ray tasks" in log, "heads on the same features share a task per slot"
     assert killed is not None, "no Ray worker was caught training"
     for job in queued:
         assert runs.problem(runs.load(cache_dir, job.run_id).folder, deep=True) is None, "every run whole"
@@ -175,7 +175,7 @@ def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progre
         page.get_by_label("Image size (px)", exact=True).fill("64")
         # AdamW epochs: an L-BFGS head converges in a few rounds, too soon to watch
         choose(page, ADAMW)
-        launch(page, cache_dir, "Launch", "4 run(s) queued, 0 already cached")
+        launch(page, cache_dir, "Launch", "4 runs queued, 0 already cached")
         page.get_by_text(re.compile(r"epoch \d+/150, step \d+/\d+, about \d+ s left")).first.wait_for(
             timeout=240_000
         )

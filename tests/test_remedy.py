@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.answers import budget, remedy
 from core.base.locks import try_lock
 from core.base.paths import PROJECT_ROOT, write_json
+from core.base.words import counted
 from core.serving import jobs
 from core.store.config import Split
 from tests.command import core
@@ -68,7 +69,7 @@ def test_the_learning_curve_page_queues_the_larger_holdout_and_follows_it(
     assert not app.exception
     queued = [j for j in jobs.list_jobs(cache) if j.state == "queued"]
     assert queued and {j.config.holdout for j in queued} == {0.3}
-    assert f"{len(queued)} run(s) queued" in app.success[0].value
+    assert counted(len(queued), "run") + " queued" in app.success[0].value
     assert json.loads((cache / "ui.json").read_text())["split"] == [0.3, 0.1, 0]
 
 

@@ -6,6 +6,7 @@ the server with ``--secrets.files`` and ``HMD_ROLES``: the repository is left as
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import time
@@ -109,7 +110,7 @@ def test_sign_in_viewer_sees_numbers_and_cannot_launch_editor_launches(
         _sign_in(editor, url, EDITOR)
         visit(editor, url, "Train", "Launch")
         editor.get_by_role("button", name="Launch").click()
-        editor.get_by_text("run(s) queued").wait_for(timeout=60_000)
+        editor.get_by_text(re.compile(r"\d+ runs? queued")).wait_for(timeout=60_000)
     assert {job.state for job in jobs.list_jobs(cache_dir)} == {"queued"}
 
 

@@ -52,15 +52,19 @@ def by_hand(successes: float, n: int) -> tuple[float, float]:
 
 def test_the_holdout_chart_reads_as_one_axis_of_images_per_class(mixed, tiny_data, monkeypatch):
     app = open_page(mixed, "pages/4_Holdout.py", monkeypatch, tiny_data)
-    axis = json.loads(app.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    axis = spec["layout"]["xaxis"]
     assert axis["tickangle"] == 0, "labels stay level, never turned and cut"
     assert axis["title"]["text"] == "training images per class"
     shown = [label.replace("<br>", " ") for label in axis["categoryarray"]]
-    expected = [words.replace(" per class", "") for words in WORDS.values()]
+    expected = [w.replace(" per class", "").replace("set class by class", "by class") for w in WORDS.values()]
     assert shown == expected, "fewest images per class first, every label a count of images per class"
     assert all("/class" not in label and "=" not in label for label in shown)
     warning = next(w.value for w in app.warning if "cannot be told apart" in w.value)
     assert "1 per class and 10 per class (100%)" in warning, "the largest is the one with most images"
+    legend = {trace["name"] for trace in spec["data"] if trace.get("showlegend", True)}
+    words = "EfficientNet-Lite0, backbone frozen, a new head trained, no augmentation, 64 px images"
+    assert legend == {words}, "the experiment in words, not its label"
 
 
 def test_the_seed_whiskers_show_on_the_bars(mixed):
@@ -144,7 +148,7 @@ def test_the_trust_page_shows_every_interval_in_plain_words(curve_copy, curve_da
     if plan.threshold is not None:
         k, a = plan.kept_accuracy, plan.automated_share
         assert f"95% interval {k.low:.0%} to {k.high:.0%}" in shown
-        assert f"would decide **{a.estimate:.0%}** of them alone" in shown, "the share automated in words"
+        assert f"would decide {a.estimate:.0%} of them alone" in shown, "the share automated in words"
     assert f"{measured.n_val} validation images" in shown
     assert not JARGON.search(shown + " ".join(m.label for m in app.metric)), JARGON.search(shown)
     assert not re.search(r"\b0\.\d{3}\b", shown + " ".join(m.value for m in app.metric)), "one unit: percent"

@@ -33,6 +33,7 @@ from core.base.errors import UserError
 from core.base.intervals import Estimate, wilson
 from core.base.paths import check_writable, read_json, write_json
 from core.base.progress import progress as progress_bar
+from core.base.words import counted
 from core.data.datasets import scan
 from core.data.images import image_array
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, make_splits
@@ -186,7 +187,8 @@ class Audit:
             return None
         others = len({pair.other_index for pair in self.near_duplicates})
         return (
-            f"{others} holdout/validation image(s) are near-copies of training images: "
+            f"{counted(others, 'holdout/validation image')} "
+            f"{'is a near-copy' if others == 1 else 'are near-copies'} of training images: "
             "accuracy on them overstates accuracy on new images"
         )
 

@@ -345,6 +345,30 @@ class ThresholdPlan:
             "val_automated_share": json_float(self.val_automated_share),
         }
 
+    def holdout_words(self, n_holdout: int) -> str:
+        """What the threshold does on the holdout, in one sentence with its intervals, saying so
+        where the holdout's accuracy falls below the target (the threshold was chosen on the
+        validation images): a room must not read 89% as the 95% asked for."""
+        k, a, h = self.kept_accuracy, self.automated_share, self.human_share
+        if self.threshold is None or k is None or a is None or h is None:
+            return f"At {self.target:.0%} accuracy, nothing can be left to the model alone: {self.reason}."
+        return (
+            f"On the {n_holdout:,} holdout images, the model would decide {a.estimate:.0%} of them alone "
+            f"(95% interval {a.low:.0%} to {a.high:.0%}) and be right on {k.estimate:.0%} of those "
+            f"(95% interval {k.low:.0%} to {k.high:.0%}){short_of(k, self.target)}; a person would check "
+            f"the other {h.estimate:.0%}."
+        )
+
+
+def short_of(accuracy: Estimate, target: float) -> str:
+    """The words after an accuracy measured on the holdout when it falls below ``target``: below
+    even at the top of its interval, or below but within it; nothing when it meets the target."""
+    if accuracy.high < target:
+        return f", below the {target:.0%} asked for even at the top of its 95% interval"
+    if accuracy.estimate < target:
+        return f" (below the {target:.0%} asked for, though within its 95% interval)"
+    return ""
+
 
 def threshold_for(
     validation: Predictions, holdout: Predictions, target: float, temperature: float = 1.0, min_kept: int = 1

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from core.base.errors import UserError, check_share
 from core.base.paths import cache_root, disk_full, is_disk_full
 from core.base.progress import reporting, stage_writer
+from core.base.words import counted
 from core.cli.parser import build_parser
 from core.cli.results import (
     Backbone,
@@ -220,7 +221,7 @@ def _cmd_cam(args: argparse.Namespace) -> CamFiles:
 def _print_cam(result: CamFiles) -> None:
     for path in result.files:
         print(path)
-    print(f"{len(result.files)} overlay(s) written")
+    print(f"{counted(len(result.files), 'overlay')} written")
 
 
 def _cmd_backbones(args: argparse.Namespace) -> list[Backbone]:
@@ -268,7 +269,7 @@ def _print_runs(summaries) -> None:
     from core.store.tables import cli_table, run_row
 
     if isinstance(summaries, TableWritten):
-        print(f"wrote {summaries.runs} run(s) to {summaries.out}")
+        print(f"wrote {counted(summaries.runs, 'run')} to {summaries.out}")
         return
     print(cli_table([run_row(s) for s in summaries]) if summaries else "no runs cached yet")
 
@@ -292,7 +293,7 @@ def _print_doctor(result: DoctorReport) -> None:
     if not problems:
         print(f"{result.cache}: nothing needs attention")
     elif not result.repaired:
-        print(f"{len(problems)} thing(s) need attention; python -m core doctor --fix repairs them")
+        print(f"{counted(len(problems), 'thing')} to fix: python -m core doctor --fix repairs them")
 
 
 def _cmd_budget(args: argparse.Namespace):
@@ -371,7 +372,8 @@ def _next_batch_from_pool(args: argparse.Namespace):
 def _print_batch(result) -> None:
     head = f"run {result.head_run}'s head" if result.head_run else "no head yet (cold start)"
     print(
-        f"{result.size} image(s) to label next from {result.pool} ({result.strategy}; suggestions: {head}):"
+        f"{counted(result.size, 'image')} to label next from {result.pool} "
+        f"({result.strategy}; suggestions: {head}):"
     )
     for item in result.items:
         suggested = f"  {item.suggested} ({item.p_suggested:.0%})" if item.suggested else ""
@@ -518,7 +520,8 @@ def _print_audit(found) -> None:
         )
     if found.near_duplicates:
         print(
-            f"{len(found.near_duplicates)} near-duplicate(s) of training images; the holdout measures memory:"
+            f"{counted(len(found.near_duplicates), 'near-duplicate')} of training images; "
+            "the holdout measures memory:"
         )
         for pair in found.near_duplicates[:20]:
             print(
@@ -556,9 +559,10 @@ def _cmd_import_labels(args: argparse.Namespace):
 def _print_import_labels(result) -> None:
     counts = ", ".join(f"{name} {n}" for name, n in result.counts.items())
     added = sum(result.added.values())
-    print(f"wrote {result.dataset}: {added} newly labelled image(s) added to {result.parent.name} ({counts})")
+    new = counted(added, "newly labelled image")
+    print(f"wrote {result.dataset}: {new} added to {result.parent.name} ({counts})")
     if result.unlabelled:
-        print(f"{result.unlabelled} row(s) without a label were left out")
+        print(f"{counted(result.unlabelled, 'row')} without a label were left out")
 
 
 def _cmd_export_runs(args: argparse.Namespace):
@@ -608,8 +612,8 @@ COMMANDS = {
     "runs": (_cmd_runs, _print_runs),
     "doctor": (_cmd_doctor, _print_doctor),
     "roles": (lambda args: access.load_roles(), lambda roles: print(roles.describe())),
-    "worker": (_cmd_worker, lambda result: print(f"{result.count} job(s) done")),
-    "cam-worker": (_cmd_cam_worker, lambda result: print(f"{result.count} request(s) drawn")),
+    "worker": (_cmd_worker, lambda result: print(f"{counted(result.count, 'job')} done")),
+    "cam-worker": (_cmd_cam_worker, lambda result: print(f"{counted(result.count, 'request')} drawn")),
 }
 
 

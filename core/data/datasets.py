@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from core.base.errors import UserError
 from core.base.paths import read_json, write_json
 from core.base.progress import progress as progress_bar
+from core.base.words import counted
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 SCAN_VERSION = 2  # 2: reasons for unreadable files in words
@@ -168,7 +169,7 @@ def scan(root: str | Path, cache_dir: Path, progress: bool = False) -> Dataset:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise UserError(
-            f"{root} has {len(class_dirs)} class folder(s); a dataset needs at least 2 "
+            f"{root} has {counted(len(class_dirs), 'class folder')}; a dataset needs at least 2 "
             "sub-folders of images, one per class"
         )
     folders = [(d.name, d) for d in class_dirs]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.base.errors import UserError
+from core.base.words import counted
 
 MIN_PER_CLASS = 3  # one holdout, one validation and one training image
 HOLDOUT_SHARE = 0.1  # the original experiment's 10% holdout
@@ -215,7 +216,7 @@ def make_splits(
         members = np.flatnonzero(labels == label)
         if len(members) < MIN_PER_CLASS:
             raise UserError(
-                f"class '{name}' has {len(members)} readable image(s); it needs at least "
+                f"class '{name}' has {counted(len(members), 'readable image')}; it needs at least "
                 f"{MIN_PER_CLASS} (one each for holdout, validation and training)"
             )
         order = np.random.default_rng([seed, label]).permutation(members)

@@ -30,6 +30,7 @@ from typing import BinaryIO, TypeVar
 
 from core.base.errors import UserError
 from core.base.paths import PROJECT_ROOT, check_space, check_writable, disk_full, human_bytes, is_disk_full
+from core.base.words import counted
 from core.data.datasets import IMAGE_EXTENSIONS, find_datasets
 
 T = TypeVar("T")
@@ -224,7 +225,8 @@ def import_images(
                 data.seek(0)
         members.append(_Member(source, "", (class_name, safe_name(base)), size, opener))
     if not members:
-        raise UserError(f"none of the {len(files)} file(s) is an image: {_few([s for s, _ in skipped])}")
+        few = _few([s for s, _ in skipped])
+        raise UserError(f"none of the {counted(len(files), 'file')} is an image: {few}")
     staging = _staging(uploads, members, limits)
     try:
         counts = _unpack(members, staging, limits, skipped, on_progress)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core.base.errors import UserError
 from core.base.paths import check_writable, write_json
+from core.base.words import counted
 from core.engine.tracker import EPOCH_METRICS, complete_runs, final_scores, finite, left_out_said
 from core.store import runs
 from core.store.record import Summary
@@ -43,7 +44,8 @@ class TensorBoardExport:
 
     def sentence(self) -> str:
         text = (
-            f"{self.logged} run(s) written as TensorBoard events to {self.folder}, {self.skipped} already "
+            f"{counted(self.logged, 'run')} written as TensorBoard events to {self.folder}, "
+            f"{self.skipped} already "
             f"there (tensorboard --logdir {self.folder})"
         )
         return text + left_out_said(self.left_out)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from core.base.errors import UserError
 from core.base.paths import write_json
+from core.base.words import counted
 from core.engine.export import run_card
 from core.store import runs
 from core.store.record import Summary
@@ -69,7 +70,7 @@ class TrackerExport:
     def sentence(self) -> str:
         """What the CLI prints for a person."""
         text = (
-            f"{self.logged} run(s) logged to MLflow experiment '{self.experiment}' at {self.uri}, "
+            f"{counted(self.logged, 'run')} logged to MLflow experiment '{self.experiment}' at {self.uri}, "
             f"{self.skipped} already there"
         )
         return text + left_out_said(self.left_out)
@@ -79,7 +80,7 @@ def left_out_said(left_out: tuple[str, ...]) -> str:
     """The end of an export's sentence for the runs it could not read (empty when none)."""
     if not left_out:
         return ""
-    return f"; {len(left_out)} run(s) left out, see the warnings (python -m core doctor)"
+    return f"; {counted(len(left_out), 'run')} left out, see the warnings (python -m core doctor)"
 
 
 def tracking_uri(value: str | None, cache_dir: Path) -> str:

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from core.answers.nextbatch.simulate import LEVEL
 from core.base.intervals import share
+from core.base.words import counted
 from core.store.record import Metrics
 from core.store.tables import short_names
 
@@ -83,24 +84,38 @@ def curves(
 
 
 def _tick(label: str) -> str:
-    """A slice's words as a tick: the axis title says "per class", so the tick keeps the count
-    (sixteen slices fit side by side at 1280 px) and a share goes to a second line."""
-    return label.replace(" per class", "").replace(" (", "<br>(")
+    """A slice's words as a tick no wider than "(100%)": the axis title says "per class", so the
+    tick keeps the count ("~12" for "about 12") and a share goes to a second line; a slice set
+    class by class says "(by class)" on two lines (on one it ran into its neighbours' shares
+    with twenty slices at 1280 px)."""
+    short = label.replace(" per class", "").replace("about ", "~")
+    return short.replace("set class by class", "by<br>class").replace(" (", "<br>(")
 
 
-def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
+def legend_names(experiments: list[str], names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each experiment as a legend names it: by ``names`` (its words on a page a stakeholder
+    reads; technical labels where none are given), cut to the parts that differ."""
+    if names is None or len({names[e] for e in experiments}) < len(experiments):
+        return short_names(experiments)
+    cut = short_names([names[e] for e in experiments], sep=", ")
+    return {e: cut[names[e]] for e in experiments}
+
+
+def holdout_bars(bars: pd.DataFrame, order: list[str], names: Mapping[str, str] | None = None) -> go.Figure:
     """Holdout accuracy in percent per slice, one bar per experiment
     (:func:`core.store.tables.holdout_bars`); ``order`` lists the slices, fewest images per class
     first, and each is shown by its label in words on one horizontal line. Bars are pale enough
     for the black whiskers (the standard deviation over seeds) to show on every colour; grey: the
-    95% interval of the finite holdout. Legends name only what differs between the experiments;
-    hover gives everything."""
-    names = short_names(sorted(bars["experiment"].unique()))
+    95% interval of the finite holdout. Legends name only what differs between the experiments,
+    in ``names``' words where given; hover gives everything."""
+    full = names or {}
+    names = legend_names(sorted(bars["experiment"].unique()), names)
     words = dict(zip(bars["slice"], map(_tick, bars["label"]), strict=True))
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
         rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
-        figure.add_traces(_experiment_bars(experiment, names[experiment], rows, PALETTE[i % len(PALETTE)]))
+        said, colour = full.get(experiment, experiment), PALETTE[i % len(PALETTE)]
+        figure.add_traces(_experiment_bars(experiment, said, names[experiment], rows, colour))
     figure.update_layout(
         barmode="group",
         yaxis={"range": [0, 1.05], "title": "holdout accuracy", "tickformat": ".0%"},
@@ -121,12 +136,14 @@ def holdout_bars(bars: pd.DataFrame, order: list[str]) -> go.Figure:
     return figure
 
 
-def _experiment_bars(experiment: str, name: str, rows: pd.DataFrame, colour: str) -> list[go.Bar]:
+def _experiment_bars(experiment: str, words: str, name: str, rows: pd.DataFrame, colour: str) -> list[go.Bar]:
     """One experiment's bars with the seeds' whiskers, and an invisible twin that carries the
-    holdout's grey 95% whiskers (a bar has one error bar)."""
+    holdout's grey 95% whiskers (a bar has one error bar); ``words``: the experiment in full, for
+    the hover, ``name``: in the legend."""
     pale, whisker = 0.45, "#111"  # pale bars: the seed whiskers drawn over them stay visible
     hover = [
-        f"{experiment}<br>{r.label}: {r.accuracy:.0%} over {r.seeds} seed(s), spread {r.spread:.0%}<br>"
+        f"{words}<br>{r.label}: {r.accuracy:.0%} over {counted(r.seeds, 'seed')}, "
+        f"spread {r.spread:.0%}<br>"
         f"holdout {int(r.n_holdout)} images: 95% interval {r.low:.0%} to {r.high:.0%}<br>"
         f"{r.n_train:,.0f} training images"
         for r in rows.itertuples()

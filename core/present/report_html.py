@@ -36,6 +36,7 @@ from core.store.config import DEFAULT_SPLIT, Split
 from core.store.tables import (
     bars_explained,
     holdout_bars,
+    plain_experiment,
     runs_frame,
     slice_order,
     threshold_display,
@@ -158,7 +159,8 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
         f'<p class="lead">{len(dataset):,} labelled images in {len(dataset.classes)} classes ({counts}). '
         f"Every run is scored on the same fixed holdout of {len(splits.holdout):,} images; "
         f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
-        f'<p class="small">Experiment: {html.escape(selection.experiment)}</p>'
+        f'<p class="small">Experiment: {html.escape(plain_experiment(config))} '
+        f"(technical name: {html.escape(selection.experiment)})</p>"
         f'<p class="{"answer" if report.needed.estimate else "caveat"}">'
         f"{html.escape(_answer_sentence(report))}</p>"
         + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
@@ -206,7 +208,8 @@ def _bars_and_thresholds(selection: budget.Selection, cache_dir: Path) -> tuple[
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>" for row in cells
     )
-    chart = _figure(figures.holdout_bars(bars, slice_order(frame)))
+    names = {selection.experiment: plain_experiment(selection.summaries[0].config)}
+    chart = _figure(figures.holdout_bars(bars, slice_order(frame), names))
     return (
         f"<h2>Holdout accuracy by amount of training data</h2>{chart}"
         f"<p class=small>{html.escape(bars_explained(n_holdout))}</p>",

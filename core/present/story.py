@@ -17,6 +17,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from core.answers import budget, rounds
+from core.answers.calibration import short_of
 from core.answers.cam import gallery, overlay_path, showcase_run
 from core.answers.trust import run_threshold
 from core.base.errors import UserError
@@ -57,18 +58,9 @@ class Handover:
             f"Asked to be right {target:.0%} of the time on what it decides alone, today's best model "
             f"(trained on {self.images_per_class:,.0f} images per class) decides alone when it is at least "
             f"{self.threshold:.0%} sure: {self.alone.estimate:.0%} of images, right on "
-            f"{self.accuracy.estimate:.0%} of them{self._short_of(target)}. A person checks the other "
-            f"{self.person.estimate:.0%}. Measured on {self.n_holdout:,} images it never saw."
+            f"{self.accuracy.estimate:.0%} of them{short_of(self.accuracy, target)}. A person checks the "
+            f"other {self.person.estimate:.0%}. Measured on {self.n_holdout:,} images it never saw."
         )
-
-    def _short_of(self, target: float) -> str:
-        """Where the accuracy measured on the holdout falls below the target the threshold was
-        chosen for (on validation images), said: a room must not read 89% as the 90% asked for."""
-        if self.accuracy.high < target:
-            return f", below the {target:.0%} asked for even at the top of its 95% interval"
-        if self.accuracy.estimate < target:
-            return f" (below the {target:.0%} asked for, though within its 95% interval)"
-        return ""
 
 
 @dataclass(frozen=True)

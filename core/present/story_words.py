@@ -74,9 +74,8 @@ def answer_sentence(report: budget.BudgetReport) -> str:
 def backtest_words(backtest: Backtest, level: float) -> str:
     """How far the curve can be trusted on this data, as a room reads it."""
     if backtest.reason or not backtest.rows:
-        return (
-            f"Not yet checked against this data's own measurements: {backtest.reason or 'too few amounts'}."
-        )
+        why = backtest.reason or "Too few amounts of data are measured."
+        return f"Not yet checked against this data's own measurements. {why}"
     inside, total = backtest.inside, len(backtest.rows)
     verdict = (
         "the stated ranges held."

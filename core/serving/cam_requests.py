@@ -60,7 +60,8 @@ CANCELLED = "cancelled"
 class Status:
     """How far a request has got; ``error`` says why it stopped early (:data:`CANCELLED` when
     someone asked it to). ``progress`` counts images drawn, with the share of the image being
-    drawn (ScoreCAM's passes over it); ``started`` is the clock time the worker took it up."""
+    drawn (ScoreCAM's passes over it); ``started`` is the clock time the worker took it up;
+    ``paced``: the clock time and progress of its first report, once the model was loaded."""
 
     done: int
     total: int
@@ -69,6 +70,7 @@ class Status:
     progress: float = 0.0
     started: float | None = None
     stopping: bool = False  # asked to stop, not stopped yet
+    paced: tuple[float, float] | None = None
 
     @property
     def fraction(self) -> float:
@@ -79,10 +81,13 @@ class Status:
         return self.error == CANCELLED
 
     def seconds_left(self, now: float) -> float | None:
-        """The time left at the pace so far; None until the first pass over an image is done."""
-        if self.started is None or self.progress <= 0:
+        """The time left at the pace since the first report; None until a second one. Timed from
+        the start, loading the model counted as drawing: ScoreCAM's first estimate said 36
+        minutes, then 3."""
+        if self.paced is None or self.progress <= self.paced[1]:
             return None
-        return (now - self.started) * (self.total - self.progress) / self.progress
+        since, at = self.paced
+        return (now - since) * (self.total - self.progress) / (self.progress - at)
 
 
 def request(cache_dir: Path, items: list[Item], method: str, source: str = "") -> str:
@@ -117,6 +122,7 @@ def _progress(
     error: str | None = None,
     progress: float | None = None,
     started: float | None = None,
+    paced: tuple[float, float] | None = None,
 ) -> dict:
     return {
         "done": done,
@@ -124,6 +130,7 @@ def _progress(
         "error": error,
         "progress": done if progress is None else progress,
         "started": started,
+        "paced": paced,
     }
 
 
@@ -153,6 +160,7 @@ def status(cache_dir: Path, key: str) -> Status:
         progress.get("progress", progress["done"]),
         progress.get("started"),
         pending and (folder / f"{key}.cancel").exists(),
+        tuple(progress["paced"]) if progress.get("paced") else None,
     )
 
 
@@ -206,13 +214,17 @@ def _draw(cache_dir: Path, path: Path) -> None:
     record = read_json(path)
     items = [tuple(item) for item in record["items"]]
     done, error, started = 0, None, time.time()
+    paced: list[tuple[float, float]] = []  # the first report's time and progress
 
     def report(finished: float, total: int) -> None:
         if (folder / f"{key}.cancel").exists():
             raise Cancelled
+        paced[:] = paced or [(time.time(), done + finished)]
         write_json(
             folder / f"{key}.progress",
-            _progress(done + int(finished), len(items), progress=done + finished, started=started),
+            _progress(
+                done + int(finished), len(items), progress=done + finished, started=started, paced=paced[0]
+            ),
         )
 
     try:

@@ -46,6 +46,7 @@ from core.base.paths import (
     write_json,
 )
 from core.base.progress import Reporter, Stage, read_stage, reporting, stage_writer
+from core.base.words import counted
 from core.data.datasets import scan
 from core.data.splits import SliceSpec, make_splits
 from core.engine.pipeline import HEADS_PER_FIT, head_group, prepare, train_heads, train_run
@@ -206,7 +207,7 @@ def tally(submitted: list[Job], known_ids: set[str]) -> str:
     new = sum(job.state == "queued" and job.id not in known_ids for job in unique)
     pending = sum(job.state in ("queued", "running") and job.id in known_ids for job in unique)
     cached = sum(job.state == "cached" for job in unique)
-    text = f"{new} run(s) queued, {cached} already cached"
+    text = f"{counted(new, 'run')} queued, {cached} already cached"
     return text + (f", {pending} already waiting or training." if pending else ".")
 
 
@@ -542,7 +543,8 @@ def _work_on_ray(cache_dir: Path, idle_exit_s: float) -> int:
                     claimed.append(job)
             if claimed:
                 tasks = ray_executor.submit_jobs(claimed, cache_dir, options, outcomes)
-                print(f"{len(claimed)} job(s) started as {len(tasks)} Ray task(s)", flush=True)
+                started_as = counted(len(tasks), "Ray task")
+                print(f"{counted(len(claimed), 'job')} started as {started_as}", flush=True)
                 started |= tasks
             if not started:
                 if time.monotonic() - idle_since > idle_exit_s:

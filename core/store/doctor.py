@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.base.paths import check_writable, human_bytes, load_npy, quarantine, stale_temporaries
+from core.base.words import counted
 from core.store import runs
 
 KINDS = {
@@ -113,7 +114,8 @@ def _quarantined(cache_dir: Path) -> list[Finding]:
     for stamp in sorted(root.iterdir()) if root.exists() else []:
         files = [p for p in stamp.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
-        found.append(Finding("quarantined", str(stamp), f"{len(files)} file(s), {human_bytes(size)}"))
+        what = f"{counted(len(files), 'file')}, {human_bytes(size)}"
+        found.append(Finding("quarantined", str(stamp), what))
     return found
 
 

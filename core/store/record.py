@@ -29,6 +29,7 @@ import pandas as pd
 from core.base.errors import RunDamaged
 from core.base.intervals import Estimate, wilson
 from core.base.paths import read_json, write_atomic, write_json
+from core.base.words import counted
 from core.store.config import RunConfig
 
 
@@ -269,7 +270,7 @@ def read_predictions(path: Path, classes: tuple[str, ...], expected_rows: int) -
         raise RunDamaged(f"run {run}: predictions.csv is unreadable ({type(error).__name__})") from None
     if len(frame) != expected_rows or np.isnan(probs).any():
         raise RunDamaged(
-            f"run {run}: predictions.csv has {len(frame)} whole row(s), the run "
+            f"run {run}: predictions.csv has {counted(len(frame), 'whole row')}, the run "
             f"scored {expected_rows} images (the file was cut short or edited)"
         )
     return Predictions(

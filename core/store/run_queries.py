@@ -22,6 +22,11 @@ def of_dataset(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return frame[frame["dataset"] == label]
 
 
+def of_fingerprint(frame: pd.DataFrame, fingerprint: str) -> pd.DataFrame:
+    """The runs trained on the dataset whose images have ``fingerprint``, wherever it lies."""
+    return frame[frame["fingerprint"] == fingerprint]
+
+
 def dataset_label(frame: pd.DataFrame) -> str:
     """The label of the table's (first) dataset."""
     return str(frame["dataset"].iloc[0])

@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.base.errors import UserError
 from core.base.progress import Stage
+from core.base.words import counted
 from core.present import figures
 from core.serving import jobs
 from core.store import runs
@@ -105,7 +106,7 @@ FINISHED_COLUMNS = {
 
 
 def _also_training(cache: Path, more: list[jobs.Job]) -> None:
-    st.markdown(f"**Also training: {len(more)} run(s)** (heads on the same features train together)")
+    st.markdown(f"**Also training: {counted(len(more), 'run')}** (heads on the same features train together)")
     st.dataframe(
         _training_table(cache, more),
         hide_index=True,
@@ -122,8 +123,8 @@ def _also_training(cache: Path, more: list[jobs.Job]) -> None:
 def _waiting(cache: Path, queued: list[jobs.Job]) -> None:
     seconds, unknown = jobs.queue_seconds(queued, loaders.summaries(cache))
     eta = f"; about {seconds / 60:,.1f} min of training" if seconds else ""
-    eta += f" plus {unknown} run(s) of a kind not timed yet" if unknown and seconds else ""
-    st.markdown(f"**Waiting: {len(queued)} run(s)**{eta}")
+    eta += f" plus {counted(unknown, 'run')} of a kind not timed yet" if unknown and seconds else ""
+    st.markdown(f"**Waiting: {counted(len(queued), 'run')}**{eta}")
     st.dataframe(_table(cache, queued), hide_index=True, key="queued_table")
     if st.button("Cancel all waiting runs", key="cancel_queued", **signin.locked()):
         for job in queued:
@@ -141,7 +142,7 @@ def _finished(cache: Path, finished: list[jobs.Job]) -> None:
     cols = st.columns(2)
     failed = [j.id for j in finished if j.state in ("failed", "cancelled")]
     if failed and cols[0].button(
-        f"Retry {len(failed)} failed or cancelled run(s)", key="retry_failed", **signin.locked()
+        f"Retry {counted(len(failed), 'failed or cancelled run')}", key="retry_failed", **signin.locked()
     ):
         jobs.retry(cache, failed)
     if cols[1].button("Clear this list", key="clear_finished", **signin.locked()):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.base.errors import UserError
+from core.base.words import counted
 from core.data.datasets import IMAGE_EXTENSIONS
 from core.data.upload import DEFAULT_LIMITS, ImportReport, import_images, import_zips
 from pages.common import signin
@@ -76,7 +77,7 @@ def _summary(imported: ImportReport) -> None:
     counts = ", ".join(f"{name} {n}" for name, n in imported.images.items())
     st.success(f"Imported {sum(imported.images.values()):,} images into {imported.name}: {counts}.")
     if imported.skipped:
-        with st.expander(f"{len(imported.skipped)} file(s) skipped"):
+        with st.expander(f"{counted(len(imported.skipped), 'file')} skipped"):
             st.dataframe([{"file": f, "why": why} for f, why in imported.skipped], hide_index=True)
 
 

@@ -13,6 +13,7 @@ from core.answers.curves.families import FAMILIES, evaluate
 from core.answers.curves.fitting import Observation, Point, curve_points, plateaued
 from core.base.intervals import Estimate, normal_quantile
 from core.base.progress import progress
+from core.base.words import counted
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ def _shape_said(points: list[Point], level: float) -> str:
     """Why a class's curve cannot be used, in plain words, with the recalls that show it. A flat
     curve is not called a plateau: with a small holdout the noise can hide a real rise."""
     if len(points) < 3:
-        return f"its recall was measured at {len(points)} label count(s) only, too few to draw a curve"
+        return (
+            f"its recall was measured at {counted(len(points), 'label count')} only, too few to draw a curve"
+        )
     seen = f"{_recall_said(points[0], level)}, {_recall_said(points[-1], level)}"
     if plateaued(points):
         return (
@@ -169,13 +172,13 @@ def _shape_said(points: list[Point], level: float) -> str:
 def _share_said(extra: int, even: int, fallback: bool) -> str:
     """What a class without a usable curve gets, said from the final numbers so text and table agree."""
     if fallback or extra == even:
-        return f"It gets its even share: {extra} label(s)."
+        return f"It gets its even share: {counted(extra, 'label')}."
     if extra == 0:
         return (
             "The suggestion puts labels only where the runs show they raise recall, so it gets none "
             f"(an even split would give it {even})."
         )
-    return f"It gets {extra} label(s), some of them ones the classes with a curve had no room for."
+    return f"It gets {counted(extra, 'label')}, some of them ones the classes with a curve had no room for."
 
 
 def allocate(
@@ -275,5 +278,6 @@ def _shares(
     spread = _even_split(classes, left, {name: room[name] - extra[name] for name in classes})
     extra = {name: extra[name] + spread[name] for name in classes}
     return extra, [
-        f"{sum(spread.values())} label(s) the classes with a curve had no room for were spread evenly."
+        f"{counted(sum(spread.values()), 'label')} the classes with a curve had no room for "
+        "were spread evenly."
     ]

@@ -387,7 +387,7 @@ def backtest(
     train = [obs for obs in observations if obs.n <= fit_up_to]
     fitted = ensemble(train, n_boot, np.random.default_rng(seed), n_holdout, families, calibrated)
     if isinstance(fitted, str):
-        return Backtest(fit_up_to, reason=f"Fitted up to {fit_up_to:g} images per class: {fitted}")
+        return Backtest(fit_up_to, reason=f"On the slices up to {fit_up_to:g} images per class: {fitted}")
     rows = []
     for point in held:
         band = _predict(fitted, point.n, level)

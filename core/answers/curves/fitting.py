@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from core.answers.curves.families import FAMILIES, Family, evaluate
+from core.base.words import counted
 
 VAR_FLOOR = 1e-4  # a mean accuracy is never trusted beyond +-1 point: one run must not dominate the fit
 Z_NOISE = 2.0  # a rise or a fall (upper half of the points against the lower half) counts beyond 2 SE
@@ -161,7 +162,7 @@ def shape_reason(points: list[Point]) -> str | None:
     if len(points) < 3:
         counts = ", ".join(f"{p.n:g}" for p in points) or "none"
         return (
-            f"Only {len(points)} distinct image count(s) per class are measured ({counts}); "
+            f"Only {counted(len(points), 'distinct image count')} per class measured ({counts}); "
             "fitting a curve needs at least 3."
         )
     rise, noise, where = _rise(points)
@@ -169,8 +170,9 @@ def shape_reason(points: list[Point]) -> str | None:
         return f"Accuracy falls as images are added ({where}); a falling curve cannot be extrapolated."
     if rise <= noise:
         return (
-            f"Accuracy does not rise beyond the noise of +-{100 * noise:.1f} points ({where}); there is no "
-            "curve to fit."
+            f"Accuracy moved {100 * rise:+.1f} points ({where}), within the +-{100 * noise:.1f} points "
+            "that noise alone can move it (the holdout's size and the seeds): too small a rise to fit a "
+            "curve to."
         )
     return None
 

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from core.base.errors import UserError
 from core.base.paths import check_writable, write_json
+from core.base.words import counted
 from core.data import upload
 from core.data.datasets import IMAGE_EXTENSIONS, Dataset, scan
 
@@ -184,7 +185,7 @@ def check_rows(labels: LabelFile, dataset: Dataset) -> None:
     if not labels.rows:
         problems.append(f"no labelled row ({labels.unlabelled} without a label)")
     if problems:
-        more = f"; and {len(problems) - SHOWN} more problem(s)" if len(problems) > SHOWN else ""
+        more = f"; and {counted(len(problems) - SHOWN, 'more problem')}" if len(problems) > SHOWN else ""
         raise UserError(f"{labels.source.name}: {'; '.join(problems[:SHOWN])}{more}; nothing was written")
 
 

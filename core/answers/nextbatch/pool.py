@@ -24,6 +24,7 @@ import numpy as np
 
 from core.answers.audit import DEFAULT_SPLIT, copies_of, perceptual_hashes
 from core.base.errors import UserError
+from core.base.words import counted
 from core.data.datasets import Dataset, scan, scan_unlabelled
 from core.data.images import image_array
 from core.data.splits import make_splits
@@ -105,7 +106,7 @@ def load_pool(
             "give a folder of unlabelled images apart from the dataset"
         )
     if not len(images):
-        bad = f" ({len(images.unreadable)} unreadable file(s))" if images.unreadable else ""
+        bad = f" ({counted(len(images.unreadable), 'unreadable file')})" if images.unreadable else ""
         raise UserError(f"the pool {images.root} holds no readable image{bad}; nothing to choose from")
     _refuse_small(images, len(images), at_least)
     head = current_head(cache_dir, dataset.fingerprint)

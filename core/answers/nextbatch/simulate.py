@@ -34,6 +34,7 @@ from core.answers.nextbatch.strategies import STRATEGIES, Candidates, select
 from core.base.device import single_thread
 from core.base.errors import UserError, check_choice
 from core.base.intervals import Estimate, json_float, t_interval
+from core.base.words import counted
 from core.data.splits import SliceSpec, Splits
 from core.engine.pipeline import prepare, run_inputs
 from core.store.config import ORIGINAL_BACKBONE, RunConfig
@@ -188,7 +189,8 @@ class Simulation:
         accuracy = f"{self.random_final_accuracy:.1%}"  # in percent, as the page beside it
         if not winners:
             return (
-                f"No strategy beat random beyond the noise over {seeds} seed(s) (random reached {accuracy} "
+                f"No strategy beat random beyond the noise over {counted(seeds, 'seed')} "
+                f"(random reached {accuracy} "
                 f"holdout accuracy with {spent} labels): label at random."
             )
         best = min(winners, key=lambda c: self.labels_to_match_random(c).estimate)
