@@ -74,7 +74,7 @@ for found in inseparable(bars):
     )
 
 st.subheader("How often it is right, and how often it is sure")
-t = st.slider("How sure the model must be", 0.05, 0.99, 0.8, 0.01, key="hold_threshold", format="%.2f")
+t = st.slider("How sure the model must be", 5, 99, 80, 1, key="hold_threshold", format="%d%%") / 100
 predictions = {
     rid: rescored[dataset, rid] if (dataset, rid) in rescored else loaders.predictions(str(cache), rid)
     for rid in rq.run_ids(table)

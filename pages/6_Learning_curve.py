@@ -112,10 +112,10 @@ if step := remedy.next_step(analysis):
         step.button, key="curve_next_step", **WRITES, on_click=queue, args=(list(step.configs), step.split)
     )
 n, answer = report.accuracy_at
-st.info(
-    f"At {n:,.0f} images per class: "
-    + (f"**{budget.stated(answer.estimate, level)}**" if answer.estimate else f"no estimate. {answer.reason}")
-)
+if answer.estimate:
+    st.info(f"At {n:,.0f} images per class: **{budget.stated(answer.estimate, level)}**")
+elif answer.reason != needed.reason:  # the same reason is said once, above
+    st.info(f"At {n:,.0f} images per class: no estimate. {answer.reason}")
 for caveat in budget.caveats(report):
     st.warning(caveat)
 st.plotly_chart(

@@ -69,7 +69,7 @@ else:
     cols = st.columns(4)
     cols[0].metric("How sure it must be", f"{plan.threshold:.0%}")
     cols[0].caption("chosen on the validation set")
-    short = f"{100 * (k.estimate - target):+.0f} points against the {target:.0%} wanted"
+    short = f"{100 * (k.estimate - target):+.0f} points vs {target:.0%}"  # fits the column
     for column, title, value, delta in (
         (cols[1], "Accuracy of what it decides", k, short if k.estimate < target else None),
         (cols[2], "Decided by the model", a, None),

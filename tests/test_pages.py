@@ -151,7 +151,7 @@ def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_dat
         "accuracy when at least 80% sure",
     } <= set(table.columns)
     assert not {"dataset", "experiment"} & set(table.columns), "one experiment: named once, above"
-    app.slider(key="hold_threshold").set_value(0.6).run()
+    app.slider(key="hold_threshold").set_value(60).run()
     assert "at least 60% sure" in app.table[0].value.columns
 
 

@@ -174,11 +174,16 @@ class Audit:
             return "No holdout label looks wrong to a classifier trained without it."
         pairs = sorted({" and ".join(sorted((i.given, i.suggested))) for i in self.explained()})
         between = f" ({'; '.join(pairs[:3])}{' and others' if len(pairs) > 3 else ''})" if pairs else ""
+        rest = flagged - explained
+        others = {
+            0: "None is a confident disagreement.",
+            1: "The other one is a confident disagreement: look at it first.",
+        }.get(rest, f"The other {rest} are confident disagreements: look at those first.")
         return (
             f"{explained} of the {flagged} flagged images{between} are ones the model itself is unsure "
             f"about: between classes it often mixes up, or still given at least {UNSURE:.0%} for their own "
-            f"label. They say more about the model than about the labels. The other {flagged - explained} "
-            "are confident disagreements: look at those first. A flag is a reason to look, not a verdict."
+            f"label. They say more about the model than about the labels. {others} A flag is a reason to "
+            "look, not a verdict."
         )
 
     def leakage_warning(self) -> str | None:

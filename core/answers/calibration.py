@@ -366,7 +366,7 @@ def short_of(accuracy: Estimate, target: float) -> str:
     if accuracy.high < target:
         return f", below the {target:.0%} asked for even at the top of its 95% interval"
     if accuracy.estimate < target:
-        return f" (below the {target:.0%} asked for, though within its 95% interval)"
+        return f", below the {target:.0%} asked for, though its 95% interval reaches it"
     return ""
 
 

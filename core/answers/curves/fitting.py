@@ -170,9 +170,9 @@ def shape_reason(points: list[Point]) -> str | None:
         return f"Accuracy falls as images are added ({where}); a falling curve cannot be extrapolated."
     if rise <= noise:
         return (
-            f"Accuracy moved {100 * rise:+.1f} points ({where}), within the +-{100 * noise:.1f} points "
-            "that noise alone can move it (the holdout's size and the seeds): too small a rise to fit a "
-            "curve to."
+            f"Accuracy moved {100 * rise:+.1f} points ({where}); noise alone (the holdout's size and the "
+            f"seeds) can move that difference by {100 * noise:.1f} points either way: too small a rise to "
+            "fit a curve to."
         )
     return None
 
