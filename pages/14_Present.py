@@ -44,7 +44,7 @@ def curve(story: Story) -> None:
 
 def answer(story: Story) -> None:
     said, checked = story.answer
-    (st.success if "about" in said else st.warning)(said)
+    (st.success if story.answered else st.warning)(said)
     st.markdown(checked)
     for caveat in story.caveats:
         st.warning(caveat)

@@ -99,7 +99,9 @@ top = analysis.points[-1].images_per_class
 at = right.number_input("Accuracy expected at images per class", 1, 10_000_000, int(top * 4), key="curve_at")
 report = budget.report(analysis, target, float(at))
 needed, level = report.needed, report.level
-if needed.estimate:
+if report.contradicted:
+    st.warning(report.contradicted)
+elif needed.estimate:
     st.success(
         f"To reach **{share(target)}**: about **{budget.stated(needed.estimate, level, ',.0f')}** images per "
         f"class (now {top:,.0f})."

@@ -64,7 +64,7 @@ def test_every_step_from_the_engine_and_nothing_written(told, curve_data, monkey
     report = next(  # a target above what was measured that the curves answer, else one below
         r
         for r in (budget.report(analysis, round(top + d, 2)) for d in (0.01, 0.02, 0.03, -0.02))
-        if r.needed.estimate
+        if r.needed.estimate and not r.contradicted  # an answer no measurement contradicts
     )
     target = report.target
     app = open_present(told, monkeypatch, curve_data, target=str(round(100 * target)))
@@ -86,10 +86,12 @@ def test_every_step_from_the_engine_and_nothing_written(told, curve_data, monkey
             assert captions[0].startswith("Wrong: a ") and captions[-1].startswith("Right: a ")
         if number < len(STEPS):
             press(app, "present_next")
-    if top < target:  # the first round of the Next batch page's plan
-        assert f"Label {rounds.plan(analysis, target).added()[0]:,} more images" in seen[-1]
-    else:
+    if top >= target:
         assert f"None needed for {target:.0%}" in seen[-1]
+    elif report.plateau:  # step 3 said more labels are unlikely to help: step 6 does not ask for them
+        assert "No round of labels suggested" in seen[-1]
+    else:  # the first round of the Next batch page's plan
+        assert f"Label {rounds.plan(analysis, target).added()[0]:,} more images" in seen[-1]
     assert "not available" not in "\n".join(seen).lower()
     assert listing(told) == before  # no step wrote, moved or touched a file
 
@@ -196,3 +198,18 @@ def test_the_trust_sentence_says_when_the_holdout_falls_short_of_the_accuracy_wa
     assert none.holdout_words(30) == (
         "At 99% accuracy, nothing can be left to the model alone: no confidence reaches 99% on validation."
     )
+
+
+def test_a_plateau_on_the_curve_step_means_no_round_of_labels_on_the_last(told, curve_data):
+    """A room heard "more labels of the same kind are unlikely to help" on step 3 and "label 240
+    more images, chance 100%" on step 6: with a plateau, the last step suggests no round."""
+    from core.answers.budget import Plateau
+    from core.present.story import next_round
+
+    analysis = budget.analyse(budget.select(told, curve_data))
+    target = min(0.99, analysis.points[-1].accuracy + 0.05)
+    flat = Plateau(20, analysis.points[-1].accuracy, "flat since 20")
+    said = next_round(analysis, target, flat)
+    assert isinstance(said, str) and said.startswith("No round of labels suggested"), said
+    assert "since about 20 images per class" in said
+    assert not isinstance(next_round(analysis, target), str), "without a plateau, the plan's first round"

@@ -33,11 +33,7 @@ from core.store.record import Summary
 from core.store.tables import crossover, experiment_label, match_experiment, plain_experiment, runs_frame
 
 LEVEL = 0.8  # the interval the answer states; the backtest checks how often it holds
-# How far past the largest measured slice an answer is called reliable: on the gallery of real
-# curves (bench/results/gallery.md, coverage by reach) the calibrated 80% interval held on 28 of
-# the 30 held-out slices within 10x the largest slice fitted, and on 5 of only 6 checks beyond:
-# past 10x the answer is marked unreliable.
-RELIABLE_MULTIPLE = 10.0
+RELIABLE_MULTIPLE = curves.RELIABLE_MULTIPLE
 INTERVALS_EXPLAINED = (
     "Intervals are {level:.0%} intervals: a bootstrap over the runs of each slice, pooled over seven "
     "curve families (power law, piecewise power law, arctan, logarithmic, algebraic root, MMF and an "
@@ -387,6 +383,13 @@ class BudgetReport:
     reliable_up_to: float | None = None
     plateau: Plateau | None = None
     families: tuple[FamilyScore, ...] = ()
+
+    @property
+    def contradicted(self) -> str | None:
+        """Why the answer must not be read as it stands: the curve puts the target below the
+        largest slice, whose models measure under it (:func:`measured_below`). The pages, the
+        story and the report then lead with this in place of the answer."""
+        return measured_below(self.points, self.needed, self.target, self.n_holdout)
 
     def to_dict(self) -> dict:
         needed = self.needed
@@ -874,13 +877,10 @@ def describe(report: BudgetReport) -> str:
 
 def caveats(report: BudgetReport) -> list[str]:
     """What a reader must see beside the answer, in words: the plateau verdict, and a warning
-    when the answer reaches past where the curves were checked."""
+    when the answer reaches past where the curves were checked (a contradicted answer is said in
+    its place, :attr:`BudgetReport.contradicted`, not here)."""
     found = [report.plateau.verdict] if report.plateau else []
-    warnings = (
-        reach_warning(report),
-        measured_below(report.points, report.needed, report.target, report.n_holdout),
-        ceiling_below(report.points, report.needed.ceiling, report.level),
-    )
+    warnings = (reach_warning(report), ceiling_below(report.points, report.needed.ceiling, report.level))
     return [*found, *(warning for warning in warnings if warning)]
 
 

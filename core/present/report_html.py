@@ -161,7 +161,7 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
         f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
         f'<p class="small">Experiment: {html.escape(plain_experiment(config))} '
         f"(technical name: {html.escape(selection.experiment)})</p>"
-        f'<p class="{"answer" if report.needed.estimate else "caveat"}">'
+        f'<p class="{"answer" if report.needed.estimate and not report.contradicted else "caveat"}">'
         f"{html.escape(_answer_sentence(report))}</p>"
         + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
     )
@@ -169,6 +169,8 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
 
 def _answer_sentence(report: budget.BudgetReport) -> str:
     needed = report.needed
+    if report.contradicted:
+        return report.contradicted
     if needed.estimate:
         return (
             f"To reach a holdout accuracy of {share(report.target)}: about "

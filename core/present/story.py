@@ -115,6 +115,7 @@ class Story:
     curve: go.Figure
     curve_caption: str
     answer: tuple[str, ...]  # the sentence with the interval, then the backtest in words
+    answered: bool  # the answer stands (an estimate no measurement contradicts): shown as good news
     caveats: tuple[str, ...]
     handover: Handover | str
     cams: tuple[tuple[CamExample, ...], float] | str  # the examples and the run's images per class
@@ -159,10 +160,11 @@ def tell(
         ),
         curve_caption(report),
         (answer_sentence(report), backtest_words(report.backtest, report.level)),
+        bool(report.needed.estimate) and not report.contradicted,
         tuple(budget.caveats(report)),
         _guarded(lambda: handover(cache_dir, best, report.target)),
         _guarded(lambda: cam_examples(cache_dir, best)),
-        _guarded(lambda: next_round(analysis, report.target)),
+        _guarded(lambda: next_round(analysis, report.target, report.plateau)),
     )
 
 
@@ -218,14 +220,24 @@ def cam_examples(cache_dir: Path, best, wanted: int = 3, method: str = "gradcam"
     return (*wrong, *right), budget.images_per_class(best)
 
 
-def next_round(analysis: budget.Analysis, target: float) -> NextRound | str:
-    """The first round of :func:`rounds.plan` (each round doubling the labels per class)."""
+def next_round(
+    analysis: budget.Analysis, target: float, plateau: budget.Plateau | None = None
+) -> NextRound | str:
+    """The first round of :func:`rounds.plan` (each round doubling the labels per class); none
+    where the measured curve has stopped rising (``plateau``): a room told on one step that more
+    labels are unlikely to help must not be told on the next to label hundreds more."""
     top = analysis.points[-1]
     if top.accuracy >= target:
         return (
             f"None needed for {target:.0%}: the models trained on {top.images_per_class:,.0f} images per "
             f"class are already right {top.accuracy:.1%} of the time. "
             "More labels pay only for a higher target."
+        )
+    if plateau:
+        return (
+            f"No round of labels suggested: the measured accuracy has not moved beyond noise since about "
+            f"{plateau.since:,.0f} images per class. Try fine-tuning, a larger backbone or larger images "
+            "first; the Next batch page still plans rounds for anyone who labels anyway."
         )
     plan = rounds.plan(analysis, target)
     if plan.reason or not plan.rounds:

@@ -55,6 +55,8 @@ def answer_sentence(report: budget.BudgetReport) -> str:
     """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
     top = report.points[-1].images_per_class
     needed = report.needed
+    if report.contradicted:
+        return report.contradicted
     if not needed.estimate:
         flat = needed.ceiling
         why = (

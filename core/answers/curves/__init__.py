@@ -29,6 +29,7 @@ classes).
 
 from core.answers.curves.allocation import Allocation, allocate
 from core.answers.curves.answers import (
+    RELIABLE_MULTIPLE,
     Answer,
     Backtest,
     BacktestRow,
@@ -47,6 +48,7 @@ from core.answers.curves.fitting import Fit, Observation, Point, check_extrapola
 
 __all__ = [
     "FAMILIES",
+    "RELIABLE_MULTIPLE",
     "Allocation",
     "Answer",
     "Calibration",
