@@ -9,14 +9,11 @@ from core.base.errors import UserError
 from core.base.progress import Stage, reporting
 from core.base.words import counted
 from core.store import run_queries as rq
-from core.store.tables import percent
+from core.store.tables import backbone_words, percent
 from pages.common import layout, loaders, signin, state
 
-layout.header(
-    "Audit",
-    "Can the holdout be trusted: are its labels right, does it repeat training images, and which "
-    "classes do the runs mix up?",
-)
+QUESTION = "Can the holdout be trusted: are its labels right, does it repeat training images, and which"
+layout.header("Audit", f"{QUESTION} classes do the runs mix up?")
 cache = state.cache_dir()
 split = tuple(state.split())
 try:
@@ -50,8 +47,8 @@ if found is None:
 
 mine = rq.of_fingerprint(loaders.run_table(cache), dataset.fingerprint)
 experiments, names = rq.experiments(mine), loaders.experiment_names(cache, mine)
-name = dataset.root.name
-st.caption(f"{name}, {found.holdout_size:,} holdout images, audited on {found.backbone} features.")
+name, backbone = dataset.root.name, backbone_words(found.backbone)
+st.caption(f"{name}, {found.holdout_size:,} holdout images, audited on {backbone} features.")
 
 st.subheader("Labels to check")
 share = found.label_share()
@@ -81,7 +78,7 @@ if found.label_issues:
     left, right = st.columns(2)
     keep = excluded - {i.path for i in shown}  # choices among images not shown stay as they were
     checked = len(chosen | keep)
-    label = f"Score without the {checked} checked image{'s' * (checked != 1)}"
+    label = f"Score without the {counted(checked, 'checked image') if checked else 'checked images'}"
     if left.button(label, key="audit_exclude", disabled=not checked or not signin.can_write()):
         audit.set_excluded(cache, found.fingerprint, split, chosen | keep)
         st.rerun()

@@ -148,3 +148,14 @@ def test_a_core_import_sits_inside_a_function_only_to_defer_a_heavy_package():
         if imported not in heavy and importer not in ENTRY_POINTS
     }
     assert sorted(needless) == []
+
+
+def test_no_page_is_longer_than_150_lines():
+    """A page lays out; anything longer has logic that belongs in ``core`` (issue: pages that
+    only lay out)."""
+    long = {
+        path.name: n
+        for path in sorted((PROJECT_ROOT / "pages").glob("*.py"))
+        if (n := len(path.read_text().splitlines())) > 150
+    }
+    assert not long, long

@@ -162,7 +162,9 @@ def test_the_handover_states_its_target_and_says_when_the_holdout_falls_short_of
         return Handover(80, 30, 0.58, Estimate(0.7, 0.5, 0.85), Estimate(0.3, 0.15, 0.5), accuracy).words(0.9)
 
     met = said(Estimate(0.92, 0.8, 0.98))
-    assert met.startswith("Asked to be right 90% of the time on what it decides alone, today's best model")
+    assert met.startswith(
+        "Asked to be right 90% of the time on what it decides alone, the model trained on the most labels"
+    )
     assert "right on 92% of them. A person checks the other 30%." in met
     assert "right on 89% of them, below the 90% asked for, though its 95% interval reaches it." in said(
         Estimate(0.89, 0.67, 0.97)

@@ -966,15 +966,27 @@ def gain_sentence(allocation: curves.Allocation, level: float = LEVEL) -> str:
     return f"{said} {NO_GAIN}" if missing else said
 
 
+def ratio_words(ratio: float) -> str:
+    """The backtest's images ratio as a person reads it: what the curves would have asked for to
+    reach the accuracy the largest slice measured, against what that slice had."""
+    if 0.9 <= ratio <= 1.1:
+        return "they put the largest slice's accuracy at about the images it had"
+    if ratio < 1:
+        return (
+            f"they put the largest slice's accuracy at {ratio:.0%} of the images it had: "
+            "on this data the curves ran optimistic"
+        )
+    return (
+        f"they put the largest slice's accuracy at {ratio:.1f} times the images it had: "
+        "on this data the curves ran pessimistic"
+    )
+
+
 def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
     """How far the curves were trusted on this data, in one sentence."""
     if backtest.reason:
         return f"Backtest: {backtest.reason}"
-    ratio = (
-        f"; for the largest slice they asked for {backtest.ratio_images:.2f}x the images it had"
-        if backtest.ratio_images is not None
-        else ""
-    )
+    ratio = f"; {ratio_words(backtest.ratio_images)}" if backtest.ratio_images is not None else ""
     calibrated = (
         " Intervals are widened by what the curves missed on this data's own smaller slices."
         if backtest.calibrated

@@ -55,8 +55,8 @@ class Handover:
         if self.reason or self.alone is None or self.accuracy is None or self.person is None:
             return f"At {target:.0%} accuracy, no share can be left to the model alone yet: {self.reason}."
         return (
-            f"Asked to be right {target:.0%} of the time on what it decides alone, today's best model "
-            f"(trained on {self.images_per_class:,.0f} images per class) decides alone when it is at least "
+            f"Asked to be right {target:.0%} of the time on what it decides alone, the model trained on the "
+            f"most labels ({self.images_per_class:,.0f} images per class) decides alone when it is at least "
             f"{self.threshold:.0%} sure: {self.alone.estimate:.0%} of images, right on "
             f"{self.accuracy.estimate:.0%} of them{short_of(self.accuracy, target)}. A person checks the "
             f"other {self.person.estimate:.0%}. Measured on {self.n_holdout:,} images it never saw."

@@ -79,10 +79,11 @@ def backtest_words(backtest: Backtest, level: float) -> str:
         why = backtest.reason or "Too few amounts of data are measured."
         return f"Not yet checked against this data's own measurements. {why}"
     inside, total = backtest.inside, len(backtest.rows)
+    outside = total - inside
     verdict = (
         "the stated ranges held."
-        if inside == total
-        else "some fell outside their range: read the range as narrower than the truth."
+        if not outside
+        else f"{'one' if outside == 1 else outside} fell outside: the true range is wider than stated."
     )
     return (
         f"Checked on this data: curves fitted on up to {backtest.fit_up_to:g} images per class predicted the "

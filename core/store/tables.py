@@ -83,14 +83,20 @@ MODES_IN_WORDS = {
 }
 
 
+def backbone_words(name: str) -> str:
+    """A backbone as people name it ("EfficientNet-Lite0"), or its registry name when this version
+    no longer registers it."""
+    try:
+        return get_spec(name).description.split(" (")[0].split(",")[0]
+    except UserError:
+        return name
+
+
 def plain_experiment(config: RunConfig) -> str:
     """An experiment in words a stakeholder reads ("EfficientNet-Lite0, backbone frozen, a new
     head trained, no augmentation, 224 px images"); :func:`experiment_label` is its technical
     name, which pages keep one click away."""
-    try:
-        backbone = get_spec(config.backbone).description.split(" (")[0].split(",")[0]
-    except UserError:  # a backbone this version no longer registers: its name is all there is
-        backbone = config.backbone
+    backbone = backbone_words(config.backbone)
     augmentation = "no augmentation" if config.aug == "none" else f"{config.aug} augmentation"
     mode = MODES_IN_WORDS.get(config.mode, config.mode)
     words = f"{backbone}, {mode}, {augmentation}, {config.image_size} px images"
