@@ -60,7 +60,7 @@ def answer_sentence(report: budget.BudgetReport) -> str:
     if not needed.estimate:
         flat = needed.ceiling
         why = (
-            f"the measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
+            f"The measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
             f"{flat.low:.1%} to {flat.high:.1%}): more images of the same kind may never get there."
             if flat
             else needed.reason
