@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.answers.curves import RELIABLE_MULTIPLE
 from core.answers.nextbatch.batch import NextBatch, Request, request_key
 from core.answers.nextbatch.simulate import Simulation
 from core.answers.rounds import RoundPlan
@@ -28,7 +29,7 @@ def plan_rows(plan: RoundPlan) -> list[dict]:
             "predicted accuracy": f"{r.accuracy.estimate:.1%}",
             "interval": f"{r.accuracy.low:.1%} to {r.accuracy.high:.1%}",
             "chance the target is reached": f"{r.p_reached:.0%}",
-            "within the curve's reliable reach": "yes" if r.reliable else "no",
+            "curve trusted here": "yes" if r.reliable else f"no: past {RELIABLE_MULTIPLE:g}x the data",
         }
         for r, added in zip(plan.rounds, plan.added(), strict=True)
     ]
