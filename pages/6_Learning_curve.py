@@ -121,7 +121,7 @@ elif answer.reason != needed.reason:  # the same reason is said once, above
 for caveat in budget.caveats(report):
     st.warning(caveat)
 st.plotly_chart(
-    figures.learning_curve(report.points, report.band, target, needed.estimate, level, report.reliable_up_to),
+    figures.learning_curve(report.points, report.band, target, report.standing, level, report.reliable_up_to),
     key="curve_chart",
 )
 st.caption(budget.intervals_explained(report.band, level))

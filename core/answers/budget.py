@@ -391,6 +391,12 @@ class BudgetReport:
         story and the report then lead with this in place of the answer."""
         return measured_below(self.points, self.needed, self.target, self.n_holdout)
 
+    @property
+    def standing(self) -> Estimate | None:
+        """The images per class the answer states, None where there is no estimate or a
+        measurement contradicts it: what the charts draw in green and the pages call the answer."""
+        return None if self.contradicted else self.needed.estimate
+
     def to_dict(self) -> dict:
         needed = self.needed
         report = {
@@ -851,7 +857,9 @@ def describe(report: BudgetReport) -> str:
         "  images/class  accuracy  runs",
     ]
     lines += [f"  {p.images_per_class:>12g}  {p.accuracy:8.1%}  {p.runs:4d}" for p in report.points]
-    if needed.estimate:
+    if report.contradicted:
+        lines.append(report.contradicted)
+    elif needed.estimate:
         lines.append(
             f"To reach {share(report.target)}: about {stated(needed.estimate, level, ',.0f')} images per "
             "class."

@@ -227,7 +227,7 @@ def learning_curve(
     if target is not None:
         figure.add_hline(
             y=target,
-            line={"dash": "dot", "color": "#2ca02c"},
+            line={"dash": "dot", "color": "#444"},  # green is the answer's alone
             annotation_text=f"target {share(target)}",
             annotation_position="top left",
         )

@@ -161,7 +161,7 @@ def _header(selection: budget.Selection, report: budget.BudgetReport) -> str:
         f"{len(splits.val):,} more validate, {splits.pool_size():,} form the training pool.</p>"
         f'<p class="small">Experiment: {html.escape(plain_experiment(config))} '
         f"(technical name: {html.escape(selection.experiment)})</p>"
-        f'<p class="{"answer" if report.needed.estimate and not report.contradicted else "caveat"}">'
+        f'<p class="{"answer" if report.standing else "caveat"}">'
         f"{html.escape(_answer_sentence(report))}</p>"
         + "".join(f'<p class="caveat">{html.escape(line)}</p>' for line in budget.caveats(report))
     )
@@ -181,7 +181,7 @@ def _answer_sentence(report: budget.BudgetReport) -> str:
 
 def _learning_curve(report: budget.BudgetReport) -> str:
     figure = figures.learning_curve(
-        report.points, report.band, report.target, report.needed.estimate, report.level, report.reliable_up_to
+        report.points, report.band, report.target, report.standing, report.level, report.reliable_up_to
     )
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in astuple(line)) + "</tr>"

@@ -100,7 +100,8 @@ def curve_caption(report: budget.BudgetReport) -> str:
         if report.band
         else "No curve could be fitted through them, so there is no range to draw."
     )
-    if report.needed.estimate:
+    said.append("Dotted line: the target.")
+    if report.standing:
         said.append("Green: the answer and its range.")
     if report.reliable_up_to:
         said.append("Grey: too far beyond what was measured to trust.")
