@@ -102,7 +102,7 @@ step = st.number_input("Labels per class each round (0: double each round)", 0, 
 plan = rounds.plan(analysis, target / 100, int(step) or None)
 st.caption(f"Rule: {plan.assumptions.rule}. Intervals: {analysis.level:.0%}.")
 if plan.reason:
-    st.info(f"No plan yet: {plan.reason}")
+    st.info(plan.reason)
 else:
     st.dataframe(pd.DataFrame(next_batch.plan_rows(plan)), hide_index=True, key="nb_plan")
 

@@ -64,3 +64,12 @@ def test_the_plan_command_prints_the_contract_and_reproduces(curve_cache, curve_
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: --round-size must be at least 1 image per class, not 0"
     ]
+
+
+def test_a_target_the_largest_slice_already_meets_gets_no_round(analysis):
+    """The Next batch page once planned "label 240 more, chance 93%" for 79% beside "now 83%"."""
+    top = analysis.points[-1]
+    found = rounds.plan(analysis, top.accuracy - 0.01)
+    assert found.rounds == ()
+    assert found.reason.startswith(f"None needed for {top.accuracy - 0.01:.0%}: the models trained on ")
+    assert f"already right {top.accuracy:.1%} of the time" in found.reason

@@ -325,7 +325,7 @@ def _cmd_plan(args: argparse.Namespace):
 def _print_plan(found) -> None:
     print(found.assumptions.rule)
     if found.reason:
-        print(f"no plan: {found.reason}")
+        print(found.reason)
     for r in found.rounds:
         e = r.accuracy
         print(

@@ -226,13 +226,8 @@ def next_round(
     """The first round of :func:`rounds.plan` (each round doubling the labels per class); none
     where the measured curve has stopped rising (``plateau``): a room told on one step that more
     labels are unlikely to help must not be told on the next to label hundreds more."""
-    top = analysis.points[-1]
-    if top.accuracy >= target:
-        return (
-            f"None needed for {target:.0%}: the models trained on {top.images_per_class:,.0f} images per "
-            f"class are already right {top.accuracy:.1%} of the time. "
-            "More labels pay only for a higher target."
-        )
+    if reached := rounds.already_reached(analysis, target):
+        return reached
     if plateau:
         return (
             f"No round of labels suggested: the measured accuracy has not moved beyond noise since about "
@@ -241,7 +236,7 @@ def next_round(
         )
     plan = rounds.plan(analysis, target)
     if plan.reason or not plan.rounds:
-        return f"No plan yet: {plan.reason or 'no round to suggest'}"
+        return plan.reason or "No plan yet: no round to suggest."
     first, last = plan.rounds[0], plan.rounds[-1]
     return NextRound(
         plan.assumptions.start_per_class,
