@@ -10,7 +10,7 @@ import numpy as np
 from core.answers.curves.answers import Ensemble, check_fraction, ensemble, quantiles
 from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
-from core.answers.curves.fitting import Observation, Point, curve_points, plateaued
+from core.answers.curves.fitting import Observation, Point, curve_points, plateaued, rise_between_halves
 from core.base.intervals import Estimate, normal_quantile
 from core.base.progress import progress
 from core.base.words import counted
@@ -158,10 +158,12 @@ def _shape_said(points: list[Point], level: float) -> str:
             f"its recall was measured at {counted(len(points), 'label count')} only, too few to draw a curve"
         )
     seen = f"{_recall_said(points[0], level)}, {_recall_said(points[-1], level)}"
-    if plateaued(points):
+    if plateaued(points):  # said by the halves it compares: first and last alone can differ widely
+        rise, noise, halves = rise_between_halves(points)
         return (
-            f"its recall did not rise measurably as labels were added ({seen}): any rise is hidden "
-            "in the noise of its few holdout images, so the runs cannot say what more labels buy"
+            f"its recall did not rise measurably as labels were added ({halves}: {100 * rise:+.0f} "
+            f"points, within the {100 * noise:.0f} points its noise allows): any rise is hidden in the "
+            "noise of its few holdout images, so the runs cannot say what more labels buy"
         )
     half = len(points) // 2
     if np.mean([p.mean for p in points[-half:]]) < np.mean([p.mean for p in points[:half]]):

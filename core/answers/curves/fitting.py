@@ -165,7 +165,7 @@ def shape_reason(points: list[Point]) -> str | None:
             f"Only {counted(len(points), 'distinct image count')} per class measured ({counts}); "
             "fitting a curve needs at least 3."
         )
-    rise, noise, where = _rise(points)
+    rise, noise, where = rise_between_halves(points)
     if rise < -noise:
         return f"Accuracy falls as images are added ({where}); a falling curve cannot be extrapolated."
     if rise <= noise:
@@ -182,7 +182,7 @@ def plateaued(points: list[Point]) -> bool:
     measurable there."""
     if len(points) < 3:
         return False
-    rise, noise, _ = _rise(points)
+    rise, noise, _ = rise_between_halves(points)
     return abs(rise) <= noise
 
 
@@ -191,7 +191,7 @@ def _span(points: list[Point]) -> str:
     return f"{np.mean([p.mean for p in points]):.1%} {'at' if len(points) == 1 else 'over'} {counts}"
 
 
-def _rise(points: list[Point]) -> tuple[float, float, str]:
+def rise_between_halves(points: list[Point]) -> tuple[float, float, str]:
     """The rise from the lower half of the points to the upper half (the middle point of an odd count
     sits out), two standard errors of it, and the halves in words. Pooling several points per half
     keeps one noisy few-shot point from hiding a rise."""
