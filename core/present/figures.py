@@ -108,14 +108,13 @@ def holdout_bars(bars: pd.DataFrame, order: list[str], names: Mapping[str, str] 
     for the black whiskers (the standard deviation over seeds) to show on every colour; grey: the
     95% interval of the finite holdout. Legends name only what differs between the experiments,
     in ``names``' words where given; hover gives everything."""
-    full = names or {}
-    names = legend_names(sorted(bars["experiment"].unique()), names)
+    legend = legend_names(sorted(bars["experiment"].unique()), names)
     words = dict(zip(bars["slice"], map(_tick, bars["label"]), strict=True))
     figure = go.Figure()
     for i, (experiment, rows) in enumerate(bars.groupby("experiment", sort=True)):
         rows = rows.set_index("slice").reindex([s for s in order if s in set(rows["slice"])]).reset_index()
-        said, colour = full.get(experiment, experiment), PALETTE[i % len(PALETTE)]
-        figure.add_traces(_experiment_bars(experiment, said, names[experiment], rows, colour))
+        said, colour = (names or {}).get(experiment, experiment), PALETTE[i % len(PALETTE)]
+        figure.add_traces(_experiment_bars(experiment, said, legend[experiment], rows, colour))
     figure.update_layout(
         barmode="group",
         yaxis={"range": [0, 1.05], "title": "holdout accuracy", "tickformat": ".0%"},

@@ -214,16 +214,17 @@ def _draw(cache_dir: Path, path: Path) -> None:
     record = read_json(path)
     items = [tuple(item) for item in record["items"]]
     done, error, started = 0, None, time.time()
-    paced: list[tuple[float, float]] = []  # the first report's time and progress
+    paced: tuple[float, float] | None = None  # the first report's time and progress
 
     def report(finished: float, total: int) -> None:
+        nonlocal paced
         if (folder / f"{key}.cancel").exists():
             raise Cancelled
-        paced[:] = paced or [(time.time(), done + finished)]
+        paced = paced or (time.time(), done + finished)
         write_json(
             folder / f"{key}.progress",
             _progress(
-                done + int(finished), len(items), progress=done + finished, started=started, paced=paced[0]
+                done + int(finished), len(items), progress=done + finished, started=started, paced=paced
             ),
         )
 
