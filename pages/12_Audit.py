@@ -134,16 +134,13 @@ experiment = st.selectbox(
 chosen_audit = audit.audit(dataset.root, cache, found.backbone, found.image_size, split, experiment)
 st.dataframe(
     pd.DataFrame(
-        [
-            (p.true, p.predicted, f"{p.per_run:.1f} of {p.class_images}", percent(p.share))
-            for p in chosen_audit.confusions()
-        ],
+        [(p.true, p.predicted, p.images_words(), percent(p.share)) for p in chosen_audit.confusions()],
         columns=["true class", "predicted as", "holdout images per run", "share of the true class"],
     ),
     hide_index=True,
 )
 st.caption(
-    f"Mean over the experiment's {chosen_audit.confused_runs} runs on {name} (each scores the same "
-    "holdout images); 95% intervals in brackets. The pairs to give more labels, clearer guidelines or a "
-    "merged class."
+    f"The experiment's {counted(chosen_audit.confused_runs, 'model')} trained on the most labels "
+    f"({chosen_audit.confused_train:,} images), averaged (each scores the same holdout images); 95% "
+    "intervals in brackets. The pairs to give more labels, clearer guidelines or a merged class."
 )

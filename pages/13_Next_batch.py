@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.answers import rounds
 from core.answers.nextbatch.simulate import Settings
-from core.answers.nextbatch.strategies import DEFAULT, STRATEGIES
+from core.answers.nextbatch.strategies import DEFAULT, STRATEGIES, strategy_named
 from core.base.errors import UserError
 from core.present import figures
 from core.serving import simulations
@@ -39,7 +39,11 @@ batch = columns[1].number_input("Each round, labels per class", 1, 1000, 10, key
 count = columns[2].number_input("Rounds", 1, 50, 3, key="nb_rounds")
 seeds_text = columns[3].text_input("Repeats (seeds)", "1,2", key="nb_seeds", help="more seeds: tighter bands")
 chosen = st.multiselect(
-    "Strategies (random is always one)", STRATEGIES, list(STRATEGIES), key="nb_strategies"
+    "Strategies (random is always one)",
+    STRATEGIES,
+    list(STRATEGIES),
+    format_func=strategy_named,
+    key="nb_strategies",
 )
 try:
     settings = Settings(tuple(chosen), int(start), int(batch), int(count), tuple(parse_seeds(seeds_text)))

@@ -75,16 +75,17 @@ def looks(story: Story) -> None:
         return
     examples, size = story.cams
     if not examples:
-        st.info(
-            "No Grad-CAM drawn yet for the best model: the Grad-CAM page draws them; "
-            "this page only shows them."
-        )
+        st.info("The best model made no prediction on the holdout to show.")
         return
     for column, example in zip(st.columns(3), examples, strict=False):
-        column.image(str(example.overlay), caption=example.caption, width=440)
+        shown = str(example.overlay) if example.drawn else example.overlay
+        column.image(shown, caption=example.caption, width=440)
     st.caption(
         f"The model trained on {size:,.0f} images per class. Red: where it found evidence for the class it "
         "named; blue: none. Only maps already drawn on the Grad-CAM page are shown."
+        if all(e.drawn for e in examples)
+        else f"The model trained on {size:,.0f} images per class, on images it never saw. Where it looked "
+        "is not drawn yet: the Grad-CAM page draws it, and this page then shows it."
     )
 
 

@@ -1,7 +1,5 @@
 """Data: which images are there, how they split, and what augmentation does to them."""
 
-from dataclasses import astuple
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -101,13 +99,13 @@ with right:
         st.caption(
             f"Every run on this dataset is scored on the same holdout ({holdout:.0%} of each class) and "
             f"validated on the same {val:.0%}; slices come from the rest. New runs use this split; runs "
-            "on another split are shown as another holdout. Sizes for sample seed 0:"
+            "on another split are shown as another holdout. Their sizes:"
         )
         noted = any(size.note for size in sizes)  # the column only where a slice cannot be drawn
         st.table(
             pd.DataFrame(
-                [astuple(size)[: 3 if noted else 2] for size in sizes],
-                columns=["set", "images", "note"][: 3 if noted else 2],
+                [(s.name, s.per_class, s.images, *([s.note] if noted else [])) for s in sizes],
+                columns=["set", "images per class", "images in all", *(["note"] if noted else [])],
             ),
             hide_index=True,
         )

@@ -44,21 +44,24 @@ st.plotly_chart(figures.reliability(calibration.bins, calibration.bins_scaled), 
 st.caption(
     "Calibration error: the average gap between how sure the model is and how often it is right, over "
     f"{calibration.n} holdout images in {calibration.n_bins} equal-width bins, with a bootstrap 95% "
-    "interval. "
+    "interval. The number in a bar is its images; its whisker, the 95% interval of its accuracy (a bar "
+    "of a few images says little). "
     "The rescaling divides the model's scores by one number fitted on the validation set, never on the "
     f"holdout it is measured on; it leaves accuracy as it was ({calibration.accuracy:.1%} before, "
     f"{calibration.accuracy_scaled:.1%} after)."
 )
 
 st.subheader("Hand it to a machine, or to a person?")
+summary = runs.load(cache, run_id).summary
 wanted = st.number_input(
     "Accuracy wanted on the predictions the model makes alone (%)",
     50.0,
     99.9,
-    95.0,
+    100 * loaders.suggested_target(cache, summary.config),
     1.0,
     format="%.1f",
     key="trust_target",
+    help="At first the target the Learning curve and Present pages use for this run's experiment",
 )
 target = wanted / 100
 plan = loaders.threshold(str(cache), run_id, target)
@@ -85,7 +88,6 @@ else:
     )
 
 st.subheader("How both improve with more labels")
-summary = runs.load(cache, run_id).summary
 try:
     points = loaders.trust_by_size(str(cache), summary.config.data, run_id, target, runs.complete_ids(cache))
 except UserError as error:

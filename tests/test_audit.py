@@ -145,6 +145,7 @@ def fake_run(fingerprint: str, split_seed: int, lr: float, confusion) -> SimpleN
         info=SimpleNamespace(fingerprint=fingerprint),
         config=config,
         classes=("Bag", "Sneaker", "Trouser"),
+        n_train=30,
         holdout=SimpleNamespace(confusion=confusion),
     )
 

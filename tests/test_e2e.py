@@ -103,9 +103,9 @@ def test_launch_runs_and_inspect_them_in_the_browser(tiny_data, cache_dir, stop_
         assert len(ticks) == 4 and (ticks[0], ticks[-1]) == ("1", "3"), ticks  # by images per class
         for header in (
             "accuracy",
-            "over 50% on the right class",
-            "over 80% on the right class",
-            "at least 80% sure",
+            "right and over 50% sure",
+            "right and over 80% sure",
+            "decided alone (at least 80% sure)",
         ):
             assert table.get_by_text(header, exact=True).count() == 1
         assert table.get_by_text("1 per class", exact=True).count() == 1

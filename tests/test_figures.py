@@ -56,3 +56,31 @@ def test_a_holdout_tick_is_never_wider_than_a_share():
     for label, tick in ticks.items():
         assert _tick(label) == tick
         assert max(len(line) for line in tick.split("<br>")) <= len("(100%)"), tick
+
+
+def test_a_reliability_bar_of_one_image_carries_a_whisker_as_wide_as_one_image_allows():
+    from core.answers.calibration import Bin
+    from core.present.figures import reliability
+
+    bins = [Bin(0.4, 0.5, 0.45, 1.0, 1), Bin(0.9, 1.0, 0.97, 0.9, 100)]
+    bars = reliability(bins, bins).data[0]
+    assert bars.error_y.arrayminus[0] > 0.7, "1 of 1 right: the interval reaches down past 30%"
+    assert bars.error_y.arrayminus[1] < 0.1, "90 of 100: a narrow whisker"
+    assert bars.error_y.array[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_both_trust_panels_share_one_range_of_images_per_class():
+    from types import SimpleNamespace
+
+    from core.present.figures import trust_by_size
+
+    points = [
+        SimpleNamespace(
+            images_per_class=n, ece=0.1, ece_interval=(0.05, 0.2), ece_scaled=0.08,
+            automated_share=share, automated_interval=None if share is None else (0.4, 0.6),
+        )
+        for n, share in ((1, None), (10, 0.5), (100, 0.7))
+    ]  # fmt: skip
+    layout = trust_by_size(points, 0.9).layout
+    assert layout.xaxis.range == layout.xaxis2.range, "a point missing on the right does not shift its axis"
+    assert layout.xaxis.range[0] < 0 < 2 < layout.xaxis.range[1]

@@ -226,3 +226,23 @@ def test_a_gain_where_no_holdout_image_changed_still_has_an_interval(page_cache,
     bound = 1 - 0.1 ** (1 / same.n_holdout)
     assert (gain.estimate, gain.low, gain.high) == pytest.approx((0.0, -bound, bound))
     assert budget.points_stated(gain) == f"+0.0 points ({-100 * bound:+.1f} to {100 * bound:+.1f})"
+
+
+def test_a_gain_under_half_a_point_even_at_its_top_is_called_not_worth_it():
+    from core.base.intervals import Estimate
+
+    tiny = curves.Allocation({"a": 5}, Estimate(0.0004, 0.0, 0.003), Estimate(0.0002, 0.0, 0.002), {"a": 5})
+    said = budget.gain_sentence(tiny)
+    assert "+0.0 points (+0.0 to +0.3)" in said and "would not buy a gain anyone could measure" in said
+    real = curves.Allocation({"a": 5}, Estimate(0.02, 0.01, 0.03), Estimate(0.01, 0.0, 0.02), {"a": 5})
+    assert "would not buy" not in budget.gain_sentence(real)
+
+
+def test_a_perfect_recall_on_ten_holdout_images_is_never_stated_tighter_than_ten_images_allow():
+    from core.answers.curves.allocation import recall_interval
+    from core.answers.curves.fitting import Point
+
+    perfect = Point(1, 1.0, 0.0, 3, 1e-6)  # three runs, all right on the class's 10 images
+    assert recall_interval(perfect, 0.8).low > 0.99, "without the count: the runs' spread alone"
+    said = recall_interval(perfect, 0.8, 10)
+    assert said.high == 1.0 and 0.8 < said.low < 0.9, "80% Wilson interval of 10 of 10: 86% to 100%"

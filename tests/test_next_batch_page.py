@@ -166,7 +166,7 @@ def test_the_batch_from_a_pool_is_ranked_apart_then_shows_its_images_what_was_le
         time.sleep(0.2)
     app.run()
     assert not app.exception, app.exception
-    assert "**4 images to label next**, chosen by hybrid" in texts(app)
+    assert "**4 images to label next**, typical images while labels are few" in texts(app)
     left_out = next(d.value for d in app.dataframe if "reason" in d.value.columns)
     assert [Path(p).name for p in left_out["path"]] == ["again.png"] and "near-copy" in left_out["reason"][0]
     assert [b.proto.label for b in app.get("download_button")] == [

@@ -42,8 +42,9 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
     frames = [d.value for d in app.dataframe]
     splits = app.table[0].value
     assert "note" not in splits.columns, "no empty column when every slice fits"
-    sizes = splits.set_index("set")["images"]
+    sizes = splits.set_index("set")["images in all"]
     assert sizes["holdout (fixed)"] == 3 and sizes["slice 1/class"] == 3
+    assert splits.set_index("set").at["slice 1/class", "images per class"] == "1"
     assert "pool has 10" in " ".join(splits.astype(str).values.ravel()) or "slice 20%" in sizes.index
     assert any("file" in f.columns and "Bag/broken.jpg" in f["file"].tolist() for f in frames)
     reasons = next(f for f in frames if "file" in f.columns).set_index("file")["reason"]
@@ -55,7 +56,7 @@ def test_data_page_shows_counts_splits_and_bad_files(tmp_path, cache_dir, monkey
 def test_the_split_chosen_on_the_data_page_is_what_new_runs_use(cache_dir, monkeypatch, tiny_data):
     app = open_page(cache_dir, "pages/1_Data.py", monkeypatch, data=tiny_data)
     app.number_input(key="data_holdout").set_value(0.25).run()
-    sizes = app.table[0].value.set_index("set")["images"]
+    sizes = app.table[0].value.set_index("set")["images in all"]
     assert sizes["holdout (fixed)"] == 9
     app.switch_page("pages/2_Train.py").run()
     app.multiselect(key="train_slices").set_value(["1/class"])
@@ -145,14 +146,14 @@ def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_dat
     assert table["training data"].tolist() == ["1 per class", "3 per class", "10 per class (100%)"]
     assert {
         "accuracy",
-        "over 50% on the right class",
-        "over 80% on the right class",
-        "at least 80% sure",
-        "accuracy when at least 80% sure",
+        "right and over 50% sure",
+        "right and over 80% sure",
+        "decided alone (at least 80% sure)",
+        "accuracy of those decided alone",
     } <= set(table.columns)
     assert not {"dataset", "experiment"} & set(table.columns), "one experiment: named once, above"
     app.slider(key="hold_threshold").set_value(60).run()
-    assert "at least 60% sure" in app.table[0].value.columns
+    assert "decided alone (at least 60% sure)" in app.table[0].value.columns
 
 
 @pytest.mark.train

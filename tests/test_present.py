@@ -122,6 +122,23 @@ def test_an_unknown_link_says_so_and_shows_the_dataset_in_use(told, curve_data, 
     assert "showing the default" in texts(app) and heading(app) == STEPS[0]
 
 
+def test_the_looks_step_shows_the_mistakes_themselves_before_any_map_is_drawn(
+    curve_cache, curve_data, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache"
+    shutil.copytree(curve_cache, cache)
+    best = showcase_run(budget.select(cache, curve_data).summaries)
+    wrong = gallery(cache, best.run_id, "misclassified").head(2)
+    app = open_present(cache, monkeypatch, curve_data, step="5")
+    captions = [caption for image in app.image for caption in image.captions]
+    assert captions[: len(wrong)] == [
+        f"Wrong: a {row.true} it called {row.pred} ({row.p_max:.0%} sure)" for row in wrong.itertuples()
+    ], "the best model's first mistakes, as the Grad-CAM page lists them"
+    assert len(captions) == 3 and captions[-1].startswith("Right: a ")
+    assert "Where it looked is not drawn yet: the Grad-CAM page draws it" in texts(app)
+    assert not (cache / "cams").exists(), "shown, not drawn: the page writes nothing"
+
+
 def test_an_empty_cache_says_one_plain_line_a_step(tmp_path, curve_data, monkeypatch):
     app = open_present(tmp_path, monkeypatch, curve_data)
     for number, title in enumerate(STEPS, 1):

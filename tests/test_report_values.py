@@ -25,8 +25,8 @@ from tests.command import core
 
 pytestmark = pytest.mark.train  # the report needs the learning-curve sweep's runs
 
-SURE = 0.8  # the report's "at least 80% sure" columns
-CUTS = (0.5, 0.8)  # its "over 50% / 80% on the right class" columns
+SURE = 0.8  # the report's "decided alone (at least 80% sure)" columns
+CUTS = (0.5, 0.8)  # its "right and over 50% / 80% sure" columns
 EXAMPLES = 4  # mistakes it shows
 
 

@@ -99,6 +99,7 @@ def test_slice_sizes_explain_impossible_slices():
     sizes = {row.name: row for row in slice_sizes(labels, ("a", "b", "c"), ["1/class", "50/class"])}
     assert sizes["holdout (fixed)"].images == 3
     assert sizes["slice 1/class"].images == 3 and not sizes["slice 1/class"].note
+    assert sizes["slice 1/class"].per_class == "1" and sizes["training pool"].per_class == "10"
     assert "pool has 10" in sizes["slice 50/class"].note and sizes["slice 50/class"].images is None
 
 
@@ -120,3 +121,10 @@ def test_curve_slices_stop_at_the_smallest_pool():
         f"{n}/class" for n in (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 130, 200, 300)
     ] + ["100%"]
     assert curve_slices([4, 10]) == ["1/class", "2/class", "3/class", "100%"]
+
+
+def test_slice_sizes_say_the_range_per_class_where_classes_differ():
+    labels = np.concatenate([np.repeat(0, 20), np.repeat(1, 40)])
+    sizes = {row.name: row for row in slice_sizes(labels, ("a", "b"), ["50%"])}
+    assert sizes["training pool"].per_class == "16 to 32" and sizes["training pool"].images == 48
+    assert sizes["slice 50%"].per_class == "8 to 16"

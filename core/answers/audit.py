@@ -122,6 +122,15 @@ class Confusion:
     class_images: int  # holdout images of ``true`` (the same images in every run)
     share: Estimate  # per_run / class_images, with the Wilson interval of class_images images
 
+    def images_words(self) -> str:
+        """The mean as whole images ("about 2 of 15"): a room reads 2.3 images as an error."""
+        whole = round(self.per_run)
+        if abs(self.per_run - whole) < 0.05:
+            return f"{whole} of {self.class_images}"
+        if self.per_run < 1:
+            return f"under 1 of {self.class_images}"
+        return f"about {whole} of {self.class_images}"
+
 
 @dataclass(frozen=True)
 class Audit:
@@ -137,6 +146,7 @@ class Audit:
     confused_pairs: tuple[ConfusedPair, ...]
     holdout_size: int = 0
     confused_runs: int = 0  # the runs the confused pairs are summed over
+    confused_train: int = 0  # their training images (the most of any run: see _most_labels)
 
     def label_share(self) -> Estimate:
         """The share of holdout labels flagged, with its Wilson interval."""
@@ -210,6 +220,7 @@ class Audit:
             "split": {"holdout": holdout, "val": val, "split_seed": split_seed},
             "holdout_size": self.holdout_size,
             "confused_runs": self.confused_runs,
+            "confused_train": self.confused_train,
             **rows,
             "leakage_warning": self.leakage_warning(),
         }
@@ -223,6 +234,7 @@ class Audit:
                 for key in ("dataset", "fingerprint", "backbone", "image_size", "holdout_size")
             },
             confused_runs=record.get("confused_runs", 0),
+            confused_train=record.get("confused_train", 0),
             split=(float(split["holdout"]), float(split["val"]), int(split["split_seed"])),
             **{name: tuple(_row(kind, row) for row in record[name]) for name, kind in _LISTS.items()},
         )
@@ -430,7 +442,20 @@ def _with_pairs(found: Audit, runs: list, experiment: str | None = None) -> Audi
             experiment, tuple(dict.fromkeys(experiment_label(s.config) for s in runs))
         )
         runs = [s for s in runs if experiment_label(s.config) == experiment]
-    return dataclasses.replace(found, confused_pairs=tuple(confused_pairs(runs)), confused_runs=len(runs))
+    runs = _most_labels(runs)
+    return dataclasses.replace(
+        found,
+        confused_pairs=tuple(confused_pairs(runs)),
+        confused_runs=len(runs),
+        confused_train=runs[0].n_train if runs else 0,
+    )
+
+
+def _most_labels(runs: list) -> list:
+    """The runs trained on the most images: the confusions that more labels of the kind already
+    given did not cure (a 1-image model confuses everything, and would swamp them)."""
+    most = max((s.n_train for s in runs), default=0)
+    return [s for s in runs if s.n_train == most]
 
 
 def _load(path: Path) -> Audit | None:

@@ -522,16 +522,18 @@ class Analysis:
     def suggested_target(self) -> float:
         """A target worth asking about, to 0.01: halfway from the best measured accuracy to the
         fitted ceiling; two points above the best without a ceiling; where the ceiling lies below
-        the best measured slice, a point under its interval's low end, which the curves reach
-        (a default that answers "no estimate" teaches a first-time reader nothing)."""
+        the best measured slice (the curves have levelled off), the next whole point above the
+        best: the question a team on a plateau asks ("can more labels beat what we have?"), which
+        the answer then says the curves do not reach. Never a target already measured: a default
+        below the best slice teaches a reader nothing."""
         best = max(p.accuracy for p in self.points)
         ceiling = self.ceiling
         if ceiling is None:
             goal = best + 0.02
         elif ceiling.estimate > best:
-            goal = (best + ceiling.estimate) / 2
-        else:  # curves that level off below a measured slice: ask what they can answer
-            goal = math.floor(100 * ceiling.low) / 100 - 0.01
+            goal = max((best + ceiling.estimate) / 2, math.floor(100 * best + 1) / 100)
+        else:
+            goal = math.floor(100 * best + 1) / 100
         return float(min(0.99, max(0.01, round(goal, 2))))
 
 
@@ -661,7 +663,8 @@ def class_curves(selection: Selection, level: float = LEVEL) -> dict[str, tuple[
     held = _holdout_counts(selection)
     return {
         name: tuple(
-            ClassPoint(p.n, recall_interval(p, level)) for p in curves.curve_points(found, held[name])
+            ClassPoint(p.n, recall_interval(p, level, held[name]))
+            for p in curves.curve_points(found, held[name])
         )
         for name, found in per_class_observations(selection).items()
     }
@@ -970,8 +973,18 @@ def gain_sentence(allocation: curves.Allocation, level: float = LEVEL) -> str:
         f"Predicted gain in holdout accuracy: {points_stated(allocation.expected_gain)} as suggested, "
         f"{points_stated(allocation.even_gain)} spread evenly ({level:.0%} intervals)."
     )
-    missing = allocation.expected_gain is None or allocation.even_gain is None
-    return f"{said} {NO_GAIN}" if missing else said
+    if allocation.expected_gain is None or allocation.even_gain is None:
+        return f"{said} {NO_GAIN}"
+    best = max(allocation.expected_gain.high, allocation.even_gain.high)
+    if best < NOT_WORTH:
+        return (
+            f"{said} Either way that is less than {100 * NOT_WORTH:.1f} points even at the top of its "
+            "interval: on this curve these labels would not buy a gain anyone could measure."
+        )
+    return said
+
+
+NOT_WORTH = 0.005  # a predicted gain whose top end is under half a point is called not worth it
 
 
 def ratio_words(ratio: float) -> str:

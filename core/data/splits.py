@@ -246,8 +246,15 @@ class SetSize:
     """A fixed set or a slice, its images, and why it cannot be drawn (empty when it can)."""
 
     name: str
-    images: int | None
+    images: int | None  # over every class
     note: str = ""
+    per_class: str = ""  # "15", or "14 to 16" where classes differ
+
+
+def _per_class(labels: np.ndarray, indices: np.ndarray, n_classes: int) -> str:
+    counts = np.bincount(labels[indices], minlength=n_classes)
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
 def slice_sizes(
@@ -266,15 +273,17 @@ def slice_sizes(
         UserError: the dataset cannot be split at all (a class with too few images).
     """
     splits = make_splits(labels, classes, holdout, val, split_seed)
+    n = len(classes)
+    pool = np.concatenate(splits.pools)
     rows = [
-        SetSize("holdout (fixed)", len(splits.holdout)),
-        SetSize("validation (fixed)", len(splits.val)),
-        SetSize("training pool", splits.pool_size()),
+        SetSize("holdout (fixed)", len(splits.holdout), per_class=_per_class(labels, splits.holdout, n)),
+        SetSize("validation (fixed)", len(splits.val), per_class=_per_class(labels, splits.val, n)),
+        SetSize("training pool", splits.pool_size(), per_class=_per_class(labels, pool, n)),
     ]
     for text in slices:
         try:
-            count = len(splits.slice_indices(SliceSpec.parse(text), sample_seed, classes))
-            rows.append(SetSize(f"slice {text}", count))
+            drawn = splits.slice_indices(SliceSpec.parse(text), sample_seed, classes)
+            rows.append(SetSize(f"slice {text}", len(drawn), per_class=_per_class(labels, drawn, n)))
         except UserError as error:
             rows.append(SetSize(f"slice {text}", None, str(error)))
     return rows

@@ -12,7 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from core.answers.nextbatch.simulate import LEVEL
-from core.base.intervals import share
+from core.base.intervals import share, wilson
 from core.base.words import counted
 from core.store.record import Metrics
 from core.store.tables import short_names
@@ -371,19 +371,30 @@ def reliability(before, after) -> go.Figure:
     confidence); the diagonal is a calibrated model. ``before``/``after``:
     :class:`core.answers.calibration.Bin`."""
     figure = go.Figure()
+    intervals = [wilson(round(b.accuracy * b.count), b.count) for b in before]
+    bars = list(zip(before, intervals, strict=True))
     figure.add_trace(
         go.Bar(
             x=[(b.low + b.high) / 2 for b in before],
             y=[b.accuracy for b in before],
             width=[(b.high - b.low) * 0.92 for b in before],
-            name="as trained",
+            name="as trained (whiskers: 95% interval of the bin's images)",
             marker_color="#1f77b4",
             opacity=0.8,
             text=[f"{b.count}" for b in before],
-            textposition="outside",
-            customdata=[[b.confidence, b.count] for b in before],
-            hovertemplate="mean confidence %{customdata[0]:.0%}<br>accuracy %{y:.0%}<br>"
-            "%{customdata[1]} images<extra>as trained</extra>",
+            textposition="inside",
+            insidetextanchor="start",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [i.high - b.accuracy for b, i in bars],
+                "arrayminus": [b.accuracy - i.low for b, i in bars],
+                "color": "#444444",
+                "thickness": 1,
+            },
+            customdata=[[b.confidence, b.count, i.low, i.high] for b, i in bars],
+            hovertemplate="mean confidence %{customdata[0]:.0%}<br>accuracy %{y:.0%} (%{customdata[2]:.0%} "
+            "to %{customdata[3]:.0%})<br>%{customdata[1]} images<extra>as trained</extra>",
         )
     )
     figure.add_trace(
@@ -464,7 +475,8 @@ def trust_by_size(points, target: float) -> go.Figure:
             row=1,
             col=col,
         )
-    figure.update_xaxes(**LOG_AXIS, title="images per class (log scale)")
+    span = [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.1]  # the same on both panels
+    figure.update_xaxes(**LOG_AXIS, range=span, title="images per class (log scale)")
     figure.update_yaxes(rangemode="tozero", tickformat=".0%", row=1, col=1)
     figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=380, margin={"t": 40}, legend={"orientation": "h", "y": -0.3})

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 
 from core.answers import budget, rounds
@@ -24,6 +25,7 @@ from core.base.errors import UserError
 from core.base.intervals import Estimate
 from core.present import figures
 from core.present.story_words import answer_sentence, backtest_words, curve_caption, opening, room
+from core.store import runs
 from core.store.config import DEFAULT_SPLIT, Split
 
 STEPS = (
@@ -65,9 +67,13 @@ class Handover:
 
 @dataclass(frozen=True)
 class CamExample:
-    overlay: Path
+    """An image of the best model's holdout: its Grad-CAM overlay where one is drawn, else the
+    image itself (``drawn`` False: a room still sees the mistakes, not a placeholder)."""
+
+    overlay: Path | np.ndarray
     right: bool
     caption: str
+    drawn: bool = True
 
 
 @dataclass(frozen=True)
@@ -200,8 +206,11 @@ def handover(cache_dir: Path, best, target: float) -> Handover:
 
 def cam_examples(cache_dir: Path, best, wanted: int = 3, method: str = "gradcam") -> tuple:
     """Up to two mistakes and a right answer of the best model whose Grad-CAM is already drawn
-    (for the class it said), with the run's images per class; nothing is drawn here."""
+    (for the class it said), with the run's images per class; nothing is drawn here, so where
+    none is drawn yet, the first two mistakes and a right answer themselves."""
     classes = best.classes
+    wrong_rows = gallery(cache_dir, best.run_id, "misclassified")
+    right_rows = gallery(cache_dir, best.run_id, "correct")
 
     def drawn(rows) -> Iterable[tuple]:
         for row in rows.itertuples():
@@ -209,15 +218,26 @@ def cam_examples(cache_dir: Path, best, wanted: int = 3, method: str = "gradcam"
             if path.exists():
                 yield row, path
 
-    wrong = [
-        CamExample(path, False, f"Wrong: a {row.true} it called {row.pred} ({row.p_max:.0%} sure)")
-        for row, path in drawn(gallery(cache_dir, best.run_id, "misclassified").head(200))
-    ][:2]
-    right = [
-        CamExample(path, True, f"Right: a {row.true} ({row.p_max:.0%} sure)")
-        for row, path in drawn(gallery(cache_dir, best.run_id, "correct").head(200))
-    ][: wanted - len(wrong)]
-    return (*wrong, *right), budget.images_per_class(best)
+    def wrong_words(row) -> str:
+        return f"Wrong: a {row.true} it called {row.pred} ({row.p_max:.0%} sure)"
+
+    def right_words(row) -> str:
+        return f"Right: a {row.true} ({row.p_max:.0%} sure)"
+
+    wrong = [CamExample(path, False, wrong_words(row)) for row, path in drawn(wrong_rows.head(200))][:2]
+    right = [CamExample(path, True, right_words(row)) for row, path in drawn(right_rows.head(200))]
+    examples = (*wrong, *right[: wanted - len(wrong)])
+    if not examples:
+        pixels = runs.load(cache_dir, best.run_id).images()
+        examples = tuple(
+            CamExample(pixels[int(row.image_index)], is_right, words(row), drawn=False)
+            for rows, is_right, words in (
+                (wrong_rows.head(2), False, wrong_words),
+                (right_rows.head(wanted - len(wrong_rows.head(2))), True, right_words),
+            )
+            for row in rows.itertuples()
+        )
+    return examples, budget.images_per_class(best)
 
 
 def next_round(

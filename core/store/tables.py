@@ -246,11 +246,12 @@ def threshold_explained(n_holdout: int) -> str:
     """What the threshold table's cells are: the page and the report say the same."""
     return (
         f"Each cell: the share over the {n_holdout:,} holdout images (pooled over seeds), then its 95% "
-        "interval (Wilson) in brackets; an accuracy when sure rests only on the images it is that sure "
-        "of, so few images give a wide interval. Accuracy: the model's top class is the right one. Over "
-        "a percentage on the right class: the original article's reading, where an image counts only if "
-        "the right class gets more than that. Confidence depends on the training recipe as well as on "
-        "the data: the penalty on the classifier's weights is what keeps a 1-image-per-class model from "
+        "interval (Wilson) in brackets; the accuracy of those decided alone rests only on them, so few "
+        "images give a wide interval. Accuracy: the model's top class is the right one. Right and over N% "
+        "sure: the original article's reading, where an image counts only if the right class gets more "
+        "than that. Decided alone: its top class gets at least the confidence asked for. Confidence "
+        "depends on the training recipe as well as on the data: the penalty on the classifier's weights "
+        "is what keeps a 1-image-per-class model from "
         "being sure about most images."
     )
 
@@ -264,10 +265,10 @@ def threshold_display(rows: list[ThresholdRow], experiments: Mapping[str, str] |
             "training data": r.label,
             "seeds": r.seeds,
             "accuracy": percent(r.accuracy),
-            **{f"over {u:.0%} on the right class": percent(e) for u, e in r.true_above},
-            f"at least {r.threshold:.0%} sure": percent(r.coverage),
-            f"accuracy when at least {r.threshold:.0%} sure": percent(r.selective),
-            "images it is that sure of": _kept_said(r),
+            **{f"right and over {u:.0%} sure": percent(e) for u, e in r.true_above},
+            f"decided alone (at least {r.threshold:.0%} sure)": percent(r.coverage),
+            "accuracy of those decided alone": percent(r.selective),
+            "images decided alone": _kept_said(r),
         }
         for r in rows
     ]

@@ -11,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from core.answers import audit, budget
+from core.base.errors import UserError
 from core.data.datasets import Dataset, folder_stamp, load_rgb, scan
 from core.data.images import square
 from core.store import run_queries as rq
 from core.store import runs
-from core.store.config import DEFAULT_SPLIT, Split
+from core.store.config import DEFAULT_SPLIT, RunConfig, Split
 from core.store.record import Metrics, Predictions, Summary
-from core.store.tables import runs_frame
+from core.store.tables import experiment_label, runs_frame
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -105,11 +106,15 @@ def thumbnails(root: str, relative_paths: tuple[str, ...], size: int) -> list[np
     return [square(load_rgb(Path(root) / p), size) for p in relative_paths]
 
 
+# The fits below are keyed by the complete runs' ids, not by the cache folder (``_cache``, with
+# its underscore, is left out of Streamlit's key): a complete run never changes, so the same runs
+# give the same curve wherever the folder is, and a copy of a cache (a test's, a restored backup)
+# does not fit it again. Seconds each: the bootstrap refits every family a hundred times.
 @st.cache_data(show_spinner="Fitting the curve families with bootstrap intervals…", max_entries=32)
 def _analysis(
-    cache: str, data: str, experiment: str | None, ids: tuple[str, ...], split: Split
+    _cache: str, data: str, experiment: str | None, ids: tuple[str, ...], split: Split
 ) -> budget.Analysis:
-    return budget.analyse(budget.select(Path(cache), data, experiment, *split))
+    return budget.analyse(budget.select(Path(_cache), data, experiment, *split))
 
 
 def analysis(
@@ -158,19 +163,42 @@ def html_report(cache: Path, data: str, experiment: str, target: float, split: S
     return lambda: render(cache, data, target, experiment, split)
 
 
+def _runs_of(selection: budget.Selection) -> tuple[str, str, tuple[str, ...]]:
+    """What a selection's fits depend on: its dataset, experiment and runs (not its folder)."""
+    return str(selection.dataset.root), selection.experiment, tuple(s.run_id for s in selection.summaries)
+
+
 @st.cache_data(show_spinner="Fitting each class's curve…", max_entries=32)
+def _allocation(_selection: budget.Selection, key: tuple, labels: int, base: str | None):
+    return budget.allocate(_selection, labels, base, room=base is not None)
+
+
 def allocation(selection: budget.Selection, labels: int, base: str | None):
     """:func:`core.answers.budget.allocate` from ``base`` (within the pool when it is given)."""
-    return budget.allocate(selection, labels, base, room=base is not None)
+    return _allocation(selection, _runs_of(selection), labels, base)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def _class_curves(_selection: budget.Selection, key: tuple) -> dict[str, tuple[budget.ClassPoint, ...]]:
+    return budget.class_curves(_selection)
+
+
 def class_curves(selection: budget.Selection) -> dict[str, tuple[budget.ClassPoint, ...]]:
-    return budget.class_curves(selection)
+    return _class_curves(selection, _runs_of(selection))
 
 
 def base_counts(selection: budget.Selection, base: str) -> dict[str, int]:
     return budget.per_class_counts(selection, next(s for s in selection.summaries if s.config.slice == base))
+
+
+def suggested_target(cache: Path, config: RunConfig) -> float:
+    """The target the Learning curve and Present pages open on for ``config``'s experiment (so
+    that Trust opens on the accuracy the room heard there), or 95% where it has no curve."""
+    try:
+        fitted = analysis(cache, config.data, experiment_label(config), config.split)
+    except UserError:
+        return 0.95
+    return fitted.suggested_target()
 
 
 @st.cache_data(show_spinner="Measuring calibration…", max_entries=256)
@@ -191,7 +219,6 @@ def threshold(cache: str, run_id: str, target: float):
 def trust_by_size(cache: str, data: str, run_id: str, target: float, ids: tuple[str, ...]):
     """Calibration and automation against images per class, for the experiment of ``run_id``."""
     from core.answers.trust import by_size
-    from core.store.tables import experiment_label
 
     config = runs.load(Path(cache), run_id).summary.config
     selection = budget.select(Path(cache), data, experiment_label(config), *config.split)

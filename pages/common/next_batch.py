@@ -12,6 +12,7 @@ import streamlit as st
 from core.answers.curves import RELIABLE_MULTIPLE
 from core.answers.nextbatch.batch import NextBatch, Request, request_key
 from core.answers.nextbatch.simulate import Simulation
+from core.answers.nextbatch.strategies import STRATEGY_WORDS, strategy_named
 from core.answers.rounds import RoundPlan
 from core.serving import rankings
 from core.store.config import RunConfig
@@ -72,7 +73,11 @@ def which_images(cache: Path, data: str, config: RunConfig, strategies: list[str
     pool = signin.path_input(st, "Folder of unlabelled images (any layout)", "nb_pool")
     left, right = st.columns(2)
     strategy = left.selectbox(
-        "Strategy", strategies, key="nb_strategy", help=f"{strategies[0]} is the default"
+        "Strategy",
+        strategies,
+        format_func=strategy_named,
+        key="nb_strategy",
+        help=f"{strategies[0]} is the default",
     )
     size = right.number_input("Images in the batch", 1, 100_000, 20, key="nb_size")
     if not pool:
@@ -121,11 +126,11 @@ def _follow(cache: Path, key: str) -> None:
 def _show(found: NextBatch) -> None:
     csv, tasks = (Path(file).read_bytes() for file in found.files[:2])
     head = (
-        "no labels to suggest from yet"
+        "no model to guess their classes yet"
         if found.head_run is None
-        else f"suggestions from run {found.head_run}"
+        else "beside each image, the class the current model guesses and how sure it is"
     )
-    st.markdown(f"**{len(found.items)} images to label next**, chosen by {found.strategy} ({head}).")
+    st.markdown(f"**{len(found.items)} images to label next**, {STRATEGY_WORDS[found.strategy]} ({head}).")
     for row in range(0, len(found.items), GRID):
         for column, item in zip(st.columns(GRID), found.items[row : row + GRID], strict=False):
             guess = "" if item.suggested is None else f": {item.suggested}? ({item.p_suggested:.0%})"

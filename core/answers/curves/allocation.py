@@ -11,7 +11,7 @@ from core.answers.curves.answers import Ensemble, check_fraction, ensemble, quan
 from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
 from core.answers.curves.fitting import Observation, Point, curve_points, plateaued, rise_between_halves
-from core.base.intervals import Estimate, normal_quantile
+from core.base.intervals import Estimate, normal_quantile, wilson
 from core.base.progress import progress
 from core.base.words import counted
 
@@ -136,28 +136,34 @@ def _gain(fitted: dict[str, Ensemble], weights, current, extra, level: float) ->
     return Estimate(point, low, high) if high > low else None
 
 
-def recall_interval(point: Point, level: float) -> Estimate:
+def recall_interval(point: Point, level: float, n_holdout: int | None = None) -> Estimate:
     """A class's mean recall at one count with its normal interval, from the spread of its runs and
-    its holdout's binomial noise (the point's variance), kept inside [0, 1]."""
+    its holdout's binomial noise (the point's variance), kept inside [0, 1]; with ``n_holdout``,
+    never narrower than the Wilson interval of that many images: at 100% recall the binomial
+    variance is 0, and "100% (99% to 100%)" on 10 images would claim what 10 images cannot."""
     half = normal_quantile((1 + level) / 2) * np.sqrt(point.variance)
-    return Estimate(point.mean, max(0.0, point.mean - half), min(1.0, point.mean + half))
+    low, high = max(0.0, point.mean - half), min(1.0, point.mean + half)
+    if n_holdout:
+        images = wilson(point.mean * n_holdout, n_holdout, level)
+        low, high = min(low, images.low), max(high, images.high)
+    return Estimate(point.mean, low, high)
 
 
-def _recall_said(point: Point, level: float) -> str:
+def _recall_said(point: Point, level: float, n_holdout: int | None) -> str:
     """A class's mean recall at one count with its interval, in percent."""
-    recall = recall_interval(point, level)
+    recall = recall_interval(point, level, n_holdout)
     labels = "label" if point.n == 1 else "labels"
     return f"{recall.estimate:.0%} ({recall.low:.0%} to {recall.high:.0%}) at {point.n:g} {labels}"
 
 
-def _shape_said(points: list[Point], level: float) -> str:
+def _shape_said(points: list[Point], level: float, n_holdout: int | None) -> str:
     """Why a class's curve cannot be used, in plain words, with the recalls that show it. A flat
     curve is not called a plateau: with a small holdout the noise can hide a real rise."""
     if len(points) < 3:
         return (
             f"its recall was measured at {counted(len(points), 'label count')} only, too few to draw a curve"
         )
-    seen = f"{_recall_said(points[0], level)}, {_recall_said(points[-1], level)}"
+    seen = f"{_recall_said(points[0], level, n_holdout)}, {_recall_said(points[-1], level, n_holdout)}"
     if plateaued(points):  # said by the halves it compares: first and last alone can differ widely
         rise, noise, halves = rise_between_halves(points)
         return (
@@ -228,7 +234,8 @@ def allocate(
             "the classes: the suggestion is the even split, and no gain can be predicted.",
         )
     notes += [
-        f"{name}: {_shape_said(points, level)}. {_share_said(extra[name], even[name], not fitted)}"
+        f"{name}: {_shape_said(points, level, (holdout_counts or {}).get(name))}. "
+        f"{_share_said(extra[name], even[name], not fitted)}"
         for name, points in shapes.items()
     ]
     return Allocation(

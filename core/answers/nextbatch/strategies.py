@@ -34,6 +34,21 @@ from core.base.errors import UserError, check_choice
 
 STRATEGIES: tuple[str, ...] = ("random", "uncertainty", "diversity", "typical", "hybrid")
 DEFAULT = "hybrid"
+# Each strategy as a room hears it: the pages name a strategy by these words beside its name.
+STRATEGY_WORDS: dict[str, str] = {
+    "random": "picked at random (the baseline to beat)",
+    "uncertainty": "the images the model is least sure about",
+    "diversity": "images unlike any already labelled",
+    "typical": "the most typical image of each group of look-alikes",
+    "hybrid": "typical images while labels are few, then unsure ones from different groups",
+}
+
+
+def strategy_named(name: str) -> str:
+    """A strategy by its name and what it picks: "uncertainty: the images the model is least sure about"."""
+    return f"{name}: {STRATEGY_WORDS[name]}"
+
+
 # Below this many labelled images per class the head's probabilities are too unreliable to
 # rank by (TypiClust's low-budget regime is about 1 to 3 labels per class on CIFAR-10; at 3 per
 # class a linear head on frozen features already beats chance by far), so hybrid picks typical
