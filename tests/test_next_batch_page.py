@@ -158,7 +158,7 @@ def test_the_batch_from_a_pool_is_ranked_apart_then_shows_its_images_what_was_le
     cache, curve_data, tmp_path, monkeypatch
 ):
     app = open_page(cache, "pages/13_Next_batch.py", monkeypatch, curve_data)
-    assert app.selectbox(key="nb_strategy").options[0] == DEFAULT
+    assert app.selectbox(key="nb_strategy").value == DEFAULT
     key = _choose(app, cache, _pool(tmp_path / "pool", curve_data), 4)
     assert [bar.proto.text for bar in app.get("progress")] == ["Ranking the pool: starting…"]
     deadline = time.monotonic() + 120

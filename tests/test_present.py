@@ -127,6 +127,7 @@ def test_the_looks_step_shows_the_mistakes_themselves_before_any_map_is_drawn(
 ):
     cache = tmp_path / "cache"
     shutil.copytree(curve_cache, cache)
+    shutil.rmtree(cache / "cams", ignore_errors=True)  # as if no map had been drawn yet
     best = showcase_run(budget.select(cache, curve_data).summaries)
     wrong = gallery(cache, best.run_id, "misclassified").head(2)
     app = open_present(cache, monkeypatch, curve_data, step="5")
