@@ -7,7 +7,9 @@ runs, no calibration) and a Gaussian process on log n (scikit-learn's
 ``python -m bench.gallery --cache DIR DATA [DATA ...]`` reads the learning curves already in
 the cache (``python -m core sweep --preset curve --data DATA`` trains them), with ``DATA`` a
 dataset folder, optionally ``folder#PART`` for the experiment whose label holds ``PART`` (the
-L-BFGS head at the default size otherwise). Writes ``bench/results/gallery.json`` and ``.md``.
+L-BFGS head at the default size otherwise). Writes ``bench/results/gallery.json`` and ``.md``,
+the former with every run's holdout accuracy: ``python -m bench.gallery --stored`` scores those
+runs again (after a change to the curves, in about two minutes, with no training).
 """
 
 from __future__ import annotations
@@ -114,24 +116,20 @@ METHODS = {
 }
 
 
-def dataset_predictions(cache: Path, data: str) -> tuple[list[Prediction], dict]:
+def dataset_about(cache: Path, data: str) -> dict:
+    """What the gallery keeps of one dataset's learning curve in ``cache``: its size, the slices
+    fitted, and every run's observation, which is all that scoring it needs."""
     folder, _, part = data.partition("#")
     selection = budget.select(cache, folder, part or "L-BFGS")
     observations = budget.observations(selection)
     points = budget.curve_points(selection)
     pool = points[-1].images_per_class
     fit_up_to = max(p.images_per_class for p in points if p.images_per_class <= SHARE * pool + 1e-9)
-    name = Path(folder).name + (f" ({part})" if part else "")
-    found = []
-    for method, predict in METHODS.items():
-        for n, predicted, low, high in predict(observations, fit_up_to, selection.n_holdout):
-            measured = next(p.accuracy for p in points if abs(p.images_per_class - n) < 1e-6)
-            found.append(Prediction(name, method, n, n / fit_up_to, measured, predicted, low, high))
     by_slice: dict[str, list[float]] = {}
     for summary in selection.summaries:
         by_slice.setdefault(summary.config.slice, []).append(summary.accuracy)
-    about = {
-        "dataset": name,
+    return {
+        "dataset": Path(folder).name + (f" ({part})" if part else ""),
         "runs_at_largest_slices": {
             p.slice: sorted(by_slice[p.slice]) for p in points[-4:-1] if len(by_slice[p.slice]) > 1
         },
@@ -141,8 +139,22 @@ def dataset_predictions(cache: Path, data: str) -> tuple[list[Prediction], dict]
         "fit_up_to": fit_up_to,
         "experiment": selection.experiment,
         "held_out": len([p for p in points if p.images_per_class > fit_up_to]),
+        # every run's (images per class, holdout accuracy, sample seed, seed): a change to the
+        # curves is scored on the gallery again without retraining (``--stored``)
+        "observations": [[o.n, o.accuracy, o.sample_seed, o.seed] for o in observations],
     }
-    return found, about
+
+
+def dataset_predictions(about: dict) -> list[Prediction]:
+    """Every method's prediction of every held-out slice of one dataset."""
+    observations = [curves.Observation(*row) for row in about["observations"]]
+    measured = {p.n: p.mean for p in curve_points(observations)}
+    fit_up_to = about["fit_up_to"]
+    return [
+        Prediction(about["dataset"], method, n, n / fit_up_to, measured[n], predicted, low, high)
+        for method, predict in METHODS.items()
+        for n, predicted, low, high in predict(observations, fit_up_to, about["holdout"])
+    ]
 
 
 def summary(predictions: list[Prediction], method: str) -> dict:
@@ -259,19 +271,27 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.gallery", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, required=True)
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--cache", type=Path, help="the cache holding the datasets' learning curves")
+    given.add_argument(
+        "--stored",
+        action="store_true",
+        help="score again the runs stored in bench/results/gallery.json (no cache, no training)",
+    )
     parser.add_argument(
-        "data", nargs="+", help="dataset folders (folder#PART: the experiment whose label holds PART)"
+        "data", nargs="*", help="dataset folders (folder#PART: the experiment whose label holds PART)"
     )
     args = parser.parse_args()
     started = time.time()
-    predictions, datasets = [], []
-    for data in args.data:
-        found, about = dataset_predictions(args.cache, data)
-        predictions += found
-        datasets.append(about)
+    if args.stored:
+        stored = json.loads((RESULTS / "gallery.json").read_text())
+        datasets, command = stored["datasets"], stored["command"]
+    else:
+        datasets = [dataset_about(args.cache, data) for data in args.data]
+        command = "python -m bench.gallery --cache CACHE " + " ".join(Path(d).name for d in args.data)
+    predictions = [found for about in datasets for found in dataset_predictions(about)]
     result = {
-        "command": "python -m bench.gallery --cache CACHE " + " ".join(Path(d).name for d in args.data),
+        "command": command,
         "date": time.strftime("%Y-%m-%d"),
         "seconds": time.time() - started,
         "datasets": datasets,

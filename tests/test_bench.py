@@ -72,3 +72,22 @@ def test_training_window_skips_warmup_steps():
     assert start == steps[2] and end > steps[4]
     with pytest.raises(ValueError, match="only 5 optimizer steps"):
         training_window(events, warmup=5)
+
+
+def test_gallery_results_are_what_the_curves_give_on_the_stored_runs():
+    """The README's gallery figures come from bench/results/gallery.json; scoring its stored runs
+    again with the current curve code must give the same predictions, so a change to the curves
+    that was not re-benchmarked fails here (the 60,000-image curve: the issue's own measure)."""
+    import json
+    from pathlib import Path
+
+    from bench import gallery
+
+    stored = json.loads((Path(gallery.__file__).parent / "results" / "gallery.json").read_text())
+    (about,) = [d for d in stored["datasets"] if d["dataset"] == "fm60k"]
+    observations = [gallery.curves.Observation(*row) for row in about["observations"]]
+    again = gallery.ours(observations, about["fit_up_to"], about["holdout"])
+    kept = [p for p in stored["predictions"] if p["dataset"] == "fm60k" and p["method"] == "ours"]
+    assert [n for n, *_ in again] == [p["n"] for p in kept] == [500, 800, 1300, 2000, 3000, 4800]
+    for (_, predicted, low, high), p in zip(again, kept, strict=True):
+        assert (predicted, low, high) == pytest.approx((p["predicted"], p["low"], p["high"]), abs=1e-9)
