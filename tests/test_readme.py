@@ -656,6 +656,11 @@ CLAIMS = [
         lambda: (f"{3 * float(forward_gflop()):.1f}", forward_gflop()),
     ),
     Claim(
+        "had its export refused (probabilities {} from the float32 model",
+        "gpu-check/model.onnx.json",
+        lambda: (f"{stored('gpu-check/model.onnx.json')['verified']['float16_drift']:.3f}",),
+    ),
+    Claim(
         "runs the {}-run warm grid on a head and a second node",
         "quick.json",
         lambda: (ray()[1],),
