@@ -108,6 +108,8 @@ st.caption(f"Rule: {plan.assumptions.rule}. Intervals: {analysis.level:.0%}.")
 if plan.reason:
     st.info(plan.reason)
 else:
+    if plan.caveat:
+        st.warning(plan.caveat)
     st.dataframe(pd.DataFrame(next_batch.plan_rows(plan)), hide_index=True, key="nb_plan")
 
 next_batch.which_images(cache, data, config, [DEFAULT, *(s for s in STRATEGIES if s != DEFAULT)])

@@ -4,8 +4,8 @@ and a fitted ceiling below a measured slice."""
 
 from __future__ import annotations
 
-from core.answers.budget import CurvePoint, ceiling_below, measured_below
-from core.answers.curves import Answer
+from core.answers.budget import CurvePoint, ceiling_below, measured_below, ratio_words
+from core.answers.curves import Answer, Backtest, BacktestRow
 from core.base.intervals import Estimate
 
 
@@ -54,3 +54,27 @@ def test_no_ceiling_caveat_when_the_ceilings_interval_reaches_the_best_slice_or_
     assert ceiling_below(points, Estimate(0.63, 0.60, 0.644), 0.8) is None  # its top reaches 64.4%
     assert ceiling_below(points, None, 0.8) is None
     assert ceiling_below((), Estimate(0.5, 0.4, 0.6), 0.8) is None
+
+
+def backtest_of(ratio: float, *misses: float) -> Backtest:
+    """A backtest whose held-out slices were predicted ``misses`` above what they measured."""
+    rows = tuple(
+        BacktestRow(n, 0.9, 0.9 + m, 0.8, 1.0, True) for n, m in zip((50, 80, 120), misses, strict=True)
+    )
+    return Backtest(30, rows, 0.01, 1.0, ratio)
+
+
+def test_the_backtest_calls_a_direction_only_where_every_slice_missed_that_way():
+    # the walk on an unseen 4-class set: 50 and 80 predicted above, the flat last slice below
+    # (27.7 times its images): "ran pessimistic" beside a table of over-predictions
+    said = ratio_words(backtest_of(27.7, 0.008, 0.019, -0.006))
+    assert said == (
+        "they put the largest slice's accuracy at 27.7 times the images it had, but 2 of the 3 "
+        "slices were predicted above what they measured and 1 below: on this data the curves erred "
+        "both ways"
+    )
+    assert ratio_words(backtest_of(3.0, -0.01, -0.02, -0.03)).endswith("the curves ran pessimistic")
+    assert ratio_words(backtest_of(0.4, 0.01, 0.02, 0.03)).endswith("the curves ran optimistic")
+    assert ratio_words(backtest_of(1.0, 0.01, -0.02, 0.03)) == (
+        "they put the largest slice's accuracy at about the images it had"
+    )

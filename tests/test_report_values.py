@@ -221,7 +221,7 @@ def test_the_reports_backtest_sentence_counts_the_slices_inside_and_their_mean_e
         f"Backtest (fitted up to {backtest.fit_up_to:g} images per class, predicting the {len(held)} "
         f"larger slices measured): off by {100 * error:.1f} accuracy points on average, {inside} of "
         f"{len(held)} inside the stated {answer.level:.0%} interval; "
-        f"{budget.ratio_words(backtest.ratio_images)}."
+        f"{budget.ratio_words(backtest)}."
     ) in report.text(1)
 
 

@@ -3,6 +3,7 @@ with its interval and the chance of having reached the target, through `python -
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -73,3 +74,18 @@ def test_a_target_the_largest_slice_already_meets_gets_no_round(analysis):
     assert found.rounds == ()
     assert found.reason.startswith(f"None needed for {top.accuracy - 0.01:.0%}: the models trained on ")
     assert f"already right {top.accuracy:.1%} of the time" in found.reason
+
+
+def test_rounds_on_a_curve_that_stopped_rising_carry_its_verdict(analysis):
+    """On an unseen 4-class set the Learning curve page said more labels were unlikely to help
+    while the Next batch page planned 3,840 more with no word of it."""
+    top = analysis.points[-1]
+    stopped = budget.Plateau(30.0, top.accuracy, "Accuracy has not moved beyond noise since about 30.")
+    found = rounds.plan(dataclasses.replace(analysis, plateau=stopped), min(0.99, top.accuracy + 0.05))
+    assert found.rounds and found.caveat == (
+        "Accuracy has not moved beyond noise since about 30. The rounds below are for anyone who "
+        "labels anyway."
+    )
+    assert found.to_dict()["caveat"] == found.caveat
+    rising = rounds.plan(dataclasses.replace(analysis, plateau=None), min(0.99, top.accuracy + 0.05))
+    assert rising.caveat is None

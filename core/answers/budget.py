@@ -987,27 +987,37 @@ def gain_sentence(allocation: curves.Allocation, level: float = LEVEL) -> str:
 NOT_WORTH = 0.005  # a predicted gain whose top end is under half a point is called not worth it
 
 
-def ratio_words(ratio: float) -> str:
+def ratio_words(backtest: curves.Backtest) -> str:
     """The backtest's images ratio as a person reads it: what the curves would have asked for to
-    reach the accuracy the largest slice measured, against what that slice had."""
+    reach the accuracy the largest slice measured, against what that slice had. A direction
+    ("the curves ran optimistic") only where every held-out slice missed the same way: on a
+    flat tail a fraction of a point below the largest slice reads as many times the images,
+    while the slices before it may have been over-predicted."""
+    ratio = backtest.ratio_images
+    if ratio is None:
+        return ""
+    above = sum(row.predicted > row.measured for row in backtest.rows)
+    below = sum(row.predicted < row.measured for row in backtest.rows)
     if 0.9 <= ratio <= 1.1:
         return "they put the largest slice's accuracy at about the images it had"
-    if ratio < 1:
-        return (
-            f"they put the largest slice's accuracy at {ratio:.0%} of the images it had: "
-            "on this data the curves ran optimistic"
-        )
-    return (
-        f"they put the largest slice's accuracy at {ratio:.1f} times the images it had: "
-        "on this data the curves ran pessimistic"
+    said = (
+        f"they put the largest slice's accuracy at {ratio:.0%} of the images it had"
+        if ratio < 1
+        else f"they put the largest slice's accuracy at {ratio:.1f} times the images it had"
     )
+    if above and below:
+        return (
+            f"{said}, but {above} of the {len(backtest.rows)} slices were predicted above what they "
+            f"measured and {below} below: on this data the curves erred both ways"
+        )
+    return f"{said}: on this data the curves ran {'optimistic' if ratio < 1 else 'pessimistic'}"
 
 
 def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
     """How far the curves were trusted on this data, in one sentence."""
     if backtest.reason:
         return f"Backtest: {backtest.reason}"
-    ratio = f"; {ratio_words(backtest.ratio_images)}" if backtest.ratio_images is not None else ""
+    ratio = f"; {ratio_words(backtest)}" if backtest.ratio_images is not None else ""
     calibrated = (
         " Intervals are widened by what the curves missed on this data's own smaller slices."
         if backtest.calibrated

@@ -71,6 +71,9 @@ class RoundPlan:
     rounds: tuple[Round, ...]
     assumptions: Assumptions
     reason: str | None = None  # why there is no plan (no curve to extrapolate)
+    # the measured curve has stopped rising: the rounds stand, for anyone who labels anyway, but
+    # a page that plans them beside a page that says more labels will not help must say so too
+    caveat: str | None = None
 
     def added(self) -> tuple[int, ...]:
         """The labels each round adds, all classes together: what the round costs."""
@@ -85,6 +88,7 @@ class RoundPlan:
             "rounds": [r.to_dict() for r in self.rounds],
             "assumptions": self.assumptions.to_dict(),
             "reason": self.reason,
+            "caveat": self.caveat,
         }
 
 
@@ -147,4 +151,9 @@ def plan(analysis: Analysis, target: float, round_size: int | None = None) -> Ro
         rounds.append(Round(n, answer.estimate, chance, n <= analysis.reliable_up_to))
         if chance >= ENOUGH or n > analysis.reliable_up_to:
             break
-    return RoundPlan(tuple(rounds), assumptions)
+    caveat = (
+        f"{analysis.plateau.verdict} The rounds below are for anyone who labels anyway."
+        if analysis.plateau
+        else None
+    )
+    return RoundPlan(tuple(rounds), assumptions, caveat=caveat)

@@ -324,8 +324,9 @@ def _cmd_plan(args: argparse.Namespace):
 
 def _print_plan(found) -> None:
     print(found.assumptions.rule)
-    if found.reason:
-        print(found.reason)
+    for said in (found.reason, found.caveat):
+        if said:
+            print(said)
     for r in found.rounds:
         e = r.accuracy
         print(
