@@ -77,10 +77,16 @@ def test_both_trust_panels_share_one_range_of_images_per_class():
     points = [
         SimpleNamespace(
             images_per_class=n, ece=0.1, ece_interval=(0.05, 0.2), ece_scaled=0.08,
+            ece_scaled_interval=(0.03, 0.15),
             automated_share=share, automated_interval=None if share is None else (0.4, 0.6),
         )
         for n, share in ((1, None), (10, 0.5), (100, 0.7))
     ]  # fmt: skip
-    layout = trust_by_size(points, 0.9).layout
+    figure = trust_by_size(points, 0.9)
+    # every line carries its interval: the rescaled error once had none beside the trained one's
+    scaled = next(trace for trace in figure.data if trace.name == "error after rescaling")
+    assert list(scaled.error_y.array) == pytest.approx([0.07] * 3)
+    assert list(scaled.error_y.arrayminus) == pytest.approx([0.05] * 3)
+    layout = figure.layout
     assert layout.xaxis.range == layout.xaxis2.range, "a point missing on the right does not shift its axis"
     assert layout.xaxis.range[0] < 0 < 2 < layout.xaxis.range[1]

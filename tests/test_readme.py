@@ -207,6 +207,16 @@ def ray() -> tuple[str, ...]:
     return f"{row['ours']:.3g}", in_note(row, r"^(\d+) runs")[0], f"{row['baseline']:.3g}"
 
 
+def gpu_rows() -> list[dict]:
+    """The suite's GPU rows as run on a lent H200 (bench/results/gpu-check/)."""
+    return stored("gpu-check/gpu-bench.json")["rows"]
+
+
+def gpu_row(measure: str) -> dict:
+    (row,) = [r for r in gpu_rows() if r["measure"] == measure]
+    return row
+
+
 # the gallery (python -m bench.gallery)
 FM60K, PLATEAU, BUNDLED = "fm60k", "fm60k (lr 0.01)", "fashion-mnist (L-BFGS · 96 px)"
 METHODS = ("ours", "previous answer", "power law", "Gaussian process")
@@ -659,6 +669,32 @@ CLAIMS = [
         "had its export refused (probabilities {} from the float32 model",
         "gpu-check/model.onnx.json",
         lambda: (f"{stored('gpu-check/model.onnx.json')['verified']['float16_drift']:.3f}",),
+    ),
+    Claim(
+        "mixed precision: the Lightning pipeline fine-tuned at {} times the plain loop's images per "
+        "second (target {}: met); the GPU was busy {}% of the time during fit",
+        "gpu-check/gpu-bench.json",
+        lambda: (
+            f"{gpu_row('Lightning pipeline vs plain loop (cuda)')['ratio']:.2f}",
+            f"{gpu_row('Lightning pipeline vs plain loop (cuda)')['target']:g}",
+            f"{100 * gpu_row('GPU busy share during fit')['ours']:.0f}",
+        ),
+    ),
+    Claim(
+        "waiting on the host; the loaders outpaced training {} to {} times (met)",
+        "gpu-check/gpu-bench.json",
+        lambda: tuple(
+            f"{f(r['ratio'] for r in gpu_rows() if r['suite'] == 'input'):.2f}" for f in (min, max)
+        ),
+    ),
+    Claim(
+        "frozen-feature extraction ran at {} times a forward pass on tensors already on the GPU, "
+        "**a miss** of its {} target",
+        "gpu-check/gpu-bench.json",
+        lambda: (
+            f"{gpu_row('extraction vs forward-only')['ratio']:.2f}",
+            f"{gpu_row('extraction vs forward-only')['target']:g}",
+        ),
     ),
     Claim(
         "runs the {}-run warm grid on a head and a second node",

@@ -71,6 +71,7 @@ class SizePoint:
     kept_accuracy: float | None
     ece_interval: tuple[float, float]  # means of the runs' 95% bounds: the holdout's own uncertainty
     automated_interval: tuple[float, float] | None
+    ece_scaled_interval: tuple[float, float]
 
 
 def by_size(selection: budget.Selection, target: float, n_boot: int = 200) -> list[SizePoint]:
@@ -95,6 +96,7 @@ def by_size(selection: budget.Selection, target: float, n_boot: int = 200) -> li
                 float(np.nanmean([p.kept_accuracy.estimate for p in plans])) if usable else None,
                 _mean_bounds([c.ece for c, _ in measures]),
                 _mean_bounds([p.automated_share for p in plans]) if usable else None,
+                _mean_bounds([c.ece_scaled for c, _ in measures]),
             )
         )
     return found

@@ -446,7 +446,13 @@ def trust_by_size(points, target: float) -> go.Figure:
     automated = [p.automated_interval or (math.nan, math.nan) for p in points]
     lines = (
         ("error as trained", [p.ece for p in points], [p.ece_interval for p in points], "#1f77b4", 1),
-        ("error after rescaling", [p.ece_scaled for p in points], None, "#ff7f0e", 1),
+        (
+            "error after rescaling",
+            [p.ece_scaled for p in points],
+            [p.ece_scaled_interval for p in points],
+            "#ff7f0e",
+            1,
+        ),
         ("share decided alone", [p.automated_share for p in points], automated, "#2ca02c", 2),
     )
     for name, ys, bounds, color, col in lines:
