@@ -64,14 +64,14 @@ def test_the_plan_table_shows_the_round_plan(cache, curve_data, monkeypatch):
     app.number_input(key="nb_step").set_value(20).run()
     assert not app.exception, app.exception
     expected = rounds.plan(analysis, 0.9, 20)
-    table = next(d.value for d in app.dataframe if "labels per class, in all" in d.value.columns)
-    assert list(table["labels per class, in all"]) == [r.cumulative_per_class for r in expected.rounds]
-    assert set(table["labels this round (all classes)"]) == {20 * 4}
+    table = next(d.value for d in app.dataframe if "per class, in all" in d.value.columns)
+    assert list(table["per class, in all"]) == [r.cumulative_per_class for r in expected.rounds]
+    assert set(table["this round, all classes"]) == {20 * 4}
     assert list(table["predicted accuracy"]) == [f"{r.accuracy.estimate:.1%}" for r in expected.rounds]
     assert list(table["interval"]) == [
         f"{r.accuracy.low:.1%} to {r.accuracy.high:.1%}" for r in expected.rounds
     ]
-    assert list(table["chance the target is reached"]) == [f"{r.p_reached:.0%}" for r in expected.rounds]
+    assert list(table["chance of the target"]) == [f"{r.p_reached:.0%}" for r in expected.rounds]
     assert expected.assumptions.rule in texts(app)
 
 

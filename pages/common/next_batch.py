@@ -25,12 +25,12 @@ def plan_rows(plan: RoundPlan) -> list[dict]:
     """One row per round in words and percent: what it costs, where it leaves the accuracy."""
     return [
         {
-            "labels per class, in all": r.cumulative_per_class,
-            "labels this round (all classes)": added,
+            "per class, in all": r.cumulative_per_class,
+            "this round, all classes": added,
             "predicted accuracy": f"{r.accuracy.estimate:.1%}",
             "interval": f"{r.accuracy.low:.1%} to {r.accuracy.high:.1%}",
-            "chance the target is reached": f"{r.p_reached:.0%}",
-            "curve trusted here": "yes" if r.reliable else f"no: past {RELIABLE_MULTIPLE:g}x the data",
+            "chance of the target": f"{r.p_reached:.0%}",
+            "curve trusted": "yes" if r.reliable else f"no: past {RELIABLE_MULTIPLE:g}x the data",
         }
         for r, added in zip(plan.rounds, plan.added(), strict=True)
     ]
