@@ -1,0 +1,46 @@
+"""Which runs a learning curve counts: each measurement once, whatever slice name it was asked by
+(the original grid's "5%" beside a curve sweep's "20/class" train on the same images)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from core.answers.budget import measured_once
+from core.store.record import Summary
+
+FIXTURE = Path(__file__).parent / "fixtures" / "legacy-runs" / "920c858ee6ce" / "summary.json"
+POOLS = {"Bag": 400, "Coat": 400}
+
+
+def run(run_id: str, slice_: str, seed: int, sample_seed: int, solver: str | None = "lbfgs") -> Summary:
+    summary = Summary.from_dict(json.loads(FIXTURE.read_text()))
+    config = dataclasses.replace(
+        summary.config, slice=slice_, seed=seed, sample_seed=sample_seed, solver=solver
+    )
+    return dataclasses.replace(summary, info=dataclasses.replace(summary.info, config=config, run_id=run_id))
+
+
+def test_the_grid_and_the_curve_measure_a_converged_head_on_the_same_images_once():
+    grid = [run(f"g{s}", "5%", s, s) for s in (1, 2, 3)]  # seed = sample seed, as the grid draws them
+    curve = [run(f"c{s}", "20/class", 1, s) for s in (1, 2, 3)]  # seed 1, sample seeds 1 to 3
+    kept = measured_once(grid + curve, POOLS)
+    # as many runs by either name: the first name wins, and its runs are the ones kept
+    assert [(s.run_id, s.config.slice) for s in kept] == [(f"c{s}", "20/class") for s in (1, 2, 3)]
+    grid_only = measured_once(grid, POOLS)
+    assert [(s.run_id, s.config.slice) for s in grid_only] == [(f"g{s}", "5%") for s in (1, 2, 3)]
+
+
+def test_seeds_stay_apart_where_training_depends_on_them():
+    grid = [run(f"g{s}", "5%", s, s, solver="adamw") for s in (1, 2, 3)]
+    curve = [run(f"c{s}", "20/class", 1, s, solver="adamw") for s in (1, 2, 3)]
+    kept = measured_once(grid + curve, POOLS)
+    # (seed 1, sample 1) is one run asked twice; the other four differ by their seed
+    assert len(kept) == 5 and len({s.config.slice for s in kept}) == 1
+
+
+def test_slices_of_other_amounts_are_left_as_they_are():
+    runs = [run("a", "1/class", 1, 1), run("b", "10%", 1, 1), run("c", "40/class", 2, 2)]
+    kept = measured_once(runs, POOLS)
+    assert [(s.run_id, s.config.slice) for s in kept] == [("a", "1/class"), ("b", "10%"), ("c", "10%")]
