@@ -9,7 +9,7 @@ the cache (``python -m core sweep --preset curve --data DATA`` trains them), wit
 dataset folder, optionally ``folder#PART`` for the experiment whose label holds ``PART`` (the
 L-BFGS head at the default size otherwise). Writes ``bench/results/gallery.json`` and ``.md``,
 the former with every run's holdout accuracy: ``python -m bench.gallery --stored`` scores those
-runs again (after a change to the curves, in about two minutes, with no training).
+runs again (after a change to the curves, in about 30 s, with no training).
 """
 
 from __future__ import annotations

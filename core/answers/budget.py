@@ -1029,15 +1029,12 @@ def ratio_words(backtest: curves.Backtest) -> str:
     ratio = backtest.ratio_images
     if ratio is None:
         return ""
+    said = "they put the largest slice's accuracy at "
+    if 0.9 <= ratio <= 1.1:
+        return f"{said}about the images it had"
+    said += f"{ratio:.0%} of the images it had" if ratio < 1 else f"{ratio:.1f} times the images it had"
     above = sum(row.predicted > row.measured for row in backtest.rows)
     below = sum(row.predicted < row.measured for row in backtest.rows)
-    if 0.9 <= ratio <= 1.1:
-        return "they put the largest slice's accuracy at about the images it had"
-    said = (
-        f"they put the largest slice's accuracy at {ratio:.0%} of the images it had"
-        if ratio < 1
-        else f"they put the largest slice's accuracy at {ratio:.1f} times the images it had"
-    )
     if above and below:
         return (
             f"{said}, but {above} of the {len(backtest.rows)} slices were predicted above what they "
@@ -1050,7 +1047,7 @@ def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
     """How far the curves were trusted on this data, in one sentence."""
     if backtest.reason:
         return f"Backtest: {backtest.reason}"
-    ratio = f"; {ratio_words(backtest)}" if backtest.ratio_images is not None else ""
+    ratio = f"; {words}" if (words := ratio_words(backtest)) else ""
     calibrated = (
         " Intervals are widened by what the curves missed on this data's own smaller slices."
         if backtest.calibrated

@@ -322,12 +322,13 @@ def export(cache_dir: Path, run_id: str, fmt: str, out: Path) -> ModelCard:
     def write_verified(handle) -> None:
         handle.write(_serialise(network, fmt, config.image_size))
         handle.flush()
+        what = f"export of run {run_id} to {out}"
         try:
             found = verify(load_exported(Path(handle.name)), images, reference)
         except ExportMismatch as error:
-            raise ExportMismatch(f"export of run {run_id} to {out} refused: {error}") from None
+            raise ExportMismatch(f"{what} refused: {error}") from None
         if reference is not predictions:
-            found = _with_float16_drift(found, reference, predictions, f"export of run {run_id} to {out}")
+            found = _with_float16_drift(found, reference, predictions, what)
         verified.append(found)
         card_path(out).unlink(missing_ok=True)  # never the new model beside an old model's card
 
