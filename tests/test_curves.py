@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.answers import curves
+from core.answers.budget import Analysis, CurvePoint
 from core.answers.curves import FAMILIES, Observation
 from core.answers.curves.families import evaluate
 from core.answers.curves.fitting import VAR_FLOOR
@@ -315,3 +316,32 @@ def test_answers_are_json_ready(power_runs):
         json.dumps(answer.to_dict(), allow_nan=False)
     fits = curves.fit_all(curves.curve_points(power_runs))
     json.dumps({name: fit.to_dict() for name, fit in fits.items()}, allow_nan=False)
+
+
+def test_the_suggested_target_is_the_highest_above_the_best_that_the_curves_answer(power_runs):
+    """Every page opens on this target: halfway to the ceiling (85%) lies past what this curve
+    answers, so the suggestion steps down to the highest whole percent above the best measured
+    that it does answer, rather than one page opening on an unanswered 85% and another on 84%."""
+    fitted = curves.fit(power_runs, 40, 0, 1000)
+    counts = sorted({o.n for o in power_runs})
+    points = tuple(
+        CurvePoint(
+            f"{n:g}/class",
+            n,
+            float(np.mean([o.accuracy for o in power_runs if o.n == n])),
+            3,
+            None,
+            None,
+            False,
+        )
+        for n in counts
+    )
+    analysis = Analysis(None, points, fitted, None, (), 0.8)  # the curve alone: no dataset behind it
+
+    def answered(target: float) -> bool:
+        return curves.answer_needed(fitted, target, 0.8).estimate is not None
+
+    best, ceiling = max(p.accuracy for p in points), analysis.ceiling.estimate
+    assert not answered(round((best + ceiling) / 2, 2)), "premise: halfway to the ceiling is past reach"
+    suggested = analysis.suggested_target()
+    assert suggested > best and answered(suggested) and not answered(suggested + 0.01)

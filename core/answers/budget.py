@@ -553,21 +553,32 @@ class Analysis:
         return curves.answer_at(self.fitted, self.points[-1].images_per_class, self.level).ceiling
 
     def suggested_target(self) -> float:
-        """A target worth asking about, to 0.01: halfway from the best measured accuracy to the
-        fitted ceiling; two points above the best without a ceiling; where the ceiling lies below
-        the best measured slice (the curves have levelled off), the next whole point above the
-        best: the question a team on a plateau asks ("can more labels beat what we have?"), which
-        the answer then says the curves do not reach. Never a target already measured: a default
-        below the best slice teaches a reader nothing."""
+        """A target worth asking about, to 0.01, that every page and the report open on.
+
+        Halfway from the best measured accuracy to the fitted ceiling (two points above the best
+        without a ceiling); where the curves cannot answer that, the highest whole percent above
+        the best that they can (the goal itself where none can). Where the ceiling lies below the
+        best measured slice (the curves have levelled off), the next whole point above the best:
+        the question a team on a plateau asks ("can more labels beat what we have?"), which the
+        answer then says the curves do not reach. Never a target already measured: a default
+        below the best slice teaches a reader nothing.
+        """
         best = max(p.accuracy for p in self.points)
+        above = math.floor(100 * best + 1)  # the next whole percent above the best measured
         ceiling = self.ceiling
-        if ceiling is None:
-            goal = best + 0.02
-        elif ceiling.estimate > best:
-            goal = max((best + ceiling.estimate) / 2, math.floor(100 * best + 1) / 100)
-        else:
-            goal = math.floor(100 * best + 1) / 100
-        return float(min(0.99, max(0.01, round(goal, 2))))
+        if ceiling is not None and ceiling.estimate <= best:
+            return _share(above / 100)
+        goal = best + 0.02 if ceiling is None else max((best + ceiling.estimate) / 2, above / 100)
+        goal = _share(goal)
+        for percent in range(round(100 * goal), above - 1, -1):
+            if curves.answer_needed(self.fitted, percent / 100, self.level).estimate is not None:
+                return percent / 100
+        return goal
+
+
+def _share(value: float) -> float:
+    """A target between 1% and 99%, to the whole percent."""
+    return float(min(0.99, max(0.01, round(value, 2))))
 
 
 def analyse(

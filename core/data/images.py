@@ -91,5 +91,10 @@ def to_tensor(images: np.ndarray, device=None):
     """uint8 N x H x W x 3 (a slice of the cache) -> float N x 3 x H x W in 0..1 on ``device``."""
     import torch
 
-    batch = torch.from_numpy(np.array(images)).to(device)  # a copy: the cache is read-only
+    return scaled(torch.from_numpy(np.array(images)).to(device))  # a copy: the cache is read-only
+
+
+def scaled(batch):
+    """A uint8 N x H x W x 3 tensor -> float N x 3 x H x W in 0..1, on the tensor's device (sent
+    there as uint8: a quarter of the bytes of floats)."""
     return batch.permute(0, 3, 1, 2).float().div_(255)

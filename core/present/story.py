@@ -144,8 +144,6 @@ def tell(
     selection = budget.select(cache_dir, data, experiment, *split)
     analysis = budget.analyse(selection)
     report = budget.report(analysis, analysis.suggested_target() if target is None else target)
-    if target is None and not report.needed.estimate:  # the suggestion is past the curves' reach
-        report = _answerable(analysis) or report
     best = showcase_run(selection.summaries)
     return Story(
         selection.dataset.root.name,
@@ -172,17 +170,6 @@ def tell(
         _guarded(lambda: cam_examples(cache_dir, best)),
         _guarded(lambda: next_round(analysis, report.target, report.plateau)),
     )
-
-
-def _answerable(analysis: budget.Analysis) -> budget.BudgetReport | None:
-    """The report for the highest target the curves answer, from the best measured accuracy
-    down by a point at a time (five at most); None if none is answered."""
-    best = int(100 * max(p.accuracy for p in analysis.points))
-    for percent in range(best, max(best - 5, 0), -1):
-        report = budget.report(analysis, percent / 100)
-        if report.needed.estimate:
-            return report
-    return None
 
 
 def _guarded(part):
