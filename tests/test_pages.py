@@ -157,6 +157,18 @@ def test_holdout_page_bars_and_threshold_table(grid_cache, monkeypatch, tiny_dat
 
 
 @pytest.mark.train
+def test_holdout_page_shows_a_slice_asked_for_by_two_names_once(grid_cache, tmp_path, monkeypatch, tiny_data):
+    """ "10/class" of a 10-image pool takes the same images as "100%" (for a sample seed): one bar
+    and one row under the name most of its runs carry, as the learning curve counts them."""
+    cache = tmp_path / "cache"
+    shutil.copytree(grid_cache, cache)
+    sweep(quick_run(tiny_data, epochs=3), ["10/class"], [1], cache)
+    app = open_page(cache, "pages/4_Holdout.py", monkeypatch, data=tiny_data)
+    table = app.table[0].value
+    assert table["training data"].tolist() == ["1 per class", "3 per class", "10 per class (100%)"]
+
+
+@pytest.mark.train
 def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch, tiny_data):
     app = open_page(grid_cache, "pages/5_Grad-CAM.py", monkeypatch, data=tiny_data)
     app.selectbox(key="cam_which").set_value("all")

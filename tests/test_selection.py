@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from core.answers.budget import measured_once
+from core.store.measured import measured_once
 from core.store.record import Summary
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy-runs" / "920c858ee6ce" / "summary.json"

@@ -29,6 +29,7 @@ from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
 from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, grid
+from core.store.measured import measured_once, measured_per_experiment, pool_sizes
 from core.store.record import Summary
 from core.store.tables import crossover, experiment_label, match_experiment, plain_experiment, runs_frame
 
@@ -111,40 +112,8 @@ def select(
     )
     chosen = labels[0] if experiment is None else match_experiment(experiment, labels)
     configs = {label: found[0].config for label, found in by_experiment.items()}
-    pools = make_splits(dataset.labels, dataset.classes, *split).pools
-    sizes = {name: len(pool) for name, pool in zip(dataset.classes, pools, strict=True)}
-    measured = measured_once(by_experiment[chosen], sizes)
+    measured = measured_once(by_experiment[chosen], pool_sizes(dataset, split))
     return Selection(dataset, chosen, labels, measured, cache_dir, configs)
-
-
-def measured_once(summaries: Iterable[Summary], pool_sizes: Mapping[str, int]) -> tuple[Summary, ...]:
-    """Each measurement once, under one slice name.
-
-    Two slices that take the same count from every class train on the same images for a sample
-    seed ("5%" of a 400-image pool is "20/class"), and a head fitted by L-BFGS starts from zeros,
-    so its seed changes nothing. The original grid beside a curve sweep measured such runs twice,
-    and the fit counted each twice as if it were new evidence. A run is renamed to the slice most
-    runs of its size carry (ties: the first by name) and kept once per images, sample seed and,
-    where training depends on it, seed (the first by run id).
-    """
-    summaries, classes = list(summaries), tuple(pool_sizes)
-    groups: dict[tuple[int, ...], list[Summary]] = defaultdict(list)
-    for summary in summaries:
-        spec = SliceSpec.parse(summary.config.slice)
-        groups[tuple(min(spec.count(c, pool_sizes[c]), pool_sizes[c]) for c in classes)].append(summary)
-    kept: dict[str, Summary] = {}
-    for group in groups.values():
-        named = Counter(s.config.slice for s in group)
-        name = min(named, key=lambda text: (-named[text], text))
-        seen: set[tuple[int, int | None]] = set()
-        for summary in sorted(group, key=lambda s: (s.config.slice != name, s.run_id)):
-            config = summary.config
-            key = (config.sample_seed, None if config.solver == "lbfgs" else config.seed)
-            if key not in seen:
-                seen.add(key)
-                info = dataclasses.replace(summary.info, config=dataclasses.replace(config, slice=name))
-                kept[summary.run_id] = dataclasses.replace(summary, info=info)
-    return tuple(kept[s.run_id] for s in summaries if s.run_id in kept)
 
 
 def _on(summary: Summary, dataset: Dataset, split: Split) -> bool:
@@ -387,9 +356,14 @@ def finetune_crossover(selection: Selection) -> str | None:
 
     if "finetune" in selection.experiment:
         return None
-    everything = [
-        s for s in runs.list_runs(selection.cache_dir) if s.info.fingerprint == selection.dataset.fingerprint
-    ]
+    everything = measured_per_experiment(
+        [
+            s
+            for s in runs.list_runs(selection.cache_dir)
+            if s.info.fingerprint == selection.dataset.fingerprint
+        ],
+        selection.cache_dir,
+    )
     tuned = [e for e in selection.experiments if "finetune" in e]
     if not tuned:
         return None

@@ -17,6 +17,7 @@ from core.data.images import square
 from core.store import run_queries as rq
 from core.store import runs
 from core.store.config import DEFAULT_SPLIT, RunConfig, Split
+from core.store.measured import measured_per_experiment
 from core.store.record import Metrics, Predictions, Summary
 from core.store.tables import experiment_label, runs_frame
 
@@ -39,14 +40,18 @@ def summaries(cache: Path) -> list[Summary]:
 def with_audited_variants(
     cache: Path, table: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], Predictions]]:
-    """The runs of ``table`` and, for each dataset with holdout images left out on the Audit page,
-    the same runs rescored without them (:func:`core.answers.audit.audited_variants`) under the
-    variant's own dataset label; with the rescored predictions by (variant, run id)."""
+    """The runs of ``table``, each measurement once (:func:`core.store.measured.measured_per_experiment`:
+    "5%" of a 400-image pool and "20/class" are one slice), and for each dataset with holdout
+    images left out on the Audit page, the same runs rescored without them
+    (:func:`core.answers.audit.audited_variants`) under the variant's own dataset label; with the
+    rescored predictions by (variant, run id)."""
     shown = set(rq.run_ids(table))
-    variants = audit.audited_variants(
-        cache, [s for s in summaries(cache) if s.run_id in shown], lambda rid: predictions(str(cache), rid)
-    )
-    frames = [table, *(runs_frame(list(v.summaries)).assign(dataset=v.label) for v in variants)]
+    measured = measured_per_experiment([s for s in summaries(cache) if s.run_id in shown], cache)
+    variants = audit.audited_variants(cache, measured, lambda rid: predictions(str(cache), rid))
+    frames = [
+        runs_frame(measured),
+        *(runs_frame(list(v.summaries)).assign(dataset=v.label) for v in variants),
+    ]
     rescored = {(v.label, rid): kept for v in variants for rid, kept in v.predictions.items()}
     return pd.concat(frames, ignore_index=True), rescored
 
