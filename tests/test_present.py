@@ -96,6 +96,23 @@ def test_every_step_from_the_engine_and_nothing_written(told, curve_data, monkey
     assert listing(told) == before  # no step wrote, moved or touched a file
 
 
+def test_a_target_past_the_ceiling_names_the_fitted_curve_beside_what_was_measured(
+    told, curve_data, monkeypatch
+):
+    """The ceiling is the fitted curve's: it can lie below the best slice measured, so the room
+    hears both numbers (it once read "the measured curve flattens out at 89.1%" beside a 90.7%
+    bar on the Holdout page)."""
+    analysis = budget.analyse(budget.select(told, curve_data))
+    report = budget.report(analysis, 0.99)
+    assert not report.needed.estimate and report.needed.ceiling, "premise: 99% is past this curve's reach"
+    app = open_present(told, monkeypatch, curve_data, target="99", step="3")
+    last = analysis.points[-1]
+    said = texts(app)
+    assert f"levels off at about {report.needed.ceiling.estimate:.1%}" in said
+    assert f"Today it has {last.images_per_class:,.0f} and is right {last.accuracy:.1%} of the time." in said
+    assert "measured curve" not in said
+
+
 def test_previous_and_next_stop_at_the_ends(told, curve_data, monkeypatch):
     app = open_present(told, monkeypatch, curve_data)
     assert heading(app) == STEPS[0] and app.button(key="present_previous").disabled

@@ -53,23 +53,25 @@ def room(figure: go.Figure, target: float) -> go.Figure:
 
 def answer_sentence(report: budget.BudgetReport) -> str:
     """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
-    top = report.points[-1].images_per_class
+    last = report.points[-1]
+    today = f"Today it has {last.images_per_class:,.0f} and is right {last.accuracy:.1%} of the time."
     needed = report.needed
     if report.contradicted:
         return report.contradicted
     if not needed.estimate:
         flat = needed.ceiling
+        # the fitted curve, not the measurements: its ceiling can lie below the best slice measured
         why = (
-            f"The measured curve flattens out at about {flat.estimate:.1%} ({report.level:.0%} interval "
-            f"{flat.low:.1%} to {flat.high:.1%}): more images of the same kind may never get there."
+            f"The curve fitted to the measurements levels off at about {flat.estimate:.1%} "
+            f"({report.level:.0%} interval {flat.low:.1%} to {flat.high:.1%}). {today} More images of "
+            f"the same kind may never get to {report.target:.0%}."
             if flat
             else needed.reason
         )
         return f"To be right {report.target:.0%} of the time: no estimate. {why}"
     return (
         f"To be right {report.target:.0%} of the time: about "
-        f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. "
-        f"Today it has {top:,.0f} and is right {report.points[-1].accuracy:.1%} of the time."
+        f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. {today}"
     )
 
 

@@ -359,15 +359,15 @@ def _uncalibrated_reason(fitted: Ensemble, target: float, level: float) -> str:
 
 
 def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level: float) -> str:
-    within = f"within {N_RANGE[1]:,.0f} images per class"
+    within = "however many images per class are labelled"  # the search stops at N_RANGE[1]: a billion
     if ceiling is None:
-        return f"{share(target)} is not reached by {never:.0%} of the fitted curves {within}."
+        return f"{share(target)} is not reached by {never:.0%} of the fitted curves, {within}."
     limit = f"ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%}"
     if target >= ceiling.estimate:
         return f"{share(target)} is above what the fitted curves reach ({limit})."
     return (
         f"The {level:.0%} interval has no upper end: {never:.0%} of the bootstrap curves never reach "
-        f"{share(target)} {within} ({limit})."
+        f"{share(target)}, {within} ({limit})."
     )
 
 
