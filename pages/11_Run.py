@@ -53,7 +53,7 @@ right.plotly_chart(figures.confusion(detail.holdout.confusion, detail.classes), 
 
 st.subheader("On a second, harder test set")
 found = local_datasets()
-cols = st.columns([3, 1, 1])
+cols = st.columns([5, 2, 3])  # room for "Score its experiment (72 runs)" at 1280 px
 OTHER = "another folder…"
 picked = cols[0].selectbox(
     "A labelled folder (class folders matched by name)",
