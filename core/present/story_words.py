@@ -54,7 +54,10 @@ def room(figure: go.Figure, target: float) -> go.Figure:
 def answer_sentence(report: budget.BudgetReport) -> str:
     """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
     last = report.points[-1]
-    today = f"Today it has {last.images_per_class:,.0f} and is right {last.accuracy:.1%} of the time."
+    today = (
+        f"Today it has {last.images_per_class:,.0f} images per class and is right {last.accuracy:.1%} "
+        "of the time."
+    )
     needed = report.needed
     if report.contradicted:
         return report.contradicted
