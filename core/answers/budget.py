@@ -713,8 +713,7 @@ def allocate(
         UserError: ``base`` was not measured in this experiment.
     """
     dataset = selection.dataset
-    splits = make_splits(dataset.labels, dataset.classes, *selection.summaries[0].config.split)
-    pools = dict(zip(dataset.classes, (len(p) for p in splits.pools), strict=True))
+    pools = pool_sizes(dataset, selection.summaries[0].config.split)
     held = _holdout_counts(selection)
     current = per_class_counts(selection, _base_summaries(selection, base)[0])
     return curves.allocate(

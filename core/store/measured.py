@@ -66,8 +66,11 @@ def measured_per_experiment(summaries: Sequence[Summary], cache_dir: Path) -> li
             summary
         )
     kept: dict[str, Summary] = {}
+    pools: dict[tuple[str, Split], dict[str, int] | None] = {}  # one scan per dataset and split
     for (fingerprint, split, _), group in groups.items():
-        sizes = _current_pools(group[0].config.data, fingerprint, split, cache_dir)
+        if (fingerprint, split) not in pools:
+            pools[fingerprint, split] = _current_pools(group[0].config.data, fingerprint, split, cache_dir)
+        sizes = pools[fingerprint, split]
         kept.update((s.run_id, s) for s in (group if sizes is None else measured_once(group, sizes)))
     return [kept[s.run_id] for s in summaries if s.run_id in kept]
 

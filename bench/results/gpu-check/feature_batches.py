@@ -14,7 +14,9 @@ from pathlib import Path
 import core.models.feature_backends as fb
 from bench import throughput
 
-spec = importlib.util.spec_from_file_location("before", Path(__file__).with_name("inference_before.py"))
+# core/models/inference.py as it was before the staging buffers, written beside the repository
+# where it runs (features.sh): git show 129f7a1:core/models/inference.py > .before/inference.py
+spec = importlib.util.spec_from_file_location("before", Path(sys.argv[2]))
 before = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(before)
 after = fb.outputs
