@@ -152,8 +152,9 @@ def test_heads_trained_together_predict_exactly_as_each_trained_alone(
         times = {r.summary.config.slice: r.summary.train_seconds for r in results}
         if solver == "adamw":
             assert len(set(times.values())) == 1, "one stacked fit: its time shared equally"
-        else:  # each solve made to last 20 ms per training image: each run records its own
-            assert times["100%"] - times["1/class"] >= 0.02 * (30 - 3) - 0.02, times
+        else:  # each solve made to last 20 ms per training image: each run records its own (half
+            # the 0.54 s between them is the bound: the rest of a solve varies by tenths on 2 busy cores)
+            assert times["100%"] - times["1/class"] >= 0.02 * (30 - 3) / 2, times
         for result in results:
             folder = runs.load(together, result.summary.run_id).folder
             assert result.cached is False

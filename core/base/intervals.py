@@ -63,9 +63,13 @@ def wilson(successes: float, n: int, level: float = 0.95) -> Estimate:
     return Estimate(p, low, high)
 
 
-def t_interval(values: list[float] | np.ndarray, level: float = 0.8) -> Estimate:
+def t_interval(
+    values: list[float] | np.ndarray, level: float = 0.8, within: tuple[float, float] = (-math.inf, math.inf)
+) -> Estimate:
     """The mean of ``values`` with its Student-t interval at ``level`` (NaN ends for one value):
-    the right interval over a few seeds, where a normal one is too narrow."""
+    the right interval over a few seeds, where a normal one is too narrow. Its ends stop at the
+    bounds ``within`` of what is measured (an accuracy is never above 1, a share of labels never
+    below the first round's): over two seeds the t interval is wide enough to cross them."""
     from scipy.stats import t as student_t  # lazily: see normal_quantile
 
     values = np.asarray(values, dtype=np.float64)
@@ -77,4 +81,4 @@ def t_interval(values: list[float] | np.ndarray, level: float = 0.8) -> Estimate
         * float(values.std(ddof=1))
         / math.sqrt(len(values))
     )
-    return Estimate(mean, mean - half, mean + half)
+    return Estimate(mean, max(mean - half, within[0]), min(mean + half, within[1]))

@@ -125,7 +125,10 @@ class Curve:
 
     def rounds(self) -> tuple[RoundPoint, ...]:
         by_round = np.asarray(self.accuracy).T
-        points = [(labels, t_interval(values)) for labels, values in zip(self.labels, by_round, strict=True)]
+        points = [
+            (labels, t_interval(values, within=(0.0, 1.0)))
+            for labels, values in zip(self.labels, by_round, strict=True)
+        ]
         return tuple(RoundPoint(labels, e.estimate, e.low, e.high) for labels, e in points)
 
 
@@ -165,7 +168,11 @@ class Simulation:
         """The share of random's labels ``curve`` needs to reach random's final mean accuracy
         (None when its mean curve never does), and the 80% interval of the paired per-seed shares;
         a seed that never matched counts as 1 (all the labels tried, the least it could need) and
-        leaves the interval open above (``high`` NaN)."""
+        leaves the interval open above (``high`` NaN). Random itself is the baseline: all of its
+        labels by definition (its mean curve may touch its final accuracy sooner, which says
+        nothing about labelling at random)."""
+        if curve is self.random:
+            return Estimate(1.0, 1.0, 1.0)
         spent = self.random.labels[-1]
         mean = labels_to_reach(curve.labels, curve.mean(), self.random_final_accuracy)
         if mean is None:
@@ -174,7 +181,8 @@ class Simulation:
             labels_to_reach(curve.labels, np.asarray(mine), theirs[-1])
             for mine, theirs in zip(curve.accuracy, self.random.accuracy, strict=True)
         ]
-        spread = t_interval([spent if s is None else s for s in shares])
+        # a share is at least the first round's labels and, where every seed matched, at most all of them
+        spread = t_interval([spent if s is None else s for s in shares], within=(curve.labels[0], spent))
         high = math.nan if None in shares else spread.high / spent
         return Estimate(mean / spent, spread.low / spent, high)
 
