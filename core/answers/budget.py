@@ -23,6 +23,7 @@ import numpy as np
 from core.answers import curves
 from core.answers.curves.allocation import recall_interval
 from core.answers.curves.fitting import plateaued, shape_reason
+from core.answers.kept_fits import kept
 from core.base.errors import UserError, check_share
 from core.base.intervals import Estimate, share, t_interval, wilson
 from core.data.datasets import Dataset, scan
@@ -574,14 +575,17 @@ def analyse(
             f"({', '.join(p.slice for p in points)}), at least 3 are needed; run "
             f"python -m core sweep --preset curve --data {selection.dataset.root}"
         )
-    fitted = curves.fit(observations(selection), n_boot, seed, selection.n_holdout)
-    backtest = curves.backtest(
-        observations(selection),
-        fit_up_to or default_fit_up_to(points),
-        level,
-        n_boot,
-        seed,
-        selection.n_holdout,
+    runs_seen, n_holdout = tuple(observations(selection)), selection.n_holdout
+    up_to = fit_up_to or default_fit_up_to(points)
+    fitted = kept(
+        selection.cache_dir,
+        ("fit", runs_seen, n_boot, seed, n_holdout),
+        lambda: curves.fit(runs_seen, n_boot, seed, n_holdout),
+    )
+    backtest = kept(
+        selection.cache_dir,
+        ("backtest", runs_seen, up_to, level, n_boot, seed, n_holdout),
+        lambda: curves.backtest(runs_seen, up_to, level, n_boot, seed, n_holdout),
     )
     band: tuple[tuple[float, Estimate], ...] = ()
     if not isinstance(fitted, str):
