@@ -140,12 +140,15 @@ def curve_data(tmp_path_factory, worker_id) -> Path:
 def curve_cache(curve_data, tmp_path_factory, worker_id) -> Path:
     """The learning-curve sweep of ``curve_data``: 1, 2, 3, 5, 8, 13, 20, 30, 50, 80/class and
     100%, over sample seeds 1 to 3, trained through the CLI contract, once per test session.
-    Tests copy it to write."""
+    Tests copy it to write. Its learning curve is fitted once here, so that every copy, and
+    every command and page asked of it, reads the kept fit (cache/fits/) instead of refitting."""
+    from core.answers import budget
     from tests.command import CURVE_SWEEP, core
 
     def sweep(cache: Path) -> None:
         done = core(cache, *CURVE_SWEEP, "--data", str(curve_data))
         assert done.returncode == 0, done.stderr
+        budget.analyse(budget.select(cache, curve_data))
 
     return built_once(tmp_path_factory, worker_id, "curve-cache", sweep)
 

@@ -14,11 +14,12 @@ from unittest import mock
 import pytest
 
 from core.base.paths import PROJECT_ROOT
+from core.engine.pipeline import train_run
 from core.engine.tracker import EXPERIMENT, RUN_TAG
 from core.store import runs
 from tests.command import core
+from tests.quick import quick_run
 
-QUICK = ["--image-size", "64", "--epochs", "2", "--seeds", "1", "--json"]
 ARTIFACTS = {"predictions.csv", "summary.json", "model_card.json"}
 
 
@@ -55,9 +56,8 @@ def one_line_error(done: subprocess.CompletedProcess) -> str:
 def two_datasets(tiny_data, other_data, tmp_path_factory) -> Path:
     """A cache with a quick run on each of two datasets (read-only: tests copy it to write)."""
     cache = tmp_path_factory.mktemp("tracker-cache")
-    for data in (tiny_data, other_data):
-        done = core(cache, "sweep", "--data", str(data), "--slices", "1/class", *QUICK)
-        assert done.returncode == 0, done.stderr
+    for data in (tiny_data, other_data):  # trained in this process: the commands under test are the exports
+        train_run(quick_run(data), cache)
     assert len(runs.list_runs(cache)) == 2
     return cache
 
