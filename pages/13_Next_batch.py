@@ -113,3 +113,4 @@ else:
     st.dataframe(pd.DataFrame(next_batch.plan_rows(plan)), hide_index=True, key="nb_plan")
 
 next_batch.which_images(cache, data, config, [DEFAULT, *(s for s in STRATEGIES if s != DEFAULT)])
+next_batch.labels_back(cache, data)

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from core.answers.nextbatch.exports import BatchItem, image_reference, label_config, write_exports
-from core.answers.nextbatch.labels_io import RECORD
+from core.answers.nextbatch.labels_io import RECORD, SOURCE, import_uploaded_labels
+from core.base.errors import UserError
 from core.base.paths import DEFAULT_DATA
+from core.data import upload
 from core.data.datasets import scan
 from tests.command import core
 from tests.conftest import TINY_CLASSES, TINY_PER_CLASS
@@ -160,3 +162,21 @@ def test_the_exported_batch_comes_back_once_labelled(tiny_data, labelled, upload
         for name in ("labelled.csv", "export.json")
     }
     assert added["labelled.csv"] == added["export.json"] == {name: 2 for name in sorted(TINY_CLASSES)}
+
+
+def test_an_uploaded_file_reads_its_paths_against_the_pool_and_is_kept_in_the_version(
+    tiny_data, labelled, cache_dir, tmp_path, monkeypatch
+):
+    pool, uploads = tmp_path / "pool", tmp_path / "uploads"
+    monkeypatch.setattr(upload, "UPLOADS", uploads)
+    rows = [f"{p.relative_to(pool)},{label}" for p, label in labelled]
+    content = "\n".join(["path,label", *rows]).encode()
+    bad = b"path,label\n" + str(labelled[0][0].relative_to(pool)).encode() + b",Sock\n"
+    with pytest.raises(UserError, match=r"^labels\.csv: row 2: unknown class 'Sock'"):
+        import_uploaded_labels(tiny_data, "labels.csv", bad, cache_dir, pool)
+    assert not uploads.exists(), "nothing written for an invalid file"
+
+    done = import_uploaded_labels(tiny_data, "labels.csv", content, cache_dir, pool, "round-1")
+    assert done.dataset == uploads / "round-1"
+    assert done.added == {name: 2 for name in sorted(TINY_CLASSES)}
+    assert (done.dataset / f"{SOURCE}.csv").read_bytes() == content

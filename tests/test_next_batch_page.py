@@ -17,10 +17,11 @@ from core.answers import budget, rounds
 from core.answers.nextbatch.simulate import Settings
 from core.answers.nextbatch.strategies import DEFAULT
 from core.base.paths import DEFAULT_DATA, read_json, write_json
+from core.data import upload
 from core.data.datasets import scan
 from core.serving import rankings, simulations
 from tests.apptest import open_page, texts
-from tests.browser import browser_page, need_chromium, screenshot, serve, visit
+from tests.browser import browser_page, need_chromium, screenshot, serve, visit, wait_rendered
 from tests.conftest import CURVE_CLASSES
 
 pytestmark = pytest.mark.train
@@ -194,10 +195,16 @@ def test_cancel_stops_the_pools_ranking_within_seconds_and_writes_no_batch(
 
 
 @pytest.mark.browser
-def test_in_the_browser_the_backtest_says_its_time_left_and_cancel_stops_it(cache, curve_data):
+def test_in_the_browser_the_backtest_says_its_time_left_cancel_stops_it_and_labels_come_back(
+    cache, curve_data, tmp_path
+):
     need_chromium()
     write_json(cache / "ui.json", {"dataset": str(curve_data)})
-    with serve(cache) as url, browser_page() as page:
+    pool, uploads = _pool(tmp_path / "pool", curve_data), tmp_path / "uploads"
+    labels = tmp_path / "labels.csv"  # as the labelling tool gives the batch back: paths in the pool
+    rows = [f"{p.name},{p.name.rsplit('-', 1)[0]}" for p in sorted(pool.glob("*-*"))]
+    labels.write_text("\n".join(["path,label", *rows]) + "\n")
+    with serve(cache, uploads=uploads) as url, browser_page() as page:
         visit(page, url, "Next_batch", "Does a smarter choice beat random on your data?")
         page.get_by_role("button", name="Run the backtest").click()
         # the fragment redraws itself: the pace is known once the first round is replayed
@@ -208,6 +215,20 @@ def test_in_the_browser_the_backtest_says_its_time_left_and_cancel_stops_it(cach
         page.get_by_text("Stopped: the backtest was cancelled").wait_for(timeout=10_000)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+        page.get_by_label("Folder of unlabelled images (any layout)").fill(str(pool))
+        page.get_by_label("Folder of unlabelled images (any layout)").press("Enter")
+        wait_rendered(page)
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(labels))
+        page.get_by_text("labels.csv").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Import the labels").click()
+        version = uploads / f"{curve_data.name}-v2"
+        page.get_by_text(f"{version.name}: 8 newly labelled images added").wait_for(timeout=60_000)
+        screenshot(page, "next-batch-labels-back")
+        assert scan(version, cache).counts() == {name: 152 for name in CURVE_CLASSES}
+        page.get_by_role("button", name=f"Work on {version.name}").click()
+        page.get_by_text("The Learning curve page queues one").wait_for(timeout=30_000)  # no runs on it yet
+    assert read_json(cache / "ui.json")["dataset"] == str(version)
 
 
 def test_the_pool_chosen_on_the_data_page_is_the_one_the_next_batch_page_ranks(
@@ -225,3 +246,35 @@ def test_the_pool_chosen_on_the_data_page_is_the_one_the_next_batch_page_ranks(
     app.switch_page(PAGE).run()
     assert not app.exception, app.exception
     assert app.text_input(key="nb_pool").value == str(folder)
+
+
+def test_labels_uploaded_on_the_page_become_a_new_version_and_a_bad_file_writes_nothing(
+    cache, curve_data, tmp_path, monkeypatch
+):
+    uploads = tmp_path / "uploads"
+    monkeypatch.setattr(upload, "UPLOADS", uploads)
+    pool = _pool(tmp_path / "pool", curve_data)
+    app = open_page(cache, PAGE, monkeypatch, curve_data)
+    app.text_input(key="nb_pool").set_value(str(pool)).run()  # the batch's pool: paths relative to it
+
+    bad = "path,label\nCoat-nowhere.png,Coat\nagain.png,Sock\n"
+    app.file_uploader(key="nb_labels_0").set_value(("labels.csv", bad.encode(), "text/csv")).run()
+    app.button(key="nb_labels_go").click().run()
+    assert not app.exception, app.exception
+    (error,) = [e.value for e in app.error]
+    assert error.startswith("labels.csv:") and "Sock" in error and "Coat-nowhere.png" in error
+    assert not list(uploads.glob("*")), "nothing written for an invalid file"
+
+    rows = [f"{p.name},{p.name.rsplit('-', 1)[0]}" for p in sorted(pool.glob("*-*"))]
+    good = "\n".join(["path,label", *rows]) + "\n"
+    app.file_uploader(key="nb_labels_0").set_value(("labels.csv", good.encode(), "text/csv")).run()
+    app.button(key="nb_labels_go").click().run()
+    assert not app.exception, app.exception
+    version = uploads / f"{curve_data.name}-v2"
+    added = ", ".join(f"{name} 2" for name in sorted(CURVE_CLASSES))
+    assert f"{version.name}: 8 newly labelled images added ({added}), 608 images in all" in texts(app)
+    assert scan(version, cache).counts() == {name: 152 for name in CURVE_CLASSES}
+    assert (version / "labels-import-source.csv").read_text() == good, "the file as it came, kept"
+    assert scan(curve_data, cache).counts() == {name: 150 for name in CURVE_CLASSES}, "the old one untouched"
+    app.button(key="nb_labels_use").click().run()
+    assert read_json(cache / "ui.json")["dataset"] == str(version)

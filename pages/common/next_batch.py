@@ -1,5 +1,5 @@
-"""The Next batch page's round-plan table and its "Which images" section, kept here so that the
-page reads as its three questions."""
+"""The Next batch page's round-plan table, its "Which images" section and the labels coming
+back, kept here so that the page reads as its questions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import streamlit as st
 
 from core.answers.curves import RELIABLE_MULTIPLE
 from core.answers.nextbatch.batch import NextBatch, Request, request_key
+from core.answers.nextbatch.labels_io import import_uploaded_labels
 from core.answers.nextbatch.simulate import Simulation
 from core.answers.nextbatch.strategies import STRATEGY_WORDS, strategy_named
 from core.answers.rounds import RoundPlan
+from core.base.errors import UserError
+from core.base.words import counted
 from core.serving import rankings
 from core.store.config import RunConfig
 from pages.common import signin, state
@@ -142,3 +145,41 @@ def _show(found: NextBatch) -> None:
     left, right = st.columns(2)
     left.download_button("The batch as CSV", csv, "batch.csv", "text/csv", key="nb_csv")
     right.download_button("Label Studio import file", tasks, "tasks.json", "application/json", key="nb_tasks")
+
+
+def labels_back(cache: Path, data: str) -> None:
+    """The labelled batch back from the labelling tool: a new version of the dataset (the old one
+    and its runs untouched), and a button to work on it."""
+    st.subheader("Labels back from the labelling tool")
+    st.caption(
+        "The batch CSV with a label column filled in (path,label), or Label Studio's JSON export: "
+        "its images are added to a new version of this dataset under data/uploads/, so the runs "
+        "on this one stay comparable. Paths may be relative to the pool's folder."
+    )
+    uploaded = st.session_state.setdefault("nb_labels_uploads", 0)  # a new key empties the uploader
+    left, right = st.columns([3, 2])
+    upload = left.file_uploader(
+        "Labels file", type=["csv", "json"], key=f"nb_labels_{uploaded}", **signin.locked()
+    )
+    name = right.text_input("New version's name", key="nb_labels_name", placeholder="empty: name-v2, -v3…")
+    if st.button("Import the labels", key="nb_labels_go", disabled=upload is None or not signin.can_write()):
+        pool = st.session_state.get("nb_pool") or state.pool(data)  # the folder the batch came from
+        base, wanted = Path(pool) if pool else None, name.strip() or None
+        try:
+            done = import_uploaded_labels(data, upload.name, upload.getvalue(), cache, base, wanted)
+        except UserError as error:
+            st.error(str(error))
+            return
+        st.session_state["nb_labels_uploads"] = uploaded + 1
+        st.session_state["nb_labels_done"] = done
+        st.rerun()
+    done = st.session_state.get("nb_labels_done")
+    if done and data in (str(done.parent), str(done.dataset)):  # not on a third dataset
+        added = ", ".join(f"{kind} {count}" for kind, count in done.added.items())
+        st.success(
+            f"{done.dataset.name}: {counted(sum(done.added.values()), 'newly labelled image')} added "
+            f"({added}), {sum(done.counts.values()):,} images in all, in {done.dataset}."
+        )
+        if st.button(f"Work on {done.dataset.name}", key="nb_labels_use", disabled=data == str(done.dataset)):
+            state.set_dataset(str(done.dataset))
+            st.rerun()

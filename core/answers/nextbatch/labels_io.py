@@ -9,7 +9,8 @@ when. Every row is checked before anything is written (an unknown path, an unkno
 duplicate row, an image already in the dataset), all problems named in one line; the version is
 built in a hidden folder and renamed into place, so the list never shows half of one.
 
-Paths in a manifest are absolute or relative to the manifest's folder; the batch CSV of
+Paths in a manifest are absolute or relative to the manifest's folder (or to the pool the batch
+came from, for a file uploaded in the browser, whose folder is nowhere); the batch CSV of
 :mod:`core.answers.nextbatch.exports` with a ``label`` column added is such a manifest. A row
 with an empty label (an image not labelled yet) is skipped and counted, as is a Label Studio task
 without a (non-cancelled) annotation.
@@ -27,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from core.data import upload
 from core.data.datasets import IMAGE_EXTENSIONS, Dataset, scan
 
 RECORD = "labels-import.json"  # in the new version's folder: a file at the top, not a class
+SOURCE = "labels-import-source"  # the labels file as it came, beside RECORD (.csv or .json)
 SHOWN = 3  # problems named in the one-line error; the rest are counted
 
 
@@ -85,8 +88,9 @@ class LabelImport:
         }
 
 
-def read_labels(path: str | Path) -> LabelFile:
-    """The labelled rows of a CSV manifest or a Label Studio JSON export (by extension).
+def read_labels(path: str | Path, base: Path | None = None) -> LabelFile:
+    """The labelled rows of a CSV manifest or a Label Studio JSON export (by extension); relative
+    image paths are read against ``base``, else the file's own folder.
 
     Raises:
         UserError: the file is missing, of another kind, or not in the expected shape.
@@ -94,16 +98,17 @@ def read_labels(path: str | Path) -> LabelFile:
     source = Path(path).expanduser().resolve()
     if not source.is_file():
         raise UserError(f"labels file not found: {source}")
+    base = source.parent if base is None else Path(base)
     if source.suffix.lower() == ".csv":
-        return _read_csv(source)
+        return _read_csv(source, base)
     if source.suffix.lower() == ".json":
-        return _read_label_studio(source)
+        return _read_label_studio(source, base)
     raise UserError(
         f"{source.name}: a labels file is a .csv manifest (path,label) or a Label Studio .json export"
     )
 
 
-def _read_csv(source: Path) -> LabelFile:
+def _read_csv(source: Path, base: Path) -> LabelFile:
     try:
         reader = csv.DictReader(io.StringIO(source.read_text(encoding="utf-8-sig"), newline=""))
         records = list(reader)
@@ -118,16 +123,16 @@ def _read_csv(source: Path) -> LabelFile:
         if not label:
             unlabelled += 1
             continue
-        rows.append(LabelRow(f"row {number}", _resolve(source, where), label))
+        rows.append(LabelRow(f"row {number}", _resolve(base, where), label))
     return LabelFile(source, tuple(rows), unlabelled)
 
 
-def _resolve(source: Path, text: str) -> Path:
+def _resolve(base: Path, text: str) -> Path:
     path = Path(text).expanduser()
-    return path if path.is_absolute() else source.parent / path
+    return path if path.is_absolute() else base / path
 
 
-def _read_label_studio(source: Path) -> LabelFile:
+def _read_label_studio(source: Path, base: Path) -> LabelFile:
     try:
         tasks = json.loads(source.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -140,7 +145,7 @@ def _read_label_studio(source: Path) -> LabelFile:
         if label is None:
             unlabelled += 1
             continue
-        rows.append(LabelRow(f"task {number}", _resolve(source, _task_path(source, number, task)), label))
+        rows.append(LabelRow(f"task {number}", _resolve(base, _task_path(source, number, task)), label))
     return LabelFile(source, tuple(rows), unlabelled)
 
 
@@ -218,9 +223,12 @@ def import_labels(
     cache_dir: Path,
     name: str | None = None,
     uploads: Path | None = None,
+    base: Path | None = None,
 ) -> LabelImport:
     """A new version of dataset ``data`` with the images labelled in ``labels`` added, named
-    ``name`` or ``<dataset>-v2``, ``-v3``... (the first free one) under ``uploads``.
+    ``name`` or ``<dataset>-v2``, ``-v3``... (the first free one) under ``uploads``; relative
+    image paths in ``labels`` are read against ``base`` (else the file's folder). The labels
+    file itself is kept in the new version, beside :data:`RECORD`.
 
     Raises:
         UserError: any problem of the file (see :func:`check_rows`) or a ``name`` already taken;
@@ -229,7 +237,7 @@ def import_labels(
     check_writable()
     uploads = upload.UPLOADS if uploads is None else uploads
     dataset = scan(data, cache_dir)
-    found = read_labels(labels)
+    found = read_labels(labels, base)
     check_rows(found, dataset)
     wanted = upload.safe_name(name) if name else None
     if wanted and (uploads / wanted).exists():
@@ -263,6 +271,7 @@ def _build(staging: Path, dataset: Dataset, found: LabelFile) -> dict[str, int]:
         _link_or_copy(dataset.root / relative, target)
     for row in found.rows:
         _link_or_copy(row.path, _free(staging / row.label / row.path.name))
+    shutil.copyfile(found.source, staging / f"{SOURCE}{found.source.suffix.lower()}")
     counts = Counter(dataset.classes[label] for label in dataset.labels.tolist())
     counts.update(row.label for row in found.rows)
     write_json(
@@ -319,3 +328,24 @@ def _claim(uploads: Path, wanted: str | None, base: str, staging: Path) -> Path:
         os.replace(staging, target)
         return target
     raise AssertionError("unreachable")
+
+
+def import_uploaded_labels(
+    data: str | Path,
+    file_name: str,
+    content: bytes,
+    cache_dir: Path,
+    pool: Path | None = None,
+    name: str | None = None,
+) -> LabelImport:
+    """:func:`import_labels` for a labels file that came as bytes (a browser upload): relative
+    paths are read against ``pool``, the folder the batch was chosen from. Nothing is written
+    when the file is invalid.
+
+    Raises:
+        UserError: as :func:`import_labels`.
+    """
+    with tempfile.TemporaryDirectory(prefix="labels-") as folder:
+        source = Path(folder) / (Path(file_name).name or "labels.csv")
+        source.write_bytes(content)
+        return import_labels(data, source, cache_dir, name, base=pool)
