@@ -186,13 +186,13 @@ def test_label_next_button_queues_the_runs_it_counts(page_cache, curve_data, mon
     assert count == len(waiting) == 3 and f"{count} runs queued" in texts(app)
 
 
-@pytest.mark.train
 def right(cache, run_id: str) -> np.ndarray:
     """1 for each holdout image the run got right, else 0, read from its predictions file."""
     frame = pd.read_csv(runs.load(cache, run_id).folder.predictions)
     return (frame["pred"] == frame["true"]).to_numpy(dtype=float)
 
 
+@pytest.mark.train  # it reads the curve sweep's runs
 def test_a_measured_gain_carries_an_interval_over_the_holdout_images(page_cache, curve_data):
     """Three seeds that gained the same image have no spread between them: the interval is over
     the holdout images the gain was measured on, each one's change averaged over the seeds."""
