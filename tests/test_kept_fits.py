@@ -3,6 +3,8 @@ stale, never in the way (damaged, read-only, a full disk)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,18 @@ def test_nothing_is_kept_while_writes_are_off_or_the_disk_is_full(tmp_path, monk
 
     monkeypatch.setattr(kept_fits, "write_atomic", full)
     assert kept_fits.kept(tmp_path, inputs(), fit).weights, "the answer stands without its copy"
+
+
+def test_beyond_the_bound_the_oldest_fits_are_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(kept_fits, "KEEP", 3)
+    written = []
+    for number in range(5):  # cheap stand-ins for fits: any value is kept the same way
+        kept_fits.kept(tmp_path, ("fit", number), lambda number=number: number)
+        path = kept_fits.path_for(tmp_path, ("fit", number))
+        os.utime(path, ns=(number * 10**9, number * 10**9))  # written a second apart
+        written.append(path)
+    kept_fits.kept(tmp_path, ("fit", 5), lambda: 5)
+    assert sorted((tmp_path / kept_fits.FOLDER).glob("*.pickle")) == sorted(
+        [*written[3:], kept_fits.path_for(tmp_path, ("fit", 5))]
+    )
+    assert kept_fits.kept(tmp_path, ("fit", 4), lambda: pytest.fail("fitted again")) == 4

@@ -6,7 +6,9 @@ least-squares fits). A fit is filed under a digest of everything it is computed 
 runs' image counts and accuracies, the settings, and the source of the curve code itself, so a
 new run, another setting or a changed curve is a new entry, never a stale answer. The files only
 save recomputing: skipped while writes are switched off or the disk is full, recomputed when
-damaged.
+damaged, and the oldest dropped beyond :data:`KEEP` (about 22 KB each; one dropped and asked
+for again is fitted again), so a cache that gains runs every day does not grow without end.
+Reading one writes nothing, not even its time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from core.base.paths import read_only_reason, write_atomic
 
 T = TypeVar("T")
 FOLDER = "fits"
+KEEP = 500  # fits kept, the newest written
 # what a damaged or truncated pickle raises (a file from another layout has another digest)
 DAMAGED = (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError, TypeError)
 
@@ -51,12 +54,25 @@ def kept(cache_dir: Path, inputs: tuple, compute: Callable[[], T]) -> T:
     path = path_for(cache_dir, inputs)
     if path.exists():
         try:
-            return pickle.loads(path.read_bytes())
+            found = pickle.loads(path.read_bytes())
         except DAMAGED as error:
             print(f"warning: kept fit {path} is damaged ({error!r}); fitting again", file=sys.stderr)
             if read_only_reason() is None:
                 path.unlink(missing_ok=True)
+        else:
+            return found
     value = compute()
     with contextlib.suppress(DiskFull):  # the answer stands; only its copy is lost
-        write_atomic(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), derived=True)
+        if write_atomic(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), derived=True):
+            drop_oldest(path.parent, KEEP)
     return value
+
+
+def drop_oldest(folder: Path, keep: int) -> None:
+    """Remove all but the ``keep`` newest fits in ``folder``."""
+    dated = []
+    for path in folder.glob("*.pickle"):
+        with contextlib.suppress(FileNotFoundError):
+            dated.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(dated, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
