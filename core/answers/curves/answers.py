@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -147,23 +146,7 @@ def ensemble(
         refits = [fit_family(FAMILIES[name], x, y, sigma, [fit.params]) for y in means]
         failed = np.full(len(fit.params), np.nan)
         params[name] = np.array([fit.params, *(failed if r is None else r for r in refits)])
-        params[name].setflags(write=False)  # shared by every caller of seeded_ensemble
     return Ensemble(fits, params, calibration, float(x[-1]))
-
-
-@functools.lru_cache(maxsize=16)
-def seeded_ensemble(
-    observations: tuple[Observation, ...],
-    n_boot: int,
-    seed: int,
-    n_holdout: int | None = None,
-    families: tuple[str, ...] | None = None,
-    calibrated: bool = True,
-) -> Ensemble | str:
-    """:func:`ensemble` from ``seed``, kept for the same runs and settings: a dashboard page, its
-    report and the round plan ask for the same ensemble many times, and each costs seconds of
-    fitting (about 1,700 least-squares fits)."""
-    return ensemble(observations, n_boot, np.random.default_rng(seed), n_holdout, families, calibrated)
 
 
 def quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -253,7 +236,7 @@ def fit(
 ) -> Ensemble | str:
     """The bootstrap ensemble of the observations (one fit serves every answer below), or the
     one-sentence reason they cannot be extrapolated."""
-    return seeded_ensemble(tuple(observations), n_boot, seed, n_holdout)
+    return ensemble(observations, n_boot, np.random.default_rng(seed), n_holdout)
 
 
 def accuracy_at(
@@ -413,7 +396,7 @@ def backtest(
     if not held:
         return Backtest(fit_up_to, reason=f"No measured count above {fit_up_to:g} images per class to check.")
     train = [obs for obs in observations if obs.n <= fit_up_to]
-    fitted = seeded_ensemble(tuple(train), n_boot, seed, n_holdout, families, calibrated)
+    fitted = ensemble(train, n_boot, np.random.default_rng(seed), n_holdout, families, calibrated)
     if isinstance(fitted, str):
         return Backtest(fit_up_to, reason=f"On the slices up to {fit_up_to:g} images per class: {fitted}")
     rows = []
