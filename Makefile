@@ -24,7 +24,7 @@ run: $(VENV)/.installed
 # OpenMP thread per process (two workers of two threads each fought over 2 cores): measured on 2
 # cores, about 12 min of tests instead of 15.5 in one process; the slowest modules are collected
 # first (tests/conftest.py).
-PYTEST_PARALLEL := -n 2 --dist loadfile
+PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.installed browser lint
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL)
 

@@ -158,8 +158,12 @@ def test_a_scorecam_cancel_in_the_browser_stops_the_worker_within_five_seconds(
             assert time.monotonic() - clicked < 5, "the CAM worker went on drawing 5 s after the cancel"
             time.sleep(0.1)
         stopped = time.monotonic() - clicked
-        page.get_by_text("Stopped, as you asked").wait_for(timeout=30_000)
+        # the fragment says it first, the page's rerun says it again where the Draw button is:
+        # for a moment both show, until the rerun has cleared the fragment's
+        notice = page.get_by_text("Stopped, as you asked")
+        notice.first.wait_for(timeout=30_000)
         acknowledged = time.monotonic() - clicked
+        expect(notice).to_have_count(1, timeout=30_000)
         screenshot(page, "gradcam-scorecam-cancelled")
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0, "a cancel is no error"
         print(

@@ -365,38 +365,41 @@ def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
     return figure
 
 
+def _bins_as_trained(before) -> go.Bar:
+    """One bar per non-empty bin as trained, its image count on it and its 95% interval as whiskers."""
+    intervals = [wilson(round(b.accuracy * b.count), b.count) for b in before]
+    bars = list(zip(before, intervals, strict=True))
+    return go.Bar(
+        x=[(b.low + b.high) / 2 for b in before],
+        y=[b.accuracy for b in before],
+        width=[(b.high - b.low) * 0.92 for b in before],
+        name="as trained (whiskers: 95% interval of the bin's images)",
+        marker_color="#1f77b4",
+        opacity=0.8,
+        text=[f"{b.count}" for b in before],
+        textposition="inside",
+        insidetextanchor="start",
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [i.high - b.accuracy for b, i in bars],
+            "arrayminus": [b.accuracy - i.low for b, i in bars],
+            "color": "#444444",
+            "thickness": 1,
+        },
+        customdata=[[b.confidence, b.count, i.low, i.high] for b, i in bars],
+        hovertemplate="mean confidence %{customdata[0]:.0%}<br>accuracy %{y:.0%} (%{customdata[2]:.0%} "
+        "to %{customdata[3]:.0%})<br>%{customdata[1]} images<extra>as trained</extra>",
+    )
+
+
 def reliability(before, after) -> go.Figure:
     """Reliability diagram in percent: accuracy against confidence per bin as trained (bars, one
     per non-empty bin, its image count on it) and after rescaling (markers at each bin's mean
     confidence); the diagonal is a calibrated model. ``before``/``after``:
     :class:`core.answers.calibration.Bin`."""
     figure = go.Figure()
-    intervals = [wilson(round(b.accuracy * b.count), b.count) for b in before]
-    bars = list(zip(before, intervals, strict=True))
-    figure.add_trace(
-        go.Bar(
-            x=[(b.low + b.high) / 2 for b in before],
-            y=[b.accuracy for b in before],
-            width=[(b.high - b.low) * 0.92 for b in before],
-            name="as trained (whiskers: 95% interval of the bin's images)",
-            marker_color="#1f77b4",
-            opacity=0.8,
-            text=[f"{b.count}" for b in before],
-            textposition="inside",
-            insidetextanchor="start",
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [i.high - b.accuracy for b, i in bars],
-                "arrayminus": [b.accuracy - i.low for b, i in bars],
-                "color": "#444444",
-                "thickness": 1,
-            },
-            customdata=[[b.confidence, b.count, i.low, i.high] for b, i in bars],
-            hovertemplate="mean confidence %{customdata[0]:.0%}<br>accuracy %{y:.0%} (%{customdata[2]:.0%} "
-            "to %{customdata[3]:.0%})<br>%{customdata[1]} images<extra>as trained</extra>",
-        )
-    )
+    figure.add_trace(_bins_as_trained(before))
     figure.add_trace(
         go.Scatter(
             x=[b.confidence for b in after],
