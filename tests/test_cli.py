@@ -15,7 +15,7 @@ from core.answers import testsets
 from core.base.intervals import wilson
 from core.data.splits import ORIGINAL_SLICES
 from core.store import runs
-from tests.command import core
+from tests.command import core, core_process
 
 QUICK = ["--image-size", "64", "--epochs", "3"]
 
@@ -47,9 +47,13 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(cache, messy_data) -> dict:
-    return as_json(
-        cli(cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1", *QUICK, "--json")
+    """A run trained by ``python -m core`` in a process of its own: the entry point, and a stdout
+    that holds the JSON alone though torch and Lightning write to the process's streams."""
+    done = core_process(
+        cache, "run", "--data", str(messy_data), "--slice", "3/class", "--seed", "1", *QUICK, "--json"
     )
+    assert done.returncode == 0, done.stderr
+    return as_json(done)
 
 
 def test_inspect_lists_counts_and_unreadable_files(cache, messy_data):

@@ -31,7 +31,7 @@ from tests.browser import (
     serve,
     visit,
 )
-from tests.command import core
+from tests.command import core_process
 from tests.quick import quick_run
 
 GRID = ["--slices", "1/class,3/class,5/class", "--seeds", "1,2", "--image-size", "64"]
@@ -204,7 +204,7 @@ def test_executor_flags_fail_in_one_line_before_anything_runs(
 ):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    done = core(cache_dir, "sweep", "--data", str(tiny_data), *GRID, *args)
+    done = core_process(cache_dir, "sweep", "--data", str(tiny_data), *GRID, *args)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr.strip().splitlines()[-1]
     assert not (cache_dir / "runs").exists() or not any((cache_dir / "runs").iterdir())
@@ -253,7 +253,7 @@ def test_a_sweep_without_an_address_reports_a_dead_recorded_cluster_and_runs_loc
     tiny_data, cache_dir, dead_cluster_record
 ):
     started = time.monotonic()
-    done = core(
+    done = core_process(
         cache_dir,
         "sweep",
         "--data",
@@ -281,7 +281,7 @@ def test_a_sweep_without_an_address_reports_a_dead_recorded_cluster_and_runs_loc
 def test_joining_a_dead_recorded_cluster_with_auto_fails_in_one_line(
     tiny_data, cache_dir, dead_cluster_record
 ):
-    done = core(
+    done = core_process(
         cache_dir,
         "sweep",
         "--data",

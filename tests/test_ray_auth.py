@@ -20,7 +20,7 @@ import pytest
 from core.serving.ray_executor import recorded_cluster_file
 from core.store import runs
 from tests.browser import free_port
-from tests.command import core
+from tests.command import core_process
 
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -70,7 +70,7 @@ def test_a_cluster_started_by_ray_start_asks_for_a_token_and_is_joined(
             monkeypatch.delenv(variable, raising=False)
         monkeypatch.setenv("HOME", str(home))  # the user who ran `ray start` on this machine
         grid = ["--data", str(tiny_data), "--slices", "1/class", "--seeds", "1", "--image-size", "64"]
-        done = core(
+        done = core_process(
             cache_dir, "sweep", *grid, "--epochs", "2", "--executor", "ray", "--address", address, "--json"
         )
     finally:

@@ -17,7 +17,7 @@ from core.base.paths import PROJECT_ROOT
 from core.engine.pipeline import train_run
 from core.engine.tracker import EXPERIMENT, RUN_TAG
 from core.store import runs
-from tests.command import core
+from tests.command import core, core_process
 from tests.quick import quick_run
 
 ARTIFACTS = {"predictions.csv", "summary.json", "model_card.json"}
@@ -148,7 +148,9 @@ def test_one_datasets_runs_then_all_then_again_logs_each_run_once(cache, tiny_da
 )
 def test_bad_input_is_one_line_and_exit_2(cache_dir, tmp_path, args, expected):
     (tmp_path / "a-file").write_text("not a folder")
-    done = core(cache_dir, "export-runs", *(a.format(tmp=tmp_path) for a in args), "--json", timeout=120)
+    done = core_process(
+        cache_dir, "export-runs", *(a.format(tmp=tmp_path) for a in args), "--json", timeout=120
+    )
     assert one_line_error(done).startswith(expected.format(tmp=tmp_path))
 
 
