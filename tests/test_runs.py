@@ -19,6 +19,7 @@ from core.engine.pipeline import train_run
 from core.store import runs
 from core.store.config import RunConfig
 from core.store.record import RunInfo
+from tests.command import core
 from tests.quick import quick_run
 
 LEGACY = PROJECT_ROOT / "tests" / "fixtures" / "legacy-runs"
@@ -82,7 +83,7 @@ def test_a_killed_run_is_not_complete_and_reruns(tiny_data, cache_dir):
     done = train_run(request, cache_dir).summary
     before = complete_files(cache_dir)
 
-    process = start_cli(cache_dir, tiny_data, slow_run(40))
+    process = start_cli(cache_dir, tiny_data, slow_run(20))  # killed after its first epoch
     partial = wait_for_training(cache_dir, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -95,13 +96,7 @@ def test_a_killed_run_is_not_complete_and_reruns(tiny_data, cache_dir):
         runs.load(cache_dir, rid)
     assert complete_files(cache_dir) == before, "a kill must not touch complete runs"
 
-    rerun = subprocess.run(
-        [sys.executable, "-m", "core", "--cache", str(cache_dir), *slow_run(40), "--data", str(tiny_data)],
-        cwd=PROJECT_ROOT,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
+    rerun = core(cache_dir, *slow_run(20), "--data", str(tiny_data))
     assert rerun.returncode == 0, rerun.stderr
     assert runs.run_state(cache_dir, rid) == "complete"
     assert json.loads(rerun.stdout)["cached"] is False
