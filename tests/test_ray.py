@@ -31,7 +31,7 @@ from tests.browser import (
     serve,
     visit,
 )
-from tests.command import core_process
+from tests.command import core, core_process
 from tests.quick import quick_run
 
 GRID = ["--slices", "1/class,3/class,5/class", "--seeds", "1,2", "--image-size", "64"]
@@ -97,10 +97,9 @@ def test_a_grid_on_two_ray_nodes_matches_the_local_executor_though_a_worker_is_k
     cluster, tiny_data, tmp_path_factory
 ):
     local_cache, ray_cache = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("on-ray")
-    local = _sweep(local_cache, tiny_data, "--epochs", "30")
-    out, err = local.communicate(timeout=600)
-    assert local.returncode == 0, err
-    expected = json.loads(out)
+    local = core(local_cache, "sweep", "--data", str(tiny_data), *GRID, "--epochs", "30", "--json")
+    assert local.returncode == 0, local.stderr
+    expected = json.loads(local.stdout)
 
     on_ray = _sweep(ray_cache, tiny_data, "--epochs", "30", "--executor", "ray", "--address", cluster.address)
     killed = _training_pid(ray_cache, not_pid=on_ray.pid)
