@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def core(cache: Path, *args: str) -> subprocess.CompletedProcess:
     what it wrote to stdout and stderr (an argument error exits with 2, as from a shell)."""
     argv = ["--cache", str(cache), *args]
     out, err = io.StringIO(), io.StringIO()
-    sigterm = signal.getsignal(signal.SIGTERM)  # main() makes SIGTERM stop a command as Ctrl+C does
+    # what a command may set for its own process: SIGTERM's handler (main makes it stop a command
+    # as Ctrl+C does) and environment defaults (MLflow's HTTP retries), put back for the next test
+    sigterm, environment = signal.getsignal(signal.SIGTERM), dict(os.environ)
     with contextlib.chdir(PROJECT_ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(argv)
@@ -48,6 +51,8 @@ def core(cache: Path, *args: str) -> subprocess.CompletedProcess:
             code = exit_.code if isinstance(exit_.code, int) else 2
         finally:
             signal.signal(signal.SIGTERM, sigterm)
+            os.environ.clear()
+            os.environ.update(environment)
     return subprocess.CompletedProcess(
         [sys.executable, "-m", "core", *argv], code, out.getvalue(), err.getvalue()
     )

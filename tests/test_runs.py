@@ -183,13 +183,7 @@ def test_runs_written_before_the_typed_record_still_load(tmp_path):
     predictions = run.predictions()
     assert predictions.probs.shape == (3, 3) and predictions.paths[0].count("/") == 1
     assert not run.metrics().epochs.empty
-    result = subprocess.run(
-        [sys.executable, "-m", "core", "--cache", str(cache), "runs", "--json"],
-        cwd=PROJECT_ROOT,
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
+    result = core(cache, "runs", "--json")
     assert result.returncode == 0, result.stderr
     assert {r["run_id"] for r in json.loads(result.stdout)} == {"920c858ee6ce", "489093fafc8f"}
 
