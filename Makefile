@@ -21,9 +21,9 @@ run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 # Two pytest-xdist workers, a test module each at a time (module fixtures are built once), one
-# OpenMP thread per process (two workers of two threads each fought over 2 cores): measured on 2
-# cores, about 12 min of tests instead of 15.5 in one process; the slowest modules are collected
-# first (tests/conftest.py).
+# OpenMP thread per process (two workers of two threads each fought over 2 cores; three workers
+# were slower than two); the slowest modules first, in the measured order of tests/conftest.py,
+# which --no-loadscope-reorder keeps.
 PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.installed browser lint
 	OMP_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_PARALLEL)

@@ -23,10 +23,9 @@ from tests.conftest import TINY_CLASSES, TINY_PER_CLASS
 
 @pytest.fixture
 def uploads(tmp_path, monkeypatch) -> Path:
-    """The uploads area, in the test's own folder: for the CLI run here and for a process it starts
-    (``HMD_UPLOADS``, read when :mod:`core.data.upload` is imported)."""
+    """The uploads area, in the test's own folder (the CLI runs in this process, where
+    ``HMD_UPLOADS`` was read when :mod:`core.data.upload` was imported)."""
     folder = tmp_path / "uploads"
-    monkeypatch.setenv("HMD_UPLOADS", str(folder))
     monkeypatch.setattr(upload, "UPLOADS", folder)
     return folder
 
