@@ -83,3 +83,23 @@ def test_a_run_that_lost_its_files_says_so(tiny_data, cache_dir):
     runs.load(cache_dir, rid).folder.weights.unlink()
     with pytest.raises(RunDamaged, match=f"run {rid} is damaged: weights.pt is missing"):
         overlays(cache_dir, rid, [(0, 0)])
+
+
+def test_a_run_loaded_for_inference_leaves_lightning_unimported(frozen_run, shared_cache):
+    """The CAM worker, the Predict page and pool scoring load runs as plain torch networks: a
+    process that only infers does not pay Lightning's import (about 1.8 s of CPU here)."""
+    import subprocess
+    import sys
+
+    from core.base.paths import PROJECT_ROOT
+
+    script = (
+        "import sys; from pathlib import Path; from core.store import runs; "
+        f"model = runs.load(Path({str(shared_cache)!r}), {frozen_run!r}).model(); "
+        "print(type(model).__name__, sorted(m for m in ('lightning', 'torchmetrics') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Network", "[]"]

@@ -119,48 +119,14 @@ def test_a_grid_on_two_ray_nodes_matches_the_local_executor_though_a_worker_is_k
 
 
 @pytest.mark.train
-def test_the_dashboard_queue_trains_its_jobs_on_the_cluster_though_a_worker_is_killed(
-    cluster, tiny_data, cache_dir
-):
-    configs = [quick_run(tiny_data, slice=text, epochs=200) for text in ("1/class", "3/class", "5/class")]
-    queued = jobs.submit(cache_dir, configs, start_worker=False)
-    env = {**os.environ, "HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": cluster.address}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "core", "--cache", str(cache_dir), "worker"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    seen_training, killed = False, None
-    while worker.poll() is None:
-        running = [job for job in jobs.list_jobs(cache_dir) if job.state == "running"]
-        seen_training |= any(type(jobs.activity(cache_dir, job)).__name__ == "Progress" for job in running)
-        if seen_training and killed is None and (killed := _trainer_now(cache_dir, worker.pid)):
-            os.kill(killed, signal.SIGKILL)  # a Ray worker, mid-fit: its task runs again
-        time.sleep(0.1)
-    log = worker.stdout.read()
-    assert worker.returncode == 0, log
-    finished = {job.run_id: job for job in jobs.list_jobs(cache_dir)}
-    assert {finished[job.run_id].state for job in queued} == {"complete"}, log
-    assert all(runs.is_complete(cache_dir, job.run_id) for job in queued)
-    assert seen_training, "the Train page's live progress reads the run's files as they are written"
-    assert "3 jobs started as 2 Ray tasks" in log, "heads on the same features share a task per slot"
-    assert killed is not None, "no Ray worker was caught training"
-    for job in queued:
-        assert runs.problem(runs.load(cache_dir, job.run_id).folder, deep=True) is None, "every run whole"
-    assert not list((cache_dir / "runs" / ".partial").glob("*/summary.json")), "no half-run left"
-
-
-@pytest.mark.train
 @pytest.mark.browser
-def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progress(
+def test_the_train_page_runs_its_queue_on_the_cluster_with_live_progress_though_a_worker_is_killed(
     cluster, tiny_data, cache_dir, monkeypatch, stop_worker_after
 ):
     """In Chromium, with the dashboard set to hand its queue to the cluster: the Train page
-    says where runs train, shows a run's epochs and time left while a Ray worker trains it,
-    and lists every run finished."""
+    says where runs train and shows a run's epochs and time left while a Ray worker trains it
+    (read from the run's files as they are written); a Ray worker killed mid-fit has its task
+    run again, and every run ends complete and whole."""
     need_chromium()
     monkeypatch.setenv("HMD_EXECUTOR", "ray")
     monkeypatch.setenv("HMD_RAY_ADDRESS", cluster.address)
@@ -179,9 +145,17 @@ def test_the_train_page_launches_runs_on_the_cluster_and_shows_their_live_progre
             timeout=240_000
         )
         screenshot(page, "ray-train-live")
+        killed = _training_pid(cache_dir, not_pid=holder(cache_dir / "jobs" / "worker.lock"), timeout=60)
+        os.kill(killed, signal.SIGKILL)  # a Ray worker, mid-fit: its task runs again
         page.get_by_text("Finished: 4").wait_for(timeout=300_000)
         screenshot(page, "ray-train-finished")
-    assert [job.state for job in jobs.list_jobs(cache_dir)] == ["complete"] * 4
+    queued = jobs.list_jobs(cache_dir)
+    assert [job.state for job in queued] == ["complete"] * 4
+    log = (cache_dir / "jobs" / "worker.log").read_text()
+    assert "4 jobs started as 2 Ray tasks" in log, "heads on the same features share a task per slot"
+    for job in queued:
+        assert runs.problem(runs.load(cache_dir, job.run_id).folder, deep=True) is None, "every run whole"
+    assert not list((cache_dir / "runs" / ".partial").glob("*/summary.json")), "no half-run left"
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,32 @@ def _start_head(home: Path, address: str) -> subprocess.Popen:
     return head
 
 
+def _stop_head(head: subprocess.Popen) -> None:
+    """Stop the head and every process it started (one session: ``start_new_session``). Ray's
+    graceful stop of a head takes over 30 s here, mostly waiting; its processes get 5 s after
+    SIGTERM, then SIGKILL."""
+    os.killpg(head.pid, signal.SIGTERM)  # --block stops the head's processes with it
+    try:
+        head.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(10)
+    deadline = time.monotonic() + 10
+    while _in_session(head.pid):
+        assert time.monotonic() < deadline, f"processes of the head's session left: {_in_session(head.pid)}"
+        time.sleep(0.1)
+
+
+def _in_session(sid: int) -> list[str]:
+    """The live processes of session ``sid`` (zombies, already dead, left out)."""
+    found = subprocess.run(["ps", "-eo", "sid=,stat=,args="], capture_output=True, text=True, check=True)
+    return [
+        line.split(None, 2)[2]
+        for line in found.stdout.splitlines()
+        if line.split()[0] == str(sid) and not line.split()[1].startswith("Z")
+    ]
+
+
 def _listens(host: str, port: int) -> bool:
     try:
         socket.create_connection((host, port), timeout=1).close()
@@ -74,8 +100,7 @@ def test_a_cluster_started_by_ray_start_asks_for_a_token_and_is_joined(
             cache_dir, "sweep", *grid, "--epochs", "2", "--executor", "ray", "--address", address, "--json"
         )
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # --block stops the head's processes with it
-        head.wait(60)
+        _stop_head(head)
         # `ray start` records its head in Ray's temporary folder (the test session's own, see
         # conftest.ray_temp), which a later `ray.init()` without an address would try to join
         recorded_cluster_file().unlink(missing_ok=True)

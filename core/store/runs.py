@@ -315,25 +315,21 @@ class Run:
         return read_metrics(self.folder.metrics)
 
     def model(self):
-        """The trained classifier, in eval mode on the CPU.
+        """The trained network (backbone and head), in eval mode on the CPU, without Lightning.
 
         Raises:
             RunDamaged: ``weights.pt`` is missing or does not match its checksum.
         """
         import torch
 
-        from core.models.classifier import Classifier
+        from core.models.network import Network
 
         self._check("weights.pt")
         config = self.summary.config
         # only a frozen backbone is not in weights.pt: it is the pretrained one
         backbone = build_backbone(config.backbone, pretrained=config.mode == "frozen")
-        model = Classifier(
-            backbone,
-            get_spec(config.backbone).num_features,
-            len(self.summary.classes),
-            config.lr,
-            config.mode,
+        model = Network(
+            backbone, get_spec(config.backbone).num_features, len(self.summary.classes), config.mode
         )
         trained = torch.load(self.folder.weights, map_location="cpu", weights_only=True)
         model.head.load_state_dict(trained["head"])
