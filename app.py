@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.base.errors import UserError
 from core.serving import jobs
+from core.store import run_queries
 from core.store.config import original_grid
 from core.store.doctor import check, headline
 from pages.common import layout, loaders, signin, state
@@ -46,7 +47,7 @@ def queue_original_grid() -> None:
 
 table = loaders.run_table(cache)
 dataset = Path(state.dataset())
-mine = table[table["data"] == str(dataset)] if not table.empty else table
+mine = run_queries.of_folder(table, str(dataset)) if not table.empty else table
 waiting = [j for j in jobs.list_jobs(cache) if j.state in ("queued", "running")]
 cols = st.columns(3)
 cols[0].metric("Dataset in use", dataset.name)

@@ -20,9 +20,8 @@ layout.header(
 )
 cache, WRITES = state.cache_dir(), signin.locked()
 asked = st.query_params.get("run")  # a link from the Train page's finished runs
-known = loaders.run_table(cache).set_index("run_id")
-if asked in known.index:
-    state.set_dataset(known.at[asked, "data"])
+if folder := rq.folder_of(loaders.run_table(cache), asked):
+    state.set_dataset(folder)
 table, _ = layout.dataset_runs(cache)
 labels = picker_labels(table, state.technical())  # newest first
 run_id = st.selectbox(

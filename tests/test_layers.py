@@ -175,3 +175,36 @@ def test_no_function_outside_tests_is_longer_than_60_lines():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
     }
     assert not long, long
+
+
+def _column_reads(path: Path, root: Path = PROJECT_ROOT) -> list[str]:
+    """``frame["accuracy"]``-style reads of a run-table column in one file: subscripts whose key
+    is a column's name as a string (``st.session_state[...]`` keys are the page's own)."""
+    from core.store.tables import COLUMNS
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Subscript) or ast.unparse(node.value).endswith("session_state"):
+            continue
+        keys = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if any(isinstance(k, ast.Constant) and k.value in COLUMNS for k in keys):
+            found.append((node.lineno, f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}"))
+    return [read for _, read in sorted(found)]
+
+
+def test_the_app_and_its_pages_read_run_data_by_name_not_by_column_string():
+    """Pages ask :mod:`core.store.run_queries` or read typed records; a renamed column then
+    breaks under a test in ``core``, not on a page in front of someone (issue: types to the edges)."""
+    files = [PROJECT_ROOT / "app.py", *sorted((PROJECT_ROOT / "pages").rglob("*.py"))]
+    assert [read for path in files for read in _column_reads(path)] == []
+
+
+def test_the_column_read_finder_finds_one(tmp_path):
+    page = tmp_path / "page.py"
+    page.write_text(
+        'mine = table[table["data"] == folder]\nst.session_state["data"] = 1\nx = f.loc[m, "accuracy"]\n'
+    )
+    assert _column_reads(page, tmp_path) == [
+        "page.py:1: table['data']",
+        "page.py:3: f.loc[m, 'accuracy']",
+    ]

@@ -121,6 +121,10 @@ def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, t
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert [j.state for j in jobs.list_jobs(cache_dir)] == ["complete", "complete"]
+    app.run()
+    finished = next(frame.value for frame in app.dataframe if "train s" in frame.value.columns)
+    shown = sorted(zip(finished["run"], finished["accuracy"], finished["train s"], strict=True))
+    assert shown == sorted((s.run_id, s.accuracy, s.train_seconds) for s in runs.list_runs(cache_dir))
     app.button[0].click().run()
     assert "0 runs queued, 2 already cached" in texts(app)
 
@@ -177,6 +181,19 @@ def test_gradcam_page_shows_overlays_for_a_run(grid_cache, monkeypatch, tiny_dat
     images = app.get("image")
     assert len(images) >= 3  # holdout image, predicted-class map, true-class map
     assert "predicted as" in texts(app)
+
+
+@pytest.mark.train
+def test_a_link_to_a_run_opens_the_run_page_on_its_dataset(grid_cache, monkeypatch, tiny_data, other_data):
+    """The Train page links a finished run as /Run?run=ID: opened while another dataset is in
+    use, the page switches to the run's dataset and shows that run."""
+    run_id = runs.list_runs(grid_cache)[-1].run_id  # not the newest, which the page shows anyway
+    app = open_page(grid_cache, None, monkeypatch, data=other_data)
+    app.query_params["run"] = run_id
+    app.switch_page("pages/11_Run.py").run()
+    assert not app.exception, app.exception
+    assert app.session_state["dataset"] == str(tiny_data)
+    assert [box.value for box in app.selectbox if box.label == "Run"] == [run_id]
 
 
 @pytest.mark.train

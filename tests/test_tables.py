@@ -154,3 +154,5 @@ def test_the_pages_questions_of_the_run_table_name_the_right_runs(grid):
     ]
     assert set(rq.folder_labels(frame)) == {grid[0].config.data}
     assert rq.run_ids(rq.of_folder(frame, grid[0].config.data)) == rq.run_ids(frame)
+    assert rq.folder_of(frame, grid[0].run_id) == grid[0].config.data  # a link to a run opens its dataset
+    assert rq.folder_of(frame, "no-such-run") is None and rq.folder_of(frame, None) is None

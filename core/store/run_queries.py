@@ -37,6 +37,12 @@ def of_folder(frame: pd.DataFrame, folder: str) -> pd.DataFrame:
     return frame[frame["data"] == folder]
 
 
+def folder_of(frame: pd.DataFrame, run_id: str | None) -> str | None:
+    """The dataset folder run ``run_id`` trained on; None when no such run is in the table."""
+    found = frame.loc[frame["run_id"] == run_id, "data"]
+    return None if found.empty else str(found.iloc[0])
+
+
 def folder_labels(frame: pd.DataFrame) -> dict[str, str]:
     """Each dataset folder with runs, and its label."""
     return dict(zip(frame["data"], frame["dataset"], strict=True))

@@ -74,7 +74,7 @@ def _training_table(cache: Path, items: list[jobs.Job]) -> pd.DataFrame:
 
 def _table(cache: Path, items: list[jobs.Job], finished: bool = False) -> pd.DataFrame:
     """Jobs as rows; finished ones with their holdout accuracy, training time and a link to them."""
-    results = loaders.run_table(cache).set_index("run_id") if finished else None
+    results = {s.run_id: s for s in loaders.summaries(cache)} if finished else {}
     rows = []
     for j in items:
         row = {
@@ -86,10 +86,10 @@ def _table(cache: Path, items: list[jobs.Job], finished: bool = False) -> pd.Dat
             "run": j.run_id,
         }
         if finished:
-            known = results is not None and j.run_id in results.index
+            known = results.get(j.run_id)
             row |= {
-                "accuracy": results.at[j.run_id, "accuracy"] if known else None,
-                "train s": results.at[j.run_id, "train_seconds"] if known else None,
+                "accuracy": known.accuracy if known else None,
+                "train s": known.train_seconds if known else None,
                 "open": f"/Run?run={j.run_id}" if known else None,
                 "error": j.error or "",
             }
