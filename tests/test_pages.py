@@ -123,7 +123,9 @@ def test_train_page_queues_runs_that_the_worker_trains(cache_dir, monkeypatch, t
     assert [j.state for j in jobs.list_jobs(cache_dir)] == ["complete", "complete"]
     app.run()
     finished = next(frame.value for frame in app.dataframe if "train s" in frame.value.columns)
-    shown = sorted(zip(finished["run"], finished["accuracy"], finished["train s"], strict=True))
+    assert "run" not in finished.columns, "no run ids until technical names are asked for"
+    ids = [link.removeprefix("/Run?run=") for link in finished["open"]]
+    shown = sorted(zip(ids, finished["accuracy"], finished["train s"], strict=True))
     assert shown == sorted((s.run_id, s.accuracy, s.train_seconds) for s in runs.list_runs(cache_dir))
     app.button[0].click().run()
     assert "0 runs queued, 2 already cached" in texts(app)

@@ -22,10 +22,9 @@ from pages.common import loaders, signin, state
 def _active_panel(cache: Path, job: jobs.Job) -> None:
     folder = runs.partial_dir(cache, job.run_id)
     c = job.config
-    st.markdown(
-        f"**Training** `{job.run_id}`: {c.backbone} · {c.mode} · aug {c.aug} · "
-        f"slice {c.slice} · seed {c.seed}"
-    )
+    named = f" `{job.run_id}`" if state.technical() else ""
+    what = f"{c.backbone} · {c.mode} · aug {c.aug} · slice {c.slice} · seed {c.seed}"
+    st.markdown(f"**Training**{named}: {what}")
     doing = jobs.activity(cache, job)
     if doing is None:
         st.progress(0.0, text="Starting…")
@@ -52,6 +51,12 @@ def _active_panel(cache: Path, job: jobs.Job) -> None:
         st.toast("Cancelling…")
 
 
+def _technical_id(job: jobs.Job) -> dict[str, str]:
+    """The run id as a column only when technical names are asked for: a room reads the run's
+    slice and seed, and the finished table links each run."""
+    return {"run": job.run_id} if state.technical() else {}
+
+
 def _training_table(cache: Path, items: list[jobs.Job]) -> pd.DataFrame:
     """Runs in training beyond the first few: one row each, with its progress."""
     rows = []
@@ -66,8 +71,8 @@ def _training_table(cache: Path, items: list[jobs.Job]) -> pd.DataFrame:
                 "now": f"cancelled, recorded when the runs beside it finish ({now})"
                 if jobs.cancelling(cache, j)
                 else now,
-                "run": j.run_id,
             }
+            | _technical_id(j)
         )
     return pd.DataFrame(rows)
 
@@ -83,8 +88,7 @@ def _table(cache: Path, items: list[jobs.Job], finished: bool = False) -> pd.Dat
             "seed": j.config.seed,
             "experiment": f"{j.config.backbone} · {j.config.mode} · aug {j.config.aug}",
             "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
-            "run": j.run_id,
-        }
+        } | _technical_id(j)
         if finished:
             known = results.get(j.run_id)
             row |= {
