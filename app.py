@@ -47,7 +47,7 @@ def queue_original_grid() -> None:
 
 table = loaders.run_table(cache)
 dataset = Path(state.dataset())
-mine = run_queries.of_folder(table, str(dataset)) if not table.empty else table
+mine = run_queries.of_folder(table, str(dataset))
 waiting = [j for j in jobs.list_jobs(cache) if j.state in ("queued", "running")]
 cols = st.columns(3)
 cols[0].metric("Dataset in use", dataset.name)

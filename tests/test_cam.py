@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from core.answers.cam import METHODS, gallery, overlays, pair_overlays
 from core.base.errors import RunDamaged, UserError
+from core.base.paths import PROJECT_ROOT
 from core.engine.pipeline import train_run
 from core.store import runs
 from tests.quick import quick_run
@@ -88,11 +92,6 @@ def test_a_run_that_lost_its_files_says_so(tiny_data, cache_dir):
 def test_a_run_loaded_for_inference_leaves_lightning_unimported(frozen_run, shared_cache):
     """The CAM worker, the Predict page and pool scoring load runs as plain torch networks: a
     process that only infers does not pay Lightning's import (about 1.8 s of CPU here)."""
-    import subprocess
-    import sys
-
-    from core.base.paths import PROJECT_ROOT
-
     script = (
         "import sys; from pathlib import Path; from core.store import runs; "
         f"model = runs.load(Path({str(shared_cache)!r}), {frozen_run!r}).model(); "

@@ -67,11 +67,8 @@ def _stop_head(head: subprocess.Popen) -> None:
 def _in_session(sid: int) -> list[str]:
     """The live processes of session ``sid`` (zombies, already dead, left out)."""
     found = subprocess.run(["ps", "-eo", "sid=,stat=,args="], capture_output=True, text=True, check=True)
-    return [
-        line.split(None, 2)[2]
-        for line in found.stdout.splitlines()
-        if line.split()[0] == str(sid) and not line.split()[1].startswith("Z")
-    ]
+    rows = (line.split(None, 2) for line in found.stdout.splitlines())
+    return [args for owner, stat, args in rows if owner == str(sid) and not stat.startswith("Z")]
 
 
 def _listens(host: str, port: int) -> bool:

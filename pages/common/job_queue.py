@@ -90,11 +90,11 @@ def _table(cache: Path, items: list[jobs.Job], finished: bool = False) -> pd.Dat
             "submitted": datetime.fromtimestamp(j.submitted).strftime("%H:%M:%S"),
         } | _technical_id(j)
         if finished:
-            known = results.get(j.run_id)
+            summary = results.get(j.run_id)
             row |= {
-                "accuracy": known.accuracy if known else None,
-                "train s": known.train_seconds if known else None,
-                "open": f"/Run?run={j.run_id}" if known else None,
+                "accuracy": summary.accuracy if summary else None,
+                "train s": summary.train_seconds if summary else None,
+                "open": f"/Run?run={j.run_id}" if summary else None,
                 "error": j.error or "",
             }
         rows.append(row)
