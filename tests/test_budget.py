@@ -180,6 +180,22 @@ def test_a_per_class_slice_is_nested_in_the_sample_order(tiny_data, cache_dir):
         prepare(quick_run(tiny_data, slice="Bag=3;Trouser=2"), cache_dir)
 
 
+def test_the_usual_experiment_is_the_default_when_another_is_measured_alike(
+    curve_cache, curve_data, tmp_path
+):
+    """An AdamW curve over the same slices and seeds sorts first by its label ("3 ep" before
+    "L-BFGS"); the answer still opens on the L-BFGS head a dataset is first trained with."""
+    cache = tmp_path / "two"
+    shutil.copytree(curve_cache, cache)
+    done = core(cache, *CURVE_SWEEP, "--solver", "adamw", "--data", str(curve_data))
+    assert done.returncode == 0, done.stderr
+    done = core(cache, "budget", "--data", str(curve_data), "--target", "0.9", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["experiment"] == "efficientnet_lite0 · frozen · aug none · L-BFGS · 64 px"
+    adamw = budget.select(cache, curve_data, "3 ep")
+    assert adamw.experiments[0] != adamw.experiment and adamw.experiments[1] == adamw.experiment
+
+
 def test_checking_an_allocation_trains_both_and_measures_the_gain(curve_cache, curve_data, tmp_path):
     cache = tmp_path / "check"
     shutil.copytree(curve_cache, cache)

@@ -29,7 +29,7 @@ from core.base.intervals import Estimate, share, t_interval, wilson
 from core.data.datasets import Dataset, scan
 from core.data.splits import HOLDOUT_SHARE, VAL_SHARE, SliceSpec, curve_slices, make_splits
 from core.store import runs
-from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, grid
+from core.store.config import CURVE_SAMPLE_SEEDS, CURVE_SEEDS, RunConfig, Split, departures, grid
 from core.store.measured import measured_once, measured_per_experiment, pool_sizes
 from core.store.record import Summary
 from core.store.tables import crossover, experiment_label, match_experiment, plain_experiment, runs_frame
@@ -89,7 +89,8 @@ def select(
     split_seed: int = 0,
 ) -> Selection:
     """The runs of ``experiment`` (its label, or a part of it that names one) on ``data`` as it is
-    now; by default the experiment with the most slices.
+    now; by default the experiment with the most slices, then the most runs, then the one closest
+    to the usual training (:func:`core.store.config.departures`).
 
     Raises:
         UserError: no cached run on this dataset and split, or ``experiment`` names none or several.
@@ -108,7 +109,13 @@ def select(
         by_experiment[experiment_label(summary.config)].append(summary)
     labels = tuple(
         sorted(
-            by_experiment, key=lambda e: (-len(_uniform_slices(by_experiment[e])), -len(by_experiment[e]), e)
+            by_experiment,
+            key=lambda e: (
+                -len(_uniform_slices(by_experiment[e])),
+                -len(by_experiment[e]),
+                departures(by_experiment[e][0].config),
+                e,
+            ),
         )
     )
     chosen = labels[0] if experiment is None else match_experiment(experiment, labels)

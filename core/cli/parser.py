@@ -10,6 +10,10 @@ from pathlib import Path
 
 from core.base.paths import DEFAULT_DATA
 
+EXPERIMENT_HELP = (
+    "experiment label, or a part of it (default: the one with most slices; on a tie, the usual training)"
+)
+
 DESCRIPTION = (
     "``python -m core``: inspect datasets, train or fetch runs, sweep grids, answer how many labels a "
     "target takes and which images to label next, report, export, check the cache"
@@ -97,7 +101,8 @@ def _answer_commands(command: Command) -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--target", type=float, required=True, help="holdout accuracy to reach, e.g. 0.9")
     p.add_argument(
-        "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
+        "--experiment",
+        help=EXPERIMENT_HELP,
     )
     p.add_argument(
         "--accuracy-at", type=float, metavar="N", help="also the accuracy expected at N images per class"
@@ -121,7 +126,8 @@ def _answer_commands(command: Command) -> None:
         help="more labels per class each round (default: double each round)",
     )
     p.add_argument(
-        "--experiment", help="experiment label, or a part of it (default: the one with most slices)"
+        "--experiment",
+        help=EXPERIMENT_HELP,
     )
     add_split_flags(p)
 

@@ -246,6 +246,17 @@ def default_config(data: str, split: Split = DEFAULT_SPLIT) -> RunConfig:
     )
 
 
+def departures(config: RunConfig) -> int:
+    """How many of an experiment's kinds of choice (backbone, mode, augmentation, head solver)
+    differ from what a dataset is first trained with (:func:`default_config`): where two
+    experiments are measured alike, the usual one is shown first, not the one whose label sorts
+    first."""
+    usual = default_config(config.data, config.split)
+    return sum(getattr(config, name) != getattr(usual, name) for name in ("backbone", "mode", "aug")) + (
+        _solver(config) != _solver(usual)
+    )
+
+
 def original_grid(data: str, split: Split = DEFAULT_SPLIT) -> list[RunConfig]:
     """The original experiment: frozen EfficientNet-Lite0, 1/class, 3/class, 5% ... 100%,
     seeds 1 to 3 (39 runs)."""
