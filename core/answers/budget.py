@@ -22,7 +22,7 @@ import numpy as np
 
 from core.answers import curves
 from core.answers.curves.allocation import recall_interval
-from core.answers.curves.fitting import Z_NOISE, plateaued, shape_reason
+from core.answers.curves.fitting import plateaued, rise_between, shape_reason
 from core.answers.kept_fits import kept
 from core.base.errors import UserError, check_share
 from core.base.intervals import Estimate, share, t_interval, wilson
@@ -366,9 +366,7 @@ def _risen_since(points: list[curves.Point]) -> bool:
     upper half: with AdamW heads on 60,000 Fashion-MNIST images, one 2,000-per-class run at 0.805
     made the curve "flat since 130 per class" although every slice from 300 on stood 2 points
     above 130's 0.829."""
-    first, rest = points[0], points[1:]
-    rise = float(np.mean([p.mean for p in rest])) - first.mean
-    noise = Z_NOISE * math.sqrt(first.variance + sum(p.variance for p in rest) / len(rest) ** 2)
+    rise, noise = rise_between(points[:1], points[1:])
     return rise > noise
 
 

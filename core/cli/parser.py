@@ -100,10 +100,7 @@ def _answer_commands(command: Command) -> None:
     )
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--target", type=float, required=True, help="holdout accuracy to reach, e.g. 0.9")
-    p.add_argument(
-        "--experiment",
-        help=EXPERIMENT_HELP,
-    )
+    p.add_argument("--experiment", help=EXPERIMENT_HELP)
     p.add_argument(
         "--accuracy-at", type=float, metavar="N", help="also the accuracy expected at N images per class"
     )
@@ -125,10 +122,7 @@ def _answer_commands(command: Command) -> None:
         metavar="N",
         help="more labels per class each round (default: double each round)",
     )
-    p.add_argument(
-        "--experiment",
-        help=EXPERIMENT_HELP,
-    )
+    p.add_argument("--experiment", help=EXPERIMENT_HELP)
     add_split_flags(p)
 
 

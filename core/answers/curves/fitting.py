@@ -197,12 +197,16 @@ def rise_between_halves(points: list[Point]) -> tuple[float, float, str]:
     keeps one noisy few-shot point from hiding a rise."""
     half = len(points) // 2
     low, high = points[:half], points[-half:]
+    return (*rise_between(low, high), f"{_span(low)}, {_span(high)}")
+
+
+def rise_between(low: list[Point], high: list[Point]) -> tuple[float, float]:
+    """The mean of ``high``'s points less the mean of ``low``'s, and two standard errors of it."""
     rise = float(np.mean([p.mean for p in high]) - np.mean([p.mean for p in low]))
     noise = Z_NOISE * math.sqrt(
-        sum(p.variance for p in low) / half**2 + sum(p.variance for p in high) / half**2
+        sum(p.variance for p in low) / len(low) ** 2 + sum(p.variance for p in high) / len(high) ** 2
     )
-    where = f"{_span(low)}, {_span(high)}"
-    return rise, noise, where
+    return rise, noise
 
 
 def noise_reason(points: list[Point], fits: dict[str, Fit]) -> str | None:
