@@ -170,8 +170,8 @@ def curve_data(tmp_path_factory, worker_id) -> Path:
 
 @pytest.fixture(scope="session")
 def curve_cache(curve_data, tmp_path_factory, worker_id) -> Path:
-    """The learning-curve sweep of ``curve_data``: 1, 2, 3, 5, 8, 13, 20, 30, 50, 80/class and
-    100%, over sample seeds 1 to 3, trained through the CLI contract, once per test session.
+    """The learning-curve sweep of ``curve_data``: 1, 2, 3, 5, 8, 13, 20, 30, 50, 80/class over
+    sample seeds 1 to 3 and 100% once, trained through the CLI contract, once per test session.
     Tests copy it to write. Its learning curve is fitted once here, so that every copy, and
     every command and page asked of it, reads the kept fit (cache/fits/) instead of refitting."""
     from core.answers import budget

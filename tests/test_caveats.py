@@ -1,10 +1,11 @@
 """The caveats beside an answer that a room would otherwise read as contradictions: a curve that
 says the target is reached before the largest slice measured while that slice measures below it,
-and a fitted ceiling below a measured slice."""
+or further away (or never) while a measured slice already reaches it, and a fitted ceiling below a
+measured slice."""
 
 from __future__ import annotations
 
-from core.answers.budget import CurvePoint, ceiling_below, measured_below, ratio_words
+from core.answers.budget import CurvePoint, ceiling_below, measured_above, measured_below, ratio_words
 from core.answers.curves import Answer, Backtest, BacktestRow
 from core.base.intervals import Estimate
 
@@ -37,6 +38,36 @@ def test_no_caveat_when_the_measurement_agrees_or_the_answer_is_beyond_the_slice
     assert measured_below((point(120, 0.55),), answer(300), 0.6, 60) is None  # not reached, nor predicted
     assert measured_below((), answer(32), 0.6, 60) is None
     assert measured_below((point(120, 0.5),), Answer(None, reason="no curve"), 0.6, 60) is None
+
+
+def test_a_target_the_largest_slice_reaches_is_said_to_be_reached_whatever_the_curves_say():
+    points = (point(1, 0.517), point(80, 0.917), point(200, 0.906), point(240, 0.912))
+    said = measured_above(points, Answer(None, True, "12% of the bootstrap curves never reach 90%"), 0.9, 60)
+    assert said == (
+        "Measured at or above the target: the models trained on 240 images per class are right 91.2% "
+        "of the time, though the curves give no estimate; the difference is within what 60 holdout "
+        "images can tell apart (95% interval 81.9% to 96.4%). Trust the measurement: the target is "
+        "reached already."
+    )
+    far = measured_above((point(4800, 0.892),), answer(9000), 0.85, 6000)
+    assert "put 85% at about 9,000" in far and "here the curve is pessimistic" in far
+
+
+def test_a_target_under_the_smallest_slice_is_reached_there_not_at_a_fraction_of_an_image():
+    points = (point(1, 0.395), point(2, 0.48), point(2400, 0.836))
+    said = measured_above(points, Answer(Estimate(0.4, 0.1, 3)), 0.3, 1200)
+    assert said == (
+        "Already reached with the smallest slice measured: the models trained on 1 image per class are "
+        "right 39.5% of the time, at or above 30%. The curves say nothing about fewer images than that."
+    )
+
+
+def test_no_reached_caveat_when_the_answer_lies_within_the_measured_slices_or_none_reaches():
+    points = (point(1, 0.395), point(300, 0.80), point(2400, 0.836))
+    assert measured_above(points, answer(1780), 0.83, 1200) is None  # put before 2,400, as measured
+    assert measured_above(points, Answer(None, True, "never"), 0.9, 1200) is None  # no slice reaches 90%
+    assert measured_above(points, Answer(Estimate(3.0, 2.0, 5.0)), 0.39, 1200) is None
+    assert measured_above((), answer(10), 0.5, 60) is None
 
 
 def test_a_ceiling_below_a_measured_slice_is_said_to_be_the_curves_fault():

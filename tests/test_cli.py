@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from core.answers import testsets
-from core.base.intervals import wilson
+from core.base.intervals import Estimate, wilson
+from core.cli import to_json
 from core.data.splits import ORIGINAL_SLICES
 from core.store import runs
 from tests.command import core, core_process
@@ -223,3 +224,10 @@ def test_every_run_as_a_table_file(cache, trained, tmp_path, fmt):
     assert {"accuracy", "P(true)>0.8", "config.seed", "config.image_size", "train_seconds"} <= set(
         frame.columns
     )
+
+
+def test_json_output_holds_no_number_a_strict_parser_refuses():
+    # json.dumps prints NaN and Infinity, which JavaScript's JSON.parse and jq refuse
+    value = to_json({"fit_up_to": float("nan"), "curve": [Estimate(0.5, -np.inf, np.inf)]})
+    assert value == {"fit_up_to": None, "curve": [{"estimate": 0.5, "low": None, "high": None}]}
+    assert json.dumps(value, allow_nan=False)

@@ -95,6 +95,12 @@ def test_grids_vary_the_two_seeds_separately():
     assert {r.seed for r in original} == {1, 2, 3} and {r.sample_seed for r in original} == {None}
 
 
+def test_a_curve_grid_trains_the_whole_pool_once_per_training_seed():
+    runs = grid(request(), ["1/class", "100%"], [1, 2], sample_seeds=[7, 8, 9])
+    assert {(r.sample_seed, r.seed) for r in runs if r.slice == "100%"} == {(7, 1), (7, 2)}
+    assert len([r for r in runs if r.slice == "1/class"]) == 6
+
+
 def test_a_newer_record_with_unknown_keys_still_reads():
     record = {**request().to_dict(), "precision": "bf16"}
     assert RunConfig.from_dict(record) == request()

@@ -44,3 +44,12 @@ def test_slices_of_other_amounts_are_left_as_they_are():
     runs = [run("a", "1/class", 1, 1), run("b", "10%", 1, 1), run("c", "40/class", 2, 2)]
     kept = measured_once(runs, POOLS)
     assert [(s.run_id, s.config.slice) for s in kept] == [("a", "1/class"), ("b", "10%"), ("c", "10%")]
+
+
+def test_the_whole_pool_counts_once_whatever_its_sample_seed():
+    # a curve sweep trained "100%" with sample seeds 1 to 3: the same images, the same accuracy
+    converged = [run(f"w{s}", "100%", 1, s) for s in (1, 2, 3)]
+    assert [s.run_id for s in measured_once(converged, POOLS)] == ["w1"]
+    # where the training seed matters, one run per training seed, whatever the sample seed
+    tuned = [run(f"t{seed}{s}", "100%", seed, s, solver="adamw") for seed in (1, 2) for s in (1, 2, 3)]
+    assert [s.run_id for s in measured_once(tuned, POOLS)] == ["t11", "t21"]

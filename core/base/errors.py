@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 
@@ -34,6 +35,17 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     if value not in choices:
         raise UserError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
+    return value
+
+
+def check_count(flag: str, value: float) -> float:
+    """``value`` if it is a finite positive number of images per class.
+
+    Raises:
+        UserError: "<flag> must be a positive number of images per class, not <value>".
+    """
+    if not 0 < value < math.inf:
+        raise UserError(f"{flag} must be a positive number of images per class, not {value:g}")
     return value
 
 

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
@@ -619,13 +620,17 @@ COMMANDS = {
 
 
 def to_json(value: Any) -> Any:
-    """Typed results as JSON values: objects by their ``to_dict()``, containers element-wise."""
+    """Typed results as JSON values: objects by their ``to_dict()``, containers element-wise, and
+    a number that JSON cannot hold (NaN, infinity) as null: ``json.dumps`` would print ``NaN``,
+    which no strict parser reads."""
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return to_json(value.to_dict())
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -655,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(error).__name__}: {message} (HMD_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(to_json(result), default=str))
+        print(json.dumps(to_json(result), default=str, allow_nan=False))
     else:
         show(result)
     return 0

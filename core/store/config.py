@@ -217,16 +217,20 @@ def grid(
     sample_seeds: list[int] | tuple[int, ...] | None = None,
 ) -> list[RunConfig]:
     """Every slice for every seed; with ``sample_seeds``, every (sample seed, training seed)
-    pair, so that which images were labelled and how the network started vary separately."""
-    pairs = (
-        [(seed, None) for seed in seeds]
-        if sample_seeds is None
-        else [(seed, sample) for sample in sample_seeds for seed in seeds]
-    )
+    pair, so that which images were labelled and how the network started vary separately.
+
+    The whole pool (``100%``) is the same images whatever the sample seed, so it is trained with
+    the first sample seed only: a curve sweep trained it three times and got the same accuracy
+    three times."""
+    if sample_seeds is None:
+        pairs = whole = [(seed, None) for seed in seeds]
+    else:
+        pairs = [(seed, sample) for sample in sample_seeds for seed in seeds]
+        whole = [(seed, sample_seeds[0]) for seed in seeds]
     return [
         dataclasses.replace(base, slice=text, seed=seed, sample_seed=sample)
         for text in slices
-        for seed, sample in pairs
+        for seed, sample in (whole if SliceSpec.parse(text).percent == 100 else pairs)
     ]
 
 

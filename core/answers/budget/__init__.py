@@ -22,7 +22,7 @@ from core.answers.budget.classes import (
     paired_gain,
     per_class_counts,
 )
-from core.answers.budget.contradictions import ceiling_below, measured_below
+from core.answers.budget.contradictions import ceiling_below, measured_above, measured_below
 from core.answers.budget.level import LEVEL, RELIABLE_MULTIPLE
 from core.answers.budget.plateau import PLATEAU_VAR_FLOOR, Plateau, find_plateau
 from core.answers.budget.points import CurvePoint, curve_points, point_lines
@@ -78,6 +78,7 @@ __all__ = [
     "gain_sentence",
     "images_per_class",
     "intervals_explained",
+    "measured_above",
     "measured_below",
     "observations",
     "paired_gain",

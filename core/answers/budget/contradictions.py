@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.answers import curves
 from core.answers.budget.points import CurvePoint
 from core.base.intervals import Estimate, share, wilson
+from core.base.words import counted
 
 
 def measured_below(
@@ -30,6 +31,44 @@ def measured_below(
         f"are right {largest.accuracy:.1%} of the time, under {share(target)}, though the curve puts "
         f"{share(target)} at about {needed.estimate.estimate:,.0f}; the difference is {why}. Trust the "
         "measurement: the target is not reached yet."
+    )
+
+
+def measured_above(
+    points: tuple[CurvePoint, ...], needed: curves.Answer, target: float, n_holdout: int
+) -> str | None:
+    """A warning when a measured slice already reaches the target but the answer puts it further
+    away, else None. The smallest slice when even it reaches the target and the curves put it
+    below it ("about 0 images per class, 80% interval 0 to 2,400" for a target under the 1 per
+    class slice's accuracy); the largest when it reaches the target and the curves put it beyond,
+    or nowhere ("90% may never be reached" beside 91.7% measured, while the round plan said no
+    round was needed). The words say which to believe and why."""
+    if not points:
+        return None
+    smallest = min(points, key=lambda point: point.images_per_class)
+    largest = max(points, key=lambda point: point.images_per_class)
+    estimate = needed.estimate.estimate if needed.estimate else None
+    if smallest.accuracy >= target and (estimate is None or estimate < smallest.images_per_class):
+        trained = counted(round(smallest.images_per_class), "image")
+        return (
+            f"Already reached with the smallest slice measured: the models trained on {trained} per class "
+            f"are right {smallest.accuracy:.1%} of the time, at or above {share(target)}. The curves say "
+            "nothing about fewer images than that."
+        )
+    if largest.accuracy < target or (estimate is not None and estimate <= largest.images_per_class):
+        return None
+    curve = "give no estimate" if estimate is None else f"put {share(target)} at about {estimate:,.0f}"
+    measured = wilson(round(largest.accuracy * n_holdout), n_holdout)
+    why = (
+        f"within what {n_holdout:,} holdout images can tell apart (95% interval "
+        f"{measured.low:.1%} to {measured.high:.1%})"
+        if measured.low < target
+        else "further above than the holdout's noise explains: here the curve is pessimistic"
+    )
+    return (
+        f"Measured at or above the target: the models trained on {largest.images_per_class:,.0f} images per "
+        f"class are right {largest.accuracy:.1%} of the time, though the curves {curve}; the difference "
+        f"is {why}. Trust the measurement: the target is reached already."
     )
 
 

@@ -12,13 +12,13 @@ import numpy as np
 
 from core.answers import curves
 from core.answers.budget.classes import allocate
-from core.answers.budget.contradictions import measured_below
+from core.answers.budget.contradictions import measured_above, measured_below
 from core.answers.budget.level import LEVEL, RELIABLE_MULTIPLE
 from core.answers.budget.plateau import PLATEAU_VAR_FLOOR, Plateau, find_plateau, finetune_crossover
 from core.answers.budget.points import CurvePoint, curve_points, default_fit_up_to
 from core.answers.budget.selection import Selection, observations
 from core.answers.kept_fits import kept
-from core.base.errors import UserError, check_share
+from core.base.errors import UserError, check_count, check_share
 from core.base.intervals import Estimate
 
 
@@ -76,9 +76,11 @@ class BudgetReport:
     @property
     def contradicted(self) -> str | None:
         """Why the answer must not be read as it stands: the curve puts the target below the
-        largest slice, whose models measure under it (:func:`measured_below`). The pages, the
-        story and the report then lead with this in place of the answer."""
-        return measured_below(self.points, self.needed, self.target, self.n_holdout)
+        largest slice, whose models measure under it (:func:`measured_below`), or further than a
+        slice that already reaches it (:func:`measured_above`). The pages, the story, the report
+        and ``budget --json`` (its ``contradicted``) then lead with this in place of the answer."""
+        found = (self.points, self.needed, self.target, self.n_holdout)
+        return measured_below(*found) or measured_above(*found)
 
     @property
     def standing(self) -> Estimate | None:
@@ -97,6 +99,7 @@ class BudgetReport:
             "images_per_class": needed.estimate.to_dict() if needed.estimate else None,
             "beyond_reach": needed.beyond_reach,
             "reason": needed.reason,
+            "contradicted": self.contradicted,
             "ceiling": needed.ceiling.to_dict() if needed.ceiling else None,
             "per_family": needed.to_dict()["per_family"],
             "points": [p.to_dict() for p in self.points],
@@ -257,7 +260,7 @@ def analyse(
             f"python -m core sweep --preset curve --data {selection.dataset.root}"
         )
     runs_seen, n_holdout = tuple(observations(selection)), selection.n_holdout
-    up_to = fit_up_to or default_fit_up_to(points)
+    up_to = default_fit_up_to(points) if fit_up_to is None else check_count("--fit-up-to", fit_up_to)
     fitted = kept(
         selection.cache_dir,
         ("fit", runs_seen, n_boot, seed, n_holdout),
@@ -296,10 +299,7 @@ def report(
     selection, level = analysis.selection, analysis.level
     at = None
     if accuracy_at is not None:
-        if not accuracy_at > 0:
-            raise UserError(
-                f"--accuracy-at must be a positive number of images per class, not {accuracy_at:g}"
-            )
+        check_count("--accuracy-at", accuracy_at)
         at = (accuracy_at, curves.answer_at(analysis.fitted, accuracy_at, level))
     allocation = None
     if budget is not None:
