@@ -7,9 +7,10 @@ runs, no calibration) and a Gaussian process on log n (scikit-learn's
 ``python -m bench.gallery --cache DIR DATA [DATA ...]`` reads the learning curves already in
 the cache (``python -m core sweep --preset curve --data DATA`` trains them), with ``DATA`` a
 dataset folder, optionally ``folder#PART`` for the experiment whose label holds ``PART`` (the
-L-BFGS head at the default size otherwise). Writes ``bench/results/gallery.json`` and ``.md``,
-the former with every run's holdout accuracy: ``python -m bench.gallery --stored`` scores those
-runs again (after a change to the curves, in about 30 s, with no training).
+one ``budget`` opens on otherwise: most slices, then the usual training). Writes
+``bench/results/gallery.json`` and ``.md``, the former with every run's holdout accuracy:
+``python -m bench.gallery --stored`` scores those runs again (after a change to the curves, in
+about 30 s, with no training).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def dataset_about(cache: Path, data: str) -> dict:
     """What the gallery keeps of one dataset's learning curve in ``cache``: its size, the slices
     fitted, and every run's observation, which is all that scoring it needs."""
     folder, _, part = data.partition("#")
-    selection = budget.select(cache, folder, part or "L-BFGS")
+    selection = budget.select(cache, folder, part or None)  # by default the usual training
     observations = budget.observations(selection)
     points = budget.curve_points(selection)
     pool = points[-1].images_per_class

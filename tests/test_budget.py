@@ -152,6 +152,8 @@ def test_budget_per_class_shares_the_labels(curve_cache, curve_data):
         (["--target", "0.9", "--fit-up-to", "nan"], "error: --fit-up-to must be a positive number of images"),
         (["--target", "0.9", "--fit-up-to", "0"], "error: --fit-up-to must be a positive number of images"),
         (["--target", "0.9", "--accuracy-at", "inf"], "error: --accuracy-at must be a positive number of"),
+        (["--target", "0.9", "--budget", "10"], "error: --budget needs --per-class"),
+        (["--target", "0.9", "--holdout", "1.5"], "error: --holdout (1.5) and --val (0.1) are shares"),
     ],
 )
 def test_budget_bad_input_is_one_line_and_exit_2(curve_cache, curve_data, args, message):

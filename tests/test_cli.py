@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from core.answers import testsets
+from core.base.errors import UserError
 from core.base.intervals import Estimate, wilson
 from core.cli import to_json
 from core.data.splits import ORIGINAL_SLICES
@@ -231,3 +232,24 @@ def test_json_output_holds_no_number_a_strict_parser_refuses():
     value = to_json({"fit_up_to": float("nan"), "curve": [Estimate(0.5, -np.inf, np.inf)]})
     assert value == {"fit_up_to": None, "curve": [{"estimate": 0.5, "low": None, "high": None}]}
     assert json.dumps(value, allow_nan=False)
+
+
+def test_a_cache_that_is_a_file_is_one_line_naming_it(tmp_path):
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    done = core(cache, "runs")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"error: the cache {cache} is a file, not a folder: name a folder (--cache or $HMD_CACHE)"
+    )
+
+
+def test_an_experiment_named_by_a_part_several_hold_lists_those_it_matches():
+    from core.store.tables import match_experiment
+
+    labels = ("lite0 · L-BFGS · 96 px", "lite0 · L-BFGS · 64 px", "lite0 · finetune · 64 px")
+    with pytest.raises(UserError) as found:
+        match_experiment("64 px", labels)
+    assert str(found.value) == (
+        "--experiment '64 px' matches 2 of the experiments on this dataset: lite0 · L-BFGS · 64 px; "
+        "lite0 · finetune · 64 px"
+    )

@@ -34,6 +34,10 @@ def request(**overrides) -> RunConfig:
         (dict(image_size=100000), "--image-size must be between 32 and 1024 pixels, not 100000"),
         (dict(seed=-1), "seeds must be 0 or more"),
         (dict(lr=-0.1), "--lr must be a positive learning rate"),
+        # zero is a value, not "the default": it once trained with the default silently
+        (dict(image_size=0), "--image-size must be between 32 and 1024 pixels, not 0"),
+        (dict(epochs=0), "--epochs must be at least 1"),
+        (dict(lr=0.0), "--lr must be a positive learning rate"),
         (dict(mode="finetune", epochs=1), "finetune needs at least 2 epochs"),
         (dict(slice="3 per class"), "slice '3perclass' not understood"),
     ],

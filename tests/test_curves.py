@@ -101,6 +101,15 @@ def test_a_target_above_the_ceiling_is_beyond_reach(power_runs):
     assert f"ceiling {answer.ceiling.estimate:.1%}" in answer.reason
 
 
+def test_a_target_inside_the_ceilings_interval_is_not_called_out_of_reach(power_runs):
+    ceiling = curves.images_needed(power_runs, 0.97, **FAST).ceiling
+    assert "cannot rule it out" not in curves.images_needed(power_runs, 0.97, **FAST).reason  # above it
+    answer = curves.images_needed(power_runs, (ceiling.estimate + ceiling.high) / 2, **FAST)
+    assert answer.estimate is None and answer.reason.endswith(
+        "though within the ceiling's interval: these slices cannot rule it out."
+    )
+
+
 def test_a_target_some_curves_never_reach_has_no_upper_end(power_runs):
     ceiling = curves.images_needed(power_runs, 0.97, **FAST).ceiling.estimate
     answer = curves.images_needed(power_runs, ceiling - 0.001, **FAST)  # under the median ceiling

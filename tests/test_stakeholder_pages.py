@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.answers import budget
+from core.base.words import counted
 from core.engine.pipeline import sweep
 from core.present.figures import LOG_AXIS
 from core.store import runs
@@ -212,5 +213,6 @@ def test_the_audit_says_how_many_flags_are_the_models_own_confusion(curve_copy, 
         "per run in whole images, out of the class's 15 holdout images: never a sum over runs"
     )
     assert all(CELL.match(cell) for cell in table["share of the true class"]), "each share with its interval"
-    said = f"The experiment's {len(best_models)} models trained on the most labels ({most:,} images)"
+    models = counted(len(best_models), "model")
+    said = f"The experiment's {models} trained on the most labels ({most:,} images)"
     assert said in texts(app), "what more labels did not cure, not 1-image models"

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from core.base.errors import DiskFull, ReadOnly
+from core.base.errors import DiskFull, ReadOnly, UserError
 from core.base.locks import hold, is_held, release
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +89,8 @@ def check_writable() -> None:
 def cache_root(override: str | os.PathLike | None = None) -> Path:
     """The cache folder: an explicit override, else ``$HMD_CACHE``, else ``cache/`` in the repo."""
     root = Path(override or os.environ.get("HMD_CACHE") or PROJECT_ROOT / "cache")
+    if root.exists() and not root.is_dir():
+        raise UserError(f"the cache {root} is a file, not a folder: name a folder (--cache or $HMD_CACHE)")
     if read_only_reason() is None:
         root.mkdir(parents=True, exist_ok=True)
         keep_reserve(root)

@@ -106,9 +106,12 @@ def _print_inspect(result: Inspection) -> None:
 
 
 def _split(args: argparse.Namespace):
-    """The ``--holdout``, ``--val`` and ``--split-seed`` flags as one split."""
+    """The ``--holdout``, ``--val`` and ``--split-seed`` flags as one split, checked: a share
+    of 1.5 would otherwise read as "no cached runs" to the commands that only look runs up."""
+    from core.data.splits import check_split
     from core.store.config import Split
 
+    check_split(args.holdout, args.val, args.split_seed)
     return Split(args.holdout, args.val, args.split_seed)
 
 
@@ -304,6 +307,8 @@ def _cmd_budget(args: argparse.Namespace):
     selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     if args.per_class and args.budget is None:
         raise UserError("--per-class needs --budget N: how many more labels to share among the classes")
+    if args.budget is not None and not args.per_class:
+        raise UserError("--budget needs --per-class: it is the labels to share among the classes")
     analysis = budget.analyse(selection, args.fit_up_to)
     per_class = args.budget if args.per_class else None
     return budget.report(analysis, args.target, args.accuracy_at, per_class)

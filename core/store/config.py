@@ -126,10 +126,15 @@ def resolve(config: RunConfig, median_side: int) -> RunConfig:
         data=str(Path(config.data).expanduser().resolve()),
         slice=str(SliceSpec.parse(config.slice)),
         sample_seed=config.seed if config.sample_seed is None else config.sample_seed,
-        epochs=config.epochs or defaults["epochs"],
-        batch_size=config.batch_size or defaults["batch_size"],
-        lr=config.lr or defaults["lr"],
-        image_size=config.image_size or default_image_size(config.backbone, median_side),
+        # None is the default; 0 is a value, checked below (it once silently meant the default)
+        epochs=defaults["epochs"] if config.epochs is None else config.epochs,
+        batch_size=defaults["batch_size"] if config.batch_size is None else config.batch_size,
+        lr=defaults["lr"] if config.lr is None else config.lr,
+        image_size=(
+            default_image_size(config.backbone, median_side)
+            if config.image_size is None
+            else config.image_size
+        ),
         features=(config.features or default_backend()) if uses_features(config) else None,
         solver=solver,
     )

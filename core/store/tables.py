@@ -115,10 +115,11 @@ def match_experiment(wanted: str, labels: tuple[str, ...]) -> str:
         return wanted
     found = [label for label in labels if wanted.lower() in label.lower()]
     if len(found) != 1:
-        how = "matches none" if not found else f"matches {len(found)}"
-        raise UserError(
-            f"--experiment '{wanted}' {how} of the experiments on this dataset: " + "; ".join(labels)
-        )
+        if found:
+            said = f"matches {len(found)} of the experiments on this dataset: " + "; ".join(found)
+        else:
+            said = "matches none of the experiments on this dataset: " + "; ".join(labels)
+        raise UserError(f"--experiment '{wanted}' {said}")
     return found[0]
 
 

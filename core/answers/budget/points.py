@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.answers.budget.selection import Selection, images_per_class, uniform_slices
+from core.base.words import per_class
 from core.store.record import Summary
 
 
@@ -64,7 +65,7 @@ def point_lines(points: Iterable[CurvePoint]) -> tuple[PointLine, ...]:
     return tuple(
         PointLine(
             p.slice,
-            f"{p.images_per_class:,.1f}".removesuffix(".0"),
+            per_class(p.images_per_class),
             f"{p.accuracy:.1%}",
             str(p.runs),
             _spread(p.sample_spread),

@@ -10,6 +10,7 @@ from core.answers.budget.contradictions import ceiling_below
 from core.answers.budget.level import LEVEL, RELIABLE_MULTIPLE
 from core.answers.budget.report import BudgetReport
 from core.base.intervals import Estimate, share
+from core.base.words import counted, per_class
 
 INTERVALS_EXPLAINED = (
     "Intervals are {level:.0%} intervals: a bootstrap over the runs of each slice, pooled over seven "
@@ -43,7 +44,7 @@ def describe(report: BudgetReport) -> str:
         f"{report.experiment} on {report.dataset} (holdout of {report.n_holdout} images)",
         "  images/class  accuracy  runs",
     ]
-    lines += [f"  {p.images_per_class:>12g}  {p.accuracy:8.1%}  {p.runs:4d}" for p in report.points]
+    lines += [f"  {per_class(p.images_per_class):>12}  {p.accuracy:8.1%}  {p.runs:4d}" for p in report.points]
     if report.contradicted:
         lines.append(report.contradicted)
     elif needed.estimate:
@@ -161,9 +162,10 @@ def backtest_sentence(backtest: curves.Backtest, level: float = LEVEL) -> str:
         if backtest.calibrated
         else " Too few slices to calibrate the intervals by this data's own misses: they show only the noise."
     )
+    held = counted(len(backtest.rows), "larger slice")
     return (
-        f"Backtest (fitted up to {backtest.fit_up_to:g} images per class, predicting the "
-        f"{len(backtest.rows)} larger slices measured): off by {100 * backtest.mean_abs_error:.1f} accuracy "
+        f"Backtest (fitted up to {per_class(backtest.fit_up_to)} images per class, predicting the "
+        f"{held} measured): off by {100 * backtest.mean_abs_error:.1f} accuracy "
         f"points on average, {backtest.inside} of {len(backtest.rows)} inside the stated {level:.0%} "
         f"interval{ratio}.{calibrated}"
     )

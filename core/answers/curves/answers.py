@@ -22,6 +22,7 @@ from core.answers.curves.fitting import (
     shape_reason,
 )
 from core.base.intervals import Estimate, json_float, share
+from core.base.words import per_class
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,12 @@ def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level:
         return f"{share(target)} is not reached by {never:.0%} of the fitted curves, {within}."
     limit = f"ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%}"
     if target >= ceiling.estimate:
-        return f"{share(target)} is above what the fitted curves reach ({limit})."
+        # a target inside the ceiling's interval is not known to be out of reach: say so
+        open_question = ", though within the ceiling's interval: these slices cannot rule it out"
+        return (
+            f"{share(target)} is above what the fitted curves reach ({limit})"
+            f"{open_question if target <= ceiling.high else ''}."
+        )
     return (
         f"The {level:.0%} interval has no upper end: {never:.0%} of the bootstrap curves never reach "
         f"{share(target)}, {within} ({limit})."
@@ -400,11 +406,15 @@ def backtest(
     observations = list(observations)
     held = [p for p in curve_points(observations, n_holdout) if p.n > fit_up_to]
     if not held:
-        return Backtest(fit_up_to, reason=f"No measured count above {fit_up_to:g} images per class to check.")
+        return Backtest(
+            fit_up_to, reason=f"No measured count above {per_class(fit_up_to)} images per class to check."
+        )
     train = [obs for obs in observations if obs.n <= fit_up_to]
     fitted = ensemble(train, n_boot, np.random.default_rng(seed), n_holdout, families, calibrated)
     if isinstance(fitted, str):
-        return Backtest(fit_up_to, reason=f"On the slices up to {fit_up_to:g} images per class: {fitted}")
+        return Backtest(
+            fit_up_to, reason=f"On the slices up to {per_class(fit_up_to)} images per class: {fitted}"
+        )
     rows = []
     for point in held:
         band = _predict(fitted, point.n, level)

@@ -10,7 +10,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from core.answers.curves.families import FAMILIES, Family, evaluate
-from core.base.words import counted
+from core.base.words import counted, per_class
 
 VAR_FLOOR = 1e-4  # a mean accuracy is never trusted beyond +-1 point: one run must not dominate the fit
 Z_NOISE = 2.0  # a rise or a fall (upper half of the points against the lower half) counts beyond 2 SE
@@ -160,7 +160,7 @@ def fit_all(
 def shape_reason(points: list[Point]) -> str | None:
     """Why points too few, flat or falling cannot be extrapolated; None when they rise."""
     if len(points) < 3:
-        counts = ", ".join(f"{p.n:g}" for p in points) or "none"
+        counts = ", ".join(per_class(p.n) for p in points) or "none"
         return (
             f"Only {counted(len(points), 'distinct image count')} per class measured ({counts}); "
             "fitting a curve needs at least 3."
@@ -187,7 +187,8 @@ def plateaued(points: list[Point]) -> bool:
 
 
 def _span(points: list[Point]) -> str:
-    counts = f"{points[0].n:g}/class" if len(points) == 1 else f"{points[0].n:g}-{points[-1].n:g}/class"
+    low, high = per_class(points[0].n), per_class(points[-1].n)
+    counts = f"{low}/class" if len(points) == 1 else f"{low}-{high}/class"
     return f"{np.mean([p.mean for p in points]):.1%} {'at' if len(points) == 1 else 'over'} {counts}"
 
 
