@@ -199,8 +199,8 @@ def _estimate(pooled: Pooled, weights: dict[str, float], level: float) -> Estima
 
 
 # How far past the largest measured slice an answer is called reliable: on the gallery of real
-# curves (bench/results/gallery.md, coverage by reach) the calibrated 80% interval held on 33 of
-# the 35 held-out slices within 10x the largest slice fitted, and on 6 of only 7 checks beyond:
+# curves (bench/results/gallery.md, coverage by reach) the calibrated 80% interval held on 38 of
+# the 40 held-out slices within 10x the largest slice fitted, and on 7 of only 8 checks beyond:
 # past 10x the answer is marked unreliable.
 RELIABLE_MULTIPLE = 10.0
 
