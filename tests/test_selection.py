@@ -53,3 +53,25 @@ def test_the_whole_pool_counts_once_whatever_its_sample_seed():
     # where the training seed matters, one run per training seed, whatever the sample seed
     tuned = [run(f"t{seed}{s}", "100%", seed, s, solver="adamw") for seed in (1, 2) for s in (1, 2, 3)]
     assert [s.run_id for s in measured_once(tuned, POOLS)] == ["t11", "t21"]
+
+
+def test_a_share_of_classes_of_unequal_size_is_said_to_be_an_average(tmp_path):
+    from core.answers.budget import CurvePoint, Selection, uneven_classes
+    from core.base.paths import DEFAULT_DATA
+    from core.data.datasets import scan
+    from tests.conftest import copy_sample
+
+    data = tmp_path / "uneven"
+    copy_sample(DEFAULT_DATA, data, ("Bag",), 50)
+    copy_sample(DEFAULT_DATA, data, ("Coat",), 20)
+    dataset = scan(data, tmp_path / "cache")
+    whole, few = (run(text, text, 1, 1) for text in ("100%", "3/class"))
+    selection = Selection(dataset, "e", ("e",), (whole, few), tmp_path / "cache")
+    # the pools are 40 and 16 (holdout and validation take 10% each): the curve puts them at 28
+    said = uneven_classes(selection, CurvePoint("100%", 28.0, 0.9, 1, None, None, False))
+    assert said == (
+        "Classes differ in size: the models at 100% had 16 to 40 training images per class, and the "
+        "curve places them at their average, 28. Read counts above 16 as an average over the classes, "
+        "not as images every class has."
+    )
+    assert uneven_classes(selection, CurvePoint("3/class", 3.0, 0.6, 1, None, None, False)) is None

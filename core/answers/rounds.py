@@ -12,7 +12,6 @@ is stated, so the plan reproduces.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -127,7 +126,7 @@ def plan(analysis: Analysis, target: float, round_size: int | None = None) -> Ro
     check_share("--target", target)
     if round_size is not None and round_size < 1:
         raise UserError(f"--round-size must be at least 1 image per class, not {round_size}")
-    start = math.floor(analysis.points[-1].images_per_class)
+    start = round(analysis.points[-1].images_per_class)
     rule = (
         f"{round_size} more labels per class each round"
         if round_size

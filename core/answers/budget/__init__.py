@@ -21,6 +21,7 @@ from core.answers.budget.classes import (
     class_curves,
     paired_gain,
     per_class_counts,
+    uneven_classes,
 )
 from core.answers.budget.contradictions import ceiling_below, measured_above, measured_below
 from core.answers.budget.level import LEVEL, RELIABLE_MULTIPLE
@@ -92,4 +93,5 @@ __all__ = [
     "siblings",
     "splits_with_runs",
     "stated",
+    "uneven_classes",
 ]

@@ -12,11 +12,12 @@ import numpy as np
 
 from core.answers import curves
 from core.answers.budget.level import LEVEL
-from core.answers.budget.points import curve_points
+from core.answers.budget.points import CurvePoint, curve_points
 from core.answers.budget.selection import Selection
 from core.answers.curves.allocation import recall_interval
 from core.base.errors import UserError
 from core.base.intervals import Estimate, t_interval
+from core.base.words import per_class
 from core.data.splits import SliceSpec, make_splits
 from core.store import runs
 from core.store.config import RunConfig
@@ -31,6 +32,22 @@ def per_class_counts(selection: Selection, summary: Summary) -> dict[str, int]:
     train = splits.slice_indices(SliceSpec.parse(config.slice), config.sample_seed, dataset.classes)
     counts = np.bincount(dataset.labels[train], minlength=len(dataset.classes))
     return dict(zip(dataset.classes, (int(c) for c in counts), strict=True))
+
+
+def uneven_classes(selection: Selection, largest: CurvePoint) -> str | None:
+    """The sentence that the largest slice gave classes different counts, else None. A share of
+    the pool (``100%``, ``P%``) of classes of unequal size sits on the curve at the average count:
+    "163 images per class" where one class had 48 and another 320."""
+    summary = next(s for s in selection.summaries if s.config.slice == largest.slice)
+    counts = per_class_counts(selection, summary).values()
+    low, high = min(counts), max(counts)
+    if low == high:
+        return None
+    return (
+        f"Classes differ in size: the models at {largest.slice} had {low:,} to {high:,} training images per "
+        f"class, and the curve places them at their average, {per_class(largest.images_per_class)}. Read "
+        f"counts above {low:,} as an average over the classes, not as images every class has."
+    )
 
 
 def per_class_observations(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.answers import curves
-from core.answers.budget.classes import allocate
+from core.answers.budget.classes import allocate, uneven_classes
 from core.answers.budget.contradictions import measured_above, measured_below
 from core.answers.budget.level import LEVEL, RELIABLE_MULTIPLE
 from core.answers.budget.plateau import PLATEAU_VAR_FLOOR, Plateau, find_plateau, finetune_crossover
@@ -72,6 +72,7 @@ class BudgetReport:
     reliable_up_to: float | None = None
     plateau: Plateau | None = None
     families: tuple[FamilyScore, ...] = ()
+    uneven: str | None = None
 
     @property
     def contradicted(self) -> str | None:
@@ -191,6 +192,7 @@ class Analysis:
     band: tuple[tuple[float, Estimate], ...]
     level: float
     plateau: Plateau | None = None
+    uneven: str | None = None  # the classes' counts differ at the largest slice (uneven_classes)
 
     @property
     def reliable_up_to(self) -> float:
@@ -279,7 +281,8 @@ def analyse(
     # a slice beat another is a question for the measured spread
     measured = curves.curve_points(runs_seen, floor=PLATEAU_VAR_FLOOR)
     plateau = find_plateau(measured, finetune_crossover(selection))
-    return Analysis(selection, tuple(points), fitted, backtest, band, level, plateau)
+    uneven = uneven_classes(selection, points[-1])
+    return Analysis(selection, tuple(points), fitted, backtest, band, level, plateau, uneven)
 
 
 def report(
@@ -322,4 +325,5 @@ def report(
         analysis.reliable_up_to,
         analysis.plateau,
         analysis.families,
+        analysis.uneven,
     )

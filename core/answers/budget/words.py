@@ -72,11 +72,17 @@ def describe(report: BudgetReport) -> str:
 
 
 def caveats(report: BudgetReport) -> list[str]:
-    """What a reader must see beside the answer, in words: the plateau verdict, and a warning
-    when the answer reaches past where the curves were checked (a contradicted answer is said in
-    its place, :attr:`BudgetReport.contradicted`, not here)."""
+    """What a reader must see beside the answer, in words: the plateau verdict, and warnings
+    when the answer reaches past where the curves were checked, when the fitted ceiling lies
+    below a measurement, and when classes of unequal size make the largest slice's count an
+    average (a contradicted answer is said in its place, :attr:`BudgetReport.contradicted`, not
+    here)."""
     found = [report.plateau.verdict] if report.plateau else []
-    warnings = (reach_warning(report), ceiling_below(report.points, report.needed.ceiling, report.level))
+    warnings = (
+        reach_warning(report),
+        ceiling_below(report.points, report.needed.ceiling, report.level),
+        report.uneven,
+    )
     return [*found, *(warning for warning in warnings if warning)]
 
 
