@@ -253,3 +253,15 @@ def test_an_experiment_named_by_a_part_several_hold_lists_those_it_matches():
         "--experiment '64 px' matches 2 of the experiments on this dataset: lite0 · L-BFGS · 64 px; "
         "lite0 · finetune · 64 px"
     )
+
+
+def test_an_answer_read_without_damaged_runs_says_how_many_were_left_out(tmp_path, tiny_data):
+    cache = tmp_path / "cache"
+    (cache / "runs" / "halfwritten").mkdir(parents=True)  # a folder a killed process left behind
+    done = core(cache, "budget", "--data", str(tiny_data), "--target", "0.9")
+    assert done.returncode == 2
+    warning, error = done.stderr.strip().splitlines()
+    assert warning == (
+        "warning: 1 damaged run left out (python -m core doctor lists them; --fix moves them aside)"
+    )
+    assert error.startswith("error: no cached runs for")

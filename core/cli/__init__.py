@@ -300,10 +300,24 @@ def _print_doctor(result: DoctorReport) -> None:
         print(f"{counted(len(problems), 'thing')} to fix: python -m core doctor --fix repairs them")
 
 
+def _warn_damaged(cache_dir: Path) -> None:
+    """One line on stderr when damaged runs were left out of an answer: ``runs`` names them, but
+    an answer read without them gave no sign that the curve had lost points."""
+    from core.store.runs import scan_runs
+
+    if damaged := scan_runs(cache_dir).damaged:
+        print(
+            f"warning: {counted(len(damaged), 'damaged run')} left out (python -m core doctor lists them; "
+            "--fix moves them aside)",
+            file=sys.stderr,
+        )
+
+
 def _cmd_budget(args: argparse.Namespace):
     from core.answers import budget
 
     check_share("--target", args.target)
+    _warn_damaged(args.cache_dir)
     selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     if args.per_class and args.budget is None:
         raise UserError("--per-class needs --budget N: how many more labels to share among the classes")
@@ -324,6 +338,7 @@ def _cmd_plan(args: argparse.Namespace):
     from core.answers import budget, rounds
 
     check_share("--target", args.target)
+    _warn_damaged(args.cache_dir)
     selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     return rounds.plan(budget.analyse(selection), args.target, args.round_size)
 
@@ -445,6 +460,7 @@ def _print_next_batch(result) -> None:
 def _cmd_report(args: argparse.Namespace) -> ReportWritten:
     from core.present.report_html import write_report
 
+    _warn_damaged(args.cache_dir)
     path = write_report(args.cache_dir, args.data, args.out, args.target, args.experiment)
     written = ReportWritten(str(path), path.stat().st_size)
     if not args.pdf:
