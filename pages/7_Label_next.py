@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.answers import budget
+from core.base import words
 from core.base.errors import UserError
 from core.present import figures
 from core.serving import jobs
@@ -34,7 +35,10 @@ st.plotly_chart(figures.per_class_curves(loaders.class_curves(selection)), key="
 
 per_class = {p.slice: p.images_per_class for p in budget.curve_points(selection)}
 slices = list(per_class)
-named = {text: f"{n:g} {'image' if n == 1 else 'images'} per class ({text})" for text, n in per_class.items()}
+named = {
+    text: f"{words.per_class(n)} {'image' if n == 1 else 'images'} per class ({text})"
+    for text, n in per_class.items()
+}
 left, right = st.columns(2)
 base = left.selectbox(
     "Start from the labels of",
@@ -109,7 +113,8 @@ st.dataframe(
     key="label_results",
 )
 st.caption(
-    f"Measured gain: how much holdout accuracy rose over the {per_class[base]:g} images per class "
-    f"it started from, on the same image samples, averaged over the samples trained so far, in points with "
-    f"its {budget.LEVEL:.0%} interval over those samples. Runs appear here as the Train page finishes them."
+    f"Measured gain: how much holdout accuracy rose over the {words.per_class(per_class[base])} images "
+    f"per class it started from, on the same image samples, averaged over the samples trained so far, in "
+    f"points with its {budget.LEVEL:.0%} interval over those samples. Runs appear here as the Train page "
+    "finishes them."
 )

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.answers.calibration import against, gap
 from core.base.errors import UserError
 from core.present import figures
 from core.store import runs
@@ -72,13 +73,13 @@ else:
     cols = st.columns(4)
     cols[0].metric("How sure it must be", f"{plan.threshold:.0%}")
     cols[0].caption("chosen on the validation set")
-    short = f"{100 * (k.estimate - target):+.0f} points vs {target:.0%}"  # fits the column
-    for column, title, value, delta in (
-        (cols[1], "Accuracy of what it decides", k, short if k.estimate < target else None),
-        (cols[2], "Decided by the model", a, None),
-        (cols[3], "Left to a person", h, None),
+    short = gap(k.estimate, target)  # fits the column
+    for column, title, value, shown, delta in (
+        (cols[1], "Accuracy of what it decides", k, against(k.estimate, target), short),
+        (cols[2], "Decided by the model", a, f"{a.estimate:.0%}", None),
+        (cols[3], "Left to a person", h, f"{h.estimate:.0%}", None),
     ):
-        column.metric(title, f"{value.estimate:.0%}", delta)
+        column.metric(title, shown, delta if value.estimate < target else None)
         column.caption(f"95% interval {value.low:.0%} to {value.high:.0%}")
     st.markdown(plan.holdout_words(calibration.n))
     st.caption(

@@ -11,18 +11,21 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 
 from core.answers.calibration import (
     Bin,
+    Calibration,
+    against,
     bins,
     calibrate,
     ece,
     ece_interval,
     fit_temperature,
+    gap,
     nll,
     scale,
     threshold_for,
     top_label,
 )
 from core.base.errors import UserError
-from core.base.intervals import wilson
+from core.base.intervals import Estimate, wilson
 from core.store.record import Predictions
 
 # Six images over four classes. With 5 equal-width bins (edges 0, .2, .4, .6, .8, 1):
@@ -268,3 +271,19 @@ def test_threshold_json_has_the_contract_keys():
     # nothing on the holdout reaches the threshold: null accuracy, not NaN
     empty = threshold_for(VAL, binary([0.6], [True]), target=0.9)
     assert json.dumps(empty.to_dict(), allow_nan=False) and empty.reason.startswith("no holdout image")
+
+
+def test_an_accuracy_just_under_its_target_is_not_printed_as_the_target():
+    # the Trust page printed "92%" with "-0 points vs 92%" and "right on 92%, below the 92% asked for"
+    assert (against(11 / 12, 0.92), gap(11 / 12, 0.92)) == ("91.7%", "-0.3 points vs 92%")
+    assert (against(0.80, 0.92), gap(0.80, 0.92)) == ("80%", "-12 points vs 92%")
+    assert against(0.92, 0.92) == "92%"
+
+
+def test_a_rescaling_that_moves_the_error_less_than_it_prints_is_not_called_worse():
+    before, after = Estimate(0.0441, 0.02, 0.07), Estimate(0.0443, 0.02, 0.07)
+    calibration = Calibration(before, after, 1.1, 0.9, 0.9, (), (), "equal-width", 10, 90, "", 0.3, 0.3, 30)
+    assert calibration.scaling_words() == (
+        "Rescaling the probabilities, fitted on 30 validation images, leaves the calibration error where "
+        "it was (4.4%)."
+    )

@@ -46,11 +46,12 @@ def test_a_target_the_largest_slice_reaches_is_said_to_be_reached_whatever_the_c
     assert said == (
         "Measured at or above the target: the models trained on 240 images per class are right 91.2% "
         "of the time, though the curves give no estimate; the difference is within what 60 holdout "
-        "images can tell apart (95% interval 81.9% to 96.4%). Trust the measurement: the target is "
-        "reached already."
+        "images can tell apart (95% interval 81.9% to 96.4%): the measurement says the target is "
+        "reached, but these holdout images cannot confirm it."
     )
     far = measured_above((point(4800, 0.892),), answer(9000), 0.85, 6000)
     assert "put 85% at about 9,000" in far and "here the curve is pessimistic" in far
+    assert far.endswith("Trust the measurement: the target is reached already.")
 
 
 def test_a_target_under_the_smallest_slice_is_reached_there_not_at_a_fraction_of_an_image():

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from core.answers.nextbatch.simulate import Curve, Settings, Simulation
-from core.present.figures import next_batch_backtest, smooth
+from core.present.figures import class_counts, next_batch_backtest, smooth
 
 
 def test_smoothing_keeps_length_and_zero_is_raw():
@@ -24,6 +24,8 @@ def test_the_backtest_chart_draws_a_line_per_strategy_with_its_band_over_seeds()
     lines = [t for t in next_batch_backtest(simulation).data if t.mode == "lines+markers"]
     bands = [t for t in next_batch_backtest(simulation).data if t.fill == "toself"]
     assert [t.name for t in lines] == ["random", "hybrid"] and len(bands) == 2
+    # a band's corners drawn as markers read as measurements (Plotly's default under 21 points)
+    assert {t.mode for t in bands} == {"lines"} and not any(t.showlegend for t in bands)
     assert list(lines[1].x) == list(labels)
     assert lines[1].y[-1] == pytest.approx(0.79)
     low, high = hybrid.rounds()[-1].low, hybrid.rounds()[-1].high
@@ -90,3 +92,8 @@ def test_both_trust_panels_share_one_range_of_images_per_class():
     layout = figure.layout
     assert layout.xaxis.range == layout.xaxis2.range, "a point missing on the right does not shift its axis"
     assert layout.xaxis.range[0] < 0 < 2 < layout.xaxis.range[1]
+
+
+def test_a_class_name_with_markup_is_shown_as_typed():
+    # Plotly renders <b> in an axis label: the folder "bag <b>" turned the axis bold and lost its tag
+    assert list(class_counts({"bag <b>": 3, "coat": 4}).data[0].x) == ["bag &lt;b&gt;", "coat"]

@@ -89,3 +89,9 @@ def test_no_fitted_curve_means_no_interval_is_claimed_for_it(
     fitted = story.tell(curve_cache, curve_data)
     assert "Orange: the curve fitted through them, with its range." in fitted.curve_caption
     assert budget.intervals_explained(((1.0, None),), 0.8).startswith("Intervals are 80% intervals")
+
+
+def test_a_perfect_score_on_a_few_holdout_images_is_not_called_certain():
+    # 3 holdout images, all right: the plain binomial formula gave "uncertain by about ±0%"
+    assert remedy.holdout_noise(1.0, 3) > 0.4
+    assert remedy.holdout_noise(0.8, 30) == pytest.approx(0.155, abs=0.001)

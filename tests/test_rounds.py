@@ -73,7 +73,7 @@ def test_a_target_the_largest_slice_already_meets_gets_no_round(analysis):
     found = rounds.plan(analysis, top.accuracy - 0.01)
     assert found.rounds == ()
     assert found.reason.startswith(f"None needed for {top.accuracy - 0.01:.0%}: the models trained on ")
-    assert f"already right {top.accuracy:.1%} of the time" in found.reason
+    assert f"already right {top.accuracy:.1%} of the time (95% interval " in found.reason
 
 
 def test_rounds_on_a_curve_that_stopped_rising_carry_its_verdict(analysis):

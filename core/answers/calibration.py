@@ -220,6 +220,11 @@ class Calibration:
         temperature follows those few images' quirks and can leave the holdout worse calibrated
         than before: that is said, with the set's size, so that a rise is not read as a bug."""
         before, after = self.ece.estimate, self.ece_scaled.estimate
+        if f"{after:.1%}" == f"{before:.1%}":
+            return (
+                f"Rescaling the probabilities, fitted on {self.n_val:,} validation images, leaves the "
+                f"calibration error where it was ({before:.1%})."
+            )
         if after > before:
             return (
                 f"Rescaling the probabilities made them less honest here ({after:.1%} against "
@@ -352,12 +357,31 @@ class ThresholdPlan:
         k, a, h = self.kept_accuracy, self.automated_share, self.human_share
         if self.threshold is None or k is None or a is None or h is None:
             return f"At {self.target:.0%} accuracy, nothing can be left to the model alone: {self.reason}."
+        right = against(k.estimate, self.target)
         return (
             f"On the {n_holdout:,} holdout images, the model would decide {a.estimate:.0%} of them alone "
-            f"(95% interval {a.low:.0%} to {a.high:.0%}) and be right on {k.estimate:.0%} of those "
+            f"(95% interval {a.low:.0%} to {a.high:.0%}) and be right on {right} of those "
             f"(95% interval {k.low:.0%} to {k.high:.0%}){short_of(k, self.target)}; a person would check "
             f"the other {h.estimate:.0%}."
         )
+
+
+def against(accuracy: float, target: float) -> str:
+    """An accuracy in percent beside a target, to one decimal where whole percents would print
+    the two alike: "right on 92% of those, below the 92% asked for" was 91.7% against 92%."""
+    whole = f"{accuracy:.0%}"
+    return f"{accuracy:.1%}" if whole == f"{target:.0%}" and accuracy != target else whole
+
+
+def gap(accuracy: float, target: float) -> str:
+    """How far an accuracy falls from a target, in points: to one decimal under half a point
+    ("-0 points vs 92%" was printed for 91.7%)."""
+    points = 100 * (accuracy - target)
+    return (
+        f"{points:+.0f} points vs {target:.0%}"
+        if abs(points) >= 0.5
+        else f"{points:+.1f} points vs {target:.0%}"
+    )
 
 
 def short_of(accuracy: Estimate, target: float) -> str:

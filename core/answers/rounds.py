@@ -18,7 +18,7 @@ from statistics import NormalDist
 from core.answers import curves
 from core.answers.budget import Analysis
 from core.base.errors import UserError, check_share
-from core.base.intervals import Estimate
+from core.base.intervals import Estimate, wilson
 
 MAX_ROUNDS = 8
 ENOUGH = 0.9  # rounds stop once the target is this likely reached
@@ -107,12 +107,19 @@ def already_reached(analysis: Analysis, target: float) -> str | None:
     """The sentence that no round is needed, where the largest slice already measures at or
     above ``target``; else None. A plan that doubled the labels for a target already met read
     "label 240 more, chance 93%" beside "now 83%" for 79%."""
-    top = analysis.points[-1]
+    top, images = analysis.points[-1], analysis.selection.n_holdout
     if top.accuracy < target:
         return None
+    measured = wilson(round(top.accuracy * images), images)
+    sure = (
+        ""
+        if measured.low >= target
+        else f" The {images:,} holdout images cannot confirm it: a larger holdout would."
+    )
     return (
         f"None needed for {target:.0%}: the models trained on {top.images_per_class:,.0f} images per "
-        f"class are already right {top.accuracy:.1%} of the time. More labels pay only for a higher target."
+        f"class are already right {top.accuracy:.1%} of the time (95% interval {measured.low:.1%} to "
+        f"{measured.high:.1%} on {images:,} holdout images). More labels pay only for a higher target.{sure}"
     )
 
 

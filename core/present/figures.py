@@ -3,6 +3,7 @@ confusion matrices, class counts. Plain plotly, no Streamlit."""
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -183,11 +184,17 @@ def _experiment_bars(experiment: str, words: str, name: str, rows: pd.DataFrame,
     ]
 
 
+def plain(text: str) -> str:
+    """A class name as Plotly shows it, its markup escaped: Plotly renders ``<b>`` in a label,
+    so a class folder named "bag <b>" lost its tag and turned the axis bold."""
+    return html.escape(text, quote=False)
+
+
 def confusion(matrix, classes) -> go.Figure:
     figure = px.imshow(
         [list(row) for row in matrix],
-        x=list(classes),
-        y=list(classes),
+        x=[plain(name) for name in classes],
+        y=[plain(name) for name in classes],
         text_auto=True,
         color_continuous_scale="Blues",
         labels={"x": "predicted", "y": "true", "color": "images"},
@@ -198,7 +205,7 @@ def confusion(matrix, classes) -> go.Figure:
 
 def class_counts(counts: dict[str, int]) -> go.Figure:
     figure = px.bar(
-        x=list(counts),
+        x=[plain(name) for name in counts],
         y=list(counts.values()),
         labels={"x": "class", "y": "readable images"},
         color_discrete_sequence=PALETTE,
@@ -255,6 +262,7 @@ def _band(xs: list[float], lows: list[float], highs: list[float], fill: str, nam
     return go.Scatter(
         x=xs + xs[::-1],
         y=highs + lows[::-1],
+        mode="lines",  # Plotly's default adds markers to 20 points or fewer: corners read as data
         fill="toself",
         fillcolor=fill,
         line={"width": 0},
@@ -338,8 +346,8 @@ def per_class_curves(curves: Mapping[str, Sequence[ClassPoint]]) -> go.Figure:
     with its interval as whiskers: a class's recall rests on its few holdout images, so the reader
     must see how far apart two points have to be to differ."""
     figure = go.Figure()
-    for i, (name, points) in enumerate(sorted(curves.items())):
-        points = sorted(points, key=lambda p: p.n)
+    for i, (folder, points) in enumerate(sorted(curves.items())):
+        points, name = sorted(points, key=lambda p: p.n), plain(folder)
         figure.add_trace(
             go.Scatter(
                 x=[p.n for p in points],
@@ -526,18 +534,14 @@ def next_batch_backtest(simulation: Simulation) -> go.Figure:
         baseline = curve is simulation.random
         colour = "#7f7f7f" if baseline else PALETTE[i % len(PALETTE)]
         if all(math.isfinite(p.low) and math.isfinite(p.high) for p in points):
-            figure.add_trace(
-                go.Scatter(
-                    x=labels + labels[::-1],
-                    y=[p.high for p in points] + [p.low for p in points][::-1],
-                    fill="toself",
-                    fillcolor=_translucent(colour, 0.15),
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    legendgroup=curve.strategy,
-                    showlegend=False,
-                )
+            band = _band(
+                labels,
+                [p.low for p in points],
+                [p.high for p in points],
+                _translucent(colour, 0.15),
+                curve.strategy,
             )
+            figure.add_trace(band.update(legendgroup=curve.strategy, showlegend=False))
         figure.add_trace(
             go.Scatter(
                 x=labels,

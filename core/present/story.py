@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.answers import budget, rounds
-from core.answers.calibration import short_of
+from core.answers.calibration import against, short_of
 from core.answers.cam import gallery, overlay_path, showcase_run
 from core.answers.trust import run_threshold
 from core.base.errors import UserError
@@ -56,11 +56,12 @@ class Handover:
     def words(self, target: float) -> str:
         if self.reason or self.alone is None or self.accuracy is None or self.person is None:
             return f"At {target:.0%} accuracy, no share can be left to the model alone yet: {self.reason}."
+        right = against(self.accuracy.estimate, target)
         return (
             f"Asked to be right {target:.0%} of the time on what it decides alone, the model trained on the "
             f"most labels ({self.images_per_class:,.0f} images per class) decides alone when it is at least "
             f"{self.threshold:.0%} sure: {self.alone.estimate:.0%} of images, right on "
-            f"{self.accuracy.estimate:.0%} of them{short_of(self.accuracy, target)}. A person checks the "
+            f"{right} of them{short_of(self.accuracy, target)}. A person checks the "
             f"other {self.person.estimate:.0%}. Measured on {self.n_holdout:,} images it never saw."
         )
 

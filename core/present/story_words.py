@@ -8,6 +8,8 @@ import plotly.graph_objects as go
 
 from core.answers import budget
 from core.answers.curves import Backtest
+from core.base.intervals import wilson
+from core.base.words import per_class
 
 ROOM_FONT = 20
 LEGEND = (  # the learning curve's legend in a room's words, by how each entry starts
@@ -25,9 +27,10 @@ def opening(selection: budget.Selection, report: budget.BudgetReport) -> tuple[s
         f"How many labelled training images per class does {dataset.root.name} need for the model to be "
         f"right {report.target:.0%} of the time on new images?",
         f"{len(dataset):,} labelled images in {len(dataset.classes)} classes: {', '.join(dataset.classes)}.",
-        f"We trained {sum(p.runs for p in points)} models on {len(points)} amounts, from "
-        f"{points[0].images_per_class:,.0f} to {points[-1].images_per_class:,.0f} training images per class, "
-        f"and scored every one on the same {report.n_holdout:,} images it never saw.",
+        f"We trained models on {len(points)} amounts, from {points[0].images_per_class:,.0f} to "
+        f"{points[-1].images_per_class:,.0f} training images per class "
+        f"({sum(p.runs for p in points)} distinct models), and scored every one on the same "
+        f"{report.n_holdout:,} images it never saw.",
     )
 
 
@@ -53,10 +56,11 @@ def room(figure: go.Figure, target: float) -> go.Figure:
 
 def answer_sentence(report: budget.BudgetReport) -> str:
     """The answer with its interval, in the engine's own numbers (:func:`budget.stated`)."""
-    last = report.points[-1]
+    last, images = report.points[-1], report.n_holdout
+    measured = wilson(round(last.accuracy * images), images)
     today = (
         f"Today it has {last.images_per_class:,.0f} images per class and is right {last.accuracy:.1%} "
-        "of the time."
+        f"of the time (95% interval {measured.low:.1%} to {measured.high:.1%} on {images:,} images)."
     )
     needed = report.needed
     if report.contradicted:
@@ -91,9 +95,10 @@ def backtest_words(backtest: Backtest, level: float) -> str:
         else f"{'one' if outside == 1 else outside} fell outside: the true range is wider than stated."
     )
     return (
-        f"Checked on this data: curves fitted on up to {backtest.fit_up_to:g} images per class predicted the "
-        f"{total} larger amounts we then measured within {100 * backtest.mean_abs_error:.1f} percentage "
-        f"points on average; {inside} of {total} fell inside their {level:.0%} range, so {verdict}"
+        f"Checked on this data: curves fitted on up to {per_class(backtest.fit_up_to)} images per class "
+        f"predicted the {total} larger amounts we then measured within "
+        f"{100 * backtest.mean_abs_error:.1f} percentage points on average; {inside} of {total} fell "
+        f"inside their {level:.0%} range, so {verdict}"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -317,7 +318,7 @@ def answer_needed(fitted: Ensemble | str, target: float, level: float = 0.8) -> 
     start = min(max(estimate.low, N_RANGE[0]), fitted.largest)
     soonest, latest = (_first_reaching(fitted, target, level, edge, start) for edge in ("high", "low"))
     if math.isinf(latest):
-        reason = _overshoot_reason(fitted, target, level) or _beyond_reason(target, never, ceiling, level)
+        reason = _overshoot_reason(fitted, target, level) or _noise_reason(fitted, target, ceiling, level)
         return Answer(None, True, reason, ceiling, per_family)
     estimate = Estimate(estimate.estimate, min(estimate.low, soonest), max(estimate.high, latest))
     return Answer(estimate, ceiling=ceiling, per_family=per_family)
@@ -362,6 +363,20 @@ def _overshoot_reason(fitted: Ensemble, target: float, level: float) -> str | No
         f"The {level:.0%} interval has no upper end: fitted on this data's own smaller slices, the "
         f"curves overshot the larger ones by up to {overshoot:.1f} accuracy points for "
         f"each doubling of the images, and allowing for that, {share(target)} may never be reached."
+    )
+
+
+def _noise_reason(fitted: Ensemble, target: float, ceiling: Estimate | None, level: float) -> str:
+    """Why the interval has no upper end when most curves reach the target but the band's lower
+    edge, which carries the noise a measured slice would have, never does: "5% of the bootstrap
+    curves never reach 90%" was said for it, which cannot open an 80% interval."""
+    spread = 100 * NormalDist().inv_cdf((1 + level) / 2) * math.sqrt(fitted.calibration.noise)
+    limit = f" (ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%})"
+    return (
+        f"The {level:.0%} interval has no upper end: a slice measured there would carry the noise of its "
+        f"holdout images and seeds (about ±{spread:.1f} points), and allowing for it the interval's lower "
+        f"end stays under {share(target)} however many images per class are labelled"
+        f"{limit if ceiling else ''}."
     )
 
 
