@@ -38,7 +38,8 @@ def test_a_curve_lost_in_a_small_holdouts_noise_is_offered_a_larger_holdout(smal
     assert isinstance(analysis.fitted, str), "the precondition: 3 holdout images fit no curve"
     step = remedy.next_step(analysis)
     accuracy = analysis.points[-1].accuracy
-    now = 2 * math.sqrt(accuracy * (1 - accuracy) / 3)
+    adjusted = (3 * accuracy + 2) / 7  # two right and two wrong added (Agresti-Coull)
+    now = 2 * math.sqrt(adjusted * (1 - adjusted) / 3)
     assert f"rests on 3 holdout images, so it is uncertain by about ±{now:.0%}" in step.sentence
     assert step.split == Split(0.3, 0.1, 0)
     grid = budget.curve_grid(step.configs[0], small_holdout)
