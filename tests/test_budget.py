@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.answers import budget, curves
+from core.base.intervals import wilson
 from core.base.locks import try_lock
 from core.base.paths import write_json
 from core.data.splits import SliceSpec
@@ -89,6 +90,11 @@ def test_a_curve_that_stopped_paying_gets_a_verdict_and_a_rising_one_does_not():
     assert "consider fine-tuning" in found.verdict
     mean = np.mean([p.mean for p in curves.curve_points(flat) if p.n >= 80])
     assert f"(right {mean:.1%} of the time on average since)" in found.verdict  # percent, as the page
+    held = budget.find_plateau(curves.curve_points(flat, floor=budget.PLATEAU_VAR_FLOOR), n_holdout=600)
+    interval = wilson(mean * 600, 600)  # a number from a finite holdout carries its interval
+    assert (
+        f"(right {mean:.1%} of the time on average since, 95% interval {interval.low:.1%} to " in held.verdict
+    )
     tuned = budget.find_plateau(curves.curve_points(flat, floor=budget.PLATEAU_VAR_FLOOR), crossover="10%")
     assert "fine-tuning beat this head from 10% on this data" in tuned.verdict
 

@@ -9,6 +9,7 @@ import numpy as np
 from core.answers import curves
 from core.answers.budget.selection import Selection
 from core.answers.curves.fitting import plateaued, rise_between, shape_reason
+from core.base.intervals import wilson
 from core.store import runs
 from core.store.measured import measured_per_experiment
 from core.store.tables import crossover, runs_frame
@@ -31,14 +32,17 @@ PLATEAU_SPAN = 4.0  # a flat stretch must span at least this ratio of images per
 PLATEAU_VAR_FLOOR = 1e-6  # a slice's mean is trusted to 0.1 point at best
 
 
-def find_plateau(measured: list[curves.Point], crossover: str | None = None) -> Plateau | None:
+def find_plateau(
+    measured: list[curves.Point], crossover: str | None = None, n_holdout: int | None = None
+) -> Plateau | None:
     """The plateau of the measured curve, if its largest slices span :data:`PLATEAU_SPAN` or
     more without rising beyond their noise (``core.answers.curves.fitting.plateaued``) after the curve
     rose to them, from the first slice that the later ones do not beat beyond noise.
     ``measured``: the points with the runs' own spread only (every slice is scored on the same
     holdout, so its binomial noise moves them together and says nothing about whether one slice
     beat another). ``crossover``: the slice from which fine-tuning beat this experiment, if it
-    did."""
+    did. ``n_holdout``: the holdout's size, for the interval of the accuracy on the plateau (what
+    any one model there is measured to, which the average over slices does not narrow)."""
     if len(measured) < 4 or shape_reason(measured):
         return None
     flat = [i for i in range(len(measured) - 2) if plateaued(measured[i:]) and not _risen_since(measured[i:])]
@@ -51,10 +55,16 @@ def find_plateau(measured: list[curves.Point], crossover: str | None = None) -> 
         if crossover
         else "consider fine-tuning, a larger backbone or a larger image size"
     )
+    held = ""
+    if n_holdout:
+        measured_on = wilson(mean * n_holdout, n_holdout)
+        held = (
+            f", 95% interval {measured_on.low:.1%} to {measured_on.high:.1%} on {n_holdout:,} holdout images"
+        )
     verdict = (
         f"Accuracy has not moved beyond noise since about {start.n:,.0f} images per class "
-        f"(right {mean:.1%} of the time on average since): more labels of the same kind are unlikely "
-        f"to help; {options}."
+        f"(right {mean:.1%} of the time on average since{held}): more labels of the same kind are "
+        f"unlikely to help; {options}."
     )
     return Plateau(start.n, mean, verdict)
 

@@ -280,7 +280,7 @@ def analyse(
     # the runs' own spread, unfloored: the floor keeps one run from dominating a fit, but whether
     # a slice beat another is a question for the measured spread
     measured = curves.curve_points(runs_seen, floor=PLATEAU_VAR_FLOOR)
-    plateau = find_plateau(measured, finetune_crossover(selection))
+    plateau = find_plateau(measured, finetune_crossover(selection), n_holdout)
     uneven = uneven_classes(selection, points[-1])
     return Analysis(selection, tuple(points), fitted, backtest, band, level, plateau, uneven)
 
