@@ -73,13 +73,13 @@ else:
     cols = st.columns(4)
     cols[0].metric("How sure it must be", f"{plan.threshold:.0%}")
     cols[0].caption("chosen on the validation set")
-    short = gap(k.estimate, target)  # fits the column
+    short = gap(k.estimate, target) if k.estimate < target else None  # fits the column
     for column, title, value, shown, delta in (
         (cols[1], "Accuracy of what it decides", k, against(k.estimate, target), short),
         (cols[2], "Decided by the model", a, f"{a.estimate:.0%}", None),
         (cols[3], "Left to a person", h, f"{h.estimate:.0%}", None),
     ):
-        column.metric(title, shown, delta if value.estimate < target else None)
+        column.metric(title, shown, delta)
         column.caption(f"95% interval {value.low:.0%} to {value.high:.0%}")
     st.markdown(plan.holdout_words(calibration.n))
     st.caption(

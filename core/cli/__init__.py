@@ -317,12 +317,12 @@ def _cmd_budget(args: argparse.Namespace):
     from core.answers import budget
 
     check_share("--target", args.target)
-    _warn_damaged(args.cache_dir)
-    selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     if args.per_class and args.budget is None:
         raise UserError("--per-class needs --budget N: how many more labels to share among the classes")
     if args.budget is not None and not args.per_class:
         raise UserError("--budget needs --per-class: it is the labels to share among the classes")
+    _warn_damaged(args.cache_dir)
+    selection = budget.select(args.cache_dir, args.data, args.experiment, *_split(args))
     analysis = budget.analyse(selection, args.fit_up_to)
     per_class = args.budget if args.per_class else None
     return budget.report(analysis, args.target, args.accuracy_at, per_class)

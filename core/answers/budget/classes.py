@@ -38,8 +38,7 @@ def uneven_classes(selection: Selection, largest: CurvePoint) -> str | None:
     """The sentence that the largest slice gave classes different counts, else None. A share of
     the pool (``100%``, ``P%``) of classes of unequal size sits on the curve at the average count:
     "163 images per class" where one class had 48 and another 320."""
-    summary = next(s for s in selection.summaries if s.config.slice == largest.slice)
-    counts = per_class_counts(selection, summary).values()
+    counts = per_class_counts(selection, _base_summaries(selection, largest.slice)[0]).values()
     low, high = min(counts), max(counts)
     if low == high:
         return None

@@ -371,20 +371,25 @@ def _noise_reason(fitted: Ensemble, target: float, ceiling: Estimate | None, lev
     edge, which carries the noise a measured slice would have, never does: "5% of the bootstrap
     curves never reach 90%" was said for it, which cannot open an 80% interval."""
     spread = 100 * NormalDist().inv_cdf((1 + level) / 2) * math.sqrt(fitted.calibration.noise)
-    limit = f" (ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%})"
+    limit = f" ({_ceiling_words(ceiling, level)})" if ceiling else ""
     return (
         f"The {level:.0%} interval has no upper end: a slice measured there would carry the noise of its "
         f"holdout images and seeds (about ±{spread:.1f} points), and allowing for it the interval's lower "
-        f"end stays under {share(target)} however many images per class are labelled"
-        f"{limit if ceiling else ''}."
+        f"end stays under {share(target)} {WITHIN}{limit}."
     )
 
 
+WITHIN = "however many images per class are labelled"  # the search stops at N_RANGE[1]: a billion
+
+
+def _ceiling_words(ceiling: Estimate, level: float) -> str:
+    return f"ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%}"
+
+
 def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level: float) -> str:
-    within = "however many images per class are labelled"  # the search stops at N_RANGE[1]: a billion
     if ceiling is None:
-        return f"{share(target)} is not reached by {never:.0%} of the fitted curves, {within}."
-    limit = f"ceiling {ceiling.estimate:.1%}, {level:.0%} interval {ceiling.low:.1%} to {ceiling.high:.1%}"
+        return f"{share(target)} is not reached by {never:.0%} of the fitted curves, {WITHIN}."
+    limit = _ceiling_words(ceiling, level)
     if target >= ceiling.estimate:
         # a target inside the ceiling's interval is not known to be out of reach: say so
         open_question = ", though within the ceiling's interval: these slices cannot rule it out"
@@ -394,7 +399,7 @@ def _beyond_reason(target: float, never: float, ceiling: Estimate | None, level:
         )
     return (
         f"The {level:.0%} interval has no upper end: {never:.0%} of the bootstrap curves never reach "
-        f"{share(target)}, {within} ({limit})."
+        f"{share(target)}, {WITHIN} ({limit})."
     )
 
 
