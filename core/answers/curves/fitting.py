@@ -80,7 +80,9 @@ def curve_points(
     The variance of a mean is its runs' variance over their number, plus ``mean * (1 - mean) /
     n_holdout`` (the holdout's binomial noise, which more runs on the same holdout do not average away)
     when ``n_holdout`` is given, floored at ``floor`` (``VAR_FLOOR`` for fitting). A count measured
-    once borrows the pooled run-to-run variance of the other counts: its spread is unknown, not zero.
+    once borrows the run-to-run variance of the nearest count (in log n) measured more than once:
+    its spread is unknown, not zero, and the few-shot counts' spread, pooled in, made the whole
+    pool (trained once) look as noisy as 3 images per class.
 
     Raises:
         ValueError: a bad observation, or ``n_holdout`` below 1.
@@ -88,12 +90,12 @@ def curve_points(
     if n_holdout is not None and n_holdout < 1:
         raise ValueError(f"n_holdout must be at least 1, got {n_holdout}")
     groups = run_groups(observations)
-    spreads = [float(np.var(runs, ddof=1)) for _, runs in groups if len(runs) > 1]
-    pooled = float(np.mean(spreads)) if spreads else 0.0
+    spreads = {n: float(np.var(runs, ddof=1)) for n, runs in groups if len(runs) > 1}
     points = []
     for n, runs in groups:
         mean = float(runs.mean())
-        spread = float(np.var(runs, ddof=1)) if len(runs) > 1 else pooled
+        nearest = min(spreads, key=lambda other: abs(math.log(other / n)), default=None)
+        spread = 0.0 if nearest is None else spreads[nearest]
         binomial = mean * (1 - mean) / n_holdout if n_holdout else 0.0
         std = math.sqrt(spread) if len(runs) > 1 else 0.0
         points.append(Point(n, mean, std, len(runs), max(spread / len(runs) + binomial, floor)))
