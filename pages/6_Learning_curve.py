@@ -132,7 +132,7 @@ layout.lines_table(
     budget.backtest_lines(report.backtest),
     ("images per class", "measured", "predicted", f"{level:.0%} interval", "inside"),
 )
-with st.expander("Curve families and their weights"):
+with st.expander("Curve families: the point and their weights in the interval"):
     layout.lines_table(
         budget.family_lines(report.families), ("family", "weight", "mean miss on this data's smaller slices")
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.answers import budget, curves
+from core.answers.budget.report import FamilyScore
 from core.base.intervals import wilson
 from core.base.locks import try_lock
 from core.base.paths import write_json
@@ -74,6 +75,9 @@ def test_budget_json_carries_the_contract(curve_cache, curve_data):
     assert set(families) == set(curves.FAMILIES)
     assert sum(f["weight"] for f in families.values()) == pytest.approx(1)
     assert all(f["backtest_error"] is None or f["backtest_error"] >= 0 for f in families.values())
+    assert report["point_family"] == "power_law"  # the point is the power law's, the interval everyone's
+    if report["images_per_class"] is not None:
+        assert report["images_per_class"]["estimate"] == pytest.approx(report["per_family"]["power_law"])
     plateau = report["plateau"]
     assert plateau is None or (set(plateau) == {"since", "accuracy", "verdict"} and plateau["verdict"])
 
@@ -355,3 +359,13 @@ def test_the_answer_in_a_real_browser(curve_cache, curve_data, tmp_path):
         page.get_by_text("Right and at least 80% sure:").wait_for(timeout=60_000)
         wait_rendered(page)
         screenshot(page, "11-quiz")
+
+
+def test_the_families_table_marks_the_family_whose_fit_is_the_point():
+    lines = budget.family_lines(
+        (FamilyScore("piecewise_power_law", 0.35, 0.009), FamilyScore("power_law", 0.17, 0.012, point=True))
+    )
+    assert [(line.family, line.weight, line.miss) for line in lines] == [
+        ("piecewise power law", "0.35", "0.9 points"),
+        ("power law (the point)", "0.17", "1.2 points"),
+    ]

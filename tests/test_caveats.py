@@ -5,9 +5,19 @@ measured slice."""
 
 from __future__ import annotations
 
-from core.answers.budget import CurvePoint, ceiling_below, measured_above, measured_below, ratio_words
+import dataclasses
+
+from core.answers.budget import (
+    BudgetReport,
+    CurvePoint,
+    ceiling_below,
+    measured_above,
+    measured_below,
+    ratio_words,
+)
 from core.answers.curves import Answer, Backtest, BacktestRow
 from core.base.intervals import Estimate
+from core.present.story_words import answer_sentence
 
 
 def point(n: float, accuracy: float) -> CurvePoint:
@@ -105,8 +115,28 @@ def test_the_backtest_calls_a_direction_only_where_every_slice_missed_that_way()
         "slices were predicted above what they measured and 1 below: on this data the curves erred "
         "both ways"
     )
+    assert "1 of the 3 slices was predicted above what it measured and 2 below" in ratio_words(
+        backtest_of(27.7, -0.008, 0.019, -0.006)
+    )
     assert ratio_words(backtest_of(3.0, -0.01, -0.02, -0.03)).endswith("the curves ran pessimistic")
     assert ratio_words(backtest_of(0.4, 0.01, 0.02, 0.03)).endswith("the curves ran optimistic")
     assert ratio_words(backtest_of(1.0, 0.01, -0.02, 0.03)) == (
         "they put the largest slice's accuracy at about the images it had"
     )
+
+
+def test_a_room_hears_where_the_curve_gets_there_before_it_hears_where_it_levels_off():
+    # fm60k at 90%: "levels off at about 90.7% ... may never get to 90%" read as a contradiction
+    ceiling = Estimate(0.907, 0.887, 0.948)
+    needed = Answer(None, True, "why", ceiling, {"power_law": 67_341.0}, point=67_341.0)
+    report = BudgetReport(
+        "fm60k", "frozen", 0.8, 6000, 0.9, needed, (point(300, 0.852), point(4800, 0.892)), Backtest(1200), ()
+    )
+    said = answer_sentence(report)
+    assert said.startswith(
+        "To be right 90% of the time: no estimate. The curve fitted to the measurements gets to 90% only "
+        "at about 67,000 images per class (its 80% range there has no upper end) and levels off at about "
+        "90.7% (80% interval 88.7% to 94.8%). Today it has 4,800 images per class and is right 89.2%"
+    )
+    within = Answer(None, True, "why", ceiling, {"power_law": 2_000.0}, point=2_000.0)
+    assert "gets to" not in answer_sentence(dataclasses.replace(report, needed=within))

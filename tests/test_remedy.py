@@ -89,7 +89,11 @@ def test_no_fitted_curve_means_no_interval_is_claimed_for_it(
     assert "Green" not in caption
     fitted = story.tell(curve_cache, curve_data)
     assert "Orange: the curve fitted through them, with its range." in fitted.curve_caption
-    assert budget.intervals_explained(((1.0, None),), 0.8).startswith("Intervals are 80% intervals")
+    explained = budget.intervals_explained(((1.0, None),), 0.8)
+    assert (
+        explained.startswith("The dashed line is the power law")
+        and "Intervals are 80% intervals" in explained
+    )
 
 
 def test_a_perfect_score_on_a_few_holdout_images_is_not_called_certain():

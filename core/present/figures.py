@@ -224,7 +224,7 @@ def learning_curve(
 ) -> go.Figure:
     """Holdout accuracy against images per class on a log axis: measured means with their seed
     spreads (sample seeds as a shaded band, training seeds as error bars, told apart in the
-    legend), the fitted curves' weighted median and ``level`` interval beyond them, the target
+    legend), the fitted curve's point and ``level`` interval beyond them, the target
     with the answer's interval, and beyond ``reliable_up_to`` a grey region marked unreliable.
     ``points`` are :class:`core.answers.budget.CurvePoint`; ``band`` pairs of (images per class,
     Estimate); ``answer`` an Estimate of images per class."""
@@ -272,7 +272,8 @@ def _band(xs: list[float], lows: list[float], highs: list[float], fill: str, nam
 
 
 def _fitted_traces(band: list[tuple[float, object]], level: float) -> list[go.Scatter]:
-    """The fitted curves' ``level`` band and their weighted median; none without a band."""
+    """The fitted curves' ``level`` band and the answer's point through it (the power law's, see
+    :func:`core.answers.curves.calibration.central`); none without a band."""
     if not band:
         return []
     ns = [n for n, _ in band]
@@ -289,7 +290,7 @@ def _fitted_traces(band: list[tuple[float, object]], level: float) -> list[go.Sc
             y=[e.estimate for _, e in band],
             mode="lines",
             line={"color": "#ff7f0e", "dash": "dash"},
-            name="fitted (families weighted by their backtest)",
+            name="fitted curve (its point)",
             hovertemplate="%{x:,.0f} images/class: %{y:.1%}<extra>fitted</extra>",
         ),
     ]

@@ -4,12 +4,14 @@ from the back of the room. Every number is the engine's (:mod:`core.answers.budg
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from core.answers import budget
 from core.answers.curves import Backtest
 from core.base.intervals import wilson
-from core.base.words import per_class
+from core.base.words import per_class, roughly
 
 ROOM_FONT = 20
 LEGEND = (  # the learning curve's legend in a room's words, by how each entry starts
@@ -69,9 +71,9 @@ def answer_sentence(report: budget.BudgetReport) -> str:
         flat = needed.ceiling
         # the fitted curve, not the measurements: its ceiling can lie below the best slice measured
         why = (
-            f"The curve fitted to the measurements levels off at about {flat.estimate:.1%} "
-            f"({report.level:.0%} interval {flat.low:.1%} to {flat.high:.1%}). {today} More images of "
-            f"the same kind may never get to {report.target:.0%}."
+            f"The curve fitted to the measurements {_gets_there(report)}levels off at about "
+            f"{flat.estimate:.1%} ({report.level:.0%} interval {flat.low:.1%} to {flat.high:.1%}). {today} "
+            f"More images of the same kind may never get to {report.target:.0%}."
             if flat
             else needed.reason
         )
@@ -79,6 +81,18 @@ def answer_sentence(report: budget.BudgetReport) -> str:
     return (
         f"To be right {report.target:.0%} of the time: about "
         f"{budget.stated(report.needed.estimate, report.level, ',.0f')} training images per class. {today}"
+    )
+
+
+def _gets_there(report: budget.BudgetReport) -> str:
+    """Where the curve's own point reaches the target past the measured amounts, with the words
+    that keep "levels off at 90.7%" from reading as "gets to 90%" in a room; empty otherwise."""
+    point = report.needed.point
+    if point is None or math.isinf(point) or point <= report.points[-1].images_per_class:
+        return ""
+    return (
+        f"gets to {report.target:.0%} only at about {roughly(point)} images per class (its "
+        f"{report.level:.0%} range there has no upper end) and "
     )
 
 

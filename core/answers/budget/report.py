@@ -24,12 +24,14 @@ from core.base.intervals import Estimate
 
 @dataclass(frozen=True)
 class FamilyScore:
-    """A curve family's share of the answer and its mean miss on the inner backtests (accuracy;
-    None when there were too few slices for one)."""
+    """A curve family's share of the answer's interval, its mean miss on the inner backtests
+    (accuracy; None when there were too few slices for one), and whether its fit is the answer's
+    point (:func:`core.answers.curves.calibration.central`)."""
 
     name: str
     weight: float
     backtest_error: float | None
+    point: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def family_lines(families: Iterable[FamilyScore]) -> tuple[FamilyLine, ...]:
     """The families, heaviest first as given: weight to two decimals, inner miss in points."""
     return tuple(
         FamilyLine(
-            f.name.replace("_", " "),
+            f.name.replace("_", " ") + (" (the point)" if f.point else ""),
             f"{f.weight:.2f}",
             "no inner backtest" if f.backtest_error is None else f"{100 * f.backtest_error:.1f} points",
         )
@@ -111,6 +113,8 @@ class BudgetReport:
             "families": {
                 f.name: {"weight": f.weight, "backtest_error": f.backtest_error} for f in self.families
             },
+            # the family whose fit is the point (null: the weighted median over families)
+            "point_family": next((f.name for f in self.families if f.point), None),
         }
         if self.accuracy_at is not None:
             n, answer = self.accuracy_at
@@ -203,9 +207,9 @@ class Analysis:
     def families(self) -> tuple[FamilyScore, ...]:
         if isinstance(self.fitted, str):
             return ()
-        calibration = self.fitted.calibration
+        calibration, anchor = self.fitted.calibration, self.fitted.anchor
         return tuple(
-            FamilyScore(name, calibration.weights[name], calibration.errors.get(name))
+            FamilyScore(name, calibration.weights[name], calibration.errors.get(name), name == anchor)
             for name in sorted(calibration.weights, key=lambda n: -calibration.weights[n])
         )
 

@@ -13,7 +13,9 @@ from core.base.intervals import Estimate, share
 from core.base.words import counted, per_class
 
 INTERVALS_EXPLAINED = (
-    "Intervals are {level:.0%} intervals: a bootstrap over the runs of each slice, pooled over seven "
+    "The dashed line is the power law fitted to the measured slices (the median of the families "
+    "where it cannot be fitted). Intervals are {level:.0%} intervals: a bootstrap over the runs of "
+    "each slice, pooled over seven "
     "curve families (power law, piecewise power law, arctan, logarithmic, algebraic root, MMF and an "
     "exponential approach to a ceiling), each weighted by how well it predicted this data's own larger "
     "slices from its smaller ones, and widened past the largest slice by what those inner backtests "
@@ -152,8 +154,9 @@ def ratio_words(backtest: curves.Backtest) -> str:
     below = sum(row.predicted < row.measured for row in backtest.rows)
     if above and below:
         return (
-            f"{said}, but {above} of the {len(backtest.rows)} slices were predicted above what they "
-            f"measured and {below} below: on this data the curves erred both ways"
+            f"{said}, but {above} of the {len(backtest.rows)} slices {'was' if above == 1 else 'were'} "
+            f"predicted above what {'it' if above == 1 else 'they'} measured and {below} below: on this "
+            "data the curves erred both ways"
         )
     return f"{said}: on this data the curves ran {'optimistic' if ratio < 1 else 'pessimistic'}"
 

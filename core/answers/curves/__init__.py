@@ -15,8 +15,8 @@ wrong then makes the answer less confident instead of leaving it unchanged.
 Intervals: a bootstrap resamples runs with replacement within each image count, refits every
 family starting from its fit to the original data, and pools the answers of all families x
 replicates by family weight; the interval is the weighted (1-level)/2 .. (1+level)/2 quantile of
-that pool, widened by the calibration; the point is the weighted median over families of their
-fits to the original data.
+that pool, widened by the calibration; the point is the power law's fit to the original data
+(the weighted median over families where it cannot be fitted: ``calibration.central``).
 
 When the curve is too short, flat, falling or noisy, the answer is one sentence saying so, never an
 invented number.

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.answers.curves.answers import Ensemble, check_fraction, ensemble, quantiles
-from core.answers.curves.calibration import weighted_quantile
 from core.answers.curves.families import FAMILIES, evaluate
 from core.answers.curves.fitting import Observation, Point, curve_points, plateaued, rise_between_halves
 from core.base.intervals import Estimate, normal_quantile, wilson
@@ -63,13 +62,9 @@ def _even_split(classes: list[str], budget: int, room: Mapping[str, float]) -> d
 
 
 def _median_curve(fitted: Ensemble, n: float) -> float:
-    """The median over families of the original fits' accuracy at ``n``, each family weighted by
-    its inner backtests (as every answer is)."""
-    names = list(fitted.params)
-    return weighted_quantile(
-        np.array([evaluate(FAMILIES[name], fitted.params[name][:1], n)[0] for name in names]),
-        np.array([fitted.weights.get(name, 0.0) for name in names]),
-        0.5,
+    """The original fits' accuracy at ``n`` as every answer takes it (:meth:`Ensemble.central`)."""
+    return fitted.central(
+        {name: float(evaluate(FAMILIES[name], rows[:1], n)[0]) for name, rows in fitted.params.items()}
     )
 
 
