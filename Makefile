@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m bench
 
-# the gallery of real learning curves (bench/results/gallery.md): about 45 minutes on 2 cores
+# the gallery of real learning curves (bench/results/gallery.md): about 50 minutes on 2 cores
 GALLERY ?= /tmp/hmd-gallery
 gallery: $(VENV)/.installed
 	$(PY) -m bench.gallery_data $(GALLERY)/data
@@ -49,10 +49,11 @@ gallery: $(VENV)/.installed
 	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data $(GALLERY)/data/fm60k --solver adamw > /dev/null
 	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data data/fashion-mnist --mode finetune --image-size 64 > /dev/null
 	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data $(GALLERY)/data/fm60k --backbone efficientnet_lite2 > /dev/null
+	$(PY) -m core --cache $(GALLERY)/cache sweep --preset curve --data $(GALLERY)/data/fm60k --image-size 64 > /dev/null
 	$(PY) -m bench.gallery --cache $(GALLERY)/cache "data/fashion-mnist#L-BFGS · 96 px" \
 		"data/fashion-mnist#L-BFGS · 64 px" $(GALLERY)/data/fm-hard4 $(GALLERY)/data/fm-easy5 \
-		$(GALLERY)/data/fm60k "$(GALLERY)/data/fm60k#lr 0.01" "data/fashion-mnist#finetune" \
-		"$(GALLERY)/data/fm60k#lite2"
+		$(GALLERY)/data/fm60k "$(GALLERY)/data/fm60k#lr 0.01" \
+		"data/fashion-mnist#finetune" "$(GALLERY)/data/fm60k#lite2" "$(GALLERY)/data/fm60k#64 px"
 
 # the original experiment's grid on the bundled dataset, printed as a table
 sweep: $(VENV)/.installed
