@@ -4,12 +4,10 @@ from the back of the room. Every number is the engine's (:mod:`core.answers.budg
 
 from __future__ import annotations
 
-import math
-
 import plotly.graph_objects as go
 
 from core.answers import budget
-from core.answers.curves import Backtest
+from core.answers.curves import Backtest, reached_past
 from core.base.intervals import wilson
 from core.base.words import per_class, roughly
 
@@ -88,7 +86,7 @@ def _gets_there(report: budget.BudgetReport) -> str:
     """Where the curve's own point reaches the target past the measured amounts, with the words
     that keep "levels off at 90.7%" from reading as "gets to 90%" in a room; empty otherwise."""
     point = report.needed.point
-    if point is None or math.isinf(point) or point <= report.points[-1].images_per_class:
+    if not reached_past(point, report.points[-1].images_per_class):
         return ""
     return (
         f"gets to {report.target:.0%} only at about {roughly(point)} images per class (its "

@@ -15,11 +15,10 @@ from core.base.words import counted, per_class
 INTERVALS_EXPLAINED = (
     "The dashed line is the power law fitted to the measured slices (the median of the families "
     "where it cannot be fitted). Intervals are {level:.0%} intervals: a bootstrap over the runs of "
-    "each slice, pooled over seven "
-    "curve families (power law, piecewise power law, arctan, logarithmic, algebraic root, MMF and an "
-    "exponential approach to a ceiling), each weighted by how well it predicted this data's own larger "
-    "slices from its smaller ones, and widened past the largest slice by what those inner backtests "
-    "missed."
+    "each slice, pooled over seven curve families (power law, piecewise power law, arctan, "
+    "logarithmic, algebraic root, MMF and an exponential approach to a ceiling), each weighted by how "
+    "well it predicted this data's own larger slices from its smaller ones, and widened past the "
+    "largest slice by what those inner backtests missed."
 )
 NO_BAND = (
     "No curve could be fitted to these slices, so no {level:.0%} interval is drawn; the shaded band "

@@ -41,6 +41,7 @@ from core.answers.curves.answers import (
     band,
     fit,
     images_needed,
+    reached_past,
 )
 from core.answers.curves.calibration import Calibration
 from core.answers.curves.families import FAMILIES, Family
@@ -70,4 +71,5 @@ __all__ = [
     "curve_points",
     "fit_all",
     "images_needed",
+    "reached_past",
 ]

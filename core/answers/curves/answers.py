@@ -342,13 +342,19 @@ def answer_needed(fitted: Ensemble | str, target: float, level: float = 0.8) -> 
     return Answer(None, True, reason, ceiling, per_family, estimate.estimate)
 
 
+def reached_past(point: float | None, largest: float) -> bool:
+    """Whether the curve's ``point`` (images per class for a target) lies past the ``largest``
+    count measured: where there is no estimate, the reason and the story then lead with it, since
+    beside the accuracy the page gives at any count "no estimate" for 89.5% read as a
+    contradiction of "89.6% at 19,200 images per class". Not within the measured counts, where
+    the measured points speak ("reaches 90% at about 180" beside 88.3% measured at 240)."""
+    return point is not None and math.isfinite(point) and point > largest
+
+
 def _point_first(point: float, largest: float, target: float, reason: str) -> str:
     """``reason`` why there is no estimate, led by where the curve's point reaches ``target`` when
-    it does beyond the ``largest`` count fitted: beside the accuracy the page gives at any count,
-    "no estimate" for 89.5% read as a contradiction of "89.6% at 19,200 images per class". Not
-    within the measured counts, where the measured points speak ("reaches 90% at about 180"
-    beside 88.3% measured at 240)."""
-    if math.isinf(point) or point <= largest:
+    it does past the ``largest`` count fitted (:func:`reached_past`)."""
+    if not reached_past(point, largest):
         return reason
     reached = f"The fitted curve reaches {share(target)} at about {roughly(point)} images per class"
     return f"{reached}, but {continued(reason)}"

@@ -118,7 +118,7 @@ class Calibration:
         )
 
 
-def calibrate(points: list[Point], fits: dict[str, Fit], anchor: str | None = ANCHOR) -> Calibration:
+def calibrate(points: list[Point], fits: dict[str, Fit], anchor: str | None) -> Calibration:
     """Inner backtests on ``points`` for the families of ``fits``: weights, errors and scores (the
     misses of the point :func:`central` takes with ``anchor``). Equal weights, uncalibrated, when
     the points are too few for two inner fits."""
