@@ -30,18 +30,21 @@ def run(cache: Path, full: bool) -> list[Row]:
     shutil.rmtree(runs.runs_dir(cache))
     _, local = timed(lambda: sweep(BASE, slices, seeds, cache))
     shutil.rmtree(runs.runs_dir(cache))
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    try:
-        nodes.add_node(num_cpus=1)
-        nodes.wait_for_nodes()
-        options = RayOptions(address=nodes.address)
-        _, joining = timed(lambda: connect(options))
-        _, on_ray = timed(lambda: ray_sweep(BASE, slices, seeds, cache, options))
-        queue_local = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "local"})
-        queue_ray = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": nodes.address})
-    finally:
-        ray.shutdown()
-        nodes.shutdown()
+    # Ray's sessions and logs in the bench's scratch folder, removed with it, not left in /tmp/ray
+    with mock.patch.dict(os.environ, {"RAY_TMPDIR": str(cache.parent / "ray-tmp")}):
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        try:
+            nodes.add_node(num_cpus=1)
+            nodes.wait_for_nodes()
+            options = RayOptions(address=nodes.address)
+            _, joining = timed(lambda: connect(options))
+            _, on_ray = timed(lambda: ray_sweep(BASE, slices, seeds, cache, options))
+            queue_local = _queue(cache, slices, seeds, {"HMD_EXECUTOR": "local"})
+            address = {"HMD_EXECUTOR": "ray", "HMD_RAY_ADDRESS": nodes.address}
+            queue_ray = _queue(cache, slices, seeds, address)
+        finally:
+            ray.shutdown()
+            nodes.shutdown()
     count = len(slices) * len(seeds)
     note = (
         f"{count} runs, 2 nodes x 1 CPU on this machine; joining the cluster took {joining:.1f} s "
